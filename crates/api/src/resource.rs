@@ -23,6 +23,8 @@ pub enum ResourceKind {
     AgentgatewayPolicy,
     AgentgatewayParameters,
     Secret,
+    /// Only ever referred to (a route's `backendRefs`), never loaded from a file.
+    Service,
 }
 
 impl ResourceKind {
@@ -48,6 +50,7 @@ impl ResourceKind {
             Self::AgentgatewayPolicy => "AgentgatewayPolicy",
             Self::AgentgatewayParameters => "AgentgatewayParameters",
             Self::Secret => "Secret",
+            Self::Service => "Service",
         }
     }
 
@@ -56,10 +59,10 @@ impl ResourceKind {
             Self::GatewayClass | Self::Gateway | Self::HttpRoute | Self::ReferenceGrant => {
                 GATEWAY_API_GROUP
             }
-            Self::AgentgatewayBackend
-            | Self::AgentgatewayPolicy
-            | Self::AgentgatewayParameters => AGENTGATEWAY_GROUP,
-            Self::Secret => "",
+            Self::AgentgatewayBackend | Self::AgentgatewayPolicy | Self::AgentgatewayParameters => {
+                AGENTGATEWAY_GROUP
+            }
+            Self::Secret | Self::Service => "",
         }
     }
 
@@ -74,10 +77,10 @@ impl ResourceKind {
                 "gateway.networking.k8s.io/v1beta1",
                 "gateway.networking.k8s.io/v1",
             ],
-            Self::AgentgatewayBackend
-            | Self::AgentgatewayPolicy
-            | Self::AgentgatewayParameters => &["agentgateway.dev/v1alpha1"],
-            Self::Secret => &["v1"],
+            Self::AgentgatewayBackend | Self::AgentgatewayPolicy | Self::AgentgatewayParameters => {
+                &["agentgateway.dev/v1alpha1"]
+            }
+            Self::Secret | Self::Service => &["v1"],
         }
     }
 
@@ -96,6 +99,7 @@ impl ResourceKind {
             Self::AgentgatewayPolicy => "agentgatewaypolicies",
             Self::AgentgatewayParameters => "agentgatewayparameters",
             Self::Secret => "secrets",
+            Self::Service => "services",
         }
     }
 }

@@ -16,8 +16,9 @@ use crate::policy::{AgentgatewayPolicy, PolicySpec};
 use crate::resource::ResourceKind;
 use crate::secret::Secret;
 
-/// The JSON Schema (draft 2020-12) of one kind's whole document.
-pub fn json_schema(kind: ResourceKind) -> Value {
+/// The JSON Schema (draft 2020-12) of one kind's whole document (None for kinds that are
+/// only referred to, never written: `Service`).
+pub fn json_schema(kind: ResourceKind) -> Option<Value> {
     let generator = SchemaSettings::draft2020_12().into_generator();
     let schema = match kind {
         ResourceKind::GatewayClass => generator.into_root_schema_for::<GatewayClass>(),
@@ -32,8 +33,9 @@ pub fn json_schema(kind: ResourceKind) -> Value {
             generator.into_root_schema_for::<AgentgatewayParameters>()
         }
         ResourceKind::Secret => generator.into_root_schema_for::<Secret>(),
+        ResourceKind::Service => return None,
     };
-    schema.to_value()
+    Some(schema.to_value())
 }
 
 /// The agentgateway.dev kinds this project owns, with their CRD short names.
@@ -133,14 +135,20 @@ fn clean(value: &mut Value) {
                 map.insert("enum".into(), Value::Array(vec![constant]));
             }
             if let Some(Value::String(format)) = map.get("format")
-                && !matches!(format.as_str(), "int32" | "int64" | "double" | "float" | "byte")
+                && !matches!(
+                    format.as_str(),
+                    "int32" | "int64" | "double" | "float" | "byte"
+                )
             {
                 map.remove("format");
             }
             // A `type: [string, "null"]` pair from an Option becomes plain `string`.
             if let Some(Value::Array(types)) = map.get("type") {
-                let non_null: Vec<Value> =
-                    types.iter().filter(|t| t.as_str() != Some("null")).cloned().collect();
+                let non_null: Vec<Value> = types
+                    .iter()
+                    .filter(|t| t.as_str() != Some("null"))
+                    .cloned()
+                    .collect();
                 if let [only] = non_null.as_slice() {
                     map.insert("type".into(), only.clone());
                 }
@@ -166,7 +174,10 @@ mod tests {
     fn assert_structural(path: &str, value: &Value) {
         match value {
             Value::Object(map) => {
-                assert!(!map.contains_key("$ref"), "{path}: $ref is not allowed in a CRD");
+                assert!(
+                    !map.contains_key("$ref"),
+                    "{path}: $ref is not allowed in a CRD"
+                );
                 assert!(!map.contains_key("const"), "{path}: const is not allowed");
                 for (k, v) in map {
                     if k != "enum" && k != "required" && k != "example" {
@@ -174,7 +185,11 @@ mod tests {
                     }
                 }
                 if map.contains_key("properties") {
-                    assert_eq!(map.get("type"), Some(&json!("object")), "{path}: properties need type object");
+                    assert_eq!(
+                        map.get("type"),
+                        Some(&json!("object")),
+                        "{path}: properties need type object"
+                    );
                 }
             }
             Value::Array(items) => items.iter().for_each(|v| assert_structural(path, v)),
@@ -191,7 +206,8 @@ mod tests {
         }
         let backend = &crds[0];
         assert_eq!(backend["spec"]["names"]["shortNames"], json!(["agbe"]));
-        let spec = &backend["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let spec =
+            &backend["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
         assert_eq!(spec["type"], json!("object"));
         assert!(spec["properties"]["ai"]["properties"]["provider"].is_object());
     }
@@ -199,8 +215,11 @@ mod tests {
     #[test]
     fn every_kind_has_a_json_schema() {
         for kind in ResourceKind::ALL {
-            let schema = json_schema(kind);
-            assert!(schema["properties"]["spec"].is_object() || kind == ResourceKind::Secret, "{kind}");
+            let schema = json_schema(kind).unwrap();
+            assert!(
+                schema["properties"]["spec"].is_object() || kind == ResourceKind::Secret,
+                "{kind}"
+            );
         }
     }
 }

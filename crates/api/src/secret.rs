@@ -74,7 +74,8 @@ mod tests {
 
     #[test]
     fn secret_debug_redacts_all_values() {
-        let yaml = "apiVersion: v1\nkind: Secret\nmetadata: {name: k}\nstringData: {api-key: sk-1}\n";
+        let yaml =
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: k}\nstringData: {api-key: sk-1}\n";
         let secret: Secret = serde_yaml::from_str(yaml).unwrap();
         let debug = format!("{secret:?}");
         assert!(!debug.contains("sk-1"), "{debug}");

@@ -1,0 +1,454 @@
+//! AgentgatewayBackend -> Backend.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::ResourceKind;
+use api::backend::{
+    AgentgatewayBackend, AiBackend, BackendAuth, BackendPolicies, LlmProvider, McpBackend,
+    StaticBackend as RawStatic,
+};
+
+use crate::compile::Ctx;
+use crate::compile::secrets::ResolvedSecrets;
+use crate::compile::tls::ca_bundle;
+use crate::duration::parse_duration;
+use crate::ir::backend::{Backend, BackendCredential, BackendKind, StaticBackend, UpstreamTls};
+use crate::status::Condition;
+use crate::store::{Entry, ObjectKey};
+
+/// Used when `policies.tcp.connectTimeout` is not set.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) fn compile_all(
+    ctx: &mut Ctx<'_>,
+    secrets: &ResolvedSecrets,
+) -> BTreeMap<ObjectKey, Arc<Backend>> {
+    let mut out = BTreeMap::new();
+    for entry in ctx.store.backends.values() {
+        if let Some(backend) = compile_backend(ctx, entry, secrets) {
+            out.insert(entry.key.clone(), Arc::new(backend));
+        }
+    }
+    out
+}
+
+fn compile_backend(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<AgentgatewayBackend>,
+    secrets: &ResolvedSecrets,
+) -> Option<Backend> {
+    let spec = &entry.resource.spec;
+    let set = [
+        spec.static_backend.is_some(),
+        spec.ai.is_some(),
+        spec.mcp.is_some(),
+    ];
+    if set.iter().filter(|s| **s).count() != 1 {
+        ctx.error(
+            entry,
+            "spec",
+            "exactly one of `static`, `ai` or `mcp` must be set",
+            "keep the one this backend is for",
+        );
+        return None;
+    }
+    let no_policies = BackendPolicies {
+        auth: None,
+        tls: None,
+        http: None,
+        tcp: None,
+    };
+    let policies = spec.policies.as_ref().unwrap_or(&no_policies);
+    let credential = policies.auth.as_ref().and_then(|auth| {
+        credential(
+            ctx,
+            entry,
+            "spec.policies.auth",
+            auth,
+            secrets,
+            spec.static_backend.is_some(),
+        )
+    });
+    let kind = if let Some(raw) = &spec.static_backend {
+        BackendKind::Static(static_backend(
+            ctx, entry, raw, policies, secrets, credential,
+        )?)
+    } else if let Some(ai) = &spec.ai {
+        check_ai(ctx, entry, ai, secrets);
+        not_yet_served(ctx, entry, "spec.ai", "AI provider backends")
+    } else if let Some(mcp) = &spec.mcp {
+        check_mcp(ctx, entry, mcp);
+        not_yet_served(ctx, entry, "spec.mcp", "MCP backends")
+    } else {
+        return None;
+    };
+    if matches!(kind, BackendKind::Static(_)) {
+        ctx.condition(
+            &entry.key,
+            Condition::ok("Accepted", "Accepted", "static backend"),
+        );
+    }
+    Some(Backend {
+        key: entry.key.clone(),
+        kind,
+    })
+}
+
+fn not_yet_served(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<AgentgatewayBackend>,
+    path: &str,
+    what: &'static str,
+) -> BackendKind {
+    let message = format!(
+        "{what} are validated but not served by this build yet; requests routed here get 501"
+    );
+    ctx.warn(
+        entry,
+        path,
+        message.clone(),
+        "route to a `static` backend until this build serves them",
+    );
+    ctx.condition(
+        &entry.key,
+        Condition::failed("Accepted", "NotYetServed", message),
+    );
+    BackendKind::NotYetServed { what }
+}
+
+fn static_backend(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<AgentgatewayBackend>,
+    raw: &RawStatic,
+    policies: &BackendPolicies,
+    secrets: &ResolvedSecrets,
+    credential: Option<BackendCredential>,
+) -> Option<StaticBackend> {
+    let mut ok = true;
+    if raw.host.trim().is_empty() || raw.host.contains('/') || raw.host.contains(' ') {
+        ctx.error(
+            entry,
+            "spec.static.host",
+            format!("'{}' is not a host name or IP address", raw.host),
+            "write just the host, e.g. api.example.com (no scheme or path)",
+        );
+        ok = false;
+    }
+    if raw.port == 0 {
+        ctx.error(entry, "spec.static.port", "port must be 1..65535", "");
+        ok = false;
+    }
+    let tls = policies.tls.as_ref().and_then(|tls| {
+        let mut ca_certificates = Vec::new();
+        for (i, ca_ref) in tls.ca_certificate_refs.iter().enumerate() {
+            let path = format!("spec.policies.tls.caCertificateRefs[{i}].name");
+            let key = ObjectKey::new(ResourceKind::Secret, &entry.key.namespace, &ca_ref.name);
+            match secrets.get(&key) {
+                None => {
+                    ctx.error(
+                        entry,
+                        &path,
+                        format!("Secret {}/{} does not exist", key.namespace, key.name),
+                        "create it with the CA certificate under the key ca.crt",
+                    );
+                    ok = false;
+                }
+                Some(values) => match ca_bundle(values) {
+                    Ok(certs) => ca_certificates.extend(certs),
+                    Err(e) => {
+                        ctx.error(
+                            entry,
+                            &path,
+                            format!("Secret {}/{}: {e}", key.namespace, key.name),
+                            "put the PEM CA certificate under the key ca.crt",
+                        );
+                        ok = false;
+                    }
+                },
+            }
+        }
+        Some(UpstreamTls {
+            ca_certificates,
+            insecure_skip_verify: tls.insecure_skip_verify.unwrap_or(false),
+            sni: tls.sni.clone(),
+            alpn: tls
+                .alpn_protocols
+                .iter()
+                .map(|p| p.as_bytes().to_vec())
+                .collect(),
+        })
+    });
+    let connect_timeout = duration(
+        ctx,
+        entry,
+        "spec.policies.tcp.connectTimeout",
+        policies
+            .tcp
+            .as_ref()
+            .and_then(|t| t.connect_timeout.as_deref()),
+        &mut ok,
+    )
+    .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let request_timeout = duration(
+        ctx,
+        entry,
+        "spec.policies.http.requestTimeout",
+        policies
+            .http
+            .as_ref()
+            .and_then(|h| h.request_timeout.as_deref()),
+        &mut ok,
+    );
+    let http2 =
+        policies.http.as_ref().and_then(|h| h.version) == Some(api::backend::HttpVersion::HTTP2);
+    ok.then(|| StaticBackend {
+        host: raw.host.trim().to_string(),
+        port: raw.port,
+        tls,
+        http2,
+        connect_timeout,
+        request_timeout,
+        credential,
+    })
+}
+
+/// A duration field; zero means "no limit".
+pub(crate) fn duration<T>(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<T>,
+    path: &str,
+    value: Option<&str>,
+    ok: &mut bool,
+) -> Option<Duration> {
+    let value = value?;
+    match parse_duration(value) {
+        Ok(d) if d.is_zero() => None,
+        Ok(d) => Some(d),
+        Err(e) => {
+            ctx.error(
+                entry,
+                path,
+                e.to_string(),
+                "durations look like 500ms, 30s, 5m or 1h",
+            );
+            *ok = false;
+            None
+        }
+    }
+}
+
+/// Resolves `auth` to the credential a static backend sends. AI-only methods (aws, gcp,
+/// azure) are checked here and turned into credentials by the LLM layer.
+pub(crate) fn credential<T>(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<T>,
+    path: &str,
+    auth: &BackendAuth,
+    secrets: &ResolvedSecrets,
+    is_static: bool,
+) -> Option<BackendCredential> {
+    let set = [
+        auth.secret_ref.is_some(),
+        auth.key.is_some(),
+        auth.passthrough.is_some(),
+        auth.aws.is_some(),
+        auth.gcp.is_some(),
+        auth.azure.is_some(),
+    ];
+    if set.iter().filter(|s| **s).count() != 1 {
+        ctx.error(
+            entry,
+            path,
+            "exactly one of secretRef, key, passthrough, aws, gcp or azure must be set",
+            "",
+        );
+        return None;
+    }
+    if let Some(secret_ref) = &auth.secret_ref {
+        let key = ObjectKey::new(ResourceKind::Secret, &entry.key.namespace, &secret_ref.name);
+        let Some(values) = secrets.get(&key) else {
+            ctx.error(entry, &format!("{path}.secretRef.name"), format!("Secret {}/{} does not exist", key.namespace, key.name), format!("create it, e.g. kubectl create secret generic {} --from-literal=Authorization=<key>", key.name));
+            return None;
+        };
+        let value = values.get("Authorization").or_else(|| {
+            (values.len() == 1)
+                .then(|| values.values().next())
+                .flatten()
+        });
+        return match value {
+            Some(v) => Some(BackendCredential::Authorization(v.clone())),
+            None => {
+                ctx.error(
+                    entry,
+                    &format!("{path}.secretRef.name"),
+                    format!(
+                        "Secret {}/{} has {} keys and none is named Authorization",
+                        key.namespace,
+                        key.name,
+                        values.len()
+                    ),
+                    "keep one key, or name the key holding the credential Authorization",
+                );
+                None
+            }
+        };
+    }
+    if let Some(key) = &auth.key {
+        return Some(BackendCredential::Authorization(key.clone()));
+    }
+    if auth.passthrough.is_some() {
+        return Some(BackendCredential::Passthrough);
+    }
+    let (method, secret_ref) = match (&auth.aws, &auth.gcp, &auth.azure) {
+        (Some(a), _, _) => ("aws", a.secret_ref.as_ref()),
+        (_, Some(g), _) => ("gcp", g.secret_ref.as_ref()),
+        (_, _, Some(a)) => ("azure", a.secret_ref.as_ref()),
+        _ => return None,
+    };
+    if is_static {
+        ctx.error(
+            entry,
+            &format!("{path}.{method}"),
+            format!("`{method}` credentials are minted for AI provider backends only"),
+            "use secretRef or key for a static backend",
+        );
+    } else if let Some(secret_ref) = secret_ref {
+        let key = ObjectKey::new(ResourceKind::Secret, &entry.key.namespace, &secret_ref.name);
+        if secrets.get(&key).is_none() {
+            ctx.error(
+                entry,
+                &format!("{path}.{method}.secretRef.name"),
+                format!("Secret {}/{} does not exist", key.namespace, key.name),
+                "",
+            );
+        }
+    }
+    None
+}
+
+fn provider_count(p: &LlmProvider) -> usize {
+    [
+        p.openai.is_some(),
+        p.anthropic.is_some(),
+        p.gemini.is_some(),
+        p.vertexai.is_some(),
+        p.azureopenai.is_some(),
+        p.bedrock.is_some(),
+    ]
+    .iter()
+    .filter(|s| **s)
+    .count()
+}
+
+fn check_ai(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<AgentgatewayBackend>,
+    ai: &AiBackend,
+    secrets: &ResolvedSecrets,
+) {
+    match (&ai.provider, ai.groups.is_empty()) {
+        (Some(_), false) | (None, true) => {
+            ctx.error(
+                entry,
+                "spec.ai",
+                "exactly one of `provider` or `groups` must be set",
+                "use groups only for priority failover between providers",
+            );
+        }
+        (Some(provider), true) => {
+            if provider_count(provider) != 1 {
+                ctx.error(entry, "spec.ai.provider", "exactly one of openai, anthropic, gemini, vertexai, azureopenai or bedrock must be set", "");
+            }
+            if provider.host.is_some() != provider.port.is_some() {
+                ctx.error(
+                    entry,
+                    "spec.ai.provider",
+                    "`host` and `port` must be set together",
+                    "e.g. host: localhost, port: 11434 for a local Ollama",
+                );
+            }
+        }
+        (None, false) => {
+            let mut names = BTreeSet::new();
+            for (g, group) in ai.groups.iter().enumerate() {
+                if group.providers.is_empty() {
+                    ctx.error(
+                        entry,
+                        &format!("spec.ai.groups[{g}].providers"),
+                        "a group needs at least one provider",
+                        "",
+                    );
+                }
+                for (p, provider) in group.providers.iter().enumerate() {
+                    let path = format!("spec.ai.groups[{g}].providers[{p}]");
+                    if !names.insert(provider.name.clone()) {
+                        ctx.error(
+                            entry,
+                            &format!("{path}.name"),
+                            format!("provider name `{}` is used twice", provider.name),
+                            "provider names must be unique within a backend",
+                        );
+                    }
+                    let as_provider = LlmProvider {
+                        openai: provider.openai.clone(),
+                        anthropic: provider.anthropic.clone(),
+                        gemini: provider.gemini.clone(),
+                        vertexai: provider.vertexai.clone(),
+                        azureopenai: provider.azureopenai.clone(),
+                        bedrock: provider.bedrock.clone(),
+                        host: provider.host.clone(),
+                        port: provider.port,
+                        path: None,
+                        path_prefix: None,
+                    };
+                    if provider_count(&as_provider) != 1 {
+                        ctx.error(entry, &path, "exactly one of openai, anthropic, gemini, vertexai, azureopenai or bedrock must be set", "");
+                    }
+                    if let Some(auth) = provider.policies.as_ref().and_then(|p| p.auth.as_ref()) {
+                        credential(
+                            ctx,
+                            entry,
+                            &format!("{path}.policies.auth"),
+                            auth,
+                            secrets,
+                            false,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_mcp(ctx: &mut Ctx<'_>, entry: &Entry<AgentgatewayBackend>, mcp: &McpBackend) {
+    if mcp.targets.is_empty() || mcp.targets.len() > 128 {
+        ctx.error(
+            entry,
+            "spec.mcp.targets",
+            "an MCP backend needs 1 to 128 targets",
+            "",
+        );
+    }
+    let mut names = BTreeSet::new();
+    for (i, target) in mcp.targets.iter().enumerate() {
+        let path = format!("spec.mcp.targets[{i}]");
+        if !names.insert(target.name.clone()) {
+            ctx.error(
+                entry,
+                &format!("{path}.name"),
+                format!("target name `{}` is used twice", target.name),
+                "target names prefix tool names, so they must be unique",
+            );
+        }
+        if target.static_target.is_some() == target.stdio.is_some() {
+            ctx.error(
+                entry,
+                &path,
+                "exactly one of `static` or `stdio` must be set",
+                "",
+            );
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The compiler: raw resources -> IR. Pure and synchronous; collects every error.
+//!
+//! Order matters only through data: secrets first (everything refers to them), then
+//! backends and policies (routes refer to both), then listeners, then routes, which are
+//! attached to listeners last.
+
+mod backend;
+mod filters;
+mod gateway;
+mod matches;
+mod parameters;
+mod policy;
+mod refs;
+mod route;
+mod secrets;
+mod tls;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::error::{ConfigError, ConfigErrors};
+use crate::ir::Config;
+use crate::status::{Condition, ResourceStatus};
+use crate::store::{Entry, ObjectKey, ResourceStore};
+
+/// How `${VAR}` in Secrets is looked up; injected so tests never touch the real environment.
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct CompileOptions {
+    pub env: EnvLookup,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        Self {
+            env: Arc::new(crate::env::process_env),
+        }
+    }
+}
+
+impl std::fmt::Debug for CompileOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompileOptions").finish_non_exhaustive()
+    }
+}
+
+/// State shared by the compile steps: the input and everything found so far.
+pub(crate) struct Ctx<'a> {
+    pub store: &'a ResourceStore,
+    pub errors: ConfigErrors,
+    pub warnings: Vec<ConfigError>,
+    pub statuses: BTreeMap<ObjectKey, Vec<Condition>>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(store: &'a ResourceStore) -> Self {
+        Self {
+            store,
+            errors: ConfigErrors::default(),
+            warnings: Vec::new(),
+            statuses: BTreeMap::new(),
+        }
+    }
+
+    /// An error about `path` inside `entry`.
+    pub fn error<T>(
+        &mut self,
+        entry: &Entry<T>,
+        path: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        let hint = hint.into();
+        let mut error = ConfigError::new(message)
+            .at(Some(entry.location(path)))
+            .resource(&entry.key)
+            .field(path);
+        if !hint.is_empty() {
+            error = error.hint(hint);
+        }
+        self.errors.push(error);
+    }
+
+    pub fn warn<T>(
+        &mut self,
+        entry: &Entry<T>,
+        path: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        let error = ConfigError::new(message)
+            .at(Some(entry.location(path)))
+            .resource(&entry.key)
+            .field(path)
+            .hint(hint);
+        self.warnings.push(error);
+    }
+
+    pub fn condition(&mut self, key: &ObjectKey, condition: Condition) {
+        self.statuses
+            .entry(key.clone())
+            .or_default()
+            .push(condition);
+    }
+}
+
+/// Compiles a store into a Config, or returns every error found.
+pub fn compile(store: &ResourceStore, options: &CompileOptions) -> Result<Config, ConfigErrors> {
+    let mut ctx = Ctx::new(store);
+    let secrets = secrets::resolve(&mut ctx, &options.env);
+    let backends = backend::compile_all(&mut ctx, &secrets);
+    let policies = policy::compile_all(&mut ctx, &secrets);
+    let mut listeners = gateway::compile_listeners(&mut ctx, &secrets);
+    route::attach_all(&mut ctx, &mut listeners, &backends, &policies);
+    let ports = gateway::bind_ports(&mut ctx, listeners);
+    let logging = parameters::logging(&mut ctx);
+    accept_remaining(&mut ctx);
+
+    if !ctx.errors.is_empty() {
+        return Err(ctx.errors);
+    }
+    let statuses = ctx
+        .statuses
+        .into_iter()
+        .map(|(resource, conditions)| ResourceStatus {
+            resource,
+            conditions,
+        })
+        .collect();
+    Ok(Config {
+        ports,
+        backends,
+        logging,
+        statuses,
+        warnings: ctx.warnings,
+        resource_count: store.len(),
+    })
+}
+
+/// Kinds with no behaviour of their own (Secrets, grants, classes) are accepted as loaded.
+fn accept_remaining(ctx: &mut Ctx<'_>) {
+    let keys: Vec<ObjectKey> = ctx
+        .store
+        .secrets
+        .keys()
+        .chain(ctx.store.grants.keys())
+        .chain(ctx.store.gateway_classes.keys())
+        .chain(ctx.store.parameters.keys())
+        .cloned()
+        .collect();
+    for key in keys {
+        if !ctx.statuses.contains_key(&key) {
+            ctx.condition(&key, Condition::ok("Accepted", "Accepted", "loaded"));
+        }
+    }
+}

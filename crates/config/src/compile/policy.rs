@@ -1,0 +1,369 @@
+//! AgentgatewayPolicy: validation, attachment to targets, and the field-by-field merge.
+
+use std::collections::BTreeMap;
+
+use api::ResourceKind;
+use api::policy::{AgentgatewayPolicy, HeaderModifiers, TrafficPolicy};
+use api::resource::{AGENTGATEWAY_GROUP, GATEWAY_API_GROUP};
+
+use crate::compile::Ctx;
+use crate::compile::backend::{credential, duration};
+use crate::compile::filters::header_ops;
+use crate::compile::secrets::ResolvedSecrets;
+use crate::ir::backend::BackendCredential;
+use crate::ir::filters::HeaderOps;
+use crate::ir::policy::{RetryPolicy, TrafficSettings};
+use crate::status::Condition;
+use crate::store::{Entry, ObjectKey};
+
+/// What a policy can attach to, most general first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Target {
+    Gateway(ObjectKey),
+    Listener(ObjectKey, String),
+    Route(ObjectKey),
+    Rule(ObjectKey, String),
+    Backend(ObjectKey),
+}
+
+/// The parts of one policy this build enforces, already parsed. `None` fields leave the
+/// value of a less specific level in place.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PolicyParts {
+    pub request_timeout: Option<std::time::Duration>,
+    pub backend_request_timeout: Option<std::time::Duration>,
+    pub retry: Option<RetryPolicy>,
+    pub request_headers: Option<HeaderOps>,
+    pub response_headers: Option<HeaderOps>,
+    pub credential: Option<BackendCredential>,
+}
+
+/// Policies by target, each list in policy-name order.
+#[derive(Debug, Default)]
+pub(crate) struct PolicyIndex(BTreeMap<Target, Vec<PolicyParts>>);
+
+impl PolicyIndex {
+    pub fn at(&self, target: &Target) -> &[PolicyParts] {
+        self.0.get(target).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+impl PolicyParts {
+    /// Applies this level on top of `settings`: each field set here wins.
+    pub fn apply_to(&self, settings: &mut TrafficSettings) {
+        if let Some(t) = self.request_timeout {
+            settings.timeouts.request = Some(t);
+        }
+        if let Some(t) = self.backend_request_timeout {
+            settings.timeouts.backend_request = Some(t);
+        }
+        if let Some(r) = &self.retry {
+            settings.retry = Some(r.clone());
+        }
+        if let Some(h) = &self.request_headers {
+            settings.request_headers = h.clone();
+        }
+        if let Some(h) = &self.response_headers {
+            settings.response_headers = h.clone();
+        }
+        if let Some(c) = &self.credential {
+            settings.credential = Some(c.clone());
+        }
+    }
+}
+
+pub(crate) fn compile_all(ctx: &mut Ctx<'_>, secrets: &ResolvedSecrets) -> PolicyIndex {
+    let mut index = PolicyIndex::default();
+    for entry in ctx.store.policies.values() {
+        let targets = targets(ctx, entry);
+        let before = ctx.errors.len();
+        let parts = parts(ctx, entry, secrets);
+        if ctx.errors.len() != before || targets.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = targets.iter().map(|t| format!("{t:?}")).collect();
+        ctx.condition(
+            &entry.key,
+            Condition::ok("Accepted", "Accepted", "policy is valid"),
+        );
+        ctx.condition(
+            &entry.key,
+            Condition::ok(
+                "Attached",
+                "Attached",
+                format!("attached to {} target(s)", names.len()),
+            ),
+        );
+        for target in targets {
+            index.0.entry(target).or_default().push(parts.clone());
+        }
+    }
+    index
+}
+
+fn targets(ctx: &mut Ctx<'_>, entry: &Entry<AgentgatewayPolicy>) -> Vec<Target> {
+    let refs = &entry.resource.spec.target_refs;
+    if refs.is_empty() || refs.len() > 16 {
+        ctx.error(
+            entry,
+            "spec.targetRefs",
+            "a policy needs 1 to 16 targetRefs",
+            "name the Gateway, HTTPRoute or AgentgatewayBackend it applies to",
+        );
+        return Vec::new();
+    }
+    let ns = entry.key.namespace.clone();
+    let mut out = Vec::new();
+    for (i, target) in refs.iter().enumerate() {
+        let path = format!("spec.targetRefs[{i}]");
+        if target.kind != refs[0].kind {
+            ctx.error(
+                entry,
+                &format!("{path}.kind"),
+                "all targetRefs of one policy must be of one kind",
+                "split the policy in two",
+            );
+            continue;
+        }
+        let group = target.group.as_deref().unwrap_or("");
+        let (kind, expected_group) = match target.kind.as_str() {
+            "Gateway" => (ResourceKind::Gateway, GATEWAY_API_GROUP),
+            "HTTPRoute" => (ResourceKind::HttpRoute, GATEWAY_API_GROUP),
+            "AgentgatewayBackend" => (ResourceKind::AgentgatewayBackend, AGENTGATEWAY_GROUP),
+            other => {
+                ctx.error(
+                    entry,
+                    &format!("{path}.kind"),
+                    format!("targetRefs of kind {other} are not supported by this build"),
+                    "target a Gateway, HTTPRoute or AgentgatewayBackend",
+                );
+                continue;
+            }
+        };
+        if group != expected_group {
+            ctx.error(
+                entry,
+                &format!("{path}.group"),
+                format!(
+                    "{} belongs to group {expected_group}, not '{group}'",
+                    target.kind
+                ),
+                format!("set group: {expected_group}"),
+            );
+            continue;
+        }
+        let key = ObjectKey::new(kind, &ns, &target.name);
+        let section = target.section_name.clone();
+        let resolved = match kind {
+            ResourceKind::Gateway => ctx.store.gateways.get(&key).map(|g| match section {
+                Some(listener) if !g.resource.spec.listeners.iter().any(|l| l.name == listener) => {
+                    Err(format!(
+                        "Gateway {} has no listener named {listener}",
+                        key.namespaced_name()
+                    ))
+                }
+                Some(listener) => Ok(Target::Listener(key.clone(), listener)),
+                None => Ok(Target::Gateway(key.clone())),
+            }),
+            ResourceKind::HttpRoute => ctx.store.routes.get(&key).map(|r| match section {
+                Some(rule)
+                    if !r
+                        .resource
+                        .spec
+                        .rules
+                        .iter()
+                        .any(|x| x.name.as_deref() == Some(rule.as_str())) =>
+                {
+                    Err(format!(
+                        "HTTPRoute {} has no rule named {rule}",
+                        key.namespaced_name()
+                    ))
+                }
+                Some(rule) => Ok(Target::Rule(key.clone(), rule)),
+                None => Ok(Target::Route(key.clone())),
+            }),
+            _ => ctx
+                .store
+                .backends
+                .get(&key)
+                .map(|_| Ok(Target::Backend(key.clone()))),
+        };
+        match resolved {
+            None => ctx.error(
+                entry,
+                &format!("{path}.name"),
+                format!(
+                    "{} {} does not exist (policies target resources in their own namespace)",
+                    target.kind,
+                    key.namespaced_name()
+                ),
+                "fix the name, or create the target",
+            ),
+            Some(Err(message)) => ctx.error(
+                entry,
+                &format!("{path}.sectionName"),
+                message,
+                "sectionName names a listener of a Gateway or a rule of an HTTPRoute",
+            ),
+            Some(Ok(t)) => out.push(t),
+        }
+    }
+    if entry.resource.spec.frontend.is_some()
+        && out.iter().any(|t| !matches!(t, Target::Gateway(_)))
+    {
+        ctx.error(
+            entry,
+            "spec.frontend",
+            "`frontend` settings apply to whole Gateways only",
+            "target a Gateway without sectionName",
+        );
+    }
+    out
+}
+
+/// The hint for sections that parse but are not enforced yet: refusing beats silently
+/// serving traffic without, say, the authentication the operator asked for.
+const NOT_YET: &str =
+    "this build does not enforce it yet; remove it rather than believe it is applied";
+
+fn parts(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<AgentgatewayPolicy>,
+    secrets: &ResolvedSecrets,
+) -> PolicyParts {
+    let spec = &entry.resource.spec;
+    let mut parts = PolicyParts::default();
+    if let Some(frontend) = &spec.frontend {
+        if frontend.access_log.is_some() {
+            ctx.error(
+                entry,
+                "spec.frontend.accessLog",
+                "`frontend.accessLog` is not supported yet",
+                NOT_YET,
+            );
+        }
+        if frontend.tracing.is_some() {
+            ctx.error(
+                entry,
+                "spec.frontend.tracing",
+                "`frontend.tracing` is not supported yet",
+                NOT_YET,
+            );
+        }
+    }
+    if let Some(traffic) = &spec.traffic {
+        traffic_parts(ctx, entry, traffic, &mut parts);
+    }
+    if let Some(backend) = &spec.backend {
+        if backend.ai.is_some() {
+            ctx.error(
+                entry,
+                "spec.backend.ai",
+                "`backend.ai` policies are not supported yet",
+                NOT_YET,
+            );
+        }
+        if backend.mcp.is_some() {
+            ctx.error(
+                entry,
+                "spec.backend.mcp",
+                "`backend.mcp` policies are not supported yet",
+                NOT_YET,
+            );
+        }
+        if let Some(auth) = &backend.auth {
+            parts.credential = credential(ctx, entry, "spec.backend.auth", auth, secrets, true);
+        }
+    }
+    parts
+}
+
+fn traffic_parts(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<AgentgatewayPolicy>,
+    traffic: &TrafficPolicy,
+    parts: &mut PolicyParts,
+) {
+    let unsupported = [
+        ("rateLimit", traffic.rate_limit.is_some()),
+        ("cors", traffic.cors.is_some()),
+        ("jwtAuthentication", traffic.jwt_authentication.is_some()),
+        (
+            "apiKeyAuthentication",
+            traffic.api_key_authentication.is_some(),
+        ),
+        (
+            "basicAuthentication",
+            traffic.basic_authentication.is_some(),
+        ),
+        ("authorization", traffic.authorization.is_some()),
+        ("extAuth", traffic.ext_auth.is_some()),
+        ("extProc", traffic.ext_proc.is_some()),
+    ];
+    for (field, set) in unsupported {
+        if set {
+            ctx.error(
+                entry,
+                &format!("spec.traffic.{field}"),
+                format!("`traffic.{field}` is not supported yet"),
+                NOT_YET,
+            );
+        }
+    }
+    let mut ok = true;
+    if let Some(timeouts) = &traffic.timeouts {
+        parts.request_timeout = duration(
+            ctx,
+            entry,
+            "spec.traffic.timeouts.request",
+            timeouts.request.as_deref(),
+            &mut ok,
+        );
+        parts.backend_request_timeout = duration(
+            ctx,
+            entry,
+            "spec.traffic.timeouts.backendRequest",
+            timeouts.backend_request.as_deref(),
+            &mut ok,
+        );
+    }
+    if let Some(retry) = &traffic.retry {
+        if retry.attempts == 0 || retry.attempts > 10 {
+            ctx.error(
+                entry,
+                "spec.traffic.retry.attempts",
+                "attempts counts the first try too and must be 1..10",
+                "",
+            );
+        }
+        if let Some(code) = retry.codes.iter().find(|c| !(100..=599).contains(*c)) {
+            ctx.error(
+                entry,
+                "spec.traffic.retry.codes",
+                format!("{code} is not an HTTP status code"),
+                "",
+            );
+        }
+        let backoff = duration(
+            ctx,
+            entry,
+            "spec.traffic.retry.backoff",
+            retry.backoff.as_deref(),
+            &mut ok,
+        )
+        .unwrap_or_default();
+        parts.retry = Some(RetryPolicy {
+            attempts: retry.attempts,
+            codes: retry.codes.clone(),
+            backoff,
+        });
+    }
+    if let Some(HeaderModifiers { request, response }) = &traffic.header_modifiers {
+        parts.request_headers = request
+            .as_ref()
+            .map(|m| header_ops(ctx, entry, "spec.traffic.headerModifiers.request", m));
+        parts.response_headers = response
+            .as_ref()
+            .map(|m| header_ops(ctx, entry, "spec.traffic.headerModifiers.response", m));
+    }
+}

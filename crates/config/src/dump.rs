@@ -1,0 +1,160 @@
+//! The resolved configuration as JSON, for the admin API's `/config_dump`.
+//! Secrets never appear: credentials are shown as `<redacted>`.
+
+use serde_json::{Value, json};
+
+use crate::duration::format_duration;
+use crate::ir::Config;
+use crate::ir::backend::{BackendCredential, BackendKind};
+use crate::ir::filters::{HeaderOps, PathModifier, RouteFilters};
+use crate::ir::policy::TrafficSettings;
+use crate::ir::route::{PathMatch, RequestMatch, ValueMatch};
+
+pub fn config_dump(config: &Config) -> Value {
+    json!({
+        "ports": config.ports.iter().map(|p| json!({
+            "port": p.port,
+            "protocol": p.protocol,
+            "certificates": p.certificates.iter().map(|c| json!({"hostname": c.hostname, "secret": c.secret.to_string()})).collect::<Vec<_>>(),
+            "listeners": p.listeners.iter().map(|l| json!({
+                "gateway": l.gateway.namespaced_name(),
+                "name": l.name,
+                "hostname": l.hostname,
+                "routes": l.routes.hosts.iter().map(|h| json!({
+                    "hostname": h.hostname,
+                    "entries": h.entries.iter().map(|e| json!({
+                        "route": e.rule.display_name(),
+                        "rule": e.rule.rule_index,
+                        "match": request_match(&e.matcher),
+                        "filters": filters(&e.rule.filters),
+                        "traffic": traffic(&e.rule.traffic),
+                        "backends": e.rule.backends.iter().map(|b| json!({
+                            "backend": b.backend.name(),
+                            "weight": b.weight,
+                            "filters": filters(&b.filters),
+                            "traffic": traffic(&b.traffic),
+                        })).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "backends": config.backends.values().map(|b| match &b.kind {
+            BackendKind::Static(s) => json!({
+                "name": b.name(),
+                "static": {
+                    "host": s.host,
+                    "port": s.port,
+                    "tls": s.tls.as_ref().map(|t| json!({
+                        "caCertificates": t.ca_certificates.len(),
+                        "insecureSkipVerify": t.insecure_skip_verify,
+                        "sni": t.sni,
+                    })),
+                    "http2": s.http2,
+                    "connectTimeout": format_duration(s.connect_timeout),
+                    "requestTimeout": s.request_timeout.map(format_duration),
+                    "auth": s.credential.as_ref().map(credential),
+                },
+            }),
+            BackendKind::NotYetServed { what } => json!({"name": b.name(), "notYetServed": what}),
+        }).collect::<Vec<_>>(),
+        "logging": {"level": config.logging.level, "format": config.logging.format.map(|f| f.as_str())},
+    })
+}
+
+fn credential(c: &BackendCredential) -> Value {
+    match c {
+        BackendCredential::Authorization(_) => json!({"authorization": "<redacted>"}),
+        BackendCredential::Passthrough => json!({"passthrough": {}}),
+    }
+}
+
+fn request_match(m: &RequestMatch) -> Value {
+    let path = match &m.path {
+        PathMatch::Exact(p) => json!({"type": "Exact", "value": p}),
+        PathMatch::Prefix(p) => json!({"type": "PathPrefix", "value": p}),
+        PathMatch::Regex(r) => json!({"type": "RegularExpression", "value": r.as_str()}),
+    };
+    let value = |v: &ValueMatch| match v {
+        ValueMatch::Exact(s) => json!({"type": "Exact", "value": s}),
+        ValueMatch::Regex(r) => json!({"type": "RegularExpression", "value": r.as_str()}),
+    };
+    json!({
+        "path": path,
+        "method": m.method.as_ref().map(|m| m.as_str()),
+        "headers": m.headers.iter().map(|h| json!({"name": h.name.as_str(), "match": value(&h.value)})).collect::<Vec<_>>(),
+        "queryParams": m.query.iter().map(|q| json!({"name": q.name, "match": value(&q.value)})).collect::<Vec<_>>(),
+    })
+}
+
+fn header_ops(ops: &HeaderOps) -> Value {
+    let pairs = |list: &[(http::HeaderName, http::HeaderValue)]| {
+        list.iter()
+            .map(|(n, v)| json!({"name": n.as_str(), "value": v.to_str().unwrap_or("<binary>")}))
+            .collect::<Vec<_>>()
+    };
+    json!({"set": pairs(&ops.set), "add": pairs(&ops.add), "remove": ops.remove.iter().map(|n| n.as_str()).collect::<Vec<_>>()})
+}
+
+fn path_modifier(p: &PathModifier) -> Value {
+    match p {
+        PathModifier::ReplaceFullPath(v) => json!({"replaceFullPath": v}),
+        PathModifier::ReplacePrefixMatch(v) => json!({"replacePrefixMatch": v}),
+    }
+}
+
+fn filters(f: &RouteFilters) -> Value {
+    let mut out = serde_json::Map::new();
+    if !f.request_headers.is_empty() {
+        out.insert(
+            "requestHeaderModifier".into(),
+            header_ops(&f.request_headers),
+        );
+    }
+    if !f.response_headers.is_empty() {
+        out.insert(
+            "responseHeaderModifier".into(),
+            header_ops(&f.response_headers),
+        );
+    }
+    if let Some(r) = &f.redirect {
+        out.insert(
+            "requestRedirect".into(),
+            json!({
+                "scheme": r.scheme, "hostname": r.hostname, "port": r.port,
+                "path": r.path.as_ref().map(path_modifier), "statusCode": r.status.as_u16(),
+            }),
+        );
+    }
+    if let Some(r) = &f.rewrite {
+        out.insert(
+            "urlRewrite".into(),
+            json!({
+                "hostname": r.hostname.as_ref().and_then(|h| h.to_str().ok()),
+                "path": r.path.as_ref().map(path_modifier),
+            }),
+        );
+    }
+    if !f.mirrors.is_empty() {
+        out.insert(
+            "requestMirror".into(),
+            f.mirrors
+                .iter()
+                .map(|m| json!({"backend": m.backend.name(), "fraction": m.fraction}))
+                .collect(),
+        );
+    }
+    Value::Object(out)
+}
+
+fn traffic(t: &TrafficSettings) -> Value {
+    json!({
+        "timeouts": {
+            "request": t.timeouts.request.map(format_duration),
+            "backendRequest": t.timeouts.backend_request.map(format_duration),
+        },
+        "retry": t.retry.as_ref().map(|r| json!({"attempts": r.attempts, "codes": r.codes, "backoff": format_duration(r.backoff)})),
+        "requestHeaders": header_ops(&t.request_headers),
+        "responseHeaders": header_ops(&t.response_headers),
+        "auth": t.credential.as_ref().map(credential),
+    })
+}

@@ -1,0 +1,49 @@
+//! The compiled configuration: immutable, shared behind `Arc`, already parsed so the proxy
+//! never re-validates anything on the request path.
+
+pub mod backend;
+pub mod filters;
+pub mod hostname;
+pub mod listener;
+pub mod policy;
+pub mod route;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use api::parameters::LogFormat;
+
+pub use backend::{Backend, BackendCredential, BackendKind, StaticBackend, UpstreamTls};
+pub use listener::{Listener, ListenerProtocol, PortBinding, ServerCertificate};
+pub use route::{RequestFacts, RouteEntry, RouteRule, RouteTable, WeightedBackend};
+
+use crate::error::ConfigError;
+use crate::status::ResourceStatus;
+use crate::store::ObjectKey;
+
+/// A whole compiled configuration, swapped in atomically by the proxy.
+#[derive(Debug, Default)]
+pub struct Config {
+    /// One entry per listening port, sorted by port.
+    pub ports: Vec<PortBinding>,
+    pub backends: BTreeMap<ObjectKey, Arc<Backend>>,
+    /// From the `AgentgatewayParameters` a Gateway or GatewayClass refers to.
+    pub logging: LoggingSettings,
+    pub statuses: Vec<ResourceStatus>,
+    /// Problems that do not stop the configuration from serving (e.g. a kind of backend
+    /// this build does not serve yet: requests to it get a clear 501).
+    pub warnings: Vec<ConfigError>,
+    pub resource_count: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoggingSettings {
+    pub level: Option<String>,
+    pub format: Option<LogFormat>,
+}
+
+impl Config {
+    pub fn port(&self, port: u16) -> Option<&PortBinding> {
+        self.ports.iter().find(|p| p.port == port)
+    }
+}

@@ -1,0 +1,32 @@
+//! From YAML to the immutable IR the proxy serves.
+//!
+//! `load` reads files into raw resources (keeping where each came from), `compile` checks
+//! them all and builds the IR, collecting every error instead of stopping at the first so
+//! that a user fixes a configuration in one pass. Nothing here does network I/O.
+
+pub mod compile;
+pub mod dump;
+pub mod duration;
+pub mod env;
+pub mod error;
+pub mod ir;
+pub mod locate;
+pub mod parse;
+pub mod source;
+pub mod status;
+pub mod store;
+
+pub use compile::{CompileOptions, compile};
+pub use error::{ConfigError, ConfigErrors, Location};
+pub use ir::Config;
+pub use source::{Document, load_path, load_str};
+pub use store::ResourceStore;
+
+/// Loads and compiles a configuration in one call: what `validate` and the reloader run.
+pub fn load_and_compile(
+    documents: Vec<Document>,
+    options: &CompileOptions,
+) -> Result<Config, ConfigErrors> {
+    let store = parse::parse_documents(&documents)?;
+    compile(&store, options)
+}

@@ -1,0 +1,198 @@
+//! Finds the line of a field path (`spec.rules[0].backendRefs[1].name`) in a YAML document.
+//!
+//! The compiler works on typed values that no longer know their lines; this maps an error's
+//! field path back to the text by following indentation. It understands block style (what
+//! people write by hand); inside flow style (`{a: 1}`) it stops at the nearest enclosing line.
+
+/// One step of a field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSegment {
+    Key(String),
+    Index(usize),
+}
+
+/// Parses `a.b[0].c` into segments.
+pub fn parse_path(path: &str) -> Vec<PathSegment> {
+    let mut segments = Vec::new();
+    for part in path.split('.') {
+        let (key, indexes) = match part.find('[') {
+            Some(pos) => (&part[..pos], &part[pos..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            segments.push(PathSegment::Key(key.to_string()));
+        }
+        for index in indexes.split('[').filter(|s| !s.is_empty()) {
+            if let Ok(i) = index.trim_end_matches(']').parse() {
+                segments.push(PathSegment::Index(i));
+            }
+        }
+    }
+    segments
+}
+
+struct Line<'a> {
+    /// Column of the first key or value character, after any `- ` list markers.
+    content_col: usize,
+    /// Column of the first `-` list marker, if the line starts a list item.
+    dash_col: Option<usize>,
+    content: &'a str,
+}
+
+fn classify(raw: &str) -> Option<Line<'_>> {
+    let indent = raw.len() - raw.trim_start().len();
+    let mut content = raw.trim_start();
+    if content.is_empty() || content.starts_with('#') {
+        return None;
+    }
+    let mut col = indent;
+    let mut dash_col = None;
+    while let Some(rest) = content
+        .strip_prefix('-')
+        .filter(|r| r.starts_with(' ') || r.is_empty())
+    {
+        dash_col.get_or_insert(col);
+        let trimmed = rest.trim_start();
+        col += content.len() - trimmed.len();
+        content = trimmed;
+    }
+    Some(Line {
+        content_col: col,
+        dash_col,
+        content,
+    })
+}
+
+fn is_key(content: &str, key: &str) -> bool {
+    let unquoted = content
+        .strip_prefix('"')
+        .and_then(|c| c.strip_prefix(key))
+        .and_then(|c| c.strip_prefix('"'))
+        .or_else(|| content.strip_prefix(key));
+    unquoted.is_some_and(|rest| rest.starts_with(':'))
+}
+
+/// The 0-based line in `text` where `path` is written, or the closest enclosing line found.
+pub fn line_of(text: &str, path: &str) -> Option<usize> {
+    let lines: Vec<Option<Line<'_>>> = text.lines().map(classify).collect();
+    let mut best = None;
+    let mut start = 0;
+    // Column that a child must be deeper than; -1 for the document root.
+    let mut parent_col: isize = -1;
+    for segment in parse_path(path) {
+        let found = match &segment {
+            PathSegment::Key(key) => find_key(&lines, start, parent_col, key),
+            PathSegment::Index(i) => find_item(&lines, start, parent_col, *i),
+        };
+        let Some((line, col)) = found else { break };
+        best = Some(line);
+        parent_col = col as isize;
+        // A list item's first key sits on the item's own line.
+        start = if matches!(segment, PathSegment::Index(_)) {
+            line
+        } else {
+            line + 1
+        };
+    }
+    best
+}
+
+fn find_key(
+    lines: &[Option<Line<'_>>],
+    start: usize,
+    parent_col: isize,
+    key: &str,
+) -> Option<(usize, usize)> {
+    for (n, line) in lines.iter().enumerate().skip(start) {
+        let Some(line) = line else { continue };
+        if (line.content_col as isize) <= parent_col && n > start {
+            return None;
+        }
+        if (line.content_col as isize) > parent_col && is_key(line.content, key) {
+            return Some((n, line.content_col));
+        }
+    }
+    None
+}
+
+fn find_item(
+    lines: &[Option<Line<'_>>],
+    start: usize,
+    parent_col: isize,
+    index: usize,
+) -> Option<(usize, usize)> {
+    let mut seen = 0;
+    let mut item_col = None;
+    for (n, line) in lines.iter().enumerate().skip(start) {
+        let Some(line) = line else { continue };
+        let col = line.dash_col.unwrap_or(line.content_col) as isize;
+        // Items of a list under `key:` may sit at the key's own column.
+        if col < parent_col || (col == parent_col && line.dash_col.is_none()) {
+            return None;
+        }
+        let Some(dash) = line.dash_col else { continue };
+        match item_col {
+            None => item_col = Some(dash),
+            Some(c) if c != dash => continue,
+            Some(_) => {}
+        }
+        if seen == index {
+            return Some((n, dash));
+        }
+        seen += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: r
+spec:
+  parentRefs:
+  - name: gw
+  rules:
+  - matches:
+    - path: {type: PathPrefix, value: /a}
+    backendRefs:
+    - name: one
+    - name: two
+      port: 80
+  - backendRefs:
+      - name: three
+";
+
+    #[test]
+    fn finds_nested_fields() {
+        assert_eq!(line_of(DOC, "metadata.name"), Some(3));
+        assert_eq!(line_of(DOC, "spec.rules[0].backendRefs[1].name"), Some(12));
+        assert_eq!(line_of(DOC, "spec.rules[0].backendRefs[1].port"), Some(13));
+        assert_eq!(line_of(DOC, "spec.rules[1].backendRefs[0].name"), Some(15));
+    }
+
+    #[test]
+    fn falls_back_to_the_nearest_enclosing_line() {
+        // Inside flow style the path ends at the enclosing key.
+        assert_eq!(line_of(DOC, "spec.rules[0].matches[0].path.value"), Some(9));
+        assert_eq!(line_of(DOC, "spec.missing"), Some(4));
+    }
+
+    #[test]
+    fn parses_paths() {
+        assert_eq!(
+            parse_path("a.b[2][1].c"),
+            vec![
+                PathSegment::Key("a".into()),
+                PathSegment::Key("b".into()),
+                PathSegment::Index(2),
+                PathSegment::Index(1),
+                PathSegment::Key("c".into()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! YAML documents -> typed resources, with errors that point at the offending line.
+
+use serde::de::DeserializeOwned;
+
+use api::resource::TypeMeta;
+use api::{Resource, ResourceKind};
+
+use crate::error::{ConfigError, ConfigErrors, Location};
+use crate::source::Document;
+use crate::store::{Origin, ResourceStore};
+
+/// Parses every document, collecting all errors.
+pub fn parse_documents(documents: &[Document]) -> Result<ResourceStore, ConfigErrors> {
+    let mut store = ResourceStore::default();
+    let mut errors = ConfigErrors::default();
+    for doc in documents {
+        match parse_document(doc) {
+            Ok(resource) => {
+                let origin = Origin::from_document(doc);
+                let meta = resource.metadata().clone();
+                let kind = resource.kind();
+                if let Err(first) = store.insert(resource, origin) {
+                    errors.push(
+                        ConfigError::new(format!(
+                            "{kind} {}/{} is declared twice (first at {}:{})",
+                            meta.namespace(),
+                            meta.name,
+                            first.file,
+                            first.start_line
+                        ))
+                        .at(Some(Location {
+                            file: doc.file.clone(),
+                            line: doc.start_line,
+                        }))
+                        .hint("rename one of them or delete the duplicate"),
+                    );
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(store)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Parses one document into the resource its `apiVersion` and `kind` name.
+pub fn parse_document(doc: &Document) -> Result<Resource, ConfigError> {
+    let doc_location = Location {
+        file: doc.file.clone(),
+        line: doc.start_line,
+    };
+    let type_meta: TypeMeta = serde_yaml::from_str(&doc.text).map_err(|e| {
+        ConfigError::new(format!(
+            "not valid YAML: {}",
+            strip_location(&e.to_string())
+        ))
+        .at(Some(yaml_location(doc, &e).unwrap_or(doc_location.clone())))
+        .hint("check indentation and quoting")
+    })?;
+    let Some(kind_name) = type_meta.kind else {
+        return Err(ConfigError::new("document has no `kind`")
+            .at(Some(doc_location))
+            .hint(format!(
+                "every document needs apiVersion and kind; known kinds: {}",
+                known_kinds()
+            )));
+    };
+    let Some(kind) = ResourceKind::from_kind(&kind_name) else {
+        return Err(ConfigError::new(format!("unknown kind `{kind_name}`"))
+            .at(Some(doc_location))
+            .field("kind")
+            .hint(format!("known kinds: {}", known_kinds())));
+    };
+    let api_version = type_meta.api_version.unwrap_or_default();
+    if !kind.api_versions().contains(&api_version.as_str()) {
+        return Err(ConfigError::new(format!(
+            "apiVersion `{api_version}` is not served for kind {kind}"
+        ))
+        .at(Some(doc_location))
+        .field("apiVersion")
+        .hint(format!("use apiVersion: {}", kind.api_versions()[0])));
+    }
+    match kind {
+        ResourceKind::GatewayClass => typed(doc).map(Resource::GatewayClass),
+        ResourceKind::Gateway => typed(doc).map(Resource::Gateway),
+        ResourceKind::HttpRoute => typed(doc).map(Resource::HttpRoute),
+        ResourceKind::ReferenceGrant => typed(doc).map(Resource::ReferenceGrant),
+        ResourceKind::AgentgatewayBackend => typed(doc).map(Resource::AgentgatewayBackend),
+        ResourceKind::AgentgatewayPolicy => typed(doc).map(Resource::AgentgatewayPolicy),
+        ResourceKind::AgentgatewayParameters => typed(doc).map(Resource::AgentgatewayParameters),
+        ResourceKind::Secret => typed(doc).map(Resource::Secret),
+        ResourceKind::Service => Err(ConfigError::new(
+            "Services are read from a cluster, not from files",
+        )
+        .at(Some(doc_location))
+        .field("kind")),
+    }
+    .map_err(|e| {
+        e.hint(format!(
+            "`agentgateway schema {kind_name}` prints every field of {kind_name}"
+        ))
+    })
+}
+
+fn typed<T: DeserializeOwned>(doc: &Document) -> Result<T, ConfigError> {
+    let deserializer = serde_yaml::Deserializer::from_str(&doc.text);
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let location =
+            yaml_location(doc, &inner).unwrap_or_else(|| Origin::from_document(doc).locate(&path));
+        let mut message = strip_location(&inner.to_string());
+        // serde_yaml sometimes repeats the path at the front of its message.
+        if let Some(rest) = message.strip_prefix(&format!("{path}: ")) {
+            message = rest.to_string();
+        }
+        let error = ConfigError::new(message).at(Some(location));
+        if path == "." {
+            error
+        } else {
+            error.field(path)
+        }
+    })
+}
+
+fn yaml_location(doc: &Document, e: &serde_yaml::Error) -> Option<Location> {
+    e.location().map(|l| Location {
+        file: doc.file.clone(),
+        line: doc.start_line + l.line().saturating_sub(1),
+    })
+}
+
+/// serde_yaml appends " at line N column M"; the location is shown separately.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(pos) => message[..pos].to_string(),
+        None => message.to_string(),
+    }
+}
+
+fn known_kinds() -> String {
+    ResourceKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::load_str;
+
+    fn parse(text: &str) -> Result<ResourceStore, ConfigErrors> {
+        parse_documents(&load_str("cfg.yaml", text))
+    }
+
+    #[test]
+    fn unknown_field_names_file_line_field_and_choices() {
+        let text = "\
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata:
+  name: b
+spec:
+  static:
+    host: example.com
+    prot: 80
+";
+        let errors = parse(text).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        let e = &errors.0[0];
+        assert_eq!(e.location.as_ref().unwrap().line, 8, "{e}");
+        assert_eq!(e.field.as_deref(), Some("spec.static.prot"));
+        assert!(e.message.contains("unknown field `prot`"), "{e}");
+        assert!(e.message.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn reports_every_bad_document() {
+        let text = "\
+kind: Gateway
+apiVersion: gateway.networking.k8s.io/v1
+metadata: {name: g}
+spec:
+  gatewayClassName: agentgateway
+  listeners:
+  - name: http
+    port: eighty
+    protocol: HTTP
+---
+kind: Widget
+apiVersion: v1
+metadata: {name: w}
+---
+apiVersion: agentgateway.dev/v1
+kind: AgentgatewayBackend
+metadata: {name: b}
+spec: {}
+";
+        let errors = parse(text).unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors}");
+        assert_eq!(errors.0[0].location.as_ref().unwrap().line, 8, "{errors}");
+        assert!(errors.0[1].message.contains("unknown kind `Widget`"));
+        assert_eq!(errors.0[1].location.as_ref().unwrap().line, 11);
+        assert!(
+            errors.0[2]
+                .hint
+                .as_deref()
+                .unwrap()
+                .contains("agentgateway.dev/v1alpha1")
+        );
+    }
+
+    #[test]
+    fn duplicate_resources_are_errors() {
+        let doc = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: v}\n";
+        let errors = parse(&format!("{doc}---\n{doc}")).unwrap_err();
+        assert!(
+            errors.0[0]
+                .message
+                .contains("declared twice (first at cfg.yaml:1)"),
+            "{errors}"
+        );
+    }
+
+    #[test]
+    fn invalid_yaml_is_reported_with_its_line() {
+        let errors = parse("kind: Secret\napiVersion: v1\nmetadata: {name: s\n").unwrap_err();
+        assert!(
+            errors.0[0].message.starts_with("not valid YAML"),
+            "{errors}"
+        );
+    }
+}
