@@ -77,10 +77,10 @@ fn compile_backend(
         )?)
     } else if let Some(ai) = &spec.ai {
         check_ai(ctx, entry, ai, secrets);
-        not_yet_served(ctx, entry, "spec.ai", "AI provider backends")
+        not_yet_served(ctx, entry, "spec.ai", "AI provider")
     } else if let Some(mcp) = &spec.mcp {
         check_mcp(ctx, entry, mcp);
-        not_yet_served(ctx, entry, "spec.mcp", "MCP backends")
+        not_yet_served(ctx, entry, "spec.mcp", "MCP")
     } else {
         return None;
     };
@@ -103,7 +103,7 @@ fn not_yet_served(
     what: &'static str,
 ) -> BackendKind {
     let message = format!(
-        "{what} are validated but not served by this build yet; requests routed here get 501"
+        "{what} backends are validated but not served by this build yet; requests routed here get 501"
     );
     ctx.warn(
         entry,

@@ -1,0 +1,61 @@
+//! The command line: one module per command.
+
+mod crds;
+mod run;
+mod schema;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "agentgateway",
+    version,
+    about = "An AI/agentic gateway: routes, secures and observes LLM and MCP traffic, configured with Kubernetes Gateway API resources.",
+    long_about = None,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve traffic from a configuration file or directory (or the embedded default).
+    Run(run::RunArgs),
+    /// Check a configuration offline and print every error at once; exits 1 if any.
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of a resource kind (or of every kind).
+    Schema(schema::SchemaArgs),
+    /// Print the CustomResourceDefinitions of the agentgateway.dev kinds as YAML.
+    Crds,
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, clap::Args)]
+struct ValidateArgs {
+    /// A multi-document YAML file, or a directory of *.yaml / *.yml files.
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    file: PathBuf,
+}
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate(args) => Ok(validate::validate(&args.file)),
+        Command::Schema(args) => schema::schema(&args),
+        Command::Crds => {
+            print!("{}", crds::render()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Version => {
+            println!("agentgateway {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

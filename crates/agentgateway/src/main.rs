@@ -1,0 +1,18 @@
+//! `agentgateway`: parses the command line and hands over to the crates that do the work.
+
+mod cli;
+mod default_config;
+mod logging;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    match cli::dispatch(args) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Every way a request can fail, with the one mapping to a status code and a JSON body.
+
+use std::time::Duration;
+
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::body::{BoxBody, full};
+use crate::upstream::connector::ConnectError;
+
+/// Who caused a failure: it decides the log level, the metric label and whether a retry
+/// can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorSource {
+    Downstream,
+    Upstream,
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("no route for {method} {host}{path} on listener {listener}")]
+    RouteNotFound {
+        method: String,
+        host: String,
+        path: String,
+        listener: String,
+    },
+    #[error("no listener on port {port} serves host '{host}'")]
+    ListenerNotFound { port: u16, host: String },
+    #[error("route {route} has no backend to send requests to")]
+    NoBackends { route: String },
+    #[error("backend {backend} is an {what} backend, which this build does not serve yet")]
+    NotYetServed { backend: String, what: &'static str },
+    #[error("backend {backend}: {source}")]
+    Connect {
+        backend: String,
+        source: ConnectError,
+    },
+    #[error("backend {backend} did not send response headers within {after:?}")]
+    UpstreamTimeout { backend: String, after: Duration },
+    #[error("route {route} timed out after {after:?} without a response")]
+    RequestTimeout { route: String, after: Duration },
+    #[error("backend {backend} closed the connection or sent an invalid response: {reason}")]
+    UpstreamProtocol { backend: String, reason: String },
+    #[error("the request could not be forwarded: {0}")]
+    InvalidRequest(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::RouteNotFound { .. } | Self::ListenerNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::NoBackends { .. } | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::NotYetServed { .. } => StatusCode::NOT_IMPLEMENTED,
+            Self::Connect {
+                source: ConnectError::Tls { .. },
+                ..
+            }
+            | Self::UpstreamProtocol { .. } => StatusCode::BAD_GATEWAY,
+            Self::Connect { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamTimeout { .. } | Self::RequestTimeout { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub fn source_kind(&self) -> ErrorSource {
+        match self {
+            Self::RouteNotFound { .. }
+            | Self::ListenerNotFound { .. }
+            | Self::InvalidRequest(_) => ErrorSource::Downstream,
+            Self::Connect { .. }
+            | Self::UpstreamTimeout { .. }
+            | Self::RequestTimeout { .. }
+            | Self::UpstreamProtocol { .. } => ErrorSource::Upstream,
+            Self::NoBackends { .. } | Self::NotYetServed { .. } | Self::Internal(_) => {
+                ErrorSource::Internal
+            }
+        }
+    }
+
+    /// Whether another attempt may succeed: only failures where the backend never saw
+    /// the request, or said so, qualify.
+    pub fn retryable(&self) -> bool {
+        matches!(self, Self::Connect { .. } | Self::UpstreamTimeout { .. })
+    }
+
+    /// A short machine-readable name, used as the JSON `type` and in logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::RouteNotFound { .. } => "route_not_found",
+            Self::ListenerNotFound { .. } => "listener_not_found",
+            Self::NoBackends { .. } => "no_backends",
+            Self::NotYetServed { .. } => "not_implemented",
+            Self::Connect {
+                source: ConnectError::Dns { .. },
+                ..
+            } => "dns_failure",
+            Self::Connect {
+                source: ConnectError::Refused { .. },
+                ..
+            } => "connection_refused",
+            Self::Connect {
+                source: ConnectError::Timeout { .. },
+                ..
+            } => "connect_timeout",
+            Self::Connect {
+                source: ConnectError::Tls { .. } | ConnectError::InvalidServerName(_),
+                ..
+            } => "upstream_tls_error",
+            Self::Connect { .. } => "connect_error",
+            Self::UpstreamTimeout { .. } => "upstream_timeout",
+            Self::RequestTimeout { .. } => "request_timeout",
+            Self::UpstreamProtocol { .. } => "upstream_protocol_error",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// What the operator can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Self::RouteNotFound { .. } => "check the HTTPRoute matches (path, method, headers, hostnames); `agentgateway status` lists the routes".into(),
+            Self::ListenerNotFound { .. } => "add a listener for this host name, or drop the listener hostname".into(),
+            Self::NotYetServed { .. } => "route to a `static` AgentgatewayBackend for now".into(),
+            Self::Connect { source: ConnectError::Dns { .. }, .. } => {
+                "the host name does not resolve from the gateway; for a service on the gateway's own machine use localhost, and from a container host.internal or host.docker.internal".into()
+            }
+            Self::Connect { source: ConnectError::Refused { .. }, .. } => "nothing is listening there: is the backend running, and is the port right?".into(),
+            Self::Connect { source: ConnectError::Timeout { .. }, .. } => "the backend did not accept the connection in time: check firewalls and policies.tcp.connectTimeout".into(),
+            Self::Connect { source: ConnectError::Tls { .. }, .. } => "check policies.tls (caCertificateRefs, sni), or that the backend speaks TLS at all".into(),
+            Self::UpstreamTimeout { .. } | Self::RequestTimeout { .. } => "raise the route's timeouts.request / backendRequest, or look at why the backend is slow".into(),
+            _ => return None,
+        })
+    }
+
+    /// The JSON error answer. The shape (`{"error": {"message", "type", "code"}}`) is the one
+    /// OpenAI-style clients already parse, and reads well with curl.
+    pub fn to_response(&self) -> Response<BoxBody> {
+        let message = match self.hint() {
+            Some(hint) => format!("{self} (hint: {hint})"),
+            None => self.to_string(),
+        };
+        let body = serde_json::json!({
+            "error": { "message": message, "type": self.kind(), "code": self.status().as_u16() }
+        });
+        let mut response = Response::new(full(body.to_string()));
+        *response.status_mut() = self.status();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_failure_names_backend_host_and_hint() {
+        let e = ProxyError::Connect {
+            backend: "default/ollama".into(),
+            source: ConnectError::Dns {
+                host: "ollama.invalid".into(),
+                reason: "no such host".into(),
+            },
+        };
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.kind(), "dns_failure");
+        let text = format!("{e} {}", e.hint().unwrap());
+        for needle in ["default/ollama", "ollama.invalid", "DNS", "host.internal"] {
+            assert!(text.contains(needle), "{needle} missing in {text}");
+        }
+        assert!(e.retryable());
+        assert_eq!(e.source_kind(), ErrorSource::Upstream);
+    }
+
+    #[test]
+    fn statuses_follow_the_cause() {
+        let timeout = ProxyError::UpstreamTimeout {
+            backend: "b".into(),
+            after: Duration::from_secs(1),
+        };
+        assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
+        let nf = ProxyError::RouteNotFound {
+            method: "GET".into(),
+            host: "h".into(),
+            path: "/x".into(),
+            listener: "default/gw/http".into(),
+        };
+        assert_eq!(nf.status(), StatusCode::NOT_FOUND);
+        assert!(!nf.retryable());
+        assert_eq!(
+            ProxyError::NotYetServed {
+                backend: "b".into(),
+                what: "AI provider"
+            }
+            .status(),
+            StatusCode::NOT_IMPLEMENTED
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! Sending a request to a static backend: header hygiene, credentials, deadlines and retries.
+
+use std::error::Error as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use config::ir::policy::RetryPolicy;
+use config::ir::{BackendCredential, StaticBackend};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::body::{BoxBody, full};
+use crate::error::ProxyError;
+use crate::upstream::UpstreamClient;
+use crate::upstream::connector::ConnectError;
+
+/// Largest request body kept in memory so that a retry can send it again. Bigger bodies
+/// stream straight through and are not retried.
+const RETRY_BUFFER_LIMIT: u64 = 64 * 1024;
+
+/// Headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    let keeps_trailers = headers
+        .get(header::TE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("trailers"));
+    for name in HOP_BY_HOP.iter().chain(named.iter()) {
+        headers.remove(name);
+    }
+    headers.remove(header::UPGRADE);
+    if keeps_trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// What the pipeline decided about the request before it is sent.
+pub struct Outbound<'a> {
+    pub backend_name: String,
+    pub backend: &'a StaticBackend,
+    pub client: &'a UpstreamClient,
+    pub credential: Option<&'a BackendCredential>,
+    /// The Host the backend sees: a URLRewrite hostname, or the backend's own.
+    pub host: HeaderValue,
+    pub client_addr: SocketAddr,
+    pub downstream_tls: bool,
+    pub original_host: String,
+    pub retry: Option<&'a RetryPolicy>,
+    pub attempt_timeout: Option<Duration>,
+}
+
+/// Rewrites the request head for the backend.
+pub fn prepare(out: &Outbound<'_>, parts: &mut http::request::Parts) -> Result<(), ProxyError> {
+    let scheme = if out.backend.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    parts.uri = Uri::builder()
+        .scheme(scheme)
+        .authority(out.backend.authority())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| ProxyError::InvalidRequest(format!("cannot build the backend URL: {e}")))?;
+    // Plain-text h2 is prior knowledge; otherwise HTTP/1.1 unless ALPN upgrades the connection.
+    parts.version = if out.backend.http2 && out.backend.tls.is_none() {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
+    let headers = &mut parts.headers;
+    strip_hop_by_hop(headers);
+    headers.insert(header::HOST, out.host.clone());
+    let client_ip = out.client_addr.ip().to_string();
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(existing) => format!("{existing}, {client_ip}"),
+        None => client_ip,
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert("x-forwarded-for", value);
+    }
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if out.downstream_tls { "https" } else { "http" }),
+    );
+    if !headers.contains_key("x-forwarded-host")
+        && let Ok(value) = HeaderValue::from_str(&out.original_host)
+    {
+        headers.insert("x-forwarded-host", value);
+    }
+    match out.credential {
+        Some(BackendCredential::Authorization(secret)) => {
+            let value = secret.expose();
+            // A bare key is a bearer token; a value with a scheme (`Basic ...`) is used as is.
+            let value = if value.contains(' ') {
+                value.to_string()
+            } else {
+                format!("Bearer {value}")
+            };
+            let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                ProxyError::Internal("the backend credential is not a valid header value".into())
+            })?;
+            value.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        Some(BackendCredential::Passthrough) | None => {}
+    }
+    Ok(())
+}
+
+/// Sends the request, retrying per policy when the body can be replayed.
+pub async fn send(
+    out: &Outbound<'_>,
+    parts: http::request::Parts,
+    body: BoxBody,
+) -> Result<Response<Incoming>, ProxyError> {
+    let retry = out.retry.filter(|r| r.attempts > 1);
+    let replay = match retry {
+        Some(_) => buffer_for_replay(body).await?,
+        None => Replay::Stream(body),
+    };
+    let (first_body, replay_bytes) = match replay {
+        Replay::Stream(body) => (body, None),
+        Replay::Buffered(bytes) => (full(bytes.clone()), Some(bytes)),
+    };
+    let attempts = match (&replay_bytes, retry) {
+        (Some(_), Some(r)) => r.attempts,
+        _ => 1,
+    };
+    let mut body = Some(first_body);
+    let mut attempt = 1;
+    loop {
+        let this_body = match body.take() {
+            Some(b) => b,
+            None => full(replay_bytes.clone().unwrap_or_default()),
+        };
+        let request = Request::from_parts(parts.clone(), this_body);
+        let result = attempt_once(out, request).await;
+        let retry_on = |status: u16| retry.is_some_and(|r| r.codes.contains(&status));
+        let should_retry = attempt < attempts
+            && match &result {
+                Ok(response) => retry_on(response.status().as_u16()),
+                Err(e) => e.retryable(),
+            };
+        if !should_retry {
+            return result;
+        }
+        tracing::debug!(backend = %out.backend_name, attempt, "retrying request");
+        if let Some(r) = retry
+            && !r.backoff.is_zero()
+        {
+            tokio::time::sleep(r.backoff * attempt).await;
+        }
+        attempt += 1;
+    }
+}
+
+enum Replay {
+    Stream(BoxBody),
+    Buffered(Bytes),
+}
+
+/// Keeps small bodies so they can be sent again; large or unknown-length ones stream.
+async fn buffer_for_replay(body: BoxBody) -> Result<Replay, ProxyError> {
+    let hint = http_body::Body::size_hint(&body);
+    match hint.upper() {
+        Some(n) if n <= RETRY_BUFFER_LIMIT => {
+            let collected = body.collect().await.map_err(|e| {
+                ProxyError::InvalidRequest(format!("reading the request body failed: {e}"))
+            })?;
+            Ok(Replay::Buffered(collected.to_bytes()))
+        }
+        _ => Ok(Replay::Stream(body)),
+    }
+}
+
+async fn attempt_once(
+    out: &Outbound<'_>,
+    request: Request<BoxBody>,
+) -> Result<Response<Incoming>, ProxyError> {
+    let future = out.client.request(request);
+    let result =
+        match out.attempt_timeout {
+            Some(limit) => tokio::time::timeout(limit, future).await.map_err(|_| {
+                ProxyError::UpstreamTimeout {
+                    backend: out.backend_name.clone(),
+                    after: limit,
+                }
+            })?,
+            None => future.await,
+        };
+    result.map_err(|e| classify(&out.backend_name, e))
+}
+
+/// Turns a client error into the step that failed.
+fn classify(backend: &str, error: hyper_util::client::legacy::Error) -> ProxyError {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(connect) = cause.downcast_ref::<ConnectError>() {
+            let connect = connect.clone();
+            return ProxyError::Connect {
+                backend: backend.to_string(),
+                source: connect,
+            };
+        }
+        source = cause.source();
+    }
+    let mut reason = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        reason.push_str(": ");
+        reason.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ProxyError::UpstreamProtocol {
+        backend: backend.to_string(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_named_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret-hop"),
+        );
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(header::TE, HeaderValue::from_static("trailers, deflate"));
+        headers.insert("x-keep", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        assert!(!headers.contains_key("x-secret-hop"));
+        assert!(!headers.contains_key("keep-alive"));
+        assert!(!headers.contains_key(header::CONNECTION));
+        assert_eq!(headers[header::TE], "trailers");
+        assert_eq!(headers["x-keep"], "1");
+    }
+}

@@ -1,0 +1,244 @@
+//! Prometheus metrics. Series handles are looked up when a configuration is prepared, so a
+//! request only touches atomics.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Upper bounds of the request duration histogram, in seconds.
+const DURATION_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Labels of the request series.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestLabels {
+    pub gateway: String,
+    pub route: String,
+    pub backend: String,
+}
+
+/// Counters and histogram of one (gateway, route, backend).
+#[derive(Debug)]
+pub struct RequestSeries {
+    /// Indexed by status code (100..=599 used).
+    by_status: Box<[AtomicU64]>,
+    buckets: [AtomicU64; DURATION_BUCKETS.len()],
+    duration_sum_micros: AtomicU64,
+    duration_count: AtomicU64,
+}
+
+impl RequestSeries {
+    fn new() -> Self {
+        Self {
+            by_status: (0..600).map(|_| AtomicU64::new(0)).collect(),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            duration_sum_micros: AtomicU64::new(0),
+            duration_count: AtomicU64::new(0),
+        }
+    }
+
+    pub fn record(&self, status: u16, elapsed: Duration) {
+        if let Some(counter) = self.by_status.get(usize::from(status)) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let seconds = elapsed.as_secs_f64();
+        if let Some(i) = DURATION_BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.duration_sum_micros.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.duration_count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    // Locked when a series is created (at config preparation) and when scraped.
+    requests: Mutex<BTreeMap<RequestLabels, Arc<RequestSeries>>>,
+    connect_errors: Mutex<BTreeMap<(String, &'static str), Arc<AtomicU64>>>,
+    reload_success: AtomicU64,
+    reload_failure: AtomicU64,
+}
+
+impl Metrics {
+    pub fn request_series(&self, labels: RequestLabels) -> Arc<RequestSeries> {
+        let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(labels)
+            .or_insert_with(|| Arc::new(RequestSeries::new()))
+            .clone()
+    }
+
+    /// Counts a failed upstream connection; rare, so a lock here costs nothing.
+    pub fn connect_error(&self, backend: &str, reason: &'static str) {
+        let counter = {
+            let mut map = self
+                .connect_errors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            map.entry((backend.to_string(), reason))
+                .or_default()
+                .clone()
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn reload(&self, success: bool) {
+        let counter = if success {
+            &self.reload_success
+        } else {
+            &self.reload_failure
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP agentgateway_requests_total Requests handled, by gateway, route, backend and status code."
+        );
+        let _ = writeln!(out, "# TYPE agentgateway_requests_total counter");
+        let requests = self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for (labels, series) in &requests {
+            for (status, counter) in series.by_status.iter().enumerate() {
+                let n = counter.load(Ordering::Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "agentgateway_requests_total{{{},status=\"{status}\"}} {n}",
+                        label_text(labels)
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP agentgateway_request_duration_seconds Time from request start to the end of the response."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE agentgateway_request_duration_seconds histogram"
+        );
+        for (labels, series) in &requests {
+            let count = series.duration_count.load(Ordering::Relaxed);
+            if count == 0 {
+                continue;
+            }
+            let labels = label_text(labels);
+            let mut cumulative = 0;
+            for (bound, bucket) in DURATION_BUCKETS.iter().zip(&series.buckets) {
+                cumulative += bucket.load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "agentgateway_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "agentgateway_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+            );
+            let sum = series.duration_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "agentgateway_request_duration_seconds_sum{{{labels}}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "agentgateway_request_duration_seconds_count{{{labels}}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP agentgateway_upstream_connect_errors_total Failed connections to backends, by reason."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE agentgateway_upstream_connect_errors_total counter"
+        );
+        for ((backend, reason), counter) in self
+            .connect_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "agentgateway_upstream_connect_errors_total{{backend=\"{}\",reason=\"{reason}\"}} {}",
+                escape(backend),
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP agentgateway_config_reloads_total Configuration loads, by result."
+        );
+        let _ = writeln!(out, "# TYPE agentgateway_config_reloads_total counter");
+        let _ = writeln!(
+            out,
+            "agentgateway_config_reloads_total{{result=\"success\"}} {}",
+            self.reload_success.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "agentgateway_config_reloads_total{{result=\"failure\"}} {}",
+            self.reload_failure.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+fn label_text(l: &RequestLabels) -> String {
+    format!(
+        "gateway=\"{}\",route=\"{}\",backend=\"{}\"",
+        escape(&l.gateway),
+        escape(&l.route),
+        escape(&l.backend)
+    )
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histogram() {
+        let metrics = Metrics::default();
+        let labels = RequestLabels {
+            gateway: "default/gw".into(),
+            route: "default/r".into(),
+            backend: "default/b".into(),
+        };
+        let series = metrics.request_series(labels.clone());
+        series.record(200, Duration::from_millis(3));
+        series.record(200, Duration::from_millis(30));
+        metrics
+            .request_series(labels)
+            .record(503, Duration::from_secs(60));
+        metrics.reload(true);
+        metrics.connect_error("default/b", "connection_refused");
+        let text = metrics.render();
+        assert!(text.contains(r#"agentgateway_requests_total{gateway="default/gw",route="default/r",backend="default/b",status="200"} 2"#), "{text}");
+        assert!(text.contains(r#"status="503"} 1"#));
+        assert!(text.contains(r#"le="0.005"} 1"#), "{text}");
+        assert!(text.contains(r#"le="+Inf"} 3"#));
+        assert!(text.contains(r#"agentgateway_config_reloads_total{result="success"} 1"#));
+        assert!(text.contains(r#"reason="connection_refused"} 1"#));
+    }
+}

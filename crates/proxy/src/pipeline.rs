@@ -1,0 +1,422 @@
+//! The request pipeline: every phase, once, in order, with the reason for its place.
+//!
+//! A phase either lets the request continue or answers it early (a redirect, a 404).
+//! Early answers are not failures; failures are `ProxyError`s, mapped to a status and a
+//! JSON body in one place (`error.rs`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use config::ir::filters::{PathModifier, Redirect};
+use config::ir::route::PathMatch;
+use config::ir::{BackendKind, Listener, RequestFacts, RouteEntry, WeightedBackend};
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+
+use crate::Shared;
+use crate::access_log::{LoggedBody, RequestLog};
+use crate::body::{BoxBody, boxed, empty};
+use crate::error::ProxyError;
+use crate::forward::{self, Outbound, strip_hop_by_hop};
+use crate::mirror;
+use crate::snapshot::Snapshot;
+use crate::upstream::connector::UpstreamAddr;
+
+/// Facts about the connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection {
+    pub client: SocketAddr,
+    pub port: u16,
+    pub tls: bool,
+}
+
+/// Serves one request. Never fails: every error becomes a response.
+pub async fn handle(
+    shared: Arc<Shared>,
+    conn: Connection,
+    request: Request<Incoming>,
+) -> Response<BoxBody> {
+    // The snapshot is taken once: a reload during this request does not change its config.
+    let snapshot = shared.snapshot.load_full();
+    let start = Instant::now();
+    let host = request_host(&request);
+    let mut log = RequestLog {
+        start,
+        method: request.method().clone(),
+        host: host.clone(),
+        path: request
+            .uri()
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "/".into()),
+        status: 0,
+        gateway: String::new(),
+        listener: String::new(),
+        route: String::new(),
+        backend: String::new(),
+        upstream: None,
+        client: conn.client,
+        error: None,
+        series: Some(snapshot.unmatched.clone()),
+    };
+    let response = match route_and_serve(&snapshot, conn, host, request, &mut log).await {
+        Ok(response) => response,
+        Err(error) => {
+            log.error = Some(error.kind());
+            if let ProxyError::Connect { backend, source } = &error {
+                shared
+                    .metrics
+                    .connect_error(backend, connect_reason(source));
+            }
+            error.to_response()
+        }
+    };
+    log.status = response.status().as_u16();
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, boxed(LoggedBody::new(body, log)))
+}
+
+async fn route_and_serve(
+    snapshot: &Snapshot,
+    conn: Connection,
+    host: String,
+    request: Request<Incoming>,
+    log: &mut RequestLog,
+) -> Result<Response<BoxBody>, ProxyError> {
+    // 1. Listener and route: every later phase depends on which rule applies.
+    let listener = snapshot
+        .config
+        .port(conn.port)
+        .and_then(|p| p.listener_for(&host))
+        .ok_or_else(|| ProxyError::ListenerNotFound {
+            port: conn.port,
+            host: host.clone(),
+        })?;
+    log.gateway = listener.gateway.namespaced_name();
+    log.listener = listener.name.clone();
+    log.series = Some(snapshot.unrouted(listener).clone());
+    let entry = find_route(listener, &host, &request)?;
+    let rule = &entry.rule;
+    log.route = rule.display_name();
+
+    // 2. Redirect: answers the client directly, before anything is forwarded.
+    if let Some(redirect) = &rule.filters.redirect {
+        return Ok(redirect_response(
+            redirect,
+            &host,
+            conn,
+            request.uri(),
+            matched_prefix(entry),
+        ));
+    }
+
+    // 3. Backend choice (weights) comes before header edits, which may be per backend.
+    let backend = pick_backend(&rule.backends).ok_or_else(|| ProxyError::NoBackends {
+        route: rule.display_name(),
+    })?;
+    log.backend = backend.backend.name();
+    log.series = snapshot.series(backend).cloned().or(log.series.take());
+
+    // 4. Request edits, in Gateway API order: the rule's filters, the backendRef's, then
+    //    policy header modifiers; the URL rewrite last so header edits see the original path.
+    let (mut parts, body) = request.into_parts();
+    rule.filters.request_headers.apply(&mut parts.headers);
+    backend.filters.request_headers.apply(&mut parts.headers);
+    backend.traffic.request_headers.apply(&mut parts.headers);
+    let mut upstream_host = None;
+    if let Some(rewrite) = &rule.filters.rewrite {
+        upstream_host = rewrite.hostname.clone();
+        if let Some(path) = &rewrite.path {
+            parts.uri = rewrite_path(&parts.uri, path, matched_prefix(entry))?;
+        }
+    }
+
+    // 5. Mirrors get the request as the backend will see it; they never hold it up.
+    let body = boxed(body);
+    let body = if rule.filters.mirrors.is_empty() {
+        body
+    } else {
+        spawn_mirrors(snapshot, entry, &parts, body, conn, &host)
+    };
+
+    // 6. Forward to the backend, within the route's overall deadline.
+    let static_backend = match &backend.backend.kind {
+        BackendKind::Static(s) => s,
+        BackendKind::NotYetServed { what } => {
+            return Err(ProxyError::NotYetServed {
+                backend: backend.backend.name(),
+                what,
+            });
+        }
+    };
+    let client = snapshot.client(&backend.backend).ok_or_else(|| {
+        ProxyError::Internal(format!(
+            "no upstream pool for backend {}",
+            backend.backend.name()
+        ))
+    })?;
+    let host_header = match upstream_host {
+        Some(h) => h,
+        None => HeaderValue::from_str(&static_backend.host_header())
+            .map_err(|_| ProxyError::Internal("backend host is not a valid header".into()))?,
+    };
+    let traffic = &backend.traffic;
+    let outbound = Outbound {
+        backend_name: backend.backend.name(),
+        backend: static_backend,
+        client,
+        credential: traffic
+            .credential
+            .as_ref()
+            .or(static_backend.credential.as_ref()),
+        host: host_header,
+        client_addr: conn.client,
+        downstream_tls: conn.tls,
+        original_host: host,
+        retry: traffic.retry.as_ref(),
+        attempt_timeout: traffic
+            .timeouts
+            .backend_request
+            .or(static_backend.request_timeout),
+    };
+    forward::prepare(&outbound, &mut parts)?;
+    let sent = forward::send(&outbound, parts, body);
+    let response =
+        match traffic.timeouts.request {
+            Some(limit) => tokio::time::timeout(limit, sent).await.map_err(|_| {
+                ProxyError::RequestTimeout {
+                    route: rule.display_name(),
+                    after: limit,
+                }
+            })??,
+            None => sent.await?,
+        };
+
+    // 7. Response edits: hop-by-hop headers out, then the rule's, backendRef's and policy's modifiers.
+    let (mut parts, body) = response.into_parts();
+    log.upstream = parts.extensions.get::<UpstreamAddr>().map(|a| a.0);
+    strip_hop_by_hop(&mut parts.headers);
+    rule.filters.response_headers.apply(&mut parts.headers);
+    backend.filters.response_headers.apply(&mut parts.headers);
+    traffic.response_headers.apply(&mut parts.headers);
+    Ok(Response::from_parts(parts, boxed(body)))
+}
+
+/// Host of the request, lower-case and without port: `:authority` for HTTP/2, else `Host`.
+fn request_host<B>(request: &Request<B>) -> String {
+    let raw = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            request
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    strip_port(&raw).to_ascii_lowercase()
+}
+
+fn strip_port(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
+fn find_route<'a>(
+    listener: &'a Listener,
+    host: &str,
+    request: &Request<Incoming>,
+) -> Result<&'a RouteEntry, ProxyError> {
+    let facts = RequestFacts {
+        host,
+        method: request.method(),
+        path: request.uri().path(),
+        query: request.uri().query(),
+        headers: request.headers(),
+    };
+    listener
+        .routes
+        .find(&facts)
+        .ok_or_else(|| ProxyError::RouteNotFound {
+            method: request.method().to_string(),
+            host: host.to_string(),
+            path: request.uri().path().to_string(),
+            listener: format!("{}/{}", listener.gateway.namespaced_name(), listener.name),
+        })
+}
+
+fn matched_prefix(entry: &RouteEntry) -> Option<&str> {
+    match &entry.matcher.path {
+        PathMatch::Prefix(p) => Some(p.as_str()),
+        _ => None,
+    }
+}
+
+/// Weighted random choice; backends with weight 0 are never picked.
+fn pick_backend(backends: &[WeightedBackend]) -> Option<&WeightedBackend> {
+    let total: u64 = backends.iter().map(|b| u64::from(b.weight)).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut ticket = fastrand::u64(0..total);
+    backends.iter().find(|b| {
+        let w = u64::from(b.weight);
+        if ticket < w {
+            true
+        } else {
+            ticket -= w;
+            false
+        }
+    })
+}
+
+fn rewrite_path(
+    uri: &Uri,
+    modifier: &PathModifier,
+    prefix: Option<&str>,
+) -> Result<Uri, ProxyError> {
+    let path = modifier.apply(uri.path(), prefix);
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().map_err(|_| {
+        ProxyError::InvalidRequest("the rewritten path is not a valid URL path".into())
+    })?);
+    Uri::from_parts(parts)
+        .map_err(|e| ProxyError::InvalidRequest(format!("the rewritten URL is invalid: {e}")))
+}
+
+fn redirect_response(
+    redirect: &Redirect,
+    host: &str,
+    conn: Connection,
+    uri: &Uri,
+    prefix: Option<&str>,
+) -> Response<BoxBody> {
+    let request_scheme = if conn.tls { "https" } else { "http" };
+    let scheme = redirect.scheme.as_deref().unwrap_or(request_scheme);
+    let hostname = redirect.hostname.as_deref().unwrap_or(host);
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    // Without an explicit port, a scheme change goes to the new scheme's default port;
+    // otherwise the port the client used is kept.
+    let port = redirect
+        .port
+        .or(if redirect.scheme.is_some() {
+            None
+        } else {
+            Some(conn.port)
+        })
+        .filter(|p| *p != default_port);
+    let path = match &redirect.path {
+        Some(modifier) => modifier.apply(uri.path(), prefix),
+        None => uri.path().to_string(),
+    };
+    let mut location = match port {
+        Some(p) => format!("{scheme}://{hostname}:{p}{path}"),
+        None => format!("{scheme}://{hostname}{path}"),
+    };
+    if let Some(q) = uri.query() {
+        location.push('?');
+        location.push_str(q);
+    }
+    let mut response = Response::new(empty());
+    *response.status_mut() = redirect.status;
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    } else {
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    response
+}
+
+fn spawn_mirrors(
+    snapshot: &Snapshot,
+    entry: &RouteEntry,
+    parts: &http::request::Parts,
+    body: BoxBody,
+    conn: Connection,
+    host: &str,
+) -> BoxBody {
+    let chosen: Vec<_> = entry
+        .rule
+        .filters
+        .mirrors
+        .iter()
+        .filter(|m| fastrand::f64() < m.fraction)
+        .collect();
+    if chosen.is_empty() {
+        return body;
+    }
+    let (main, copies) = mirror::tee(body, chosen.len());
+    for (m, copy) in chosen.into_iter().zip(copies) {
+        let (BackendKind::Static(backend), Some(client)) =
+            (&m.backend.kind, snapshot.client(&m.backend))
+        else {
+            continue;
+        };
+        let Ok(host_header) = HeaderValue::from_str(&backend.host_header()) else {
+            continue;
+        };
+        let outbound = Outbound {
+            backend_name: m.backend.name(),
+            backend,
+            client,
+            credential: backend.credential.as_ref(),
+            host: host_header,
+            client_addr: conn.client,
+            downstream_tls: conn.tls,
+            original_host: host.to_string(),
+            retry: None,
+            attempt_timeout: None,
+        };
+        let (mut head, body) = mirror::copy_request(parts, copy).into_parts();
+        if forward::prepare(&outbound, &mut head).is_err() {
+            continue;
+        }
+        let client = client.clone();
+        let name = m.backend.name();
+        tokio::spawn(async move {
+            match client.request(Request::from_parts(head, body)).await {
+                Ok(response) => {
+                    tracing::debug!(backend = %name, status = %response.status(), "mirror answered")
+                }
+                Err(error) => tracing::debug!(backend = %name, %error, "mirror failed"),
+            }
+        });
+    }
+    main
+}
+
+fn connect_reason(error: &crate::upstream::connector::ConnectError) -> &'static str {
+    use crate::upstream::connector::ConnectError as E;
+    match error {
+        E::Dns { .. } => "dns",
+        E::Refused { .. } => "refused",
+        E::Timeout { .. } => "timeout",
+        E::Io { .. } => "io",
+        E::Tls { .. } | E::InvalidServerName(_) => "tls",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_without_port() {
+        assert_eq!(strip_port("example.com:8080"), "example.com");
+        assert_eq!(strip_port("[::1]:8080"), "::1");
+        assert_eq!(strip_port("example.com"), "example.com");
+    }
+}

@@ -1,0 +1,115 @@
+//! One accept loop per port: TCP, optional TLS, then HTTP/1.1 or HTTP/2 (by ALPN, or by the
+//! h2c preface in plain text). Stopping a port stops accepting; its open connections drain.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::Shared;
+use crate::pipeline::{self, Connection};
+
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the accept loop until `stop` fires, then waits up to `drain` for open connections.
+pub async fn serve_port(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    port: u16,
+    tls: Option<TlsAcceptor>,
+    mut stop: watch::Receiver<bool>,
+    drain: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.changed() => break,
+        };
+        let (stream, client) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                // Usually EMFILE: back off instead of spinning.
+                tracing::warn!(port, %error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let watcher = graceful.watcher();
+        let shared = shared.clone();
+        let builder = builder.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let conn = Connection {
+                client,
+                port,
+                tls: tls.is_some(),
+            };
+            let service = service_fn(move |request| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(pipeline::handle(shared, conn, request).await) }
+            });
+            let result = match tls {
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Some(acceptor) => {
+                    let stream = match tokio::time::timeout(
+                        HANDSHAKE_TIMEOUT,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(error)) => {
+                            return tracing::debug!(%client, %error, "TLS handshake failed");
+                        }
+                        Err(_) => return tracing::debug!(%client, "TLS handshake timed out"),
+                    };
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+            };
+            if let Err(error) = result {
+                tracing::debug!(%client, %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!(port, "stopped accepting; draining open connections");
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            port,
+            ?drain,
+            "connections still open after the drain deadline; closing them"
+        );
+    }
+}
+
+/// Binds a port on `ip`.
+pub async fn bind(ip: std::net::IpAddr, port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind(SocketAddr::new(ip, port)).await
+}

@@ -1,0 +1,4 @@
+//! Accepting connections on the configured ports.
+
+pub mod listener;
+pub mod tls;

@@ -1,0 +1,117 @@
+//! A compiled configuration made ready to serve: upstream clients and metric series resolved
+//! once, so the request path only reads.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use config::ir::{Backend, BackendKind, Config, Listener, StaticBackend, WeightedBackend};
+
+use crate::metrics::{Metrics, RequestLabels, RequestSeries};
+use crate::upstream::{UpstreamClient, UpstreamPools};
+
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    /// Keyed by the address of the `Backend` inside `config`.
+    clients: HashMap<usize, UpstreamClient>,
+    /// Keyed by the address of the `WeightedBackend` inside `config`.
+    series: HashMap<usize, Arc<RequestSeries>>,
+    /// Requests a listener could not route, keyed by the listener's address.
+    unrouted: HashMap<usize, Arc<RequestSeries>>,
+    /// Requests no listener took.
+    pub unmatched: Arc<RequestSeries>,
+}
+
+/// Creates (or reuses) the upstream client of a static backend.
+fn add_backend<'c>(
+    backend: &'c Arc<Backend>,
+    pools: &UpstreamPools,
+    clients: &mut HashMap<usize, UpstreamClient>,
+    live: &mut Vec<&'c StaticBackend>,
+) -> Result<(), rustls::Error> {
+    if let BackendKind::Static(s) = &backend.kind {
+        live.push(s);
+        let key = addr(backend.as_ref());
+        if !clients.contains_key(&key) {
+            clients.insert(key, pools.client_for(s)?);
+        }
+    }
+    Ok(())
+}
+
+fn addr<T>(value: &T) -> usize {
+    std::ptr::from_ref(value) as usize
+}
+
+impl Snapshot {
+    pub fn prepare(
+        config: Arc<Config>,
+        pools: &UpstreamPools,
+        metrics: &Metrics,
+    ) -> Result<Self, rustls::Error> {
+        let mut clients = HashMap::new();
+        let mut series = HashMap::new();
+        let mut unrouted = HashMap::new();
+        let mut live: Vec<&StaticBackend> = Vec::new();
+        for port in &config.ports {
+            for listener in &port.listeners {
+                let gateway = listener.gateway.namespaced_name();
+                unrouted.insert(
+                    addr(listener.as_ref()),
+                    metrics.request_series(RequestLabels {
+                        gateway: gateway.clone(),
+                        route: String::new(),
+                        backend: String::new(),
+                    }),
+                );
+                for host in &listener.routes.hosts {
+                    for entry in &host.entries {
+                        for mirror in &entry.rule.filters.mirrors {
+                            add_backend(&mirror.backend, pools, &mut clients, &mut live)?;
+                        }
+                        for wb in &entry.rule.backends {
+                            add_backend(&wb.backend, pools, &mut clients, &mut live)?;
+                            let labels = RequestLabels {
+                                gateway: gateway.clone(),
+                                route: entry.rule.display_name(),
+                                backend: wb.backend.name(),
+                            };
+                            series
+                                .entry(addr(wb))
+                                .or_insert_with(|| metrics.request_series(labels));
+                        }
+                    }
+                }
+            }
+        }
+        for backend in config.backends.values() {
+            add_backend(backend, pools, &mut clients, &mut live)?;
+        }
+        pools.retain(&live);
+        let unmatched = metrics.request_series(RequestLabels {
+            gateway: String::new(),
+            route: String::new(),
+            backend: String::new(),
+        });
+        Ok(Self {
+            config,
+            clients,
+            series,
+            unrouted,
+            unmatched,
+        })
+    }
+
+    pub fn client(&self, backend: &Backend) -> Option<&UpstreamClient> {
+        self.clients.get(&addr(backend))
+    }
+
+    pub fn series(&self, backend: &WeightedBackend) -> Option<&Arc<RequestSeries>> {
+        self.series.get(&addr(backend))
+    }
+
+    pub fn unrouted(&self, listener: &Listener) -> &Arc<RequestSeries> {
+        self.unrouted
+            .get(&addr(listener))
+            .unwrap_or(&self.unmatched)
+    }
+}

@@ -1,0 +1,96 @@
+//! Connections to backends: one pooled client per distinct connection setting, kept across
+//! reloads so that a config change does not drop warm keep-alive connections.
+
+pub mod connector;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use config::ir::StaticBackend;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::body::BoxBody;
+use connector::Connector;
+
+pub type UpstreamClient = Client<Connector, BoxBody>;
+
+/// What makes two backends share a pool.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PoolKey {
+    host: String,
+    port: u16,
+    http2: bool,
+    connect_timeout: Duration,
+    /// TLS settings, rendered; None for plain text.
+    tls: Option<String>,
+}
+
+/// How long an idle pooled connection is kept.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+#[derive(Default)]
+pub struct UpstreamPools {
+    // Taken only while a configuration is being prepared, never per request.
+    clients: Mutex<HashMap<PoolKey, UpstreamClient>>,
+}
+
+impl UpstreamPools {
+    /// The client for a backend, reusing the pool of an identical earlier one.
+    pub fn client_for(&self, backend: &StaticBackend) -> Result<UpstreamClient, rustls::Error> {
+        let key = PoolKey {
+            host: backend.host.clone(),
+            port: backend.port,
+            http2: backend.http2,
+            connect_timeout: backend.connect_timeout,
+            tls: backend.tls.as_ref().map(|t| {
+                format!(
+                    "{:?}|{}|{:?}|{:?}",
+                    t.ca_certificates, t.insecure_skip_verify, t.sni, t.alpn
+                )
+            }),
+        };
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let tls = match &backend.tls {
+            Some(t) => Some((
+                tls::client_config(t, backend.http2)?,
+                t.sni.clone().unwrap_or_else(|| backend.host.clone()),
+            )),
+            None => None,
+        };
+        let connector = Connector {
+            connect_timeout: backend.connect_timeout,
+            tls,
+        };
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(IDLE_TIMEOUT)
+            .pool_max_idle_per_host(256);
+        // Plain-text HTTP/2 is prior knowledge (h2c); over TLS, ALPN decides.
+        if backend.http2 && backend.tls.is_none() {
+            builder.http2_only(true);
+        }
+        let client = builder.build(connector);
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// Drops pools no configuration uses any more.
+    pub fn retain(&self, live: &[&StaticBackend]) {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients.retain(|k, _| live.iter().any(|b| b.host == k.host && b.port == k.port));
+    }
+}
