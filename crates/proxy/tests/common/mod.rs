@@ -1,0 +1,70 @@
+//! Builds a gateway from a YAML string, bound to 127.0.0.1, for in-process tests.
+
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use config::{CompileOptions, Config, load_and_compile, load_str};
+use proxy::{Gateway, GatewayOptions};
+
+pub fn compile(yaml: &str) -> Config {
+    load_and_compile(load_str("test.yaml", yaml), &CompileOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub async fn start(yaml: &str) -> Arc<Gateway> {
+    let options = GatewayOptions {
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        drain_timeout: Duration::from_secs(5),
+        source: "test".into(),
+    };
+    Gateway::start(compile(yaml), options, None).await.unwrap()
+}
+
+/// A Gateway named `gw` with one HTTP listener on `port`.
+pub fn gateway(port: u16) -> String {
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw}}
+spec:
+  gatewayClassName: agentgateway
+  listeners:
+  - {{name: http, port: {port}, protocol: HTTP}}
+"
+    )
+}
+
+/// A static AgentgatewayBackend `name` at 127.0.0.1:`port`.
+pub fn backend(name: &str, port: u16) -> String {
+    format!(
+        "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: {name}}}
+spec:
+  static: {{host: 127.0.0.1, port: {port}}}
+"
+    )
+}
+
+/// An HTTPRoute `name` on `gw` whose rules are given as YAML (indented by 2).
+pub fn route(name: &str, rules: &str) -> String {
+    format!(
+        "---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: {name}}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+{rules}"
+    )
+}
+
+/// A backendRef line for a static AgentgatewayBackend.
+pub fn backend_ref(name: &str) -> String {
+    format!("{{group: agentgateway.dev, kind: AgentgatewayBackend, name: {name}}}")
+}

@@ -1,0 +1,204 @@
+//! Every failure answers clearly, as JSON, with the right status.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{backend, backend_ref, gateway, route, start};
+use http_body_util::BodyExt;
+use test_support::client::{get, http1};
+use test_support::free_port;
+use test_support::upstream::Upstream;
+
+fn static_backend(name: &str, host: &str, port: u16, extra: &str) -> String {
+    format!(
+        "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: {name}}}
+spec:
+  static: {{host: {host}, port: {port}}}
+{extra}"
+    )
+}
+
+#[tokio::test]
+async fn dns_failure_is_503_naming_backend_host_and_hint() {
+    let port = free_port();
+    let yaml = gateway(port)
+        + &static_backend("ollama", "ollama.invalid", 11434, "")
+        + &route(
+            "r",
+            &format!("  - backendRefs: [{}]\n", backend_ref("ollama")),
+        );
+    let gw = start(&yaml).await;
+    let r = get(&format!("http://127.0.0.1:{port}/v1/models")).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.headers["content-type"], "application/json");
+    let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+    for needle in ["default/ollama", "ollama.invalid", "DNS", "host.internal"] {
+        assert!(
+            message.contains(needle),
+            "'{needle}' missing from: {message}"
+        );
+    }
+    assert_eq!(r.json()["error"]["type"], "dns_failure");
+    let metrics = gw.shared().metrics.render();
+    assert!(
+        metrics.contains(
+            r#"agentgateway_upstream_connect_errors_total{backend="default/ollama",reason="dns"} 1"#
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn connection_refused_is_503() {
+    let (port, dead) = (free_port(), free_port());
+    let yaml = gateway(port)
+        + &backend("dead", dead)
+        + &route(
+            "r",
+            &format!("  - backendRefs: [{}]\n", backend_ref("dead")),
+        );
+    let _gw = start(&yaml).await;
+    let r = get(&format!("http://127.0.0.1:{port}/")).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["error"]["type"], "connection_refused");
+    assert!(r.text().contains(&format!("127.0.0.1:{dead}")));
+}
+
+#[tokio::test]
+async fn slow_upstream_is_504_after_the_backend_request_timeout() {
+    let up = Upstream::start("slow").await;
+    let port = free_port();
+    let rules = format!(
+        "  - backendRefs: [{}]\n    timeouts: {{request: 2s, backendRequest: 100ms}}\n",
+        backend_ref("slow")
+    );
+    let _gw = start(&(gateway(port) + &backend("slow", up.port()) + &route("r", &rules))).await;
+    let r = get(&format!("http://127.0.0.1:{port}/delay/3000")).await;
+    assert_eq!(r.status, 504);
+    assert_eq!(r.json()["error"]["type"], "upstream_timeout");
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{port}/delay/0"))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn route_request_timeout_is_504() {
+    let up = Upstream::start("slow").await;
+    let port = free_port();
+    let rules = format!(
+        "  - backendRefs: [{}]\n    timeouts: {{request: 100ms}}\n",
+        backend_ref("slow")
+    );
+    let _gw = start(&(gateway(port) + &backend("slow", up.port()) + &route("r", &rules))).await;
+    let r = get(&format!("http://127.0.0.1:{port}/delay/3000")).await;
+    assert_eq!(r.status, 504);
+    assert_eq!(r.json()["error"]["type"], "request_timeout");
+}
+
+#[tokio::test]
+async fn upstream_reset_mid_body_aborts_the_client_stream() {
+    let up = Upstream::start("flaky").await;
+    let port = free_port();
+    let _gw = start(
+        &(gateway(port)
+            + &backend("flaky", up.port())
+            + &route(
+                "r",
+                &format!("  - backendRefs: [{}]\n", backend_ref("flaky")),
+            )),
+    )
+    .await;
+    let response = http1()
+        .request(
+            http::Request::get(format!("http://127.0.0.1:{port}/reset"))
+                .body(Default::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "headers were already sent");
+    let read = tokio::time::timeout(Duration::from_secs(5), response.into_body().collect())
+        .await
+        .expect("the stream must end, not hang");
+    assert!(
+        read.is_err(),
+        "the client must see the stream abort, not a clean end"
+    );
+}
+
+#[tokio::test]
+async fn streaming_bodies_pass_through_chunk_by_chunk() {
+    let up = Upstream::start("stream").await;
+    let port = free_port();
+    let _gw = start(
+        &(gateway(port)
+            + &backend("stream", up.port())
+            + &route(
+                "r",
+                &format!("  - backendRefs: [{}]\n", backend_ref("stream")),
+            )),
+    )
+    .await;
+    let response = http1()
+        .request(
+            http::Request::get(format!("http://127.0.0.1:{port}/stream/5"))
+                .body(Default::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    // The first chunk arrives on its own, long before the upstream has produced the rest.
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&first[..], b"chunk 0\n");
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert_eq!(&rest[..], b"chunk 1\nchunk 2\nchunk 3\nchunk 4\n");
+}
+
+#[tokio::test]
+async fn ai_backends_answer_501_until_served() {
+    let port = free_port();
+    let yaml = gateway(port)
+        + "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: openai}
+spec:
+  ai:
+    provider:
+      openai: {model: gpt-4o-mini}
+" + &route(
+        "r",
+        &format!("  - backendRefs: [{}]\n", backend_ref("openai")),
+    );
+    let _gw = start(&yaml).await;
+    let r = get(&format!("http://127.0.0.1:{port}/v1/chat/completions")).await;
+    assert_eq!(r.status, 501);
+    assert!(r.text().contains("AI provider backend"));
+}
+
+#[tokio::test]
+async fn unknown_host_on_a_hostname_listener_is_404() {
+    let port = free_port();
+    let yaml = format!(
+        "apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw}}
+spec:
+  gatewayClassName: agentgateway
+  listeners:
+  - {{name: api, port: {port}, protocol: HTTP, hostname: api.example.com}}
+"
+    );
+    let _gw = start(&yaml).await;
+    let r = get(&format!("http://127.0.0.1:{port}/")).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["type"], "listener_not_found");
+}
