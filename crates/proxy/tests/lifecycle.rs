@@ -1,0 +1,204 @@
+//! Reloads, retries, graceful shutdown and metrics of a running gateway.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{backend, backend_ref, compile, gateway, route, start};
+use test_support::client::get;
+use test_support::free_port;
+use test_support::upstream::Upstream;
+
+#[tokio::test]
+async fn reload_swaps_routes_without_failing_in_flight_requests() {
+    let (old, new) = (Upstream::start("old").await, Upstream::start("new").await);
+    let port = free_port();
+    let config = |name: &str, up: &Upstream| {
+        gateway(port)
+            + &backend(name, up.port())
+            + &route("r", &format!("  - backendRefs: [{}]\n", backend_ref(name)))
+    };
+    let gw = start(&config("old", &old)).await;
+    let url = format!("http://127.0.0.1:{port}");
+    // A slow request is in flight while the configuration changes under it.
+    let in_flight = tokio::spawn({
+        let url = url.clone();
+        async move { get(&format!("{url}/delay/300")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    gw.apply(compile(&config("new", &new))).await.unwrap();
+    let answer = in_flight.await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.headers["x-upstream"], "old",
+        "the request keeps the config it started with"
+    );
+    assert_eq!(get(&format!("{url}/")).await.headers["x-upstream"], "new");
+    let status = gw.shared().status_report();
+    assert_eq!(status["lastReload"]["ok"], true);
+}
+
+#[tokio::test]
+async fn rejected_config_keeps_the_old_one_serving() {
+    let up = Upstream::start("up").await;
+    let port = free_port();
+    let gw = start(
+        &(gateway(port)
+            + &backend("up", up.port())
+            + &route("r", &format!("  - backendRefs: [{}]\n", backend_ref("up")))),
+    )
+    .await;
+    let bad = config::load_and_compile(
+        config::load_str(
+            "bad.yaml",
+            &(gateway(port)
+                + &route(
+                    "r",
+                    "  - backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: missing}]\n",
+                )),
+        ),
+        &Default::default(),
+    );
+    let errors = bad.unwrap_err();
+    gw.reject(&errors);
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/")).await.status, 200);
+    let status = gw.shared().status_report();
+    assert_eq!(status["lastReload"]["ok"], false);
+    assert!(
+        status["lastReload"]["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("missing")
+    );
+    assert!(
+        gw.shared()
+            .metrics
+            .render()
+            .contains(r#"agentgateway_config_reloads_total{result="failure"} 1"#)
+    );
+}
+
+#[tokio::test]
+async fn reload_moves_listeners_to_new_ports() {
+    let up = Upstream::start("up").await;
+    let (first, second) = (free_port(), free_port());
+    let config = |port| {
+        gateway(port)
+            + &backend("up", up.port())
+            + &route("r", &format!("  - backendRefs: [{}]\n", backend_ref("up")))
+    };
+    let gw = start(&config(first)).await;
+    assert_eq!(get(&format!("http://127.0.0.1:{first}/")).await.status, 200);
+    gw.apply(compile(&config(second))).await.unwrap();
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{second}/")).await.status,
+        200
+    );
+    // The old port stops accepting (give its loop a moment to notice).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", first))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn retries_replay_the_request_on_configured_codes() {
+    let up = Upstream::start("up").await;
+    let port = free_port();
+    let yaml = gateway(port)
+        + &backend("up", up.port())
+        + &route("r", &format!("  - backendRefs: [{}]\n", backend_ref("up")))
+        + "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: retry}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]
+  traffic:
+    retry: {attempts: 3, codes: [503], backoff: 10ms}
+";
+    let _gw = start(&yaml).await;
+    let request = http::Request::post(format!("http://127.0.0.1:{port}/status/503"))
+        .body("payload".into())
+        .unwrap();
+    let r = test_support::client::send(request).await;
+    assert_eq!(r.status, 503, "the last answer is passed on");
+    let seen = up.seen();
+    assert_eq!(seen.len(), 3);
+    assert!(
+        seen.iter().all(|s| &s.body[..] == b"payload"),
+        "each attempt carries the body"
+    );
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{port}/status/404"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(up.seen().len(), 4, "codes not listed are not retried");
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_requests_and_stops_accepting() {
+    let up = Upstream::start("up").await;
+    let port = free_port();
+    let gw = start(
+        &(gateway(port)
+            + &backend("up", up.port())
+            + &route("r", &format!("  - backendRefs: [{}]\n", backend_ref("up")))),
+    )
+    .await;
+    let in_flight =
+        tokio::spawn(async move { get(&format!("http://127.0.0.1:{port}/delay/300")).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    gw.shutdown().await;
+    assert_eq!(
+        in_flight.await.unwrap().status,
+        200,
+        "the in-flight request finished"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+    );
+    assert!(!gw.shared().ready.load(std::sync::atomic::Ordering::Acquire));
+}
+
+#[tokio::test]
+async fn policies_merge_header_modifiers_and_count_requests() {
+    let up = Upstream::start("up").await;
+    let port = free_port();
+    let yaml = gateway(port)
+        + &backend("up", up.port())
+        + &route("r", &format!("  - backendRefs: [{}]\n", backend_ref("up")))
+        + "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: gateway-wide}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
+  traffic:
+    headerModifiers: {request: {set: [{name: x-level, value: gateway}]}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: backend-specific}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: up}]
+  traffic:
+    headerModifiers: {request: {set: [{name: x-level, value: backend}]}, response: {add: [{name: x-policy, value: backend}]}}
+";
+    let gw = start(&yaml).await;
+    let r = get(&format!("http://127.0.0.1:{port}/")).await;
+    assert_eq!(r.headers["x-policy"], "backend");
+    assert_eq!(
+        up.seen()[0].headers["x-level"],
+        "backend",
+        "the more specific level wins"
+    );
+    let metrics = gw.shared().metrics.render();
+    assert!(metrics.contains(r#"agentgateway_requests_total{gateway="default/gw",route="default/r",backend="default/up",status="200"} 1"#), "{metrics}");
+}
