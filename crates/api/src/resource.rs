@@ -159,4 +159,15 @@ pub struct TypeMeta {
     pub api_version: Option<String>,
     #[serde(default)]
     pub kind: Option<String>,
+    /// Read leniently so that even a document with type errors can be named in messages.
+    #[serde(default)]
+    pub metadata: Option<LooseMeta>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct LooseMeta {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
 }

@@ -7,7 +7,7 @@ use api::{Resource, ResourceKind};
 
 use crate::error::{ConfigError, ConfigErrors, Location};
 use crate::source::Document;
-use crate::store::{Origin, ResourceStore};
+use crate::store::{ObjectKey, Origin, ResourceStore};
 
 /// Parses every document, collecting all errors.
 pub fn parse_documents(documents: &[Document]) -> Result<ResourceStore, ConfigErrors> {
@@ -83,6 +83,14 @@ pub fn parse_document(doc: &Document) -> Result<Resource, ConfigError> {
         .field("apiVersion")
         .hint(format!("use apiVersion: {}", kind.api_versions()[0])));
     }
+    let name = type_meta.metadata.clone().unwrap_or_default();
+    let key = ObjectKey::new(
+        kind,
+        name.namespace
+            .as_deref()
+            .unwrap_or(api::meta::DEFAULT_NAMESPACE),
+        name.name.as_deref().unwrap_or("<unnamed>"),
+    );
     match kind {
         ResourceKind::GatewayClass => typed(doc).map(Resource::GatewayClass),
         ResourceKind::Gateway => typed(doc).map(Resource::Gateway),
@@ -99,7 +107,7 @@ pub fn parse_document(doc: &Document) -> Result<Resource, ConfigError> {
         .field("kind")),
     }
     .map_err(|e| {
-        e.hint(format!(
+        e.resource(&key).hint(format!(
             "`agentgateway schema {kind_name}` prints every field of {kind_name}"
         ))
     })
@@ -113,8 +121,11 @@ fn typed<T: DeserializeOwned>(doc: &Document) -> Result<T, ConfigError> {
         let location =
             yaml_location(doc, &inner).unwrap_or_else(|| Origin::from_document(doc).locate(&path));
         let mut message = strip_location(&inner.to_string());
-        // serde_yaml sometimes repeats the path at the front of its message.
-        if let Some(rest) = message.strip_prefix(&format!("{path}: ")) {
+        // serde_yaml starts some messages with the path (or the parent's path) again.
+        if let Some((prefix, rest)) = message.split_once(": ")
+            && !prefix.contains(' ')
+            && path.starts_with(prefix)
+        {
             message = rest.to_string();
         }
         let error = ConfigError::new(message).at(Some(location));

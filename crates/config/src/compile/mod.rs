@@ -118,6 +118,11 @@ pub fn compile(store: &ResourceStore, options: &CompileOptions) -> Result<Config
     accept_remaining(&mut ctx);
 
     if !ctx.errors.is_empty() {
+        // File order reads best: users fix a file top to bottom.
+        ctx.errors.0.sort_by(|a, b| {
+            let key = |e: &ConfigError| e.location.as_ref().map(|l| (l.file.clone(), l.line));
+            key(a).cmp(&key(b))
+        });
         return Err(ctx.errors);
     }
     let statuses = ctx
