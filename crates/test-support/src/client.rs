@@ -64,6 +64,14 @@ pub async fn get(url: &str) -> Collected {
     send(Request::get(url).body(Full::default()).expect("request")).await
 }
 
+/// GET `url`, or the error when nothing answers (for polling a starting server).
+pub async fn try_get(url: &str) -> Result<Collected, hyper_util::client::legacy::Error> {
+    let response = http1()
+        .request(Request::get(url).body(Full::default()).expect("request"))
+        .await?;
+    Ok(collect(response).await)
+}
+
 pub async fn send(request: Request<Full<Bytes>>) -> Collected {
     collect(http1().request(request).await.expect("request failed")).await
 }
