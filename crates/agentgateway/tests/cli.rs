@@ -1,5 +1,8 @@
 //! The real binary, driven the way an operator drives it.
 
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;

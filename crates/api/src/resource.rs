@@ -110,8 +110,10 @@ impl std::fmt::Display for ResourceKind {
     }
 }
 
-/// One parsed resource of any supported kind.
+/// One parsed resource of any supported kind. Lives only between parsing and the store,
+/// so the size difference between variants does not matter.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Resource {
     GatewayClass(GatewayClass),
     Gateway(Gateway),

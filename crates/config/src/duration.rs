@@ -59,7 +59,7 @@ pub fn parse_duration(input: &str) -> Result<Duration, InvalidDuration> {
 /// Formats a duration the way users write them, for dumps and messages.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{ms}ms")
     } else {
         format!("{}s", ms / 1000)

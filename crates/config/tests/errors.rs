@@ -1,6 +1,9 @@
 //! `validate` reports every problem of a configuration at once, each with its place and a
 //! hint; this pins the whole report for one file full of mistakes.
 
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use config::{CompileOptions, load_and_compile, load_str};

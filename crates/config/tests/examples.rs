@@ -1,5 +1,8 @@
 //! Every file in examples/ compiles, and its resolved form is pinned by a golden snapshot.
 
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::sync::Arc;
 

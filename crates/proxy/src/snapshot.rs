@@ -31,8 +31,8 @@ fn add_backend<'c>(
     if let BackendKind::Static(s) = &backend.kind {
         live.push(s);
         let key = addr(backend.as_ref());
-        if !clients.contains_key(&key) {
-            clients.insert(key, pools.client_for(s)?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = clients.entry(key) {
+            slot.insert(pools.client_for(s)?);
         }
     }
     Ok(())

@@ -1,5 +1,8 @@
 //! Every failure answers clearly, as JSON, with the right status.
 
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,5 +1,8 @@
 //! HTTPRoute filters and header hygiene, observed at a real upstream and client.
 
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{backend, backend_ref, gateway, route, start};

@@ -1,5 +1,8 @@
 //! Reloads, retries, graceful shutdown and metrics of a running gateway.
 
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,5 +1,8 @@
 //! Routing through the real gateway to real upstreams: precedence, matches, hostnames, weights.
 
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{backend, backend_ref, gateway, route, start};
@@ -189,18 +192,16 @@ async fn weights_split_traffic_and_zero_weight_gets_none() {
         Upstream::start("never").await,
     );
     let port = free_port();
-    let rules = format!(
-        "  - backendRefs:
-    - {{group: agentgateway.dev, kind: AgentgatewayBackend, name: one, weight: 1}}
-    - {{group: agentgateway.dev, kind: AgentgatewayBackend, name: two, weight: 1}}
-    - {{group: agentgateway.dev, kind: AgentgatewayBackend, name: never, weight: 0}}
-"
-    );
+    let rules = "  - backendRefs:
+    - {group: agentgateway.dev, kind: AgentgatewayBackend, name: one, weight: 1}
+    - {group: agentgateway.dev, kind: AgentgatewayBackend, name: two, weight: 1}
+    - {group: agentgateway.dev, kind: AgentgatewayBackend, name: never, weight: 0}
+";
     let yaml = gateway(port)
         + &backend("one", one.port())
         + &backend("two", two.port())
         + &backend("never", never.port())
-        + &route("r", &rules);
+        + &route("r", rules);
     let _gw = start(&yaml).await;
     for _ in 0..200 {
         assert_eq!(get(&format!("http://127.0.0.1:{port}/")).await.status, 200);

@@ -1,5 +1,8 @@
 //! HTTPS listeners (SNI), HTTP/2 downstream (ALPN and h2c) and upstream (h2c and TLS).
 
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{backend, backend_ref, route, start};

@@ -140,7 +140,7 @@ fn static_backend(
         ctx.error(entry, "spec.static.port", "port must be 1..65535", "");
         ok = false;
     }
-    let tls = policies.tls.as_ref().and_then(|tls| {
+    let tls = policies.tls.as_ref().map(|tls| {
         let mut ca_certificates = Vec::new();
         for (i, ca_ref) in tls.ca_certificate_refs.iter().enumerate() {
             let path = format!("spec.policies.tls.caCertificateRefs[{i}].name");
@@ -169,7 +169,7 @@ fn static_backend(
                 },
             }
         }
-        Some(UpstreamTls {
+        UpstreamTls {
             ca_certificates,
             insecure_skip_verify: tls.insecure_skip_verify.unwrap_or(false),
             sni: tls.sni.clone(),
@@ -178,7 +178,7 @@ fn static_backend(
                 .iter()
                 .map(|p| p.as_bytes().to_vec())
                 .collect(),
-        })
+        }
     });
     let connect_timeout = duration(
         ctx,
