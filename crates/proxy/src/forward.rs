@@ -57,7 +57,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// What the pipeline decided about the request before it is sent.
 pub struct Outbound<'a> {
-    pub backend_name: String,
+    pub backend_name: std::sync::Arc<str>,
     pub backend: &'a StaticBackend,
     pub client: &'a UpstreamClient,
     pub credential: Option<&'a BackendCredential>,
@@ -209,7 +209,7 @@ async fn attempt_once(
         match out.attempt_timeout {
             Some(limit) => tokio::time::timeout(limit, future).await.map_err(|_| {
                 ProxyError::UpstreamTimeout {
-                    backend: out.backend_name.clone(),
+                    backend: out.backend_name.to_string(),
                     after: limit,
                 }
             })?,

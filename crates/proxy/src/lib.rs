@@ -69,7 +69,7 @@ impl Shared {
             "ports": config.ports.iter().map(|p| json!({
                 "port": p.port,
                 "protocol": p.protocol,
-                "listeners": p.listeners.iter().map(|l| format!("{}/{}", l.gateway.namespaced_name(), l.name)).collect::<Vec<_>>(),
+                "listeners": p.listeners.iter().map(|l| l.qualified_name.to_string()).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "statuses": config.statuses,
             "warnings": config.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),

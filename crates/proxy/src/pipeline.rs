@@ -46,16 +46,12 @@ pub async fn handle(
         start,
         method: request.method().clone(),
         host: host.clone(),
-        path: request
-            .uri()
-            .path_and_query()
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| "/".into()),
+        path: request.uri().path_and_query().cloned(),
         status: 0,
-        gateway: String::new(),
-        listener: String::new(),
-        route: String::new(),
-        backend: String::new(),
+        gateway: None,
+        listener: None,
+        route: None,
+        backend: None,
         upstream: None,
         client: conn.client,
         error: None,
@@ -94,12 +90,12 @@ async fn route_and_serve(
             port: conn.port,
             host: host.clone(),
         })?;
-    log.gateway = listener.gateway.namespaced_name();
-    log.listener = listener.name.clone();
+    log.gateway = Some(listener.gateway_name.clone());
+    log.listener = Some(listener.qualified_name.clone());
     log.series = Some(snapshot.unrouted(listener).clone());
     let entry = find_route(listener, &host, &request)?;
     let rule = &entry.rule;
-    log.route = rule.display_name();
+    log.route = Some(rule.display_name().clone());
 
     // 2. Redirect: answers the client directly, before anything is forwarded.
     if let Some(redirect) = &rule.filters.redirect {
@@ -114,9 +110,9 @@ async fn route_and_serve(
 
     // 3. Backend choice (weights) comes before header edits, which may be per backend.
     let backend = pick_backend(&rule.backends).ok_or_else(|| ProxyError::NoBackends {
-        route: rule.display_name(),
+        route: rule.display_name().to_string(),
     })?;
-    log.backend = backend.backend.name();
+    log.backend = Some(backend.backend.name().clone());
     log.series = snapshot.series(backend).cloned().or(log.series.take());
 
     // 4. Request edits, in Gateway API order: the rule's filters, the backendRef's, then
@@ -146,7 +142,7 @@ async fn route_and_serve(
         BackendKind::Static(s) => s,
         BackendKind::NotYetServed { what } => {
             return Err(ProxyError::NotYetServed {
-                backend: backend.backend.name(),
+                backend: backend.backend.name().to_string(),
                 what,
             });
         }
@@ -164,7 +160,7 @@ async fn route_and_serve(
     };
     let traffic = &backend.traffic;
     let outbound = Outbound {
-        backend_name: backend.backend.name(),
+        backend_name: backend.backend.name().clone(),
         backend: static_backend,
         client,
         credential: traffic
@@ -187,7 +183,7 @@ async fn route_and_serve(
         match traffic.timeouts.request {
             Some(limit) => tokio::time::timeout(limit, sent).await.map_err(|_| {
                 ProxyError::RequestTimeout {
-                    route: rule.display_name(),
+                    route: rule.display_name().to_string(),
                     after: limit,
                 }
             })??,
@@ -250,7 +246,7 @@ fn find_route<'a>(
             method: request.method().to_string(),
             host: host.to_string(),
             path: request.uri().path().to_string(),
-            listener: format!("{}/{}", listener.gateway.namespaced_name(), listener.name),
+            listener: listener.qualified_name.to_string(),
         })
 }
 
@@ -369,7 +365,7 @@ fn spawn_mirrors(
             continue;
         };
         let outbound = Outbound {
-            backend_name: m.backend.name(),
+            backend_name: m.backend.name().clone(),
             backend,
             client,
             credential: backend.credential.as_ref(),
@@ -385,7 +381,7 @@ fn spawn_mirrors(
             continue;
         }
         let client = client.clone();
-        let name = m.backend.name();
+        let name = m.backend.name().clone();
         tokio::spawn(async move {
             match client.request(Request::from_parts(head, body)).await {
                 Ok(response) => {

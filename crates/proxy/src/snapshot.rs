@@ -54,7 +54,7 @@ impl Snapshot {
         let mut live: Vec<&StaticBackend> = Vec::new();
         for port in &config.ports {
             for listener in &port.listeners {
-                let gateway = listener.gateway.namespaced_name();
+                let gateway = listener.gateway_name.to_string();
                 unrouted.insert(
                     addr(listener.as_ref()),
                     metrics.request_series(RequestLabels {
@@ -72,8 +72,8 @@ impl Snapshot {
                             add_backend(&wb.backend, pools, &mut clients, &mut live)?;
                             let labels = RequestLabels {
                                 gateway: gateway.clone(),
-                                route: entry.rule.display_name(),
-                                backend: wb.backend.name(),
+                                route: entry.rule.display_name().to_string(),
+                                backend: wb.backend.name().to_string(),
                             };
                             series
                                 .entry(addr(wb))

@@ -90,10 +90,7 @@ fn compile_backend(
             Condition::ok("Accepted", "Accepted", "static backend"),
         );
     }
-    Some(Backend {
-        key: entry.key.clone(),
-        kind,
-    })
+    Some(Backend::new(entry.key.clone(), kind))
 }
 
 fn not_yet_served(

@@ -279,8 +279,12 @@ pub(crate) fn bind_ports(ctx: &mut Ctx<'_>, drafts: Vec<ListenerDraft>) -> Vec<P
             counts.0 += 1;
             counts.1 += draft.attached_routes;
             certificates.extend(draft.certificates);
+            let gateway_name: Arc<str> = Arc::from(draft.gateway.namespaced_name());
+            let qualified_name = Arc::from(format!("{gateway_name}/{}", draft.name));
             listeners.push(Arc::new(Listener {
                 gateway: draft.gateway,
+                gateway_name,
+                qualified_name,
                 name: draft.name,
                 hostname: draft.hostname,
                 routes: draft.routes,

@@ -419,9 +419,9 @@ fn resolve_backend(
             return None;
         };
         let backend = services.entry((key.clone(), port)).or_insert_with(|| {
-            Arc::new(Backend {
+            Arc::new(Backend::new(
                 key,
-                kind: BackendKind::Static(StaticBackend {
+                BackendKind::Static(StaticBackend {
                     host: r.name.clone(),
                     port,
                     tls: None,
@@ -430,7 +430,7 @@ fn resolve_backend(
                     request_timeout: None,
                     credential: None,
                 }),
-            })
+            ))
         });
         return Some(backend.clone());
     }
@@ -493,12 +493,12 @@ fn route_rule(
             }
         })
         .collect();
-    RouteRule {
-        route: entry.key.clone(),
-        rule_index: rule.index,
-        rule_name: rule.name.clone(),
-        filters: rule.filters.clone(),
+    RouteRule::new(
+        entry.key.clone(),
+        rule.index,
+        rule.name.clone(),
+        rule.filters.clone(),
         backends,
         traffic,
-    }
+    )
 }

@@ -1,5 +1,6 @@
 //! Compiled backends.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use api::secret::SecretText;
@@ -10,13 +11,23 @@ use crate::store::ObjectKey;
 #[derive(Debug)]
 pub struct Backend {
     pub key: ObjectKey,
+    /// `namespace/name`, computed once: logs and metrics use it on every request.
+    name: Arc<str>,
     pub kind: BackendKind,
 }
 
 impl Backend {
+    pub fn new(key: ObjectKey, kind: BackendKind) -> Self {
+        Self {
+            name: Arc::from(key.namespaced_name()),
+            key,
+            kind,
+        }
+    }
+
     /// `namespace/name`, as shown in errors, logs and metrics.
-    pub fn name(&self) -> String {
-        self.key.namespaced_name()
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
     }
 }
 

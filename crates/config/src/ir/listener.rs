@@ -62,6 +62,10 @@ pub struct ServerCertificate {
 #[derive(Debug)]
 pub struct Listener {
     pub gateway: ObjectKey,
+    /// `namespace/name` of the Gateway, computed once for logs and metrics.
+    pub gateway_name: Arc<str>,
+    /// `namespace/gateway/listener`, as error messages name it.
+    pub qualified_name: Arc<str>,
     pub name: String,
     pub hostname: HostnamePattern,
     pub routes: RouteTable,

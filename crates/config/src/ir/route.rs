@@ -244,6 +244,8 @@ fn percent_decode(s: &str) -> String {
 /// One rule of one HTTPRoute as attached to one listener.
 #[derive(Debug)]
 pub struct RouteRule {
+    /// `namespace/name`, with `#rule` when the rule is named; computed once.
+    name: Arc<str>,
     pub route: ObjectKey,
     pub rule_index: usize,
     pub rule_name: Option<String>,
@@ -254,12 +256,32 @@ pub struct RouteRule {
 }
 
 impl RouteRule {
-    /// `namespace/name` of the route, with `#rule` when the rule is named.
-    pub fn display_name(&self) -> String {
-        match &self.rule_name {
-            Some(rule) => format!("{}#{rule}", self.route.namespaced_name()),
-            None => self.route.namespaced_name(),
+    pub fn new(
+        route: ObjectKey,
+        rule_index: usize,
+        rule_name: Option<String>,
+        filters: RouteFilters,
+        backends: Vec<WeightedBackend>,
+        traffic: TrafficSettings,
+    ) -> Self {
+        let name = match &rule_name {
+            Some(rule) => format!("{}#{rule}", route.namespaced_name()),
+            None => route.namespaced_name(),
+        };
+        Self {
+            name: Arc::from(name),
+            route,
+            rule_index,
+            rule_name,
+            filters,
+            backends,
+            traffic,
         }
+    }
+
+    /// `namespace/name` of the route, with `#rule` when the rule is named.
+    pub fn display_name(&self) -> &Arc<str> {
+        &self.name
     }
 }
 
