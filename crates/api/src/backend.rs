@@ -110,6 +110,36 @@ api_struct! {
     }
 }
 
+/// Both provider shapes (a backend's single provider and a named one in a group) carry the
+/// same provider fields; "exactly one of" is checked the same way for both.
+macro_rules! provider_choice {
+    ($($ty:ty),*) => {$(
+        impl $ty {
+            /// How many of the provider fields are set (valid when exactly one).
+            pub fn provider_count(&self) -> usize {
+                [
+                    self.openai.is_some(),
+                    self.anthropic.is_some(),
+                    self.gemini.is_some(),
+                    self.vertexai.is_some(),
+                    self.azureopenai.is_some(),
+                    self.bedrock.is_some(),
+                ]
+                .into_iter()
+                .filter(|set| *set)
+                .count()
+            }
+
+            /// `host` and `port` override the endpoint together or not at all.
+            pub fn endpoint_override_complete(&self) -> bool {
+                self.host.is_some() == self.port.is_some()
+            }
+        }
+    )*};
+}
+
+provider_choice!(LlmProvider, NamedLlmProvider);
+
 api_struct! {
     /// OpenAI, or any OpenAI-compatible server (Ollama, vLLM, llama.cpp) through host/port.
     pub struct OpenAiProvider {

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{backend, backend_ref, gateway, route, start};
+use common::{backend, backend_ref, gateway, route, route_to, start};
 use http_body_util::BodyExt;
 use test_support::client::{get, http1};
 use test_support::free_port;
@@ -30,10 +30,7 @@ async fn dns_failure_is_503_naming_backend_host_and_hint() {
     let port = free_port();
     let yaml = gateway(port)
         + &static_backend("ollama", "ollama.invalid", 11434, "")
-        + &route(
-            "r",
-            &format!("  - backendRefs: [{}]\n", backend_ref("ollama")),
-        );
+        + &route_to("ollama");
     let gw = start(&yaml).await;
     let r = get(&format!("http://127.0.0.1:{port}/v1/models")).await;
     assert_eq!(r.status, 503);
@@ -58,12 +55,7 @@ async fn dns_failure_is_503_naming_backend_host_and_hint() {
 #[tokio::test]
 async fn connection_refused_is_503() {
     let (port, dead) = (free_port(), free_port());
-    let yaml = gateway(port)
-        + &backend("dead", dead)
-        + &route(
-            "r",
-            &format!("  - backendRefs: [{}]\n", backend_ref("dead")),
-        );
+    let yaml = gateway(port) + &backend("dead", dead) + &route_to("dead");
     let _gw = start(&yaml).await;
     let r = get(&format!("http://127.0.0.1:{port}/")).await;
     assert_eq!(r.status, 503);
@@ -109,15 +101,7 @@ async fn route_request_timeout_is_504() {
 async fn upstream_reset_mid_body_aborts_the_client_stream() {
     let up = Upstream::start("flaky").await;
     let port = free_port();
-    let _gw = start(
-        &(gateway(port)
-            + &backend("flaky", up.port())
-            + &route(
-                "r",
-                &format!("  - backendRefs: [{}]\n", backend_ref("flaky")),
-            )),
-    )
-    .await;
+    let _gw = start(&(gateway(port) + &backend("flaky", up.port()) + &route_to("flaky"))).await;
     let response = http1()
         .request(
             http::Request::get(format!("http://127.0.0.1:{port}/reset"))
@@ -140,15 +124,7 @@ async fn upstream_reset_mid_body_aborts_the_client_stream() {
 async fn streaming_bodies_pass_through_chunk_by_chunk() {
     let up = Upstream::start("stream").await;
     let port = free_port();
-    let _gw = start(
-        &(gateway(port)
-            + &backend("stream", up.port())
-            + &route(
-                "r",
-                &format!("  - backendRefs: [{}]\n", backend_ref("stream")),
-            )),
-    )
-    .await;
+    let _gw = start(&(gateway(port) + &backend("stream", up.port()) + &route_to("stream"))).await;
     let response = http1()
         .request(
             http::Request::get(format!("http://127.0.0.1:{port}/stream/5"))
@@ -177,10 +153,7 @@ spec:
   ai:
     provider:
       openai: {model: gpt-4o-mini}
-" + &route(
-        "r",
-        &format!("  - backendRefs: [{}]\n", backend_ref("openai")),
-    );
+" + &route_to("openai");
     let _gw = start(&yaml).await;
     let r = get(&format!("http://127.0.0.1:{port}/v1/chat/completions")).await;
     assert_eq!(r.status, 501);

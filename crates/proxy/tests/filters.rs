@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{backend, backend_ref, gateway, route, start};
+use common::{backend, backend_ref, gateway, route, route_to, start};
 use test_support::client::{get, send};
 use test_support::free_port;
 use test_support::upstream::Upstream;
@@ -193,7 +193,7 @@ spec:
 ",
             up.port()
         )
-        + &route("r", &format!("  - backendRefs: [{}]\n", backend_ref("up")));
+        + &route_to("up");
     let _gw = start(&yaml).await;
     let r = send(
         http::Request::get(format!("http://127.0.0.1:{port}/"))

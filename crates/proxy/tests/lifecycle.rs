@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{backend, backend_ref, compile, gateway, route, start};
+use common::{backend, backend_ref, compile, gateway, route, route_to, start};
 use test_support::client::get;
 use test_support::free_port;
 use test_support::upstream::Upstream;
@@ -45,12 +45,7 @@ async fn reload_swaps_routes_without_failing_in_flight_requests() {
 async fn rejected_config_keeps_the_old_one_serving() {
     let up = Upstream::start("up").await;
     let port = free_port();
-    let gw = start(
-        &(gateway(port)
-            + &backend("up", up.port())
-            + &route("r", &format!("  - backendRefs: [{}]\n", backend_ref("up")))),
-    )
-    .await;
+    let gw = start(&(gateway(port) + &backend("up", up.port()) + &route_to("up"))).await;
     let bad = config::load_and_compile(
         config::load_str(
             "bad.yaml",
@@ -85,11 +80,7 @@ async fn rejected_config_keeps_the_old_one_serving() {
 async fn reload_moves_listeners_to_new_ports() {
     let up = Upstream::start("up").await;
     let (first, second) = (free_port(), free_port());
-    let config = |port| {
-        gateway(port)
-            + &backend("up", up.port())
-            + &route("r", &format!("  - backendRefs: [{}]\n", backend_ref("up")))
-    };
+    let config = |port| gateway(port) + &backend("up", up.port()) + &route_to("up");
     let gw = start(&config(first)).await;
     assert_eq!(get(&format!("http://127.0.0.1:{first}/")).await.status, 200);
     gw.apply(compile(&config(second))).await.unwrap();
@@ -112,7 +103,7 @@ async fn retries_replay_the_request_on_configured_codes() {
     let port = free_port();
     let yaml = gateway(port)
         + &backend("up", up.port())
-        + &route("r", &format!("  - backendRefs: [{}]\n", backend_ref("up")))
+        + &route_to("up")
         + "---
 apiVersion: agentgateway.dev/v1alpha1
 kind: AgentgatewayPolicy
@@ -147,12 +138,7 @@ spec:
 async fn shutdown_drains_in_flight_requests_and_stops_accepting() {
     let up = Upstream::start("up").await;
     let port = free_port();
-    let gw = start(
-        &(gateway(port)
-            + &backend("up", up.port())
-            + &route("r", &format!("  - backendRefs: [{}]\n", backend_ref("up")))),
-    )
-    .await;
+    let gw = start(&(gateway(port) + &backend("up", up.port()) + &route_to("up"))).await;
     let in_flight =
         tokio::spawn(async move { get(&format!("http://127.0.0.1:{port}/delay/300")).await });
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -176,7 +162,7 @@ async fn policies_merge_header_modifiers_and_count_requests() {
     let port = free_port();
     let yaml = gateway(port)
         + &backend("up", up.port())
-        + &route("r", &format!("  - backendRefs: [{}]\n", backend_ref("up")))
+        + &route_to("up")
         + "---
 apiVersion: agentgateway.dev/v1alpha1
 kind: AgentgatewayPolicy

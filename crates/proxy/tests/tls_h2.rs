@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{backend, backend_ref, route, start};
+use common::{backend, backend_ref, route, route_to, start};
 use test_support::certs::{TestCa, indent};
 use test_support::client::{collect, h2c, tls_request};
 use test_support::free_port;
@@ -46,7 +46,7 @@ spec:
     ) + &tls_secret("cert-a", &a)
         + &tls_secret("cert-b", &b)
         + &backend("up", up.port())
-        + &route("r", &format!("  - backendRefs: [{}]\n", backend_ref("up")));
+        + &route_to("up");
     let _gw = start(&yaml).await;
     // Verification against the CA with each SNI name proves the right certificate was served.
     let (r, alpn) = tls_request(port, "a.example.com", &ca.pem(), true, "/x").await;
@@ -79,7 +79,7 @@ spec:
 ",
             up.port()
         )
-        + &route("r", &format!("  - backendRefs: [{}]\n", backend_ref("up")));
+        + &route_to("up");
     let _gw = start(&yaml).await;
     let response = h2c()
         .request(

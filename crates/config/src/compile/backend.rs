@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use api::ResourceKind;
 use api::backend::{
-    AgentgatewayBackend, AiBackend, BackendAuth, BackendPolicies, LlmProvider, McpBackend,
+    AgentgatewayBackend, AiBackend, BackendAuth, BackendPolicies, McpBackend,
     StaticBackend as RawStatic,
 };
 
@@ -325,20 +325,6 @@ pub(crate) fn credential<T>(
     None
 }
 
-fn provider_count(p: &LlmProvider) -> usize {
-    [
-        p.openai.is_some(),
-        p.anthropic.is_some(),
-        p.gemini.is_some(),
-        p.vertexai.is_some(),
-        p.azureopenai.is_some(),
-        p.bedrock.is_some(),
-    ]
-    .iter()
-    .filter(|s| **s)
-    .count()
-}
-
 fn check_ai(
     ctx: &mut Ctx<'_>,
     entry: &Entry<AgentgatewayBackend>,
@@ -355,10 +341,10 @@ fn check_ai(
             );
         }
         (Some(provider), true) => {
-            if provider_count(provider) != 1 {
+            if provider.provider_count() != 1 {
                 ctx.error(entry, "spec.ai.provider", "exactly one of openai, anthropic, gemini, vertexai, azureopenai or bedrock must be set", "");
             }
-            if provider.host.is_some() != provider.port.is_some() {
+            if !provider.endpoint_override_complete() {
                 ctx.error(
                     entry,
                     "spec.ai.provider",
@@ -388,20 +374,11 @@ fn check_ai(
                             "provider names must be unique within a backend",
                         );
                     }
-                    let as_provider = LlmProvider {
-                        openai: provider.openai.clone(),
-                        anthropic: provider.anthropic.clone(),
-                        gemini: provider.gemini.clone(),
-                        vertexai: provider.vertexai.clone(),
-                        azureopenai: provider.azureopenai.clone(),
-                        bedrock: provider.bedrock.clone(),
-                        host: provider.host.clone(),
-                        port: provider.port,
-                        path: None,
-                        path_prefix: None,
-                    };
-                    if provider_count(&as_provider) != 1 {
+                    if provider.provider_count() != 1 {
                         ctx.error(entry, &path, "exactly one of openai, anthropic, gemini, vertexai, azureopenai or bedrock must be set", "");
+                    }
+                    if !provider.endpoint_override_complete() {
+                        ctx.error(entry, &path, "`host` and `port` must be set together", "");
                     }
                     if let Some(auth) = provider.policies.as_ref().and_then(|p| p.auth.as_ref()) {
                         credential(

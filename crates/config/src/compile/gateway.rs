@@ -28,6 +28,8 @@ pub(crate) struct ListenerDraft {
     pub protocol: ListenerProtocol,
     pub hostname: HostnamePattern,
     pub allow_all_namespaces: bool,
+    /// False when `allowedRoutes.kinds` is set and does not name HTTPRoute.
+    pub allows_http_routes: bool,
     pub certificates: Vec<ServerCertificate>,
     pub routes: RouteTable,
     pub attached_routes: usize,
@@ -212,6 +214,13 @@ fn compile_listener(
             return None;
         }
     };
+    let allows_http_routes = listener.allowed_routes.as_ref().is_none_or(|a| {
+        a.kinds.is_empty()
+            || a.kinds.iter().any(|k| {
+                k.kind == "HTTPRoute"
+                    && k.group.as_deref().unwrap_or(GATEWAY_API_GROUP) == GATEWAY_API_GROUP
+            })
+    });
     Some(ListenerDraft {
         gateway: entry.key.clone(),
         name: listener.name.clone(),
@@ -219,6 +228,7 @@ fn compile_listener(
         protocol,
         hostname,
         allow_all_namespaces,
+        allows_http_routes,
         certificates,
         routes: RouteTable::default(),
         attached_routes: 0,

@@ -189,6 +189,13 @@ fn select_listeners(
             {
                 continue;
             }
+            if !listener.allows_http_routes {
+                reasons.push(format!(
+                    "listener {} does not allow HTTPRoutes (allowedRoutes.kinds)",
+                    listener.name
+                ));
+                continue;
+            }
             if !listener.allow_all_namespaces && listener.gateway.namespace != entry.key.namespace {
                 reasons.push(format!(
                     "listener {} only accepts routes from namespace {}",

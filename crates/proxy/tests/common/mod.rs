@@ -68,3 +68,8 @@ spec:
 pub fn backend_ref(name: &str) -> String {
     format!("{{group: agentgateway.dev, kind: AgentgatewayBackend, name: {name}}}")
 }
+
+/// An HTTPRoute `r` on `gw` sending everything to the backend `name`.
+pub fn route_to(name: &str) -> String {
+    route("r", &format!("  - backendRefs: [{}]\n", backend_ref(name)))
+}

@@ -1,0 +1,241 @@
+//! Compiler rules, one behaviour per test, on small YAML inputs.
+
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use config::dump::config_dump;
+use config::{CompileOptions, Config, ConfigErrors, load_and_compile, load_str};
+
+const GATEWAY: &str = "apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: agentgateway
+  listeners:
+  - {name: http, port: 8080, protocol: HTTP}
+";
+
+fn options() -> CompileOptions {
+    CompileOptions {
+        env: Arc::new(|name| (name == "API_KEY").then(|| "sk-live-very-secret".to_string())),
+    }
+}
+
+fn compile(yaml: &str) -> Result<Config, ConfigErrors> {
+    load_and_compile(load_str("t.yaml", yaml), &options())
+}
+
+fn errors(yaml: &str) -> String {
+    compile(yaml)
+        .map(|_| String::new())
+        .unwrap_or_else(|e| e.to_string())
+}
+
+fn route(namespace: &str, extra_parent: &str) -> String {
+    format!(
+        "---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: r, namespace: {namespace}}}
+spec:
+  parentRefs: [{{name: gw, namespace: infra{extra_parent}}}]
+  rules:
+  - filters:
+    - type: RequestRedirect
+      requestRedirect: {{hostname: example.com}}
+"
+    )
+}
+
+#[test]
+fn routes_from_other_namespaces_need_allowed_routes() {
+    let e = errors(&(GATEWAY.to_string() + &route("team", "")));
+    assert!(
+        e.contains("listener http only accepts routes from namespace infra"),
+        "{e}"
+    );
+    let open = GATEWAY.replace(
+        "protocol: HTTP}",
+        "protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}",
+    );
+    assert!(compile(&(open + &route("team", ""))).is_ok());
+}
+
+#[test]
+fn listeners_can_refuse_http_routes_by_kind() {
+    let g = GATEWAY.replace(
+        "protocol: HTTP}",
+        "protocol: HTTP, allowedRoutes: {kinds: [{kind: GRPCRoute}]}}",
+    );
+    let e = errors(&(g + &route("infra", "")));
+    assert!(e.contains("does not allow HTTPRoutes"), "{e}");
+}
+
+#[test]
+fn section_name_must_name_a_listener() {
+    let e = errors(&(GATEWAY.to_string() + &route("infra", ", sectionName: https")));
+    assert!(e.contains("has no listener named https"), "{e}");
+}
+
+#[test]
+fn secret_values_stay_out_of_dumps_and_errors() {
+    let yaml = GATEWAY.to_string()
+        + "---
+apiVersion: v1
+kind: Secret
+metadata: {name: key, namespace: infra}
+stringData: {Authorization: \"${API_KEY}\", other: x}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: b, namespace: infra}
+spec:
+  static: {host: api.example.com, port: 443}
+  policies: {auth: {secretRef: {name: key}}, tls: {}}
+";
+    let config = compile(&yaml).unwrap();
+    let dump = config_dump(&config).to_string();
+    assert!(!dump.contains("sk-live"), "{dump}");
+    assert!(dump.contains("<redacted>"));
+    assert!(
+        !format!("{config:?}").contains("sk-live"),
+        "Debug of the IR leaks the secret"
+    );
+    // A broken neighbour's error message does not leak it either.
+    let e = errors(
+        &(yaml
+            + "---\napiVersion: v1\nkind: Secret\nmetadata: {name: bad, namespace: infra}\ndata: {k: \"not base64!\"}\n"),
+    );
+    assert!(
+        e.contains("not valid base64") && !e.contains("sk-live"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unsupported_policy_sections_are_refused_not_ignored() {
+    let yaml = GATEWAY.to_string()
+        + "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: p, namespace: infra}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
+  traffic:
+    jwtAuthentication:
+      providers: [{issuer: https://idp, jwks: {inline: '{}'}}]
+    rateLimit: {local: [{requests: 10, unit: Minutes}]}
+";
+    let e = errors(&yaml);
+    assert!(
+        e.contains(
+            "spec.traffic.jwtAuthentication: `traffic.jwtAuthentication` is not supported yet"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("spec.traffic.rateLimit"), "{e}");
+}
+
+#[test]
+fn policy_targets_must_exist() {
+    let yaml = GATEWAY.to_string()
+        + "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: p, namespace: infra}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: nope}]
+  traffic: {timeouts: {request: 5s}}
+";
+    assert!(errors(&yaml).contains("HTTPRoute infra/nope does not exist"));
+}
+
+#[test]
+fn ai_backends_are_checked_field_by_field() {
+    let yaml = "apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: ai}
+spec:
+  ai:
+    provider:
+      openai: {}
+      anthropic: {}
+      host: localhost
+";
+    let e = errors(yaml);
+    assert!(e.contains("exactly one of openai, anthropic"), "{e}");
+    assert!(e.contains("`host` and `port` must be set together"), "{e}");
+    let ok = compile("apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayBackend\nmetadata: {name: ai}\nspec: {ai: {provider: {openai: {model: m}, host: localhost, port: 11434}}}\n").unwrap();
+    assert_eq!(ok.warnings.len(), 1, "served later, said now");
+}
+
+#[test]
+fn https_listeners_need_valid_certificates() {
+    let gateway = "apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  gatewayClassName: agentgateway
+  listeners:
+  - {name: https, port: 8443, protocol: HTTPS, tls: {certificateRefs: [{name: cert}]}}
+  - {name: plain, port: 8443, protocol: HTTP}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: cert}
+type: kubernetes.io/tls
+stringData: {tls.crt: not a pem, tls.key: nor this}
+";
+    let e = errors(gateway);
+    assert!(e.contains("`tls.crt` holds no PEM certificate"), "{e}");
+    assert!(
+        e.contains("port 8443 is used by both HTTP and HTTPS listeners"),
+        "{e}"
+    );
+}
+
+#[test]
+fn rule_precedence_is_resolved_at_compile_time() {
+    let yaml = GATEWAY.to_string()
+        + "---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: RegularExpression, value: /.*}}]
+    filters: [{type: RequestRedirect, requestRedirect: {hostname: regex}}]
+  - matches: [{path: {type: PathPrefix, value: /a}}]
+    filters: [{type: RequestRedirect, requestRedirect: {hostname: short}}]
+  - matches: [{path: {type: PathPrefix, value: /a/b}}, {path: {type: Exact, value: /a/b/c}}]
+    filters: [{type: RequestRedirect, requestRedirect: {hostname: long}}]
+";
+    let config = compile(&yaml).unwrap();
+    let dump = config_dump(&config);
+    let entries = dump["ports"][0]["listeners"][0]["routes"][0]["entries"]
+        .as_array()
+        .unwrap();
+    let order: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["match"]["path"]["type"].as_str().unwrap(),
+                e["match"]["path"]["value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "Exact /a/b/c",
+            "PathPrefix /a/b",
+            "PathPrefix /a",
+            "RegularExpression ^(?:/.*)$"
+        ],
+        "regexes are anchored to the whole path"
+    );
+}
