@@ -273,7 +273,8 @@ done
 wait_port "$GW_PORT" "$GW_PID" "agentgateway listener"
 sleep 1
 GW_RSS_START="$(rss_mib "$GW_PID")"
-log "agentgateway idle RSS after startup: ${GW_RSS_START} MiB (threads: $(awk '/^Threads:/ { print $2 }' "/proc/$GW_PID/status"))"
+GW_THREADS="$(awk '/^Threads:/ { print $2 }' "/proc/$GW_PID/status")"
+log "agentgateway idle RSS after startup: ${GW_RSS_START} MiB (threads: $GW_THREADS)"
 check_body "http://127.0.0.1:$GW_PORT/" "agentgateway"
 measure gateway "http://127.0.0.1:$GW_PORT/"
 sleep 2
@@ -394,7 +395,8 @@ verdict "idle RSS < 15 MiB (startup $GW_RSS_START, after run $GW_RSS_END)" \
 echo
 echo "Caveats:"
 echo "  - gateway runs with --log-level warn, so its (info-level) access log is off, like nginx's access_log off."
-echo "  - $PINNING; the gateway's multi-threaded runtime starts one worker per CPU, all sharing CPU 0; nginx has 1 worker."
+echo "  - $PINNING. The gateway's runtime sizes its worker pool from the CPUs it may use, so under taskset it"
+echo "    runs a single worker ($GW_THREADS threads in total after startup); nginx runs 1 worker process."
 echo "  - direct numbers share CPU 1 between wrk and the upstream; they are a ceiling of the load generator, not of a proxy."
 echo "  - loopback only: no network latency, so 'added p50' is pure proxy processing + one extra loopback hop."
 echo "  - load average (1/5/15 min): $LOAD_START before, $LOAD_END after the measurements; anything well above 0 means"
