@@ -1,6 +1,5 @@
 //! Sending a request to a static backend: header hygiene, credentials, deadlines and retries.
 
-use std::error::Error as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -10,12 +9,10 @@ use config::ir::{BackendCredential, StaticBackend};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri, Version};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use crate::body::{BoxBody, full};
 use crate::error::ProxyError;
-use crate::upstream::UpstreamClient;
-use crate::upstream::connector::ConnectError;
+use crate::upstream::{UpstreamClient, UpstreamError};
 
 /// Largest request body kept in memory so that a retry can send it again. Bigger bodies
 /// stream straight through and are not retried.
@@ -72,21 +69,18 @@ pub struct Outbound<'a> {
 
 /// Rewrites the request head for the backend.
 pub fn prepare(out: &Outbound<'_>, parts: &mut http::request::Parts) -> Result<(), ProxyError> {
-    let scheme = if out.backend.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    parts.uri = Uri::builder()
-        .scheme(scheme)
-        .authority(out.backend.authority())
-        .path_and_query(path_and_query)
-        .build()
+    let endpoint = &out.backend.endpoint;
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(endpoint.scheme.clone());
+    uri.authority = Some(endpoint.authority.clone());
+    uri.path_and_query = Some(
+        parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+    );
+    parts.uri = Uri::from_parts(uri)
         .map_err(|e| ProxyError::InvalidRequest(format!("cannot build the backend URL: {e}")))?;
     // Plain-text h2 is prior knowledge; otherwise HTTP/1.1 unless ALPN upgrades the connection.
     parts.version = if out.backend.http2 && out.backend.tls.is_none() {
@@ -139,7 +133,7 @@ pub async fn send(
     out: &Outbound<'_>,
     parts: http::request::Parts,
     body: BoxBody,
-) -> Result<Response<Incoming>, ProxyError> {
+) -> Result<Response<BoxBody>, ProxyError> {
     let retry = out.retry.filter(|r| r.attempts > 1);
     let replay = match retry {
         Some(_) => buffer_for_replay(body).await?,
@@ -203,7 +197,7 @@ async fn buffer_for_replay(body: BoxBody) -> Result<Replay, ProxyError> {
 async fn attempt_once(
     out: &Outbound<'_>,
     request: Request<BoxBody>,
-) -> Result<Response<Incoming>, ProxyError> {
+) -> Result<Response<BoxBody>, ProxyError> {
     let future = out.client.request(request);
     let result =
         match out.attempt_timeout {
@@ -215,33 +209,16 @@ async fn attempt_once(
             })?,
             None => future.await,
         };
-    result.map_err(|e| classify(&out.backend_name, e))
-}
-
-/// Turns a client error into the step that failed.
-fn classify(backend: &str, error: hyper_util::client::legacy::Error) -> ProxyError {
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if let Some(connect) = cause.downcast_ref::<ConnectError>() {
-            let connect = connect.clone();
-            return ProxyError::Connect {
-                backend: backend.to_string(),
-                source: connect,
-            };
-        }
-        source = cause.source();
-    }
-    let mut reason = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    ProxyError::UpstreamProtocol {
-        backend: backend.to_string(),
-        reason,
-    }
+    result.map_err(|e| match e {
+        UpstreamError::Connect(source) => ProxyError::Connect {
+            backend: out.backend_name.to_string(),
+            source,
+        },
+        UpstreamError::Protocol(reason) => ProxyError::UpstreamProtocol {
+            backend: out.backend_name.to_string(),
+            reason,
+        },
+    })
 }
 
 #[cfg(test)]

@@ -153,11 +153,7 @@ async fn route_and_serve(
             backend.backend.name()
         ))
     })?;
-    let host_header = match upstream_host {
-        Some(h) => h,
-        None => HeaderValue::from_str(&static_backend.host_header())
-            .map_err(|_| ProxyError::Internal("backend host is not a valid header".into()))?,
-    };
+    let host_header = upstream_host.unwrap_or_else(|| static_backend.endpoint.host_header.clone());
     let traffic = &backend.traffic;
     let outbound = Outbound {
         backend_name: backend.backend.name().clone(),
@@ -197,7 +193,7 @@ async fn route_and_serve(
     rule.filters.response_headers.apply(&mut parts.headers);
     backend.filters.response_headers.apply(&mut parts.headers);
     traffic.response_headers.apply(&mut parts.headers);
-    Ok(Response::from_parts(parts, boxed(body)))
+    Ok(Response::from_parts(parts, body))
 }
 
 /// Host of the request, lower-case and without port: `:authority` for HTTP/2, else `Host`.
@@ -361,9 +357,7 @@ fn spawn_mirrors(
         else {
             continue;
         };
-        let Ok(host_header) = HeaderValue::from_str(&backend.host_header()) else {
-            continue;
-        };
+        let host_header = backend.endpoint.host_header.clone();
         let outbound = Outbound {
             backend_name: m.backend.name().clone(),
             backend,

@@ -40,6 +40,10 @@ pub struct RunArgs {
     /// How long in-flight requests may finish after SIGTERM before connections are closed.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// Threads serving traffic; defaults to the CPUs this process may use. With 1, a
+    /// single-threaded runtime serves everything (no cross-thread scheduling at all).
+    #[arg(long)]
+    worker_threads: Option<usize>,
     /// How often the configuration files are checked for changes.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     reload_interval: Duration,
@@ -72,7 +76,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         _ => LogFormat::Text,
     });
     let log_control = logging::init(&filter, format)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let workers = args
+        .worker_threads
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .max(1);
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut multi = tokio::runtime::Builder::new_multi_thread();
+        multi.worker_threads(workers);
+        multi
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

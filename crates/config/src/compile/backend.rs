@@ -14,7 +14,9 @@ use crate::compile::Ctx;
 use crate::compile::secrets::ResolvedSecrets;
 use crate::compile::tls::ca_bundle;
 use crate::duration::parse_duration;
-use crate::ir::backend::{Backend, BackendCredential, BackendKind, StaticBackend, UpstreamTls};
+use crate::ir::backend::{
+    Backend, BackendCredential, BackendKind, Endpoint, StaticBackend, UpstreamTls,
+};
 use crate::status::Condition;
 use crate::store::{Entry, ObjectKey};
 
@@ -200,14 +202,30 @@ fn static_backend(
     );
     let http2 =
         policies.http.as_ref().and_then(|h| h.version) == Some(api::backend::HttpVersion::HTTP2);
-    ok.then(|| StaticBackend {
-        host: raw.host.trim().to_string(),
+    let host = raw.host.trim().to_string();
+    let endpoint = match Endpoint::new(&host, raw.port, tls.is_some()) {
+        Ok(e) => e,
+        Err(e) => {
+            if ok {
+                ctx.error(
+                    entry,
+                    "spec.static.host",
+                    e.to_string(),
+                    "write just the host, e.g. api.example.com (no scheme or path)",
+                );
+            }
+            return None;
+        }
+    };
+    ok.then_some(StaticBackend {
+        host,
         port: raw.port,
         tls,
         http2,
         connect_timeout,
         request_timeout,
         credential,
+        endpoint,
     })
 }
 

@@ -15,7 +15,7 @@ use crate::compile::gateway::ListenerDraft;
 use crate::compile::matches::compile_matches;
 use crate::compile::policy::{PolicyIndex, Target};
 use crate::compile::refs::{From, To, grant_hint, reference_allowed};
-use crate::ir::backend::{Backend, BackendKind, StaticBackend};
+use crate::ir::backend::{Backend, BackendKind, Endpoint, StaticBackend};
 use crate::ir::filters::RouteFilters;
 use crate::ir::hostname::HostnamePattern;
 use crate::ir::policy::TrafficSettings;
@@ -425,6 +425,13 @@ fn resolve_backend(
             );
             return None;
         };
+        let endpoint = match Endpoint::new(&r.name, port, false) {
+            Ok(e) => e,
+            Err(e) => {
+                ctx.error(entry, &format!("{path}.name"), e.to_string(), "");
+                return None;
+            }
+        };
         let backend = services.entry((key.clone(), port)).or_insert_with(|| {
             Arc::new(Backend::new(
                 key,
@@ -436,6 +443,7 @@ fn resolve_backend(
                     connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                     request_timeout: None,
                     credential: None,
+                    endpoint,
                 }),
             ))
         });

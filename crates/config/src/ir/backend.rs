@@ -3,6 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderValue;
+use http::uri::{Authority, Scheme};
+
 use api::secret::SecretText;
 use rustls_pki_types::CertificateDer;
 
@@ -52,30 +55,45 @@ pub struct StaticBackend {
     /// Per-attempt deadline from `policies.http.requestTimeout`.
     pub request_timeout: Option<Duration>,
     pub credential: Option<BackendCredential>,
+    /// URL parts derived from host, port and TLS, parsed once for the request path.
+    pub endpoint: Endpoint,
 }
 
-impl StaticBackend {
-    /// `host:port`, with IPv6 addresses bracketed.
-    pub fn authority(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
+/// What a request to the backend is addressed with.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub scheme: Scheme,
+    /// `host:port`, IPv6 bracketed: where connections go.
+    pub authority: Authority,
+    /// The `Host` header: the port is left out when it is the scheme's default.
+    pub host_header: HeaderValue,
+}
 
-    /// The `Host` header value: the port is left out when it is the scheme's default.
-    pub fn host_header(&self) -> String {
-        let default_port = if self.tls.is_some() { 443 } else { 80 };
-        if self.port == default_port {
-            if self.host.contains(':') {
-                format!("[{}]", self.host)
-            } else {
-                self.host.clone()
-            }
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' cannot be used as a host name in a URL")]
+pub struct InvalidHost(pub String);
+
+impl Endpoint {
+    pub fn new(host: &str, port: u16, tls: bool) -> Result<Self, InvalidHost> {
+        let invalid = || InvalidHost(host.to_string());
+        let bracketed = if host.contains(':') {
+            format!("[{host}]")
         } else {
-            self.authority()
-        }
+            host.to_string()
+        };
+        let authority =
+            Authority::try_from(format!("{bracketed}:{port}")).map_err(|_| invalid())?;
+        let default_port = if tls { 443 } else { 80 };
+        let host_header = if port == default_port {
+            bracketed
+        } else {
+            authority.as_str().to_string()
+        };
+        Ok(Self {
+            scheme: if tls { Scheme::HTTPS } else { Scheme::HTTP },
+            authority,
+            host_header: HeaderValue::try_from(host_header).map_err(|_| invalid())?,
+        })
     }
 }
 
@@ -96,4 +114,27 @@ pub enum BackendCredential {
     Authorization(SecretText),
     /// The client's own `Authorization` header is forwarded untouched.
     Passthrough,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_leaves_default_ports_out_of_host() {
+        let e = Endpoint::new("api.example.com", 443, true).unwrap();
+        assert_eq!(e.authority.as_str(), "api.example.com:443");
+        assert_eq!(e.host_header, "api.example.com");
+        assert_eq!(
+            Endpoint::new("localhost", 11434, false)
+                .unwrap()
+                .host_header,
+            "localhost:11434"
+        );
+        assert_eq!(
+            Endpoint::new("::1", 80, false).unwrap().host_header,
+            "[::1]"
+        );
+        assert!(Endpoint::new("bad host", 80, false).is_err());
+    }
 }

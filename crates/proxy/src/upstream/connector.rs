@@ -1,7 +1,6 @@
 //! Opens connections to backends: DNS, TCP (with a deadline), then TLS when configured.
 //! Each failure is its own typed error so that the client is told which step failed.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -9,9 +8,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::Uri;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -47,31 +43,14 @@ pub struct Connector {
     pub tls: Option<(Arc<ClientConfig>, String)>,
 }
 
-impl tower_service::Service<Uri> for Connector {
-    type Response = TokioIo<UpstreamStream>;
-    type Error = ConnectError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ConnectError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { this.connect(uri).await.map(TokioIo::new) })
-    }
-}
-
 impl Connector {
-    async fn connect(self, uri: Uri) -> Result<UpstreamStream, ConnectError> {
-        let host = uri
-            .host()
-            .unwrap_or_default()
-            .trim_matches(['[', ']'])
-            .to_string();
-        let port = uri
-            .port_u16()
-            .unwrap_or(if self.tls.is_some() { 443 } else { 80 });
+    /// Opens a connection to `host:port` and returns it with the address it reached.
+    pub async fn open(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<(UpstreamStream, SocketAddr), ConnectError> {
+        let host = host.trim_matches(['[', ']']).to_string();
         let deadline = self.connect_timeout;
         let attempt = async {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
@@ -112,8 +91,12 @@ impl Connector {
                 port,
                 after: deadline,
             })??;
-        let Some((config, server_name)) = self.tls else {
-            return Ok(UpstreamStream::Plain(tcp));
+        let peer = tcp.peer_addr().map_err(|e| ConnectError::Io {
+            addr: SocketAddr::from(([0, 0, 0, 0], port)),
+            reason: e.to_string(),
+        })?;
+        let Some((config, server_name)) = self.tls.clone() else {
+            return Ok((UpstreamStream::Plain(tcp), peer));
         };
         let name = ServerName::try_from(server_name.clone())
             .map_err(|_| ConnectError::InvalidServerName(server_name.clone()))?;
@@ -131,7 +114,7 @@ impl Connector {
             host: server_name,
             reason: e.to_string(),
         })?;
-        Ok(UpstreamStream::Tls(Box::new(tls)))
+        Ok((UpstreamStream::Tls(Box::new(tls)), peer))
     }
 }
 
@@ -145,23 +128,12 @@ pub enum UpstreamStream {
 #[derive(Debug, Clone, Copy)]
 pub struct UpstreamAddr(pub SocketAddr);
 
-impl Connection for UpstreamStream {
-    fn connected(&self) -> Connected {
-        let (tcp, h2) = match self {
-            Self::Plain(tcp) => (tcp, false),
-            Self::Tls(tls) => (
-                tls.get_ref().0,
-                tls.get_ref().1.alpn_protocol() == Some(b"h2"),
-            ),
-        };
-        let mut connected = Connected::new();
-        if let Ok(addr) = tcp.peer_addr() {
-            connected = connected.extra(UpstreamAddr(addr));
-        }
-        if h2 {
-            connected.negotiated_h2()
-        } else {
-            connected
+impl UpstreamStream {
+    /// Whether TLS negotiated HTTP/2 by ALPN.
+    pub fn negotiated_h2(&self) -> bool {
+        match self {
+            Self::Plain(_) => false,
+            Self::Tls(tls) => tls.get_ref().1.alpn_protocol() == Some(b"h2"),
         }
     }
 }

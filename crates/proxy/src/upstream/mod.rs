@@ -2,6 +2,7 @@
 //! reloads so that a config change does not drop warm keep-alive connections.
 
 pub mod connector;
+pub mod pool;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -9,13 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use config::ir::StaticBackend;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-
-use crate::body::BoxBody;
 use connector::Connector;
-
-pub type UpstreamClient = Client<Connector, BoxBody>;
+pub use pool::{UpstreamClient, UpstreamError};
 
 /// What makes two backends share a pool.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -27,9 +23,6 @@ struct PoolKey {
     /// TLS settings, rendered; None for plain text.
     tls: Option<String>,
 }
-
-/// How long an idle pooled connection is kept.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[derive(Default)]
 pub struct UpstreamPools {
@@ -70,17 +63,9 @@ impl UpstreamPools {
             connect_timeout: backend.connect_timeout,
             tls,
         };
-        let mut builder = Client::builder(TokioExecutor::new());
-        builder
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(IDLE_TIMEOUT)
-            .pool_max_idle_per_host(256);
         // Plain-text HTTP/2 is prior knowledge (h2c); over TLS, ALPN decides.
-        if backend.http2 && backend.tls.is_none() {
-            builder.http2_only(true);
-        }
-        let client = builder.build(connector);
+        let h2c = backend.http2 && backend.tls.is_none();
+        let client = UpstreamClient::new(connector, backend.host.clone(), backend.port, h2c);
         clients.insert(key, client.clone());
         Ok(client)
     }

@@ -1,0 +1,320 @@
+//! Pooled connections to one backend, driven through hyper's connection API directly.
+//!
+//! HTTP/1.1 connections are kept in a LIFO idle list (the warmest first) and handed back
+//! when a response body has been read to its end, so no task is spawned per request.
+//! HTTP/2 (h2c by configuration, or h2 chosen by ALPN) shares one multiplexed connection.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, Uri, Version};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+use crate::body::{BoxBody, BoxError, boxed};
+use crate::upstream::connector::{ConnectError, Connector, UpstreamAddr};
+
+/// How long an idle connection is kept before it is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Idle HTTP/1.1 connections kept per backend.
+const MAX_IDLE: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl UpstreamError {
+    fn protocol(error: &hyper::Error) -> Self {
+        let mut reason = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            reason.push_str(": ");
+            reason.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self::Protocol(reason)
+    }
+}
+
+/// A handle on one backend's pool; cheap to clone.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    pool: Arc<Pool>,
+}
+
+struct Pool {
+    connector: Connector,
+    host: String,
+    port: u16,
+    /// Plain-text HTTP/2 by prior knowledge.
+    h2c: bool,
+    // Held only to push or pop one entry; never across an await.
+    idle: Mutex<Vec<Idle>>,
+    shared_h2: Mutex<Option<H2>>,
+}
+
+struct Idle {
+    sender: http1::SendRequest<BoxBody>,
+    peer: SocketAddr,
+    since: Instant,
+}
+
+#[derive(Clone)]
+struct H2 {
+    sender: http2::SendRequest<BoxBody>,
+    peer: SocketAddr,
+}
+
+enum Checkout {
+    Http1 {
+        sender: http1::SendRequest<BoxBody>,
+        peer: SocketAddr,
+        reused: bool,
+    },
+    Http2(H2),
+}
+
+impl UpstreamClient {
+    pub fn new(connector: Connector, host: String, port: u16, h2c: bool) -> Self {
+        Self {
+            pool: Arc::new(Pool {
+                connector,
+                host,
+                port,
+                h2c,
+                idle: Mutex::new(Vec::new()),
+                shared_h2: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Sends a request whose URI carries scheme and authority. A request that fails on a
+    /// reused connection before anything was written is sent again on a fresh one (the
+    /// backend may have closed the idle connection just then).
+    pub async fn request(
+        &self,
+        mut request: Request<BoxBody>,
+    ) -> Result<Response<BoxBody>, UpstreamError> {
+        let mut fresh_only = false;
+        loop {
+            match self.checkout(fresh_only).await? {
+                Checkout::Http2(mut h2) => {
+                    *request.version_mut() = Version::HTTP_2;
+                    let response = h2
+                        .sender
+                        .send_request(request)
+                        .await
+                        .map_err(|e| UpstreamError::protocol(&e))?;
+                    return Ok(finish(response, h2.peer, None));
+                }
+                Checkout::Http1 {
+                    mut sender,
+                    peer,
+                    reused,
+                } => {
+                    if sender.ready().await.is_err() {
+                        fresh_only = true;
+                        continue;
+                    }
+                    *request.version_mut() = Version::HTTP_11;
+                    let absolute = std::mem::take(request.uri_mut());
+                    *request.uri_mut() = origin_form(&absolute);
+                    match sender.try_send_request(request).await {
+                        Ok(response) => {
+                            return Ok(finish(
+                                response,
+                                peer,
+                                Some(Release {
+                                    pool: self.pool.clone(),
+                                    sender,
+                                    peer,
+                                }),
+                            ));
+                        }
+                        Err(mut e) => match e.take_message() {
+                            Some(mut unsent) if reused => {
+                                *unsent.uri_mut() = absolute;
+                                request = unsent;
+                                fresh_only = true;
+                            }
+                            _ => return Err(UpstreamError::protocol(e.error())),
+                        },
+                    }
+                }
+            }
+        }
+    }
+
+    async fn checkout(&self, fresh_only: bool) -> Result<Checkout, UpstreamError> {
+        if let Some(h2) = self.pool.live_h2() {
+            return Ok(Checkout::Http2(h2));
+        }
+        if !fresh_only && let Some(idle) = self.pool.pop_idle() {
+            return Ok(Checkout::Http1 {
+                sender: idle.sender,
+                peer: idle.peer,
+                reused: true,
+            });
+        }
+        self.connect().await
+    }
+
+    async fn connect(&self) -> Result<Checkout, UpstreamError> {
+        let pool = &self.pool;
+        let (stream, peer) = pool.connector.open(&pool.host, pool.port).await?;
+        let h2 = pool.h2c || stream.negotiated_h2();
+        let io = TokioIo::new(stream);
+        if h2 {
+            let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(io)
+                .await
+                .map_err(|e| UpstreamError::protocol(&e))?;
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "upstream HTTP/2 connection ended");
+                }
+            });
+            let h2 = H2 { sender, peer };
+            *pool.shared_h2.lock().unwrap_or_else(|p| p.into_inner()) = Some(h2.clone());
+            return Ok(Checkout::Http2(h2));
+        }
+        let (sender, connection) = http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(|e| UpstreamError::protocol(&e))?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "upstream connection ended");
+            }
+        });
+        Ok(Checkout::Http1 {
+            sender,
+            peer,
+            reused: false,
+        })
+    }
+}
+
+impl Pool {
+    fn live_h2(&self) -> Option<H2> {
+        let shared = self.shared_h2.lock().unwrap_or_else(|p| p.into_inner());
+        shared.as_ref().filter(|h2| !h2.sender.is_closed()).cloned()
+    }
+
+    /// The most recently used connection that is still open and not too old.
+    fn pop_idle(&self) -> Option<Idle> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(entry) = idle.pop() {
+            if !entry.sender.is_closed() && entry.since.elapsed() < IDLE_TIMEOUT {
+                return Some(entry);
+            }
+        }
+        None
+    }
+
+    fn push_idle(&self, sender: http1::SendRequest<BoxBody>, peer: SocketAddr) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(Idle {
+                sender,
+                peer,
+                since: Instant::now(),
+            });
+        }
+    }
+}
+
+/// `/path?query` for HTTP/1.1 request lines.
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(pq) => Uri::from(pq.clone()),
+        None => Uri::from_static("/"),
+    }
+}
+
+/// Gives an HTTP/1.1 connection back to its pool.
+struct Release {
+    pool: Arc<Pool>,
+    sender: http1::SendRequest<BoxBody>,
+    peer: SocketAddr,
+}
+
+fn finish(
+    response: Response<Incoming>,
+    peer: SocketAddr,
+    release: Option<Release>,
+) -> Response<BoxBody> {
+    let (mut parts, body) = response.into_parts();
+    parts.extensions.insert(UpstreamAddr(peer));
+    let body = match release {
+        // A body that is already complete frees the connection at once.
+        Some(release) if body.is_end_stream() => {
+            release.pool.push_idle(release.sender, release.peer);
+            boxed(body)
+        }
+        Some(release) => boxed(PooledBody {
+            inner: body,
+            release: Some(release),
+        }),
+        None => boxed(body),
+    };
+    Response::from_parts(parts, body)
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that returns its connection to the pool once read to the end.
+    /// Dropped early, it takes the connection with it: a half-read response cannot be reused.
+    struct PooledBody {
+        #[pin]
+        inner: Incoming,
+        release: Option<Release>,
+    }
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        let done = match &polled {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
+            Poll::Ready(Some(Err(_))) => {
+                this.release.take();
+                false
+            }
+            Poll::Pending => false,
+        };
+        if done && let Some(release) = this.release.take() {
+            release.pool.push_idle(release.sender, release.peer);
+        }
+        polled.map(|frame| frame.map(|r| r.map_err(Into::into)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
