@@ -74,9 +74,9 @@ fn compile_backend(
         )
     });
     let kind = if let Some(raw) = &spec.static_backend {
-        BackendKind::Static(static_backend(
+        BackendKind::Static(Box::new(static_backend(
             ctx, entry, raw, policies, secrets, credential,
-        )?)
+        )?))
     } else if let Some(ai) = &spec.ai {
         check_ai(ctx, entry, ai, secrets);
         not_yet_served(ctx, entry, "spec.ai", "AI provider")

@@ -435,7 +435,7 @@ fn resolve_backend(
         let backend = services.entry((key.clone(), port)).or_insert_with(|| {
             Arc::new(Backend::new(
                 key,
-                BackendKind::Static(StaticBackend {
+                BackendKind::Static(Box::new(StaticBackend {
                     host: r.name.clone(),
                     port,
                     tls: None,
@@ -444,7 +444,7 @@ fn resolve_backend(
                     request_timeout: None,
                     credential: None,
                     endpoint,
-                }),
+                })),
             ))
         });
         return Some(backend.clone());

@@ -36,7 +36,7 @@ impl Backend {
 
 #[derive(Debug)]
 pub enum BackendKind {
-    Static(StaticBackend),
+    Static(Box<StaticBackend>),
     /// A valid backend of a kind this build does not serve yet; requests get a 501 that says so.
     NotYetServed {
         what: &'static str,
