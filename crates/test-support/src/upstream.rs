@@ -38,6 +38,7 @@ pub struct Upstream {
     pub addr: SocketAddr,
     pub name: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -79,12 +80,15 @@ impl Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (task_seen, task_name) = (seen.clone(), name.to_string());
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (task_seen, task_name, task_connections) =
+            (seen.clone(), name.to_string(), connections.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                task_connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (seen, name, tls) = (task_seen.clone(), task_name.clone(), tls.clone());
                 tokio::spawn(async move {
                     let service =
@@ -108,12 +112,18 @@ impl Upstream {
             addr,
             name: name.to_string(),
             seen,
+            connections,
             task,
         }
     }
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// How many connections were accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every request received so far.
