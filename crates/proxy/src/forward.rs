@@ -19,19 +19,27 @@ use crate::upstream::{UpstreamClient, UpstreamError};
 const RETRY_BUFFER_LIMIT: u64 = 64 * 1024;
 
 /// Headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-];
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
 
-/// Removes hop-by-hop headers, including those the `Connection` header names.
+/// Removes hop-by-hop headers, including those the `Connection` header names. One scan
+/// finds them; most requests have none, and then nothing else is done.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -43,10 +51,14 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .get(header::TE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("trailers"));
-    for name in HOP_BY_HOP.iter().chain(named.iter()) {
+    let present: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n))
+        .cloned()
+        .collect();
+    for name in present.iter().chain(named.iter()) {
         headers.remove(name);
     }
-    headers.remove(header::UPGRADE);
     if keeps_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
@@ -134,42 +146,28 @@ pub async fn send(
     parts: http::request::Parts,
     body: BoxBody,
 ) -> Result<Response<BoxBody>, ProxyError> {
-    let retry = out.retry.filter(|r| r.attempts > 1);
-    let replay = match retry {
-        Some(_) => buffer_for_replay(body).await?,
-        None => Replay::Stream(body),
+    let Some(retry) = out.retry.filter(|r| r.attempts > 1) else {
+        return attempt_once(out, Request::from_parts(parts, body)).await;
     };
-    let (first_body, replay_bytes) = match replay {
-        Replay::Stream(body) => (body, None),
-        Replay::Buffered(bytes) => (full(bytes.clone()), Some(bytes)),
+    let bytes = match buffer_for_replay(body).await? {
+        Replay::Stream(body) => return attempt_once(out, Request::from_parts(parts, body)).await,
+        Replay::Buffered(bytes) => bytes,
     };
-    let attempts = match (&replay_bytes, retry) {
-        (Some(_), Some(r)) => r.attempts,
-        _ => 1,
-    };
-    let mut body = Some(first_body);
     let mut attempt = 1;
     loop {
-        let this_body = match body.take() {
-            Some(b) => b,
-            None => full(replay_bytes.clone().unwrap_or_default()),
-        };
-        let request = Request::from_parts(parts.clone(), this_body);
-        let result = attempt_once(out, request).await;
-        let retry_on = |status: u16| retry.is_some_and(|r| r.codes.contains(&status));
-        let should_retry = attempt < attempts
+        let result =
+            attempt_once(out, Request::from_parts(parts.clone(), full(bytes.clone()))).await;
+        let should_retry = attempt < retry.attempts
             && match &result {
-                Ok(response) => retry_on(response.status().as_u16()),
+                Ok(response) => retry.codes.contains(&response.status().as_u16()),
                 Err(e) => e.retryable(),
             };
         if !should_retry {
             return result;
         }
         tracing::debug!(backend = %out.backend_name, attempt, "retrying request");
-        if let Some(r) = retry
-            && !r.backoff.is_zero()
-        {
-            tokio::time::sleep(r.backoff * attempt).await;
+        if !retry.backoff.is_zero() {
+            tokio::time::sleep(retry.backoff * attempt).await;
         }
         attempt += 1;
     }

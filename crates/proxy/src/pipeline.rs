@@ -57,7 +57,9 @@ pub async fn handle(
         error: None,
         series: Some(snapshot.unmatched.clone()),
     };
-    let response = match route_and_serve(&snapshot, conn, host, request, &mut log).await {
+    // Boxed: the pipeline's state machine is large, and the server moves the future it is
+    // given; a box keeps that move to one pointer.
+    let response = match Box::pin(route_and_serve(&snapshot, conn, host, request, &mut log)).await {
         Ok(response) => response,
         Err(error) => {
             log.error = Some(error.kind());
