@@ -123,7 +123,7 @@ impl ProxyError {
     /// What the operator can do about it.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            Self::RouteNotFound { .. } => "check the HTTPRoute matches (path, method, headers, hostnames); `agentgateway status` lists the routes".into(),
+            Self::RouteNotFound { .. } => "check the HTTPRoute matches (path, method, headers, hostnames); GET /config_dump on the admin port lists the routes in match order".into(),
             Self::ListenerNotFound { .. } => "add a listener for this host name, or drop the listener hostname".into(),
             Self::NotYetServed { .. } => "route to a `static` AgentgatewayBackend for now".into(),
             Self::Connect { source: ConnectError::Dns { .. }, .. } => {

@@ -53,7 +53,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// What `/status` and `agentgateway status` show.
+    /// What the admin API's `/status` shows.
     pub fn status_report(&self) -> Value {
         let snapshot = self.snapshot.load();
         let config = &snapshot.config;

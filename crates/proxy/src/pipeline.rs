@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use config::ir::filters::{PathModifier, Redirect};
 use config::ir::route::PathMatch;
-use config::ir::{BackendKind, Listener, RequestFacts, RouteEntry, WeightedBackend};
+use config::ir::{BackendKind, Listener, RequestFacts, RouteEntry, RouteRule, WeightedBackend};
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
@@ -84,29 +84,18 @@ async fn route_and_serve(
     log: &mut RequestLog,
 ) -> Result<Response<BoxBody>, ProxyError> {
     // 1. Listener and route: every later phase depends on which rule applies.
-    let listener = snapshot
-        .config
-        .port(conn.port)
-        .and_then(|p| p.listener_for(&host))
-        .ok_or_else(|| ProxyError::ListenerNotFound {
-            port: conn.port,
-            host: host.clone(),
-        })?;
-    log.gateway = Some(listener.gateway_name.clone());
-    log.listener = Some(listener.qualified_name.clone());
-    log.series = Some(snapshot.unrouted(listener).clone());
-    let entry = find_route(listener, &host, &request)?;
+    let entry = match_route(snapshot, conn, &host, &request, log)?;
     let rule = &entry.rule;
-    log.route = Some(rule.display_name().clone());
 
     // 2. Redirect: answers the client directly, before anything is forwarded.
     if let Some(redirect) = &rule.filters.redirect {
+        let prefix = matched_prefix(entry);
         return Ok(redirect_response(
             redirect,
             &host,
             conn,
             request.uri(),
-            matched_prefix(entry),
+            prefix,
         ));
     }
 
@@ -120,82 +109,134 @@ async fn route_and_serve(
     // 4. Request edits, in Gateway API order: the rule's filters, the backendRef's, then
     //    policy header modifiers; the URL rewrite last so header edits see the original path.
     let (mut parts, body) = request.into_parts();
-    rule.filters.request_headers.apply(&mut parts.headers);
-    backend.filters.request_headers.apply(&mut parts.headers);
-    backend.traffic.request_headers.apply(&mut parts.headers);
-    let mut upstream_host = None;
-    if let Some(rewrite) = &rule.filters.rewrite {
-        upstream_host = rewrite.hostname.clone();
-        if let Some(path) = &rewrite.path {
-            parts.uri = rewrite_path(&parts.uri, path, matched_prefix(entry))?;
-        }
-    }
+    let rewritten_host = edit_request(&mut parts, entry, backend)?;
 
     // 5. Mirrors get the request as the backend will see it; they never hold it up.
-    let body = boxed(body);
-    let body = if rule.filters.mirrors.is_empty() {
-        body
-    } else {
-        spawn_mirrors(snapshot, entry, &parts, body, conn, &host)
+    let body = match rule.filters.mirrors.is_empty() {
+        true => boxed(body),
+        false => spawn_mirrors(snapshot, entry, &parts, boxed(body), conn, &host),
     };
 
     // 6. Forward to the backend, within the route's overall deadline.
-    let static_backend = match &backend.backend.kind {
-        BackendKind::Static(s) => s,
-        BackendKind::NotYetServed { what } => {
-            return Err(ProxyError::NotYetServed {
-                backend: backend.backend.name().to_string(),
-                what,
-            });
-        }
-    };
-    let client = snapshot.client(&backend.backend).ok_or_else(|| {
-        ProxyError::Internal(format!(
-            "no upstream pool for backend {}",
-            backend.backend.name()
-        ))
-    })?;
-    let host_header = upstream_host.unwrap_or_else(|| static_backend.endpoint.host_header.clone());
-    let traffic = &backend.traffic;
-    let outbound = Outbound {
-        backend_name: backend.backend.name().clone(),
-        backend: static_backend,
-        client,
-        credential: traffic
-            .credential
-            .as_ref()
-            .or(static_backend.credential.as_ref()),
-        host: host_header,
-        client_addr: conn.client,
-        downstream_tls: conn.tls,
+    let hop = Hop {
+        conn,
         original_host: host,
-        retry: traffic.retry.as_ref(),
-        attempt_timeout: traffic
-            .timeouts
-            .backend_request
-            .or(static_backend.request_timeout),
+        rewritten_host,
     };
-    forward::prepare(&outbound, &mut parts)?;
-    let sent = forward::send(&outbound, parts, body);
-    let response =
-        match traffic.timeouts.request {
-            Some(limit) => tokio::time::timeout(limit, sent).await.map_err(|_| {
-                ProxyError::RequestTimeout {
-                    route: rule.display_name().to_string(),
-                    after: limit,
-                }
-            })??,
-            None => sent.await?,
-        };
+    let response = forward_to_backend(snapshot, rule, backend, parts, body, hop).await?;
 
-    // 7. Response edits: hop-by-hop headers out, then the rule's, backendRef's and policy's modifiers.
+    // 7. Response edits: hop-by-hop headers out, then the rule's, backendRef's and policy's
+    //    modifiers.
     let (mut parts, body) = response.into_parts();
     log.upstream = parts.extensions.get::<UpstreamAddr>().map(|a| a.0);
     strip_hop_by_hop(&mut parts.headers);
     rule.filters.response_headers.apply(&mut parts.headers);
     backend.filters.response_headers.apply(&mut parts.headers);
-    traffic.response_headers.apply(&mut parts.headers);
+    backend.traffic.response_headers.apply(&mut parts.headers);
     Ok(Response::from_parts(parts, body))
+}
+
+/// Finds the listener for the port and host, then the route entry; records both in the log.
+fn match_route<'s>(
+    snapshot: &'s Snapshot,
+    conn: Connection,
+    host: &str,
+    request: &Request<Incoming>,
+    log: &mut RequestLog,
+) -> Result<&'s RouteEntry, ProxyError> {
+    let listener = snapshot
+        .config
+        .port(conn.port)
+        .and_then(|p| p.listener_for(host))
+        .ok_or_else(|| ProxyError::ListenerNotFound {
+            port: conn.port,
+            host: host.to_string(),
+        })?;
+    log.gateway = Some(listener.gateway_name.clone());
+    log.listener = Some(listener.qualified_name.clone());
+    log.series = Some(snapshot.unrouted(listener).clone());
+    let entry = find_route(listener, host, request)?;
+    log.route = Some(entry.rule.display_name().clone());
+    Ok(entry)
+}
+
+/// Applies header modifiers and the URL rewrite; returns the Host a rewrite asks for.
+fn edit_request(
+    parts: &mut http::request::Parts,
+    entry: &RouteEntry,
+    backend: &WeightedBackend,
+) -> Result<Option<HeaderValue>, ProxyError> {
+    let rule = &entry.rule;
+    rule.filters.request_headers.apply(&mut parts.headers);
+    backend.filters.request_headers.apply(&mut parts.headers);
+    backend.traffic.request_headers.apply(&mut parts.headers);
+    let Some(rewrite) = &rule.filters.rewrite else {
+        return Ok(None);
+    };
+    if let Some(path) = &rewrite.path {
+        parts.uri = rewrite_path(&parts.uri, path, matched_prefix(entry))?;
+    }
+    Ok(rewrite.hostname.clone())
+}
+
+/// Where the request came from and which Host it goes out with.
+struct Hop {
+    conn: Connection,
+    original_host: String,
+    rewritten_host: Option<HeaderValue>,
+}
+
+/// Sends the request to a static backend (with retries and per-attempt deadlines) under
+/// the route's overall request timeout.
+async fn forward_to_backend(
+    snapshot: &Snapshot,
+    rule: &RouteRule,
+    backend: &WeightedBackend,
+    mut parts: http::request::Parts,
+    body: BoxBody,
+    hop: Hop,
+) -> Result<Response<BoxBody>, ProxyError> {
+    let name = backend.backend.name();
+    let target = match &backend.backend.kind {
+        BackendKind::Static(s) => s,
+        BackendKind::NotYetServed { what } => {
+            return Err(ProxyError::NotYetServed {
+                backend: name.to_string(),
+                what,
+            });
+        }
+    };
+    let client = snapshot
+        .client(&backend.backend)
+        .ok_or_else(|| ProxyError::Internal(format!("no upstream pool for backend {name}")))?;
+    let traffic = &backend.traffic;
+    let outbound = Outbound {
+        backend_name: name.clone(),
+        backend: target,
+        client,
+        credential: traffic.credential.as_ref().or(target.credential.as_ref()),
+        host: hop
+            .rewritten_host
+            .unwrap_or_else(|| target.endpoint.host_header.clone()),
+        client_addr: hop.conn.client,
+        downstream_tls: hop.conn.tls,
+        original_host: hop.original_host,
+        retry: traffic.retry.as_ref(),
+        attempt_timeout: traffic.timeouts.backend_request.or(target.request_timeout),
+    };
+    forward::prepare(&outbound, &mut parts)?;
+    let sent = forward::send(&outbound, parts, body);
+    match traffic.timeouts.request {
+        Some(limit) => {
+            tokio::time::timeout(limit, sent)
+                .await
+                .map_err(|_| ProxyError::RequestTimeout {
+                    route: rule.display_name().to_string(),
+                    after: limit,
+                })?
+        }
+        None => sent.await,
+    }
 }
 
 /// Host of the request, lower-case and without port: `:authority` for HTTP/2, else `Host`.

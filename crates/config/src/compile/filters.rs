@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use api::httproute::{HttpPathModifier, HttpRouteFilter, HttpRouteFilterType, PathModifierType};
+use api::httproute::{
+    HttpPathModifier, HttpRequestMirrorFilter, HttpRequestRedirectFilter, HttpRouteFilter,
+    HttpRouteFilterType, HttpUrlRewriteFilter, PathModifierType,
+};
 use api::meta::HeaderModifier;
 use http::{HeaderName, HeaderValue, StatusCode};
 
@@ -89,147 +92,58 @@ pub(crate) fn route_filters<'c, T>(
 ) -> RouteFilters {
     let mut out = RouteFilters::default();
     for (i, filter) in filters.iter().enumerate() {
-        let fpath = format!("{path}[{i}]");
-        let missing = |ctx: &mut Ctx<'_>, field: &str| {
-            ctx.error(
-                entry,
-                &fpath,
-                format!("type {} needs the field `{field}`", filter.filter_type),
-                format!("add {field}: {{...}} next to type"),
-            );
+        let at = FilterAt {
+            entry,
+            path: format!("{path}[{i}]"),
+            all_prefix,
         };
-        match filter.filter_type {
+        let kind = filter.filter_type;
+        match kind {
             HttpRouteFilterType::RequestHeaderModifier => match &filter.request_header_modifier {
                 Some(m) => {
                     out.request_headers =
-                        header_ops(ctx, entry, &format!("{fpath}.requestHeaderModifier"), m)
+                        header_ops(ctx, entry, &at.field("requestHeaderModifier"), m)
                 }
-                None => missing(ctx, "requestHeaderModifier"),
+                None => at.missing(ctx, kind, "requestHeaderModifier"),
             },
             HttpRouteFilterType::ResponseHeaderModifier => match &filter.response_header_modifier {
                 Some(m) => {
                     out.response_headers =
-                        header_ops(ctx, entry, &format!("{fpath}.responseHeaderModifier"), m)
+                        header_ops(ctx, entry, &at.field("responseHeaderModifier"), m)
                 }
-                None => missing(ctx, "responseHeaderModifier"),
+                None => at.missing(ctx, kind, "responseHeaderModifier"),
             },
             HttpRouteFilterType::RequestRedirect => match &filter.request_redirect {
-                Some(r) => {
-                    let status = match r.status_code.unwrap_or(302) {
-                        code @ (301 | 302 | 303 | 307 | 308) => StatusCode::from_u16(code).ok(),
-                        other => {
-                            ctx.error(
-                                entry,
-                                &format!("{fpath}.requestRedirect.statusCode"),
-                                format!("{other} is not a redirect status"),
-                                "use 301 or 302 (303, 307 and 308 also work)",
-                            );
-                            None
-                        }
-                    };
-                    if let Some(scheme) = r
-                        .scheme
-                        .as_deref()
-                        .filter(|s| !matches!(*s, "http" | "https"))
-                    {
-                        ctx.error(
-                            entry,
-                            &format!("{fpath}.requestRedirect.scheme"),
-                            format!("scheme must be http or https, not '{scheme}'"),
-                            "",
-                        );
-                    }
-                    let path_mod = r.path.as_ref().and_then(|p| {
-                        path_modifier(
-                            ctx,
-                            entry,
-                            &format!("{fpath}.requestRedirect.path"),
-                            p,
-                            all_prefix,
-                        )
-                    });
-                    out.redirect = status.map(|status| Redirect {
-                        scheme: r.scheme.clone(),
-                        hostname: r.hostname.clone(),
-                        port: r.port,
-                        path: path_mod,
-                        status,
-                    });
-                }
-                None => missing(ctx, "requestRedirect"),
+                Some(r) => out.redirect = redirect(ctx, &at, r),
+                None => at.missing(ctx, kind, "requestRedirect"),
             },
             HttpRouteFilterType::URLRewrite => match &filter.url_rewrite {
-                Some(r) => {
-                    let hostname =
-                        r.hostname
-                            .as_ref()
-                            .and_then(|h| match HeaderValue::from_str(h) {
-                                Ok(v) => Some(v),
-                                Err(_) => {
-                                    ctx.error(
-                                        entry,
-                                        &format!("{fpath}.urlRewrite.hostname"),
-                                        format!("'{h}' is not a valid host name"),
-                                        "",
-                                    );
-                                    None
-                                }
-                            });
-                    let path_mod = r.path.as_ref().and_then(|p| {
-                        path_modifier(
-                            ctx,
-                            entry,
-                            &format!("{fpath}.urlRewrite.path"),
-                            p,
-                            all_prefix,
-                        )
-                    });
-                    out.rewrite = Some(UrlRewrite {
-                        hostname,
-                        path: path_mod,
-                    });
-                }
-                None => missing(ctx, "urlRewrite"),
+                Some(r) => out.rewrite = Some(rewrite(ctx, &at, r)),
+                None => at.missing(ctx, kind, "urlRewrite"),
             },
             HttpRouteFilterType::RequestMirror => match &filter.request_mirror {
                 Some(m) => {
-                    let fraction = match (&m.percent, &m.fraction) {
-                        (Some(p), _) => f64::from((*p).min(100)) / 100.0,
-                        (None, Some(f)) => {
-                            let denominator = f.denominator.unwrap_or(100);
-                            if denominator == 0 || f.numerator > denominator {
-                                ctx.error(
-                                    entry,
-                                    &format!("{fpath}.requestMirror.fraction"),
-                                    "numerator must be <= denominator and denominator > 0",
-                                    "",
-                                );
-                            }
-                            f64::from(f.numerator) / f64::from(denominator.max(1))
-                        }
-                        (None, None) => 1.0,
-                    };
-                    if let Some(backend) = resolve_mirror(
-                        ctx,
-                        &m.backend_ref,
-                        &format!("{fpath}.requestMirror.backendRef"),
-                    ) {
+                    let fraction = mirror_fraction(ctx, &at, m);
+                    if let Some(backend) =
+                        resolve_mirror(ctx, &m.backend_ref, &at.field("requestMirror.backendRef"))
+                    {
                         out.mirrors.push(Mirror { backend, fraction });
                     }
                 }
-                None => missing(ctx, "requestMirror"),
+                None => at.missing(ctx, kind, "requestMirror"),
             },
-            HttpRouteFilterType::CORS => {
-                ctx.error(entry, &fpath, "the CORS filter is not supported yet", "this build does not enforce it yet; remove it rather than believe it is applied");
-            }
-            HttpRouteFilterType::ExtensionRef => {
-                ctx.error(
-                    entry,
-                    &fpath,
-                    "ExtensionRef filters are not supported",
-                    "attach an AgentgatewayPolicy to the route instead",
-                );
-            }
+            HttpRouteFilterType::CORS => ctx.error(
+                entry,
+                &at.path,
+                "the CORS filter is not supported yet",
+                "this build does not enforce it yet; remove it rather than believe it is applied",
+            ),
+            HttpRouteFilterType::ExtensionRef => ctx.error(
+                entry,
+                &at.path,
+                "ExtensionRef filters are not supported",
+                "attach an AgentgatewayPolicy to the route instead",
+            ),
         }
     }
     if out.redirect.is_some() && out.rewrite.is_some() {
@@ -241,6 +155,124 @@ pub(crate) fn route_filters<'c, T>(
         );
     }
     out
+}
+
+/// Where one filter sits, for error messages.
+struct FilterAt<'e, T> {
+    entry: &'e Entry<T>,
+    path: String,
+    /// Whether every match of the rule is a PathPrefix match (ReplacePrefixMatch needs it).
+    all_prefix: bool,
+}
+
+impl<T> FilterAt<'_, T> {
+    fn field(&self, name: &str) -> String {
+        format!("{}.{name}", self.path)
+    }
+
+    fn missing(&self, ctx: &mut Ctx<'_>, kind: HttpRouteFilterType, field: &str) {
+        ctx.error(
+            self.entry,
+            &self.path,
+            format!("type {kind} needs the field `{field}`"),
+            format!("add {field}: {{...}} next to type"),
+        );
+    }
+}
+
+fn redirect<T>(
+    ctx: &mut Ctx<'_>,
+    at: &FilterAt<'_, T>,
+    r: &HttpRequestRedirectFilter,
+) -> Option<Redirect> {
+    let status = match r.status_code.unwrap_or(302) {
+        code @ (301 | 302 | 303 | 307 | 308) => StatusCode::from_u16(code).ok(),
+        other => {
+            ctx.error(
+                at.entry,
+                &at.field("requestRedirect.statusCode"),
+                format!("{other} is not a redirect status"),
+                "use 301 or 302 (303, 307 and 308 also work)",
+            );
+            None
+        }
+    };
+    if let Some(scheme) = r
+        .scheme
+        .as_deref()
+        .filter(|s| !matches!(*s, "http" | "https"))
+    {
+        ctx.error(
+            at.entry,
+            &at.field("requestRedirect.scheme"),
+            format!("scheme must be http or https, not '{scheme}'"),
+            "",
+        );
+    }
+    let path = r.path.as_ref().and_then(|p| {
+        path_modifier(
+            ctx,
+            at.entry,
+            &at.field("requestRedirect.path"),
+            p,
+            at.all_prefix,
+        )
+    });
+    status.map(|status| Redirect {
+        scheme: r.scheme.clone(),
+        hostname: r.hostname.clone(),
+        port: r.port,
+        path,
+        status,
+    })
+}
+
+fn rewrite<T>(ctx: &mut Ctx<'_>, at: &FilterAt<'_, T>, r: &HttpUrlRewriteFilter) -> UrlRewrite {
+    let hostname = r
+        .hostname
+        .as_ref()
+        .and_then(|h| match HeaderValue::from_str(h) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                ctx.error(
+                    at.entry,
+                    &at.field("urlRewrite.hostname"),
+                    format!("'{h}' is not a valid host name"),
+                    "",
+                );
+                None
+            }
+        });
+    let path = r.path.as_ref().and_then(|p| {
+        path_modifier(
+            ctx,
+            at.entry,
+            &at.field("urlRewrite.path"),
+            p,
+            at.all_prefix,
+        )
+    });
+    UrlRewrite { hostname, path }
+}
+
+/// The share of requests to mirror: `percent`, or `fraction`, or all.
+fn mirror_fraction<T>(ctx: &mut Ctx<'_>, at: &FilterAt<'_, T>, m: &HttpRequestMirrorFilter) -> f64 {
+    match (&m.percent, &m.fraction) {
+        (Some(p), _) => f64::from((*p).min(100)) / 100.0,
+        (None, Some(f)) => {
+            let denominator = f.denominator.unwrap_or(100);
+            if denominator == 0 || f.numerator > denominator {
+                ctx.error(
+                    at.entry,
+                    &at.field("requestMirror.fraction"),
+                    "numerator must be <= denominator and denominator > 0",
+                    "",
+                );
+            }
+            f64::from(f.numerator) / f64::from(denominator.max(1))
+        }
+        (None, None) => 1.0,
+    }
 }
 
 fn path_modifier<T>(

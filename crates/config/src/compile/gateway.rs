@@ -6,7 +6,7 @@ use std::sync::Arc;
 use api::ResourceKind;
 use api::gateway::{
     CONTROLLER_NAME, FromNamespaces, Gateway, Listener as RawListener,
-    ListenerProtocol as RawProtocol, TlsMode,
+    ListenerProtocol as RawProtocol, ListenerTls, TlsMode,
 };
 use api::resource::GATEWAY_API_GROUP;
 
@@ -151,48 +151,7 @@ fn compile_listener(
             return None;
         }
         (ListenerProtocol::Https, Some(tls)) => {
-            if tls.mode == Some(TlsMode::Passthrough) {
-                ctx.error(
-                    entry,
-                    &format!("{path}.tls.mode"),
-                    "TLS passthrough is not supported on HTTPS listeners",
-                    "use mode: Terminate",
-                );
-            }
-            if tls.certificate_refs.is_empty() {
-                ctx.error(
-                    entry,
-                    &format!("{path}.tls.certificateRefs"),
-                    "an HTTPS listener needs at least one certificate",
-                    "",
-                );
-            }
-            tls.certificate_refs
-                .iter()
-                .enumerate()
-                .filter_map(|(c, cert_ref)| {
-                    let cpath = format!("{path}.tls.certificateRefs[{c}]");
-                    let namespace = cert_ref.namespace.clone().unwrap_or_else(|| entry.key.namespace.clone());
-                    let key = ObjectKey::new(ResourceKind::Secret, &namespace, &cert_ref.name);
-                    let from = From { group: GATEWAY_API_GROUP, kind: "Gateway", namespace: &entry.key.namespace };
-                    let to = To { group: "", kind: "Secret", namespace: &namespace, name: &cert_ref.name };
-                    if !reference_allowed(ctx.store, &from, &to) {
-                        ctx.error(entry, &cpath, format!("Secret {namespace}/{} is in another namespace and no ReferenceGrant allows it", cert_ref.name), grant_hint(&from, &to));
-                        return None;
-                    }
-                    let Some(values) = secrets.get(&key) else {
-                        ctx.error(entry, &format!("{cpath}.name"), format!("Secret {namespace}/{} does not exist", cert_ref.name), "create a kubernetes.io/tls Secret with tls.crt and tls.key");
-                        return None;
-                    };
-                    match certified_key(values) {
-                        Ok(key_pair) => Some(ServerCertificate { hostname: hostname.clone(), key: key_pair, secret: key }),
-                        Err(e) => {
-                            ctx.error(entry, &cpath, format!("Secret {namespace}/{}: {e}", cert_ref.name), "tls.crt holds the PEM chain, tls.key its PEM private key");
-                            None
-                        }
-                    }
-                })
-                .collect()
+            certificates(ctx, entry, &path, tls, &hostname, secrets)
         }
         (ListenerProtocol::Http, None) => Vec::new(),
     };
@@ -233,6 +192,89 @@ fn compile_listener(
         routes: RouteTable::default(),
         attached_routes: 0,
     })
+}
+
+/// The served certificates of an HTTPS listener, from `kubernetes.io/tls` Secrets (another
+/// namespace's only with a ReferenceGrant).
+fn certificates(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<Gateway>,
+    path: &str,
+    tls: &ListenerTls,
+    hostname: &HostnamePattern,
+    secrets: &ResolvedSecrets,
+) -> Vec<ServerCertificate> {
+    if tls.mode == Some(TlsMode::Passthrough) {
+        ctx.error(
+            entry,
+            &format!("{path}.tls.mode"),
+            "TLS passthrough is not supported on HTTPS listeners",
+            "use mode: Terminate",
+        );
+    }
+    if tls.certificate_refs.is_empty() {
+        ctx.error(
+            entry,
+            &format!("{path}.tls.certificateRefs"),
+            "an HTTPS listener needs at least one certificate",
+            "",
+        );
+    }
+    let mut out = Vec::new();
+    for (c, cert_ref) in tls.certificate_refs.iter().enumerate() {
+        let cpath = format!("{path}.tls.certificateRefs[{c}]");
+        let namespace = cert_ref
+            .namespace
+            .clone()
+            .unwrap_or_else(|| entry.key.namespace.clone());
+        let key = ObjectKey::new(ResourceKind::Secret, &namespace, &cert_ref.name);
+        let from = From {
+            group: GATEWAY_API_GROUP,
+            kind: "Gateway",
+            namespace: &entry.key.namespace,
+        };
+        let to = To {
+            group: "",
+            kind: "Secret",
+            namespace: &namespace,
+            name: &cert_ref.name,
+        };
+        if !reference_allowed(ctx.store, &from, &to) {
+            let message = format!(
+                "Secret {namespace}/{} is in another namespace and no ReferenceGrant allows it",
+                cert_ref.name
+            );
+            ctx.error(entry, &cpath, message, grant_hint(&from, &to));
+            continue;
+        }
+        let Some(values) = secrets.get(&key) else {
+            let message = format!("Secret {namespace}/{} does not exist", cert_ref.name);
+            ctx.error(
+                entry,
+                &format!("{cpath}.name"),
+                message,
+                "create a kubernetes.io/tls Secret with tls.crt and tls.key",
+            );
+            continue;
+        };
+        match certified_key(values) {
+            Ok(key_pair) => out.push(ServerCertificate {
+                hostname: hostname.clone(),
+                key: key_pair,
+                secret: key,
+            }),
+            Err(e) => {
+                let message = format!("Secret {namespace}/{}: {e}", cert_ref.name);
+                ctx.error(
+                    entry,
+                    &cpath,
+                    message,
+                    "tls.crt holds the PEM chain, tls.key its PEM private key",
+                );
+            }
+        }
+    }
+    out
 }
 
 /// Groups listeners by port, rejecting conflicts: one protocol per port, and no two
