@@ -4,14 +4,16 @@
 # Usage: bench/run.sh            (from anywhere; see bench/README.md)
 #
 # Environment knobs:
-#   BENCH_DURATION    wrk duration per concurrency level (default 8s)
-#   BENCH_WARMUP      warm-up duration per target before measuring (default 2s)
+#   BENCH_DURATION    wrk duration of one measurement (one target, one level, one round; default 8s)
+#   BENCH_ROUNDS      interleaved rounds per concurrency level; medians are reported (default 3)
+#   BENCH_WARMUP      warm-up duration per target before the first round (default 2s)
 #   BENCH_CONNS       space-separated concurrency levels (default "1 16 64")
 #   BENCH_SKIP_BUILD  set to 1 to reuse the binaries already in target/bench/release
 #   BENCH_NO_APT      set to 1 to never call apt-get (nginx is then skipped if absent)
 #
 # Not part of the test suite. Everything listens on 127.0.0.1 only; every run is bounded
-# by BENCH_DURATION x levels x targets. Output is also saved under bench/results/.
+# by BENCH_DURATION x rounds x levels x targets (+ warm-ups). Output is also saved under
+# bench/results/.
 
 set -euo pipefail
 
@@ -19,6 +21,7 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 DURATION="${BENCH_DURATION:-8s}"
 WARMUP="${BENCH_WARMUP:-2s}"
+ROUNDS="${BENCH_ROUNDS:-3}"
 CONNS="${BENCH_CONNS:-1 16 64}"
 TARGET_DIR="$ROOT/target/bench"
 BIN_DIR="$TARGET_DIR/release"
@@ -33,6 +36,9 @@ exec > >(tee "$LOG") 2>&1
 
 log() { printf '[bench] %s\n' "$*"; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+case "$ROUNDS" in ''|*[!0-9]*|0) die "BENCH_ROUNDS must be a positive integer (got '$ROUNDS')" ;; esac
+CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
 
 TMP="$(mktemp -d -t agw-bench.XXXXXX)"
 PIDS=()
@@ -180,28 +186,63 @@ to_us() {
     }'
 }
 
-declare -A RPS P50 P99 ERRS
-
-run_wrk() {
-    # run_wrk TARGET CONNS URL
-    local target="$1" c="$2" url="$3" t out line
-    t=$((c < 2 ? c : 2))
-    out="$RAW_DIR/wrk-$target-c$c.txt"
-    "${LOAD_CPU[@]}" wrk -t"$t" -c"$c" -d"$DURATION" --latency "$url" >"$out" 2>&1 || die "wrk failed for $target c=$c: $(cat "$out")"
-    RPS[$target,$c]="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
-    line="$(awk '$1 == "50%" { print $2 }' "$out")"; P50[$target,$c]="$(to_us "$line")"
-    line="$(awk '$1 == "99%" { print $2 }' "$out")"; P99[$target,$c]="$(to_us "$line")"
-    ERRS[$target,$c]="$(awk '/Non-2xx|Socket errors/ { $1 = $1; printf "%s; ", $0 }' "$out")"
-    log "$(printf '%-8s c=%-3s rps=%-9s p50=%sus p99=%sus %s' "$target" "$c" "${RPS[$target,$c]}" "${P50[$target,$c]}" "${P99[$target,$c]}" "${ERRS[$target,$c]}")"
+# cpu_ticks PID: utime + stime (fields 14 and 15 of /proc/PID/stat, all threads) in clock ticks.
+cpu_ticks() {
+    local stat rest
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo ""; return 0; }
+    rest="${stat##*) }"   # drop "pid (comm) "; the comm may contain spaces
+    # shellcheck disable=SC2086
+    set -- $rest          # now $1 is field 3 (state), so field 14 is $12 and 15 is $13
+    echo $(( ${12} + ${13} ))
 }
 
-measure() {
-    # measure TARGET URL: warm-up, then every concurrency level.
-    local target="$1" url="$2" c maxc=1
+# median FMT VALUE...: median of the numeric values (mean of the middle two for an even
+# count), printed with FMT; empty when there are none.
+median() {
+    local fmt="$1"; shift
+    printf '%s\n' "$@" | awk '$1 ~ /^-?[0-9.]+$/' | sort -g |
+        awk -v f="$fmt" '{ a[NR] = $1 } END {
+            if (NR == 0) exit
+            if (NR % 2) m = a[(NR + 1) / 2]; else m = (a[NR / 2] + a[NR / 2 + 1]) / 2
+            printf f "\n", m
+        }'
+}
+
+# Per-round values, keyed "target,conc,round"; medians keyed "target,conc".
+declare -A R_RPS R_P50 R_P99 R_REQS R_CPU ERRS RPS P50 P99 CPU
+declare -A URL CPU_PID
+TARGETS=()
+
+run_wrk() {
+    # run_wrk TARGET CONNS ROUND: one measurement; records rps, latencies, requests and,
+    # for proxies, the CPU time the proxy process spent per request.
+    local target="$1" c="$2" r="$3" url="${URL[$1]}" t out line pid="${CPU_PID[$1]:-}" t0="" t1="" k="$1,$2,$3" cpu=""
+    t=$((c < 2 ? c : 2))
+    out="$RAW_DIR/wrk-$target-c$c-r$r.txt"
+    [ -n "$pid" ] && t0="$(cpu_ticks "$pid")"
+    "${LOAD_CPU[@]}" wrk -t"$t" -c"$c" -d"$DURATION" --latency "$url" >"$out" 2>&1 || die "wrk failed for $target c=$c round $r: $(cat "$out")"
+    [ -n "$pid" ] && t1="$(cpu_ticks "$pid")"
+    R_RPS[$k]="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
+    R_REQS[$k]="$(awk '/ requests in / { print $1; exit }' "$out")"
+    line="$(awk '$1 == "50%" { print $2 }' "$out")"; R_P50[$k]="$(to_us "$line")"
+    line="$(awk '$1 == "99%" { print $2 }' "$out")"; R_P99[$k]="$(to_us "$line")"
+    line="$(awk '/Non-2xx|Socket errors/ { $1 = $1; printf "%s; ", $0 }' "$out")"
+    [ -n "$line" ] && ERRS[$k]="$line"
+    if [ -n "$t0" ] && [ -n "$t1" ] && [ -n "${R_REQS[$k]}" ]; then
+        cpu="$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" -v n="${R_REQS[$k]}" 'BEGIN { if (n > 0) printf "%.2f", (b - a) * 1000000 / hz / n }')"
+        printf '%s\t%s\t%s\t%s\t%s\n' "$target" "$c" "$r" "$t0" "$t1" >>"$RAW_DIR/cpu-ticks.tsv"
+    fi
+    R_CPU[$k]="$cpu"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$c" "$r" "${R_RPS[$k]}" "${R_P50[$k]}" "${R_P99[$k]}" "${R_REQS[$k]}" "$cpu" >>"$RAW_DIR/rounds.tsv"
+    log "$(printf '%-8s c=%-3s r%-2s rps=%-9s p50=%sus p99=%sus%s %s' "$target" "$c" "$r" "${R_RPS[$k]}" "${R_P50[$k]}" "${R_P99[$k]}" \
+        "${cpu:+ cpu=${cpu}us/req}" "${ERRS[$k]:-}")"
+}
+
+warm_up() {
+    local target="$1" c maxc=1
     for c in $CONNS; do [ "$c" -gt "$maxc" ] && maxc="$c"; done
     log "$target: warm-up $WARMUP at c=$maxc"
-    "${LOAD_CPU[@]}" wrk -t"$((maxc < 2 ? maxc : 2))" -c"$maxc" -d"$WARMUP" "$url" >"$RAW_DIR/wrk-$target-warmup.txt" 2>&1 || die "warm-up failed for $target"
-    for c in $CONNS; do run_wrk "$target" "$c" "$url"; done
+    "${LOAD_CPU[@]}" wrk -t"$((maxc < 2 ? maxc : 2))" -c"$maxc" -d"$WARMUP" "${URL[$target]}" >"$RAW_DIR/wrk-$target-warmup.txt" 2>&1 || die "warm-up failed for $target"
 }
 
 # ---------------------------------------------------------------- run
@@ -209,7 +250,10 @@ log "date: $(date -u +%FT%TZ); git: $(cd "$ROOT" && git rev-parse --short HEAD 2
 log "cpus: $NCPU ($PINNING); wrk $(wrk -v 2>&1 | awk 'NR==1 { print $2 }'); nginx: ${NGINX_BIN:+$("$NGINX_BIN" -v 2>&1 | sed 's/.*version: //')}"
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 log "load average before measuring: $LOAD_START"
-log "duration per level: $DURATION; warm-up: $WARMUP; concurrency levels: $CONNS"
+EST="$(awk -v d="$DURATION" -v w="$WARMUP" -v r="$ROUNDS" -v n="$(echo $CONNS | wc -w)" 'function sec(v,  x, u) {
+    x = v + 0; u = v; sub(/^[0-9.]+/, "", u); return u == "m" ? 60 * x : u == "h" ? 3600 * x : x }
+    BEGIN { printf "%.0f", 3 * (sec(w) + r * n * sec(d)) + 10 }')"
+log "duration per measurement: $DURATION; rounds: $ROUNDS; warm-up: $WARMUP; concurrency levels: $CONNS (about ${EST}s in total)"
 log "ports: upstream=$UP_PORT gateway=$GW_PORT nginx=$NGINX_PORT admin=$ADMIN_PORT metrics=$METRICS_PORT readiness=$READY_PORT"
 
 "${LOAD_CPU[@]}" "$UPSTREAM" "$UP_PORT" 2>"$RAW_DIR/upstream.log" &
@@ -218,8 +262,11 @@ PIDS+=("$UP_PID")
 wait_port "$UP_PORT" "$UP_PID" "bench-upstream"
 check_body "http://127.0.0.1:$UP_PORT/" "direct"
 
+# All targets stay up for the whole run, so the rounds can be interleaved: a burst of
+# noise from a neighbour then hits every target of a round instead of one whole column.
 # (a) direct
-measure direct "http://127.0.0.1:$UP_PORT/"
+TARGETS+=(direct)
+URL[direct]="http://127.0.0.1:$UP_PORT/"
 
 # (b) agentgateway
 cat >"$TMP/gateway.yaml" <<EOF
@@ -276,11 +323,9 @@ GW_RSS_START="$(rss_mib "$GW_PID")"
 GW_THREADS="$(awk '/^Threads:/ { print $2 }' "/proc/$GW_PID/status")"
 log "agentgateway idle RSS after startup: ${GW_RSS_START} MiB (threads: $GW_THREADS)"
 check_body "http://127.0.0.1:$GW_PORT/" "agentgateway"
-measure gateway "http://127.0.0.1:$GW_PORT/"
-sleep 2
-GW_RSS_END="$(rss_mib "$GW_PID")"
-log "agentgateway idle RSS after the run: ${GW_RSS_END} MiB"
-stop_pid "$GW_PID"
+TARGETS+=(gateway)
+URL[gateway]="http://127.0.0.1:$GW_PORT/"
+CPU_PID[gateway]="$GW_PID"
 
 # (c) nginx
 if [ -n "$NGINX_BIN" ]; then
@@ -327,14 +372,53 @@ EOF
         PIDS+=("$NGINX_PID")
         wait_port "$NGINX_PORT" "$NGINX_PID" "nginx"
         check_body "http://127.0.0.1:$NGINX_PORT/" "nginx"
-        measure nginx "http://127.0.0.1:$NGINX_PORT/"
-        stop_pid "$NGINX_PID"
-        cp "$TMP/nginx/logs/error.log" "$RAW_DIR/nginx-error.log" 2>/dev/null || true
+        # CPU is read from the (single) worker process, which does all the proxying.
+        NGINX_WORKER=""
+        for _ in $(seq 1 50); do
+            NGINX_WORKER="$(pgrep -P "$NGINX_PID" | head -n 1 || true)"
+            [ -n "$NGINX_WORKER" ] && break
+            sleep 0.1
+        done
+        [ -n "$NGINX_WORKER" ] || log "nginx worker pid not found: no CPU/request for nginx"
+        log "nginx master pid $NGINX_PID, worker pid ${NGINX_WORKER:-n/a}"
+        TARGETS+=(nginx)
+        URL[nginx]="http://127.0.0.1:$NGINX_PORT/"
+        CPU_PID[nginx]="$NGINX_WORKER"
     else
         NGINX_SKIP_REASON="nginx config test failed: SKIPPING the nginx reference"
         log "$NGINX_SKIP_REASON"
         NGINX_BIN=""
     fi
+fi
+
+# (d) measure: warm-up once per target, then per level ROUNDS interleaved rounds.
+printf 'target\tconc\tround\trps\tp50_us\tp99_us\trequests\tcpu_us_per_req\n' >"$RAW_DIR/rounds.tsv"
+printf 'target\tconc\tround\tticks_before\tticks_after\n' >"$RAW_DIR/cpu-ticks.tsv"
+for target in "${TARGETS[@]}"; do warm_up "$target"; done
+for c in $CONNS; do
+    for r in $(seq 1 "$ROUNDS"); do
+        for target in "${TARGETS[@]}"; do run_wrk "$target" "$c" "$r"; done
+    done
+    for target in "${TARGETS[@]}"; do
+        vals_rps=() vals_p50=() vals_p99=() vals_cpu=()
+        for r in $(seq 1 "$ROUNDS"); do
+            vals_rps+=("${R_RPS[$target,$c,$r]:-}"); vals_p50+=("${R_P50[$target,$c,$r]:-}")
+            vals_p99+=("${R_P99[$target,$c,$r]:-}"); vals_cpu+=("${R_CPU[$target,$c,$r]:-}")
+        done
+        RPS[$target,$c]="$(median %.0f "${vals_rps[@]}")"
+        P50[$target,$c]="$(median %.0f "${vals_p50[@]}")"
+        P99[$target,$c]="$(median %.0f "${vals_p99[@]}")"
+        CPU[$target,$c]="$(median %.2f "${vals_cpu[@]}")"
+    done
+done
+
+sleep 2
+GW_RSS_END="$(rss_mib "$GW_PID")"
+log "agentgateway idle RSS after the run: ${GW_RSS_END} MiB"
+stop_pid "$GW_PID"
+if [ -n "${NGINX_PID:-}" ]; then
+    stop_pid "$NGINX_PID"
+    cp "$TMP/nginx/logs/error.log" "$RAW_DIR/nginx-error.log" 2>/dev/null || true
 fi
 stop_pid "$UP_PID"
 
@@ -347,8 +431,8 @@ fsub() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || a ==
 or_na() { [ -n "${1:-}" ] && echo "$1" || echo "n/a"; }
 
 echo
-echo "================ results (loopback, HTTP/1.1 keep-alive, $DURATION per level; latencies in microseconds) ================"
-echo "Throughput (requests/sec)"
+echo "================ results (loopback, HTTP/1.1 keep-alive; median of $ROUNDS interleaved rounds of $DURATION; latencies in microseconds) ================"
+echo "Throughput (requests/sec, median)"
 printf '%5s | %10s %10s %10s | %9s %9s %9s\n' conc direct gateway nginx gw/direct ngx/direct gw/nginx
 printf -- '------+----------------------------------+------------------------------\n'
 for c in $CONNS; do
@@ -357,7 +441,7 @@ for c in $CONNS; do
         "$(fdiv "$g" "$d")" "$(fdiv "$n" "$d")" "$(fdiv "$g" "$n")"
 done
 echo
-echo "Latency (us): p50 / p99 per target; added p50 = proxy p50 - direct p50"
+echo "Latency (us, medians): p50 / p99 per target; added p50 = proxy p50 - direct p50"
 printf '%5s | %15s %15s %15s | %8s %8s %11s\n' conc "direct p50/p99" "gateway p50/p99" "nginx p50/p99" "gw +p50" "ngx +p50" "gw/ngx +p50"
 printf -- '------+-------------------------------------------------+------------------------------\n'
 for c in $CONNS; do
@@ -370,19 +454,50 @@ for c in $CONNS; do
         "$ga" "$na" "$( [ "$ga" = n/a ] || [ "$na" = n/a ] && echo n/a || fdiv "$ga" "$na")"
 done
 echo
+echo "CPU cost per request (us of proxy CPU time, utime+stime / wrk requests; median) -- the most reliable"
+echo "comparison on a shared machine: it barely depends on how much CPU time neighbours leave the proxy"
+printf '%5s | %10s %10s | %14s | %-24s %-24s\n' conc gateway nginx "ngx/gw (eff.)" "gateway per round" "nginx per round"
+printf -- '------+-----------------------+----------------+--------------------------------------------------\n'
+for c in $CONNS; do
+    gr="" nr=""
+    for r in $(seq 1 "$ROUNDS"); do
+        gr+="$(or_na "${R_CPU[gateway,$c,$r]:-}") "; nr+="$(or_na "${R_CPU[nginx,$c,$r]:-}") "
+    done
+    printf '%5s | %10s %10s | %14s | %-24s %s\n' "$c" "$(or_na "${CPU[gateway,$c]:-}")" "$(or_na "${CPU[nginx,$c]:-}")" \
+        "$(fdiv "${CPU[nginx,$c]:-}" "${CPU[gateway,$c]:-}")" "${gr% }" "${nr% }"
+done
+echo
+echo "Per-round rps (rounds run interleaved: direct, gateway, nginx, then again; gw/nginx from the same round)"
+hdr=""; for r in $(seq 1 "$ROUNDS"); do hdr+="$(printf ' %9s' "r$r")"; done
+printf '%5s %-8s |%s | %9s\n' conc target "$hdr" median
+for c in $CONNS; do
+    for target in "${TARGETS[@]}"; do
+        row=""; for r in $(seq 1 "$ROUNDS"); do row+="$(printf ' %9s' "$(or_na "${R_RPS[$target,$c,$r]:-}")")"; done
+        printf '%5s %-8s |%s | %9s\n' "$c" "$target" "$row" "$(or_na "${RPS[$target,$c]:-}")"
+    done
+    if [ -n "${URL[nginx]:-}" ]; then
+        row="" ratios=()
+        for r in $(seq 1 "$ROUNDS"); do
+            x="$(fdiv "${R_RPS[gateway,$c,$r]:-}" "${R_RPS[nginx,$c,$r]:-}")"; ratios+=("$x")
+            row+="$(printf ' %9s' "$x")"
+        done
+        printf '%5s %-8s |%s | %9s\n' "$c" "gw/nginx" "$row" "$(or_na "$(median %.2f "${ratios[@]}")")"
+    fi
+done
+echo
 echo "agentgateway idle RSS: ${GW_RSS_START} MiB after startup, ${GW_RSS_END} MiB after the run"
 errs=""
-for k in "${!ERRS[@]}"; do [ -n "${ERRS[$k]}" ] && errs+="  $k: ${ERRS[$k]}"$'\n'; done
+for k in $(printf '%s\n' "${!ERRS[@]}" | sort -t, -k2,2n -k3,3n -k1,1); do [ -n "${ERRS[$k]}" ] && errs+="  $k: ${ERRS[$k]}"$'\n'; done
 [ -n "$errs" ] && printf 'wrk reported errors:\n%s' "$errs"
 
 # verdict LABEL CONDITION-OUTPUT
-verdict() { printf '  %-58s %s\n' "$1" "$2"; }
+verdict() { printf '  %-68s %s\n' "$1" "$2"; }
 check() {
     # check EXPR A B -> PASS/FAIL/n/a (awk expression over a and b)
     awk -v a="${2:-}" -v b="${3:-}" "BEGIN { if (a == \"\" || b == \"\" || a == \"nan\" || b == \"nan\" || a == \"n/a\" || b == \"n/a\") print \"n/a\"; else if ($1) print \"PASS\"; else print \"FAIL\" }"
 }
 echo
-echo "Targets:"
+echo "Targets (from the medians above):"
 g64="${RPS[gateway,64]:-}"; n64="${RPS[nginx,64]:-}"
 verdict "c=64 gateway rps >= 0.8 x nginx rps ($(or_na "$g64") vs $(awk -v n="$n64" 'BEGIN { if (n == "") print "n/a"; else printf "%.0f", 0.8 * n }'))" \
     "$(check 'a >= 0.8 * b' "$g64" "$n64")"
@@ -392,12 +507,19 @@ ga1="$(fsub "${P50[gateway,1]:-}" "${P50[direct,1]:-}")"; na1="$(fsub "${P50[ngi
 verdict "c=1 gateway added p50 <= 1.2 x nginx added p50 ($ga1 vs $na1 us)" "$(check 'a <= 1.2 * b' "$ga1" "$na1")"
 verdict "idle RSS < 15 MiB (startup $GW_RSS_START, after run $GW_RSS_END)" \
     "$(check 'a < 15 && b < 15' "$GW_RSS_START" "$GW_RSS_END")"
+echo "Informational (CPU-based equivalent of the rps target, robust against neighbours):"
+gc64="${CPU[gateway,64]:-}"; nc64="${CPU[nginx,64]:-}"
+verdict "c=64 gateway CPU/req <= 1.25 x nginx CPU/req ($(or_na "$gc64") vs $(awk -v n="$nc64" 'BEGIN { if (n == "") print "n/a"; else printf "%.2f", 1.25 * n }') us)" \
+    "$(check 'a <= 1.25 * b' "$gc64" "$nc64") (throughput-equivalent $(fdiv "$nc64" "$gc64") x nginx, target >= 0.8)"
 echo
 echo "Caveats:"
 echo "  - gateway runs with --log-level warn, so its (info-level) access log is off, like nginx's access_log off."
 echo "  - $PINNING. The gateway's runtime sizes its worker pool from the CPUs it may use, so under taskset it"
 echo "    runs a single worker ($GW_THREADS threads in total after startup); nginx runs 1 worker process."
 echo "  - direct numbers share CPU 1 between wrk and the upstream; they are a ceiling of the load generator, not of a proxy."
+echo "  - CPU/request is the proxy process's utime+stime (gateway: all threads; nginx: the worker process) over the"
+echo "    requests wrk completed, at $CLK_TCK ticks/s; it includes the kernel's socket work done on the proxy's behalf."
+echo "  - both proxies stay up (idle) while the other targets run; an idle proxy uses next to no CPU."
 echo "  - loopback only: no network latency, so 'added p50' is pure proxy processing + one extra loopback hop."
 echo "  - load average (1/5/15 min): $LOAD_START before, $LOAD_END after the measurements; anything well above 0 means"
 echo "    other work shared the two CPUs and the numbers (tails especially) are pessimistic and noisy."
