@@ -456,7 +456,7 @@ done
 echo
 echo "CPU cost per request (us of proxy CPU time, utime+stime / wrk requests; median) -- the most reliable"
 echo "comparison on a shared machine: it barely depends on how much CPU time neighbours leave the proxy"
-printf '%5s | %10s %10s | %14s | %-24s %-24s\n' conc gateway nginx "ngx/gw (eff.)" "gateway per round" "nginx per round"
+printf '%5s | %10s %10s | %14s | %-24s %s\n' conc gateway nginx "ngx/gw (eff.)" "gateway per round" "nginx per round"
 printf -- '------+-----------------------+----------------+--------------------------------------------------\n'
 for c in $CONNS; do
     gr="" nr=""
