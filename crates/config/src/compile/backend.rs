@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use api::ResourceKind;
 use api::backend::{
-    AgentgatewayBackend, AiBackend, BackendAuth, BackendPolicies, McpBackend,
+    AgentgatewayBackend, AiBackend, BackendAuth, BackendPolicies, BackendTls, McpBackend,
     StaticBackend as RawStatic,
 };
 
@@ -139,46 +139,10 @@ fn static_backend(
         ctx.error(entry, "spec.static.port", "port must be 1..65535", "");
         ok = false;
     }
-    let tls = policies.tls.as_ref().map(|tls| {
-        let mut ca_certificates = Vec::new();
-        for (i, ca_ref) in tls.ca_certificate_refs.iter().enumerate() {
-            let path = format!("spec.policies.tls.caCertificateRefs[{i}].name");
-            let key = ObjectKey::new(ResourceKind::Secret, &entry.key.namespace, &ca_ref.name);
-            match secrets.get(&key) {
-                None => {
-                    ctx.error(
-                        entry,
-                        &path,
-                        format!("Secret {}/{} does not exist", key.namespace, key.name),
-                        "create it with the CA certificate under the key ca.crt",
-                    );
-                    ok = false;
-                }
-                Some(values) => match ca_bundle(values) {
-                    Ok(certs) => ca_certificates.extend(certs),
-                    Err(e) => {
-                        ctx.error(
-                            entry,
-                            &path,
-                            format!("Secret {}/{}: {e}", key.namespace, key.name),
-                            "put the PEM CA certificate under the key ca.crt",
-                        );
-                        ok = false;
-                    }
-                },
-            }
-        }
-        UpstreamTls {
-            ca_certificates,
-            insecure_skip_verify: tls.insecure_skip_verify.unwrap_or(false),
-            sni: tls.sni.clone(),
-            alpn: tls
-                .alpn_protocols
-                .iter()
-                .map(|p| p.as_bytes().to_vec())
-                .collect(),
-        }
-    });
+    let tls = policies
+        .tls
+        .as_ref()
+        .map(|tls| upstream_tls(ctx, entry, tls, secrets, &mut ok));
     let connect_timeout = duration(
         ctx,
         entry,
@@ -227,6 +191,50 @@ fn static_backend(
         credential,
         endpoint,
     })
+}
+
+/// TLS settings for the backend; CA bundles come from Secrets (key `ca.crt`).
+fn upstream_tls(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<AgentgatewayBackend>,
+    tls: &BackendTls,
+    secrets: &ResolvedSecrets,
+    ok: &mut bool,
+) -> UpstreamTls {
+    let mut ca_certificates = Vec::new();
+    for (i, ca_ref) in tls.ca_certificate_refs.iter().enumerate() {
+        let path = format!("spec.policies.tls.caCertificateRefs[{i}].name");
+        let key = ObjectKey::new(ResourceKind::Secret, &entry.key.namespace, &ca_ref.name);
+        let bundle = match secrets.get(&key) {
+            None => Err((
+                format!("Secret {}/{} does not exist", key.namespace, key.name),
+                "create it with the CA certificate under the key ca.crt",
+            )),
+            Some(values) => ca_bundle(values).map_err(|e| {
+                (
+                    format!("Secret {}/{}: {e}", key.namespace, key.name),
+                    "put the PEM CA certificate under the key ca.crt",
+                )
+            }),
+        };
+        match bundle {
+            Ok(certs) => ca_certificates.extend(certs),
+            Err((message, hint)) => {
+                ctx.error(entry, &path, message, hint);
+                *ok = false;
+            }
+        }
+    }
+    UpstreamTls {
+        ca_certificates,
+        insecure_skip_verify: tls.insecure_skip_verify.unwrap_or(false),
+        sni: tls.sni.clone(),
+        alpn: tls
+            .alpn_protocols
+            .iter()
+            .map(|p| p.as_bytes().to_vec())
+            .collect(),
+    }
 }
 
 /// A duration field; zero means "no limit".

@@ -14,7 +14,7 @@ use crate::ir::backend::BackendCredential;
 use crate::ir::filters::HeaderOps;
 use crate::ir::policy::{RetryPolicy, TrafficSettings};
 use crate::status::Condition;
-use crate::store::{Entry, ObjectKey};
+use crate::store::{Entry, ObjectKey, ResourceStore};
 
 /// What a policy can attach to, most general first.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -153,41 +153,7 @@ fn targets(ctx: &mut Ctx<'_>, entry: &Entry<AgentgatewayPolicy>) -> Vec<Target> 
             continue;
         }
         let key = ObjectKey::new(kind, &ns, &target.name);
-        let section = target.section_name.clone();
-        let resolved = match kind {
-            ResourceKind::Gateway => ctx.store.gateways.get(&key).map(|g| match section {
-                Some(listener) if !g.resource.spec.listeners.iter().any(|l| l.name == listener) => {
-                    Err(format!(
-                        "Gateway {} has no listener named {listener}",
-                        key.namespaced_name()
-                    ))
-                }
-                Some(listener) => Ok(Target::Listener(key.clone(), listener)),
-                None => Ok(Target::Gateway(key.clone())),
-            }),
-            ResourceKind::HttpRoute => ctx.store.routes.get(&key).map(|r| match section {
-                Some(rule)
-                    if !r
-                        .resource
-                        .spec
-                        .rules
-                        .iter()
-                        .any(|x| x.name.as_deref() == Some(rule.as_str())) =>
-                {
-                    Err(format!(
-                        "HTTPRoute {} has no rule named {rule}",
-                        key.namespaced_name()
-                    ))
-                }
-                Some(rule) => Ok(Target::Rule(key.clone(), rule)),
-                None => Ok(Target::Route(key.clone())),
-            }),
-            _ => ctx
-                .store
-                .backends
-                .get(&key)
-                .map(|_| Ok(Target::Backend(key.clone()))),
-        };
+        let resolved = find_target(ctx.store, key.clone(), target.section_name.clone());
         match resolved {
             None => ctx.error(
                 entry,
@@ -219,6 +185,42 @@ fn targets(ctx: &mut Ctx<'_>, entry: &Entry<AgentgatewayPolicy>) -> Vec<Target> 
         );
     }
     out
+}
+
+/// The target a reference names: None when the object does not exist, an error message
+/// when its `sectionName` names no listener or rule.
+fn find_target(
+    store: &ResourceStore,
+    key: ObjectKey,
+    section: Option<String>,
+) -> Option<Result<Target, String>> {
+    let name = key.namespaced_name();
+    match key.kind {
+        ResourceKind::Gateway => store.gateways.get(&key).map(|g| match section {
+            Some(listener) if !g.resource.spec.listeners.iter().any(|l| l.name == listener) => {
+                Err(format!("Gateway {name} has no listener named {listener}"))
+            }
+            Some(listener) => Ok(Target::Listener(key, listener)),
+            None => Ok(Target::Gateway(key)),
+        }),
+        ResourceKind::HttpRoute => store.routes.get(&key).map(|r| {
+            let has_rule = |rule: &str| {
+                r.resource
+                    .spec
+                    .rules
+                    .iter()
+                    .any(|x| x.name.as_deref() == Some(rule))
+            };
+            match section {
+                Some(rule) if !has_rule(&rule) => {
+                    Err(format!("HTTPRoute {name} has no rule named {rule}"))
+                }
+                Some(rule) => Ok(Target::Rule(key, rule)),
+                None => Ok(Target::Route(key)),
+            }
+        }),
+        _ => store.backends.get(&key).map(|_| Ok(Target::Backend(key))),
+    }
 }
 
 /// The hint for sections that parse but are not enforced yet: refusing beats silently
