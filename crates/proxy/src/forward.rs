@@ -1,5 +1,6 @@
 //! Sending a request to a static backend: header hygiene, credentials, deadlines and retries.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -103,12 +104,14 @@ pub fn prepare(out: &Outbound<'_>, parts: &mut http::request::Parts) -> Result<(
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers);
     headers.insert(header::HOST, out.host.clone());
-    let client_ip = out.client_addr.ip().to_string();
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(existing) => format!("{existing}, {client_ip}"),
-        None => client_ip,
-    };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+    // Built in one buffer and handed to the header without another copy.
+    let mut forwarded_for = String::with_capacity(64);
+    if let Some(existing) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        forwarded_for.push_str(existing);
+        forwarded_for.push_str(", ");
+    }
+    let _ = write!(forwarded_for, "{}", out.client_addr.ip());
+    if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(forwarded_for)) {
         headers.insert("x-forwarded-for", value);
     }
     headers.insert(

@@ -241,19 +241,15 @@ async fn forward_to_backend(
 
 /// Host of the request, lower-case and without port: `:authority` for HTTP/2, else `Host`.
 fn request_host<B>(request: &Request<B>) -> String {
-    let raw = request
-        .uri()
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            request
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    strip_port(&raw).to_ascii_lowercase()
+    let raw = match request.uri().authority() {
+        Some(authority) => authority.as_str(),
+        None => request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default(),
+    };
+    strip_port(raw).to_ascii_lowercase()
 }
 
 fn strip_port(authority: &str) -> &str {
