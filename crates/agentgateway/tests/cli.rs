@@ -283,8 +283,11 @@ async fn run_serves_reloads_rejects_bad_changes_and_stops_on_sigterm() {
 #[tokio::test]
 async fn run_without_a_file_serves_the_embedded_default() {
     let mut gw = spawn(&["run".into()]).await;
+    // Nothing listens on Ollama's port here: the answer says so, naming the backend.
     let r = get("http://127.0.0.1:8080/ollama/v1/models").await;
-    assert_eq!(r.status, 501, "{}", r.text());
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"]["type"], "connection_refused");
+    assert!(r.text().contains("default/ollama"), "{}", r.text());
     assert_eq!(get("http://127.0.0.1:8080/elsewhere").await.status, 404);
     let status = get(&format!("http://127.0.0.1:{}/status", gw.admin))
         .await

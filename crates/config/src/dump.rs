@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::duration::format_duration;
 use crate::ir::Config;
-use crate::ir::backend::{BackendCredential, BackendKind};
+use crate::ir::backend::{BackendCredential, BackendKind, StaticBackend};
 use crate::ir::filters::{HeaderOps, PathModifier, RouteFilters};
 use crate::ir::policy::TrafficSettings;
 use crate::ir::route::{PathMatch, RequestMatch, ValueMatch};
@@ -39,25 +39,36 @@ pub fn config_dump(config: &Config) -> Value {
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "backends": config.backends.values().map(|b| match &b.kind {
-            BackendKind::Static(s) => json!({
+            BackendKind::Static(s) => json!({"name": b.name(), "static": target(s)}),
+            BackendKind::Ai(ai) => json!({
                 "name": b.name(),
-                "static": {
-                    "host": s.host,
-                    "port": s.port,
-                    "tls": s.tls.as_ref().map(|t| json!({
-                        "caCertificates": t.ca_certificates.len(),
-                        "insecureSkipVerify": t.insecure_skip_verify,
-                        "sni": t.sni,
-                    })),
-                    "http2": s.http2,
-                    "connectTimeout": format_duration(s.connect_timeout),
-                    "requestTimeout": s.request_timeout.map(format_duration),
-                    "auth": s.credential.as_ref().map(credential),
+                "ai": {
+                    "provider": ai.provider.name(),
+                    "model": ai.model,
+                    "path": ai.path,
+                    "pathPrefix": ai.path_prefix,
+                    "target": target(&ai.target),
                 },
             }),
             BackendKind::NotYetServed { what } => json!({"name": b.name(), "notYetServed": what}),
         }).collect::<Vec<_>>(),
         "logging": {"level": config.logging.level, "format": config.logging.format.map(|f| f.as_str())},
+    })
+}
+
+fn target(s: &StaticBackend) -> Value {
+    json!({
+        "host": s.host,
+        "port": s.port,
+        "tls": s.tls.as_ref().map(|t| json!({
+            "caCertificates": t.ca_certificates.len(),
+            "insecureSkipVerify": t.insecure_skip_verify,
+            "sni": t.sni,
+        })),
+        "http2": s.http2,
+        "connectTimeout": format_duration(s.connect_timeout),
+        "requestTimeout": s.request_timeout.map(format_duration),
+        "auth": s.credential.as_ref().map(credential),
     })
 }
 

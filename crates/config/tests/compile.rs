@@ -167,8 +167,13 @@ spec:
     let e = errors(yaml);
     assert!(e.contains("exactly one of openai, anthropic"), "{e}");
     assert!(e.contains("`host` and `port` must be set together"), "{e}");
-    let ok = compile("apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayBackend\nmetadata: {name: ai}\nspec: {ai: {provider: {openai: {model: m}, host: localhost, port: 11434}}}\n").unwrap();
-    assert_eq!(ok.warnings.len(), 1, "served later, said now");
+    let served = compile("apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayBackend\nmetadata: {name: ai}\nspec: {ai: {provider: {openai: {model: m}, host: localhost, port: 11434}}}\n").unwrap();
+    assert!(
+        served.warnings.is_empty(),
+        "OpenAI-compatible providers are served"
+    );
+    let later = compile("apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayBackend\nmetadata: {name: ai}\nspec: {ai: {provider: {anthropic: {model: m}}}}\n").unwrap();
+    assert_eq!(later.warnings.len(), 1, "served later, said now");
 }
 
 #[test]

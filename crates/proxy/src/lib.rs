@@ -6,6 +6,8 @@ pub mod body;
 pub mod error;
 pub mod forward;
 pub mod gateway;
+pub mod gen_ai_metrics;
+pub mod llm_route;
 pub mod metrics;
 pub mod mirror;
 pub mod pipeline;

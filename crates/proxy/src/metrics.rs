@@ -63,6 +63,7 @@ pub struct Metrics {
     connect_errors: Mutex<BTreeMap<(String, &'static str), Arc<AtomicU64>>>,
     reload_success: AtomicU64,
     reload_failure: AtomicU64,
+    pub gen_ai: crate::gen_ai_metrics::GenAiMetrics,
 }
 
 impl Metrics {
@@ -193,6 +194,7 @@ impl Metrics {
             "agentgateway_config_reloads_total{{result=\"failure\"}} {}",
             self.reload_failure.load(Ordering::Relaxed)
         );
+        self.gen_ai.render(&mut out);
         out
     }
 }

@@ -4,9 +4,11 @@
 //! Early answers are not failures; failures are `ProxyError`s, mapped to a status and a
 //! JSON body in one place (`error.rs`).
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use config::ir::filters::{PathModifier, Redirect};
 use config::ir::route::PathMatch;
@@ -20,6 +22,7 @@ use crate::access_log::{LoggedBody, RequestLog};
 use crate::body::{BoxBody, boxed, empty};
 use crate::error::ProxyError;
 use crate::forward::{self, Outbound, strip_hop_by_hop};
+use crate::llm_route;
 use crate::mirror;
 use crate::snapshot::Snapshot;
 use crate::upstream::connector::UpstreamAddr;
@@ -197,8 +200,9 @@ async fn forward_to_backend(
     hop: Hop,
 ) -> Result<Response<BoxBody>, ProxyError> {
     let name = backend.backend.name();
-    let target = match &backend.backend.kind {
-        BackendKind::Static(s) => s,
+    let (target, ai) = match &backend.backend.kind {
+        BackendKind::Static(s) => (s.as_ref(), None),
+        BackendKind::Ai(ai) => (&ai.target, Some(ai.as_ref())),
         BackendKind::NotYetServed { what } => {
             return Err(ProxyError::NotYetServed {
                 backend: name.to_string(),
@@ -224,9 +228,34 @@ async fn forward_to_backend(
         retry: traffic.retry.as_ref(),
         attempt_timeout: traffic.timeouts.backend_request.or(target.request_timeout),
     };
+    let deadline = traffic.timeouts.request;
+    if let Some(ai) = ai {
+        // Boxed: LLM routes are rare next to plain proxying and their future is large.
+        let served: Pin<
+            Box<dyn Future<Output = Result<Response<BoxBody>, ProxyError>> + Send + '_>,
+        > = Box::pin(llm_route::serve(
+            ai,
+            outbound,
+            parts,
+            body,
+            &snapshot.metrics,
+        ));
+        return within(deadline, rule, served).await;
+    }
     forward::prepare(&outbound, &mut parts)?;
-    let sent = forward::send(&outbound, parts, body);
-    match traffic.timeouts.request {
+    within(deadline, rule, forward::send(&outbound, parts, body)).await
+}
+
+/// Runs `sent` under the route's overall request timeout, if any.
+async fn within<F>(
+    limit: Option<Duration>,
+    rule: &RouteRule,
+    sent: F,
+) -> Result<Response<BoxBody>, ProxyError>
+where
+    F: Future<Output = Result<Response<BoxBody>, ProxyError>>,
+{
+    match limit {
         Some(limit) => {
             tokio::time::timeout(limit, sent)
                 .await

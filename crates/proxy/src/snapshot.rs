@@ -19,6 +19,7 @@ pub struct Snapshot {
     unrouted: HashMap<usize, Arc<RequestSeries>>,
     /// Requests no listener took.
     pub unmatched: Arc<RequestSeries>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Creates (or reuses) the upstream client of a static backend.
@@ -28,7 +29,12 @@ fn add_backend<'c>(
     clients: &mut HashMap<usize, UpstreamClient>,
     live: &mut Vec<&'c StaticBackend>,
 ) -> Result<(), rustls::Error> {
-    if let BackendKind::Static(s) = &backend.kind {
+    let target = match &backend.kind {
+        BackendKind::Static(s) => Some(s.as_ref()),
+        BackendKind::Ai(ai) => Some(&ai.target),
+        BackendKind::NotYetServed { .. } => None,
+    };
+    if let Some(s) = target {
         live.push(s);
         let key = addr(backend.as_ref());
         if let std::collections::hash_map::Entry::Vacant(slot) = clients.entry(key) {
@@ -46,7 +52,7 @@ impl Snapshot {
     pub fn prepare(
         config: Arc<Config>,
         pools: &UpstreamPools,
-        metrics: &Metrics,
+        metrics: &Arc<Metrics>,
     ) -> Result<Self, rustls::Error> {
         let mut clients = HashMap::new();
         let mut series = HashMap::new();
@@ -98,6 +104,7 @@ impl Snapshot {
             series,
             unrouted,
             unmatched,
+            metrics: metrics.clone(),
         })
     }
 

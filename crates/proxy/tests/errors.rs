@@ -142,7 +142,7 @@ async fn streaming_bodies_pass_through_chunk_by_chunk() {
 }
 
 #[tokio::test]
-async fn ai_backends_answer_501_until_served() {
+async fn providers_not_served_yet_answer_501() {
     let port = free_port();
     let yaml = gateway(port)
         + "---
@@ -152,7 +152,7 @@ metadata: {name: openai}
 spec:
   ai:
     provider:
-      openai: {model: gpt-4o-mini}
+      anthropic: {model: claude-sonnet-4-5}
 " + &route_to("openai");
     let _gw = start(&yaml).await;
     let r = get(&format!("http://127.0.0.1:{port}/v1/chat/completions")).await;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use api::ResourceKind;
 use api::backend::{
-    AgentgatewayBackend, AiBackend, BackendAuth, BackendPolicies, BackendTls, McpBackend,
-    StaticBackend as RawStatic,
+    AgentgatewayBackend, AiBackend as RawAiBackend, BackendAuth, BackendPolicies, BackendTls,
+    LlmProvider, McpBackend, StaticBackend as RawStatic,
 };
 
 use crate::compile::Ctx;
@@ -15,7 +15,8 @@ use crate::compile::secrets::ResolvedSecrets;
 use crate::compile::tls::ca_bundle;
 use crate::duration::parse_duration;
 use crate::ir::backend::{
-    Backend, BackendCredential, BackendKind, Endpoint, StaticBackend, UpstreamTls,
+    AiBackend, AiProvider, Backend, BackendCredential, BackendKind, Endpoint, StaticBackend,
+    UpstreamTls,
 };
 use crate::status::Condition;
 use crate::store::{Entry, ObjectKey};
@@ -79,7 +80,16 @@ fn compile_backend(
         )?))
     } else if let Some(ai) = &spec.ai {
         check_ai(ctx, entry, ai, secrets);
-        not_yet_served(ctx, entry, "spec.ai", "AI provider")
+        match ai
+            .provider
+            .as_ref()
+            .filter(|p| p.openai.is_some() && p.provider_count() == 1)
+        {
+            Some(provider) => BackendKind::Ai(Box::new(openai_backend(
+                ctx, entry, provider, policies, secrets, credential,
+            )?)),
+            None => not_yet_served(ctx, entry, "spec.ai", "AI provider"),
+        }
     } else if let Some(mcp) = &spec.mcp {
         check_mcp(ctx, entry, mcp);
         not_yet_served(ctx, entry, "spec.mcp", "MCP")
@@ -192,6 +202,53 @@ fn static_backend(
         endpoint,
     })
 }
+
+/// OpenAI (or an OpenAI-compatible server when host/port are given). The public endpoint is
+/// always TLS; an overridden one is plain HTTP unless `policies.tls` says otherwise.
+fn openai_backend(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<AgentgatewayBackend>,
+    provider: &LlmProvider,
+    policies: &BackendPolicies,
+    secrets: &ResolvedSecrets,
+    credential: Option<BackendCredential>,
+) -> Option<AiBackend> {
+    let (host, port, default_tls) = match (&provider.host, provider.port) {
+        (Some(host), Some(port)) => (host.clone(), port, false),
+        _ => (OPENAI_HOST.to_string(), 443, true),
+    };
+    let raw = RawStatic { host, port };
+    let mut target = static_backend(ctx, entry, &raw, policies, secrets, credential)?;
+    if default_tls && target.tls.is_none() {
+        target.tls = Some(UpstreamTls {
+            ca_certificates: Vec::new(),
+            insecure_skip_verify: false,
+            sni: None,
+            alpn: Vec::new(),
+        });
+        target.endpoint = Endpoint::new(&target.host, target.port, true).ok()?;
+    }
+    if target.request_timeout.is_none() {
+        // Model calls are slow; a generous default still ends a hung provider.
+        target.request_timeout = Some(DEFAULT_LLM_TIMEOUT);
+    }
+    ctx.condition(
+        &entry.key,
+        Condition::ok("Accepted", "Accepted", "OpenAI-compatible provider"),
+    );
+    Some(AiBackend {
+        provider: AiProvider::OpenAi,
+        model: provider.openai.as_ref().and_then(|o| o.model.clone()),
+        target,
+        path: provider.path.clone(),
+        path_prefix: provider.path_prefix.clone(),
+    })
+}
+
+/// The public OpenAI endpoint.
+const OPENAI_HOST: &str = "api.openai.com";
+/// Per-attempt deadline for LLM calls unless `policies.http.requestTimeout` sets one.
+const DEFAULT_LLM_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// TLS settings for the backend; CA bundles come from Secrets (key `ca.crt`).
 fn upstream_tls(
@@ -354,7 +411,7 @@ pub(crate) fn credential<T>(
 fn check_ai(
     ctx: &mut Ctx<'_>,
     entry: &Entry<AgentgatewayBackend>,
-    ai: &AiBackend,
+    ai: &RawAiBackend,
     secrets: &ResolvedSecrets,
 ) {
     match (&ai.provider, ai.groups.is_empty()) {

@@ -37,10 +37,53 @@ impl Backend {
 #[derive(Debug)]
 pub enum BackendKind {
     Static(Box<StaticBackend>),
+    /// An LLM provider; the connection settings live in `target`.
+    Ai(Box<AiBackend>),
     /// A valid backend of a kind this build does not serve yet; requests get a 501 that says so.
     NotYetServed {
         what: &'static str,
     },
+}
+
+/// Which wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AiProvider {
+    /// OpenAI, or any OpenAI-compatible server (Ollama, vLLM, llama.cpp).
+    OpenAi,
+}
+
+impl AiProvider {
+    /// The OpenTelemetry GenAI provider name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+        }
+    }
+}
+
+/// An LLM provider backend.
+#[derive(Debug)]
+pub struct AiBackend {
+    pub provider: AiProvider,
+    /// When set, the provider receives this model whatever the client asked for.
+    pub model: Option<String>,
+    /// Where and how to connect (the provider's public endpoint unless host/port say otherwise).
+    pub target: StaticBackend,
+    /// Replaces the whole request path (`path`).
+    pub path: Option<String>,
+    /// Replaces `/v1` in front of the API path (`pathPrefix`).
+    pub path_prefix: Option<String>,
+}
+
+impl AiBackend {
+    /// The provider path for an OpenAI-style API suffix such as `/chat/completions`.
+    pub fn provider_path(&self, suffix: &str) -> String {
+        match (&self.path, &self.path_prefix) {
+            (Some(path), _) => path.clone(),
+            (None, Some(prefix)) => format!("{}{suffix}", prefix.trim_end_matches('/')),
+            (None, None) => format!("/v1{suffix}"),
+        }
+    }
 }
 
 /// A plain HTTP(S) upstream.

@@ -1,0 +1,13 @@
+//! LLM wire formats, as pure functions over bytes and JSON: which client API a request
+//! speaks, how a request is prepared for a provider, the error shapes clients parse, token
+//! usage, and server-sent events. No networking here: the proxy drives these.
+
+pub mod error;
+pub mod openai;
+pub mod route;
+pub mod sse;
+pub mod usage;
+
+pub use error::LlmError;
+pub use route::ClientApi;
+pub use usage::Usage;

@@ -1,0 +1,57 @@
+//! Token usage, normalised across providers.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input: u64,
+    pub output: u64,
+    /// Input tokens served from the provider's prompt cache.
+    pub cached: u64,
+    /// Output tokens spent on reasoning.
+    pub reasoning: u64,
+}
+
+impl Usage {
+    /// From an OpenAI `usage` object (responses and the final stream chunk).
+    pub fn from_openai(usage: &Value) -> Option<Self> {
+        let input = usage.get("prompt_tokens")?.as_u64()?;
+        let output = usage
+            .get("completion_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let nested = |outer: &str, inner: &str| {
+            usage
+                .get(outer)
+                .and_then(|d| d.get(inner))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        Some(Self {
+            input,
+            output,
+            cached: nested("prompt_tokens_details", "cached_tokens"),
+            reasoning: nested("completion_tokens_details", "reasoning_tokens"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_openai_usage_with_details() {
+        let v: Value = serde_json::from_str(r#"{"prompt_tokens":1418,"completion_tokens":12,"total_tokens":1430,"prompt_tokens_details":{"cached_tokens":1280},"completion_tokens_details":{"reasoning_tokens":3}}"#).unwrap();
+        assert_eq!(
+            Usage::from_openai(&v),
+            Some(Usage {
+                input: 1418,
+                output: 12,
+                cached: 1280,
+                reasoning: 3
+            })
+        );
+        assert_eq!(Usage::from_openai(&Value::Null), None);
+    }
+}

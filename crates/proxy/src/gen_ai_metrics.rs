@@ -1,0 +1,162 @@
+//! LLM metrics, named and labelled after the OpenTelemetry GenAI semantic conventions.
+//! Recorded once per LLM call (calls take hundreds of milliseconds, so the short lock that
+//! finds a series is noise next to them).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use llm::Usage;
+
+/// Token-count buckets recommended by the GenAI conventions (powers of 4).
+const TOKEN_BUCKETS: [f64; 14] = [
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+/// Duration buckets of the conventions, in seconds.
+const SECOND_BUCKETS: [f64; 14] = [
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+
+/// Labels shared by every GenAI series.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GenAiLabels {
+    pub operation: &'static str,
+    pub provider: &'static str,
+    pub request_model: String,
+    pub response_model: String,
+}
+
+#[derive(Debug, Clone)]
+struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    fn observe(&mut self, value: f64) {
+        if let Some(i) = self.bounds.iter().position(|b| value <= *b) {
+            self.counts[i] += 1;
+        }
+        self.sum += value;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (bound, n) in self.bounds.iter().zip(&self.counts) {
+            cumulative += n;
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct GenAiMetrics {
+    tokens: Mutex<BTreeMap<(GenAiLabels, &'static str), Histogram>>,
+    duration: Mutex<BTreeMap<GenAiLabels, Histogram>>,
+    first_token: Mutex<BTreeMap<GenAiLabels, Histogram>>,
+}
+
+impl GenAiMetrics {
+    /// One finished call: its usage (when the provider reported it) and its duration.
+    pub fn record(&self, labels: &GenAiLabels, usage: Option<Usage>, elapsed: Duration) {
+        if let Some(usage) = usage {
+            let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+            for (kind, value) in [("input", usage.input), ("output", usage.output)] {
+                tokens
+                    .entry((labels.clone(), kind))
+                    .or_insert_with(|| Histogram::new(&TOKEN_BUCKETS))
+                    .observe(value as f64);
+            }
+        }
+        let mut duration = self.duration.lock().unwrap_or_else(|p| p.into_inner());
+        duration
+            .entry(labels.clone())
+            .or_insert_with(|| Histogram::new(&SECOND_BUCKETS))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn first_token(&self, labels: &GenAiLabels, elapsed: Duration) {
+        let mut first = self.first_token.lock().unwrap_or_else(|p| p.into_inner());
+        first
+            .entry(labels.clone())
+            .or_insert_with(|| Histogram::new(&SECOND_BUCKETS))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP gen_ai_client_token_usage Tokens used per LLM call, by token type."
+        );
+        let _ = writeln!(out, "# TYPE gen_ai_client_token_usage histogram");
+        for ((labels, kind), h) in self.tokens.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            h.render(
+                out,
+                "gen_ai_client_token_usage",
+                &format!("{},gen_ai_token_type=\"{kind}\"", label_text(labels)),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP gen_ai_server_request_duration LLM call duration in seconds, to the end of the response."
+        );
+        let _ = writeln!(out, "# TYPE gen_ai_server_request_duration histogram");
+        for (labels, h) in self
+            .duration
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            h.render(out, "gen_ai_server_request_duration", &label_text(labels));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP gen_ai_server_time_to_first_token Seconds until the first streamed token."
+        );
+        let _ = writeln!(out, "# TYPE gen_ai_server_time_to_first_token histogram");
+        for (labels, h) in self
+            .first_token
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            h.render(
+                out,
+                "gen_ai_server_time_to_first_token",
+                &label_text(labels),
+            );
+        }
+    }
+}
+
+fn label_text(l: &GenAiLabels) -> String {
+    let escape = |v: &str| {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    format!(
+        "gen_ai_operation_name=\"{}\",gen_ai_provider_name=\"{}\",gen_ai_request_model=\"{}\",gen_ai_response_model=\"{}\"",
+        l.operation,
+        l.provider,
+        escape(&l.request_model),
+        escape(&l.response_model)
+    )
+}

@@ -1,0 +1,218 @@
+//! LLM routes to an OpenAI-compatible provider, against a mock that speaks OpenAI's wire
+//! format (the project's provider samples).
+
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{gateway, route_to, start};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use test_support::client::{get, http1, send};
+use test_support::free_port;
+use test_support::openai_mock::OpenAiMock;
+
+fn backend(port: u16, model: Option<&str>) -> String {
+    let model = model.map(|m| format!("model: {m}")).unwrap_or_default();
+    format!(
+        "---
+apiVersion: v1
+kind: Secret
+metadata: {{name: openai-key}}
+stringData: {{api-key: sk-gateway-key}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: llm}}
+spec:
+  ai:
+    provider:
+      openai: {{{model}}}
+      host: 127.0.0.1
+      port: {port}
+  policies:
+    auth: {{secretRef: {{name: openai-key}}}}
+"
+    )
+}
+
+fn chat(port: u16, body: Value) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    http::Request::post(format!(
+        "http://127.0.0.1:{port}/ollama/v1/chat/completions"
+    ))
+    .header("content-type", "application/json")
+    .header("authorization", "Bearer client-secret")
+    .body(body.to_string().into())
+    .unwrap()
+}
+
+#[tokio::test]
+async fn chat_completion_gets_the_backend_model_and_key_and_usage_is_counted() {
+    let provider = OpenAiMock::start(Some("sk-gateway-key")).await;
+    let port = free_port();
+    let gw =
+        start(&(gateway(port) + &backend(provider.port(), Some("llama3.2")) + &route_to("llm")))
+            .await;
+    let r = send(chat(port, json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.3}))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["choices"][0]["message"].is_object());
+    let seen = &provider.received()[0];
+    assert_eq!(
+        seen.path, "/v1/chat/completions",
+        "the route prefix is not sent to the provider"
+    );
+    assert_eq!(
+        seen.body["model"], "llama3.2",
+        "the backend's model replaces the client's"
+    );
+    assert_eq!(seen.body["temperature"], 0.3);
+    assert_eq!(
+        seen.headers["authorization"], "Bearer sk-gateway-key",
+        "the client's own key never reaches the provider"
+    );
+    let metrics = gw.shared().metrics.render();
+    assert!(metrics.contains("gen_ai_client_token_usage_sum{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"openai\",gen_ai_request_model=\"llama3.2\",gen_ai_response_model=\"o4-mini-2025-04-16\",gen_ai_token_type=\"input\"} 1418"), "{metrics}");
+    assert!(
+        metrics.contains("gen_ai_server_request_duration_count{"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn streams_pass_through_chunk_by_chunk_with_usage_from_the_last_chunk() {
+    let provider = OpenAiMock::start(Some("sk-gateway-key")).await;
+    let port = free_port();
+    let gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
+    let request = chat(
+        port,
+        json!({"model": "gpt-4o-mini", "stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    let response = http1().request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let expected =
+        String::from_utf8(test_support::openai_mock::fixture("openai/chat_stream.sse")).unwrap();
+    assert_eq!(
+        text.trim_end(),
+        expected.trim_end(),
+        "the stream arrives byte for byte"
+    );
+    assert_eq!(
+        provider.received()[0].body["model"],
+        "gpt-4o-mini",
+        "no pinned model: the client's is used"
+    );
+    let metrics = gw.shared().metrics.render();
+    assert!(
+        metrics.contains("gen_ai_token_type=\"output\"} 12"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gen_ai_server_time_to_first_token_count{"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_stream_ends_with_an_error_event() {
+    let provider = OpenAiMock::start(None).await;
+    let port = free_port();
+    let _gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
+    let response = http1().request(chat(port, json!({"model": "break-stream", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))).await.unwrap();
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .expect("a clean end, not a cut")
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    let event: Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(event["error"]["type"], "upstream_error");
+    assert!(
+        event["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("broke off")
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_openai_shaped_errors() {
+    let provider = OpenAiMock::start(None).await;
+    let port = free_port();
+    let _gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
+    let url = format!("http://127.0.0.1:{port}/ollama/v1/chat/completions");
+    let r = get(&url).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers["allow"], "POST");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("POST with a JSON body")
+    );
+    let r = send(http::Request::post(&url).body("{not json".into()).unwrap()).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["type"], "invalid_request_error");
+    let r = send(chat(port, json!({"model": "m"}))).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["param"], "messages");
+    assert!(
+        provider.received().is_empty(),
+        "nothing invalid reaches the provider"
+    );
+}
+
+#[tokio::test]
+async fn provider_404_is_passed_on_naming_the_model() {
+    let provider = OpenAiMock::start(None).await;
+    let port = free_port();
+    let _gw = start(
+        &(gateway(port) + &backend(provider.port(), Some("missing-model")) + &route_to("llm")),
+    )
+    .await;
+    let r = send(chat(
+        port,
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+    ))
+    .await;
+    assert_eq!(r.status, 404);
+    let body = r.json();
+    assert_eq!(
+        body["error"]["code"], "model_not_found",
+        "the provider's error is kept"
+    );
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("does not exist")
+            && message.contains("default/llm")
+            && message.contains("missing-model"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn models_are_listed_from_the_provider() {
+    let provider = OpenAiMock::start(None).await;
+    let port = free_port();
+    let _gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
+    let r = get(&format!("http://127.0.0.1:{port}/ollama/v1/models")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["object"], "list");
+    assert_eq!(provider.received()[0].path, "/v1/models");
+}

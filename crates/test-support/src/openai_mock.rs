@@ -1,0 +1,205 @@
+//! A mock OpenAI provider that speaks the real wire format: it answers with the provider
+//! samples kept beside the project (checked against the official SDK's types), checks the
+//! key and body it receives, and records every request for assertions.
+//!
+//! Models with special meaning: `missing-model` answers 404 as OpenAI does; `break-stream`
+//! sends two chunks and then breaks the connection.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type MockBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
+
+/// The provider samples directory (shared by the project, beside the repository).
+pub fn fixture(path: &str) -> Vec<u8> {
+    let full = format!(
+        "{}/../../../shared/fixtures/providers/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&full).unwrap_or_else(|e| panic!("fixture {full}: {e}"))
+}
+
+/// One request as the provider saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: http::Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+pub struct OpenAiMock {
+    pub addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for OpenAiMock {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl OpenAiMock {
+    /// Starts the mock; `key` is the API key it requires (`Authorization: Bearer <key>`).
+    pub async fn start(key: Option<&str>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (task_received, key) = (received.clone(), key.map(str::to_string));
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (received, key) = (task_received.clone(), key.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |r| handle(r, received.clone(), key.clone()));
+                    let _ = Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            received,
+            task,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+fn json(status: StatusCode, body: Vec<u8>) -> Response<MockBody> {
+    let mut r = Response::new(
+        http_body_util::Full::new(Bytes::from(body))
+            .map_err(|n| match n {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+async fn handle(
+    request: Request<Incoming>,
+    received: Arc<Mutex<Vec<Received>>>,
+    key: Option<String>,
+) -> Result<Response<MockBody>, Infallible> {
+    let (parts, body) = request.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    received.lock().unwrap().push(Received {
+        method: parts.method.clone(),
+        path: parts.uri.path().to_string(),
+        headers: parts.headers.clone(),
+        body: value.clone(),
+    });
+    if let Some(key) = key {
+        let expected = format!("Bearer {key}");
+        if parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            != Some(expected.as_str())
+        {
+            return Ok(json(
+                StatusCode::UNAUTHORIZED,
+                fixture("openai/error_401_invalid_api_key.json"),
+            ));
+        }
+    }
+    match (parts.method.as_str(), parts.uri.path()) {
+        ("GET", "/v1/models") => Ok(json(StatusCode::OK, fixture("openai/models_list.json"))),
+        ("POST", "/v1/chat/completions") => Ok(chat(&value)),
+        _ => Ok(json(StatusCode::NOT_FOUND, br#"{"error":{"message":"Invalid URL","type":"invalid_request_error","param":null,"code":null}}"#.to_vec())),
+    }
+}
+
+fn chat(body: &Value) -> Response<MockBody> {
+    let model = body["model"].as_str().unwrap_or_default();
+    if body["messages"].as_array().is_none_or(|m| m.is_empty()) || model.is_empty() {
+        return json(StatusCode::BAD_REQUEST, br#"{"error":{"message":"missing model or messages","type":"invalid_request_error","param":null,"code":null}}"#.to_vec());
+    }
+    if model == "missing-model" {
+        return json(
+            StatusCode::NOT_FOUND,
+            fixture("openai/error_404_model_not_found.json"),
+        );
+    }
+    if body["stream"].as_bool() != Some(true) {
+        return json(StatusCode::OK, fixture("openai/chat_response.json"));
+    }
+    let text = String::from_utf8(fixture("openai/chat_stream.sse")).unwrap();
+    let events: Vec<String> = text
+        .split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| format!("{e}\n\n"))
+        .collect();
+    let breaks = model == "break-stream";
+    let (tx, rx) = mpsc::channel::<Result<Bytes, BoxError>>(4);
+    tokio::spawn(async move {
+        for (i, event) in events.into_iter().enumerate() {
+            if breaks && i == 2 {
+                let _ = tx.send(Err("provider connection lost".into())).await;
+                return;
+            }
+            if tx.send(Ok(Bytes::from(event))).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let mut r = Response::new(ChannelStream { rx }.boxed());
+    r.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("text/event-stream"),
+    );
+    r
+}
+
+struct ChannelStream {
+    rx: mpsc::Receiver<Result<Bytes, BoxError>>,
+}
+
+impl http_body::Body for ChannelStream {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|item| item.map(|r| r.map(http_body::Frame::data)))
+    }
+}
