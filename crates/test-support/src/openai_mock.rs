@@ -57,7 +57,12 @@ impl Drop for OpenAiMock {
 impl OpenAiMock {
     /// Starts the mock; `key` is the API key it requires (`Authorization: Bearer <key>`).
     pub async fn start(key: Option<&str>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0", key).await
+    }
+
+    /// Starts the mock on a given address (the `openai-mock` binary uses it).
+    pub async fn start_on(addr: &str, key: Option<&str>) -> Self {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let (task_received, key) = (received.clone(), key.map(str::to_string));

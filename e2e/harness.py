@@ -1,0 +1,92 @@
+"""Starts the real gateway binary (and the mock OpenAI provider process) for SDK tests.
+
+Everything listens on 127.0.0.1 on free ports and is stopped when the test class ends.
+"""
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+GATEWAY = os.path.join(TARGET, "debug", "agentgateway")
+OPENAI_MOCK = os.path.join(TARGET, "debug", "openai-mock")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+def wait_port(port, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+class Processes:
+    """The processes of one test class, stopped together."""
+
+    def __init__(self):
+        self.children = []
+        self.dir = tempfile.TemporaryDirectory()
+
+    def start(self, args, log_name):
+        log = open(os.path.join(self.dir.name, log_name), "w")
+        child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.children.append((child, log))
+        return child
+
+    def log(self, log_name):
+        with open(os.path.join(self.dir.name, log_name)) as f:
+            return f.read()
+
+    def write(self, name, text):
+        path = os.path.join(self.dir.name, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def stop(self):
+        for child, log in self.children:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+            log.close()
+        self.dir.cleanup()
+
+
+def start_gateway(procs, config_text):
+    """Runs `agentgateway run -f` on the config; returns (listener port, admin port)."""
+    admin, metrics, ready = free_port(), free_port(), free_port()
+    path = procs.write("gateway.yaml", config_text)
+    procs.start(
+        [GATEWAY, "run", "-f", path, "--bind", "127.0.0.1",
+         "--admin-addr", f"127.0.0.1:{admin}", "--metrics-addr", f"127.0.0.1:{metrics}",
+         "--readiness-addr", f"127.0.0.1:{ready}"],
+        "gateway.log",
+    )
+    wait_http(f"http://127.0.0.1:{ready}/healthz/ready")
+    return admin, metrics

@@ -1,0 +1,134 @@
+"""The official OpenAI Python SDK against the real gateway binary, which routes to a mock
+OpenAI provider (a separate process serving OpenAI's wire format)."""
+
+import json
+import unittest
+import urllib.request
+
+import openai
+
+from harness import OPENAI_MOCK, Processes, free_port, start_gateway, wait_port
+
+PROVIDER_KEY = "sk-provider-key"
+
+
+def config(gateway_port, provider_port):
+    def backend(name, model_line):
+        return f"""
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: {name}}}
+spec:
+  ai:
+    provider:
+      openai: {{{model_line}}}
+      host: 127.0.0.1
+      port: {provider_port}
+  policies:
+    auth: {{secretRef: {{name: provider-key}}}}
+"""
+
+    def route(name, prefix):
+        return f"""
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: {name}}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: {prefix}}}}}]
+    backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: {name}}}]
+"""
+
+    return f"""apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw}}
+spec:
+  gatewayClassName: agentgateway
+  listeners: [{{name: http, port: {gateway_port}, protocol: HTTP}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: provider-key}}
+stringData: {{api-key: {PROVIDER_KEY}}}
+""" + backend("ollama", "") + route("ollama", "/ollama") + backend("pinned", "model: missing-model") + route("pinned", "/pinned")
+
+
+class OpenAiSdkThroughGateway(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.procs = Processes()
+        provider_port = free_port()
+        cls.procs.start([OPENAI_MOCK, str(provider_port), PROVIDER_KEY], "provider.log")
+        wait_port(provider_port)
+        cls.port = free_port()
+        cls.admin, cls.metrics = start_gateway(cls.procs, config(cls.port, provider_port))
+        # The client's own key is for the gateway; the provider only accepts the backend's.
+        cls.client = openai.OpenAI(base_url=f"http://127.0.0.1:{cls.port}/ollama/v1", api_key="client-key", max_retries=0)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.procs.stop()
+
+    def test_chat_completion(self):
+        completion = self.client.chat.completions.create(
+            model="llama3.2", messages=[{"role": "user", "content": "Say hi"}], temperature=0.2
+        )
+        self.assertTrue(completion.choices[0].message.content)
+        self.assertEqual(completion.usage.prompt_tokens, 1418)
+        self.assertEqual(completion.usage.prompt_tokens_details.cached_tokens, 1280)
+
+    def test_streamed_chat_completion(self):
+        stream = self.client.chat.completions.create(
+            model="llama3.2",
+            messages=[{"role": "user", "content": "Say hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        text, usage, finish = "", None, None
+        for chunk in stream:
+            for choice in chunk.choices:
+                text += choice.delta.content or ""
+                finish = choice.finish_reason or finish
+            usage = chunk.usage or usage
+        self.assertTrue(text)
+        self.assertEqual(finish, "stop")
+        self.assertEqual(usage.completion_tokens, 12)
+
+    def test_models_list(self):
+        models = self.client.models.list()
+        self.assertTrue(len(models.data) > 0)
+
+    def test_invalid_request_is_a_bad_request_error_naming_the_field(self):
+        with self.assertRaises(openai.BadRequestError) as raised:
+            self.client.chat.completions.create(model="llama3.2", messages=[])
+        self.assertEqual(raised.exception.status_code, 400)
+        self.assertEqual(raised.exception.param, "messages")
+
+    def test_unknown_model_is_a_not_found_error_naming_the_model(self):
+        pinned = openai.OpenAI(base_url=f"http://127.0.0.1:{self.port}/pinned/v1", api_key="x", max_retries=0)
+        with self.assertRaises(openai.NotFoundError) as raised:
+            pinned.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        self.assertIn("missing-model", str(raised.exception))
+        self.assertEqual(raised.exception.code, "model_not_found")
+
+    def test_broken_stream_raises_instead_of_ending_quietly(self):
+        stream = self.client.chat.completions.create(
+            model="break-stream", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        with self.assertRaises(openai.APIError) as raised:
+            for _ in stream:
+                pass
+        self.assertIn("broke off", str(raised.exception))
+
+    def test_token_usage_reaches_the_metrics(self):
+        self.client.chat.completions.create(model="llama3.2", messages=[{"role": "user", "content": "hi"}])
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics") as r:
+            text = r.read().decode()
+        self.assertIn('gen_ai_client_token_usage_count{gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="llama3.2"', text)
+
+
+if __name__ == "__main__":
+    unittest.main()
