@@ -2,16 +2,14 @@
 //! ends (or is dropped), so durations and byte counts cover the whole stream.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
 
-use crate::body::{BoxBody, BoxError};
+use crate::body::BoxError;
 use crate::metrics::RequestSeries;
+use crate::observed::Observer;
 
 /// What is known about a request by the time its response starts.
 #[derive(Debug)]
@@ -35,7 +33,7 @@ pub struct RequestLog {
 }
 
 /// Emits the record once: on end of stream, on error, or when the client goes away.
-struct Finisher {
+pub struct Finisher {
     record: Option<RequestLog>,
     bytes: u64,
 }
@@ -73,59 +71,29 @@ impl Drop for Finisher {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// A response body that logs when it is done.
-    pub struct LoggedBody {
-        #[pin]
-        inner: BoxBody,
-        finisher: Finisher,
+/// Logs when the response body is done.
+pub struct AccessLog(Finisher);
+
+impl AccessLog {
+    pub fn new(record: RequestLog) -> Self {
+        Self(Finisher {
+            record: Some(record),
+            bytes: 0,
+        })
     }
 }
 
-impl LoggedBody {
-    pub fn new(inner: BoxBody, record: RequestLog) -> Self {
-        Self {
-            inner,
-            finisher: Finisher {
-                record: Some(record),
-                bytes: 0,
-            },
-        }
-    }
-}
-
-impl Body for LoggedBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let mut this = self.project();
-        let polled = this.inner.as_mut().poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    this.finisher.bytes += data.len() as u64;
-                }
-                // The server stops polling once the body says it has ended.
-                if this.inner.is_end_stream() {
-                    this.finisher.finish("complete");
-                }
-            }
-            Poll::Ready(Some(Err(_))) => this.finisher.finish("upstream_reset"),
-            Poll::Ready(None) => this.finisher.finish("complete"),
-            Poll::Pending => {}
-        }
-        polled
+impl Observer for AccessLog {
+    fn on_data(&mut self, data: &Bytes) {
+        self.0.bytes += data.len() as u64;
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+    fn on_end(&mut self) {
+        self.0.finish("complete");
     }
 
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+    fn on_error(&mut self, _: &BoxError) -> Option<Bytes> {
+        self.0.finish("upstream_reset");
+        None
     }
 }

@@ -10,6 +10,7 @@ pub mod gen_ai_metrics;
 pub mod llm_route;
 pub mod metrics;
 pub mod mirror;
+pub mod observed;
 pub mod pipeline;
 pub mod reload;
 pub mod server;

@@ -2,16 +2,13 @@
 //! backend's model and credential, the answer flows back untouched, and token usage is
 //! read on the way (from the body, or from the stream as it passes).
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
 use config::ir::backend::{AiBackend, BackendCredential};
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
 use llm::sse::SseDecoder;
 use llm::{ClientApi, LlmError, Usage, openai};
 use serde_json::Value;
@@ -21,6 +18,7 @@ use crate::error::ProxyError;
 use crate::forward::{self, Outbound};
 use crate::gen_ai_metrics::GenAiLabels;
 use crate::metrics::Metrics;
+use crate::observed::{Observed, Observer};
 
 /// Largest request body an LLM route reads (prompts with images can be large).
 const REQUEST_LIMIT: usize = 32 * 1024 * 1024;
@@ -115,17 +113,18 @@ async fn chat(
         return Ok(provider_error(parts, body, ai, &prepared.model, &out.backend_name).await);
     }
     if prepared.stream {
-        let observer = StreamObserver {
-            inner: body,
+        let observer = StreamUsage {
             decoder: SseDecoder::default(),
             labels,
             usage: None,
             start,
             first: false,
             metrics: metrics.clone(),
-            done: false,
         };
-        return Ok(Response::from_parts(parts, boxed(observer)));
+        return Ok(Response::from_parts(
+            parts,
+            boxed(Observed::new(body, observer)),
+        ));
     }
     let bytes =
         collect_limited(body, RESPONSE_LIMIT)
@@ -220,94 +219,53 @@ fn json_response(status: StatusCode, value: &Value) -> Response<BoxBody> {
     response
 }
 
-pin_project_lite::pin_project! {
-    /// Passes a provider's event stream through untouched while reading usage from it.
-    /// If the provider breaks the stream, the client gets an error event in the OpenAI
-    /// format and a clean end, never a silent cut.
-    struct StreamObserver {
-        #[pin]
-        inner: BoxBody,
-        decoder: SseDecoder,
-        labels: GenAiLabels,
-        usage: Option<Usage>,
-        start: Instant,
-        first: bool,
-        metrics: Arc<Metrics>,
-        done: bool,
-    }
+/// Reads usage from a provider's event stream as it passes through untouched. If the
+/// provider breaks the stream, the client gets an error event in the OpenAI format and a
+/// clean end, never a silent cut.
+struct StreamUsage {
+    decoder: SseDecoder,
+    labels: GenAiLabels,
+    usage: Option<Usage>,
+    start: Instant,
+    first: bool,
+    metrics: Arc<Metrics>,
 }
 
-impl Body for StreamObserver {
-    type Data = Bytes;
-    type Error = BoxError;
+impl Observer for StreamUsage {
+    const MAY_APPEND: bool = true;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let mut this = self.project();
-        if *this.done {
-            return Poll::Ready(None);
+    fn on_data(&mut self, data: &Bytes) {
+        if !self.first {
+            self.first = true;
+            self.metrics
+                .gen_ai
+                .first_token(&self.labels, self.start.elapsed());
         }
-        match this.inner.as_mut().poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    if !*this.first {
-                        *this.first = true;
-                        this.metrics
-                            .gen_ai
-                            .first_token(this.labels, this.start.elapsed());
-                    }
-                    for event in this.decoder.feed(data) {
-                        let (model, usage) = openai::chunk_facts(&event.data);
-                        if let Some(model) = model {
-                            this.labels.response_model = model;
-                        }
-                        if usage.is_some() {
-                            *this.usage = usage;
-                        }
-                    }
-                }
-                // The server stops polling once the body says it has ended.
-                if this.inner.is_end_stream() {
-                    *this.done = true;
-                    this.metrics
-                        .gen_ai
-                        .record(this.labels, *this.usage, this.start.elapsed());
-                }
-                Poll::Ready(Some(Ok(frame)))
+        for event in self.decoder.feed(data) {
+            let (model, usage) = openai::chunk_facts(&event.data);
+            if let Some(model) = model {
+                self.labels.response_model = model;
             }
-            Poll::Ready(Some(Err(error))) => {
-                *this.done = true;
-                this.metrics
-                    .gen_ai
-                    .record(this.labels, *this.usage, this.start.elapsed());
-                let event = llm::error::openai_error(
-                    &format!("the provider stream broke off: {error}"),
-                    "upstream_error",
-                    None,
-                    None,
-                );
-                Poll::Ready(Some(Ok(Frame::data(Bytes::from(format!(
-                    "data: {event}\n\n"
-                ))))))
+            if usage.is_some() {
+                self.usage = usage;
             }
-            Poll::Ready(None) => {
-                *this.done = true;
-                this.metrics
-                    .gen_ai
-                    .record(this.labels, *this.usage, this.start.elapsed());
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
         }
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.done || self.inner.is_end_stream()
+    fn on_end(&mut self) {
+        self.metrics
+            .gen_ai
+            .record(&self.labels, self.usage, self.start.elapsed());
     }
 
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
+    fn on_error(&mut self, error: &BoxError) -> Option<Bytes> {
+        self.on_end();
+        let event = llm::error::openai_error(
+            &format!("the provider stream broke off: {error}"),
+            "upstream_error",
+            None,
+            None,
+        );
+        Some(Bytes::from(format!("data: {event}\n\n")))
     }
 }

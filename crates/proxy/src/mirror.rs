@@ -6,55 +6,33 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::Request;
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame};
 use tokio::sync::mpsc;
 
 use crate::body::{BoxBody, BoxError};
+use crate::observed::{Observed, Observer};
 
 /// How many body chunks may wait for a slow mirror before the mirror is abandoned.
 const MIRROR_BUFFER: usize = 32;
 
-pin_project_lite::pin_project! {
-    /// Passes the body through and hands each chunk to the mirrors.
-    pub struct TeeBody {
-        #[pin]
-        inner: BoxBody,
-        copies: Vec<mpsc::Sender<Bytes>>,
-    }
+/// Hands each chunk of the real body to the mirrors.
+struct Tee {
+    copies: Vec<mpsc::Sender<Bytes>>,
 }
 
-impl Body for TeeBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        let polled = this.inner.poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    // A full or closed mirror is dropped: the real request never waits for it.
-                    this.copies.retain(|tx| tx.try_send(data.clone()).is_ok());
-                }
-            }
-            Poll::Ready(Some(Err(_))) => this.copies.clear(),
-            Poll::Ready(None) | Poll::Pending => {}
-        }
-        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
-            this.copies.clear();
-        }
-        polled
+impl Observer for Tee {
+    fn on_data(&mut self, data: &Bytes) {
+        // A full or closed mirror is dropped: the real request never waits for it.
+        self.copies.retain(|tx| tx.try_send(data.clone()).is_ok());
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+    fn on_end(&mut self) {
+        self.copies.clear();
     }
 
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+    fn on_error(&mut self, _: &BoxError) -> Option<Bytes> {
+        self.copies.clear();
+        None
     }
 }
 
@@ -90,10 +68,7 @@ pub fn tee(body: BoxBody, mirrors: usize) -> (BoxBody, Vec<BoxBody>) {
         senders.push(tx);
         bodies.push(http_body_util::BodyExt::boxed(ChannelBody { rx }));
     }
-    let main = http_body_util::BodyExt::boxed(TeeBody {
-        inner: body,
-        copies: senders,
-    });
+    let main = http_body_util::BodyExt::boxed(Observed::new(body, Tee { copies: senders }));
     (main, bodies)
 }
 

@@ -18,12 +18,13 @@ use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 
 use crate::Shared;
-use crate::access_log::{LoggedBody, RequestLog};
+use crate::access_log::{AccessLog, RequestLog};
 use crate::body::{BoxBody, boxed, empty};
 use crate::error::ProxyError;
 use crate::forward::{self, Outbound, strip_hop_by_hop};
 use crate::llm_route;
 use crate::mirror;
+use crate::observed::Observed;
 use crate::snapshot::Snapshot;
 use crate::upstream::connector::UpstreamAddr;
 
@@ -76,7 +77,7 @@ pub async fn handle(
     };
     log.status = response.status().as_u16();
     let (parts, body) = response.into_parts();
-    Response::from_parts(parts, boxed(LoggedBody::new(body, log)))
+    Response::from_parts(parts, boxed(Observed::new(body, AccessLog::new(log))))
 }
 
 async fn route_and_serve(

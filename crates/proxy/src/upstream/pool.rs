@@ -5,19 +5,18 @@
 //! HTTP/2 (h2c by configuration, or h2 chosen by ALPN) shares one multiplexed connection.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, Uri, Version};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use crate::body::{BoxBody, BoxError, boxed};
+use crate::observed::{Observed, Observer};
 use crate::upstream::connector::{ConnectError, Connector, UpstreamAddr};
 
 /// How long an idle connection is kept before it is closed.
@@ -266,55 +265,25 @@ fn finish(
             release.pool.push_idle(release.sender, release.peer);
             boxed(body)
         }
-        Some(release) => boxed(PooledBody {
-            inner: body,
-            release: Some(release),
-        }),
+        Some(release) => boxed(Observed::new(body, ReleaseAtEnd(Some(release)))),
         None => boxed(body),
     };
     Response::from_parts(parts, body)
 }
 
-pin_project_lite::pin_project! {
-    /// A response body that returns its connection to the pool once read to the end.
-    /// Dropped early, it takes the connection with it: a half-read response cannot be reused.
-    struct PooledBody {
-        #[pin]
-        inner: Incoming,
-        release: Option<Release>,
-    }
-}
+/// Returns the connection to the pool once the response body is read to the end. Dropped
+/// early (or on error), it takes the connection with it: a half-read response cannot be reused.
+struct ReleaseAtEnd(Option<Release>);
 
-impl Body for PooledBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let mut this = self.project();
-        let polled = this.inner.as_mut().poll_frame(cx);
-        let done = match &polled {
-            Poll::Ready(None) => true,
-            Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
-            Poll::Ready(Some(Err(_))) => {
-                this.release.take();
-                false
-            }
-            Poll::Pending => false,
-        };
-        if done && let Some(release) = this.release.take() {
+impl Observer for ReleaseAtEnd {
+    fn on_end(&mut self) {
+        if let Some(release) = self.0.take() {
             release.pool.push_idle(release.sender, release.peer);
         }
-        polled.map(|frame| frame.map(|r| r.map_err(Into::into)))
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+    fn on_error(&mut self, _: &BoxError) -> Option<Bytes> {
+        self.0.take();
+        None
     }
 }

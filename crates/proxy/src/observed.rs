@@ -1,0 +1,108 @@
+//! One body wrapper for every place that needs to watch a body go by: access logging,
+//! returning pooled connections, mirroring, reading LLM usage from streams. Each supplies
+//! only what it does with the data and at the end.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+
+use crate::body::BoxError;
+
+/// What a watcher does as a body passes.
+pub trait Observer: Send + Sync + 'static {
+    /// Whether `on_error` may append a frame; such bodies report no exact size.
+    const MAY_APPEND: bool = false;
+
+    /// Each data chunk, as it passes.
+    fn on_data(&mut self, _data: &Bytes) {}
+
+    /// Once, when the body has ended cleanly.
+    fn on_end(&mut self) {}
+
+    /// Once, when the inner body fails. Returning bytes ends the body cleanly with them
+    /// (e.g. an error event) instead of passing the failure on.
+    fn on_error(&mut self, _error: &BoxError) -> Option<Bytes> {
+        None
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct Observed<B, O> {
+        #[pin]
+        inner: B,
+        observer: O,
+        finished: bool,
+    }
+}
+
+impl<B, O> Observed<B, O> {
+    pub fn new(inner: B, observer: O) -> Self {
+        Self {
+            inner,
+            observer,
+            finished: false,
+        }
+    }
+}
+
+impl<B, O> Body for Observed<B, O>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+    O: Observer,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        if *this.finished {
+            return Poll::Ready(None);
+        }
+        match this.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.observer.on_data(data);
+                }
+                // The server stops polling once a body says it has ended, so the end is
+                // noticed here rather than waiting for a `None` that never comes.
+                if this.inner.is_end_stream() {
+                    *this.finished = true;
+                    this.observer.on_end();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                *this.finished = true;
+                let error = error.into();
+                match this.observer.on_error(&error) {
+                    Some(last) => Poll::Ready(Some(Ok(Frame::data(last)))),
+                    None => Poll::Ready(Some(Err(error))),
+                }
+            }
+            Poll::Ready(None) => {
+                *this.finished = true;
+                this.observer.on_end();
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if O::MAY_APPEND {
+            SizeHint::default()
+        } else {
+            self.inner.size_hint()
+        }
+    }
+}
