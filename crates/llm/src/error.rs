@@ -50,6 +50,22 @@ impl LlmError {
     }
 }
 
+impl LlmError {
+    /// The body clients of the Anthropic API expect.
+    pub fn anthropic_body(&self) -> Value {
+        let kind = match self {
+            Self::TooLarge { .. } => "request_too_large",
+            _ => "invalid_request_error",
+        };
+        anthropic_error(kind, &self.to_string())
+    }
+}
+
+/// An Anthropic-shaped error body.
+pub fn anthropic_error(error_type: &str, message: &str) -> Value {
+    json!({ "type": "error", "error": { "type": error_type, "message": message } })
+}
+
 /// An OpenAI-shaped error body.
 pub fn openai_error(
     message: &str,

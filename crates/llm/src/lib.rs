@@ -2,8 +2,10 @@
 //! speaks, how a request is prepared for a provider, the error shapes clients parse, token
 //! usage, and server-sent events. No networking here: the proxy drives these.
 
+pub mod anthropic;
 pub mod error;
 pub mod openai;
+mod request;
 pub mod route;
 pub mod sse;
 pub mod usage;

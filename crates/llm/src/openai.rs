@@ -5,6 +5,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::error::LlmError;
+use crate::request::check_and_pin;
 use crate::usage::Usage;
 
 /// A request ready for the provider.
@@ -20,74 +21,30 @@ pub struct PreparedChat {
 /// a model it replaces the client's (operators pin what is called); otherwise the
 /// client's model is required.
 pub fn prepare_chat(body: Bytes, backend_model: Option<&str>) -> Result<PreparedChat, LlmError> {
+    prepare(body, backend_model, |_| Ok(()))
+}
+
+/// Parses, checks (the shared checks plus `extra`) and pins the model; an unchanged body is
+/// forwarded byte for byte.
+pub(crate) fn prepare(
+    body: Bytes,
+    backend_model: Option<&str>,
+    extra: impl Fn(&serde_json::Map<String, Value>) -> Result<(), LlmError>,
+) -> Result<PreparedChat, LlmError> {
     let mut value: Value =
         serde_json::from_slice(&body).map_err(|e| LlmError::InvalidJson(e.to_string()))?;
     let object = value.as_object_mut().ok_or(LlmError::NotAnObject)?;
-    match object.get("messages") {
-        None | Some(Value::Null) => {
-            return Err(LlmError::MissingField {
-                field: "messages",
-                why: "a chat request needs a list of messages",
-            });
-        }
-        Some(Value::Array(messages)) if messages.is_empty() => {
-            return Err(LlmError::InvalidField {
-                field: "messages",
-                why: "it must hold at least one message".into(),
-            });
-        }
-        Some(Value::Array(_)) => {}
-        Some(_) => {
-            return Err(LlmError::InvalidField {
-                field: "messages",
-                why: "it must be a list of messages".into(),
-            });
-        }
-    }
-    let client_model = match object.get("model") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(m)) => Some(m.clone()),
-        Some(_) => {
-            return Err(LlmError::InvalidField {
-                field: "model",
-                why: "it must be a string".into(),
-            });
-        }
-    };
-    let stream = match object.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(LlmError::InvalidField {
-                field: "stream",
-                why: "it must be true or false".into(),
-            });
-        }
-    };
-    let model = match (backend_model, client_model) {
-        (Some(pinned), client) if client.as_deref() == Some(pinned) => pinned.to_string(),
-        (Some(pinned), _) => {
-            object.insert("model".into(), Value::String(pinned.to_string()));
-            let body =
-                serde_json::to_vec(&value).map_err(|e| LlmError::InvalidJson(e.to_string()))?;
-            return Ok(PreparedChat {
-                body: Bytes::from(body),
-                model: pinned.to_string(),
-                stream,
-            });
-        }
-        (None, Some(client)) => client,
-        (None, None) => {
-            return Err(LlmError::MissingField {
-                field: "model",
-                why: "this backend pins no model, so the request must name one",
-            });
-        }
+    let checked = check_and_pin(object, backend_model)?;
+    extra(object)?;
+    let body = if checked.model_replaced {
+        Bytes::from(serde_json::to_vec(&value).map_err(|e| LlmError::InvalidJson(e.to_string()))?)
+    } else {
+        body
     };
     Ok(PreparedChat {
         body,
-        model,
-        stream,
+        model: checked.model,
+        stream: checked.stream,
     })
 }
 

@@ -80,13 +80,18 @@ fn compile_backend(
         )?))
     } else if let Some(ai) = &spec.ai {
         check_ai(ctx, entry, ai, secrets);
-        match ai
+        let served = ai
             .provider
             .as_ref()
-            .filter(|p| p.openai.is_some() && p.provider_count() == 1)
-        {
-            Some(provider) => BackendKind::Ai(Box::new(openai_backend(
-                ctx, entry, provider, policies, secrets, credential,
+            .filter(|p| p.provider_count() == 1)
+            .and_then(|p| match (&p.openai, &p.anthropic) {
+                (Some(o), _) => Some((p, AiProvider::OpenAi, o.model.clone())),
+                (_, Some(a)) => Some((p, AiProvider::Anthropic, a.model.clone())),
+                _ => None,
+            });
+        match served {
+            Some((provider, kind, model)) => BackendKind::Ai(Box::new(provider_backend(
+                ctx, entry, provider, kind, model, policies, secrets, credential,
             )?)),
             None => not_yet_served(ctx, entry, "spec.ai", "AI provider"),
         }
@@ -203,19 +208,22 @@ fn static_backend(
     })
 }
 
-/// OpenAI (or an OpenAI-compatible server when host/port are given). The public endpoint is
-/// always TLS; an overridden one is plain HTTP unless `policies.tls` says otherwise.
-fn openai_backend(
+/// A provider backend (OpenAI, an OpenAI-compatible server, Anthropic). The public
+/// endpoint is always TLS; an overridden one is plain HTTP unless `policies.tls` says so.
+#[allow(clippy::too_many_arguments)]
+fn provider_backend(
     ctx: &mut Ctx<'_>,
     entry: &Entry<AgentgatewayBackend>,
     provider: &LlmProvider,
+    kind: AiProvider,
+    model: Option<String>,
     policies: &BackendPolicies,
     secrets: &ResolvedSecrets,
     credential: Option<BackendCredential>,
 ) -> Option<AiBackend> {
     let (host, port, default_tls) = match (&provider.host, provider.port) {
         (Some(host), Some(port)) => (host.clone(), port, false),
-        _ => (OPENAI_HOST.to_string(), 443, true),
+        _ => (kind.public_host().to_string(), 443, true),
     };
     let raw = RawStatic { host, port };
     let mut target = static_backend(ctx, entry, &raw, policies, secrets, credential)?;
@@ -234,19 +242,17 @@ fn openai_backend(
     }
     ctx.condition(
         &entry.key,
-        Condition::ok("Accepted", "Accepted", "OpenAI-compatible provider"),
+        Condition::ok("Accepted", "Accepted", format!("{} provider", kind.name())),
     );
     Some(AiBackend {
-        provider: AiProvider::OpenAi,
-        model: provider.openai.as_ref().and_then(|o| o.model.clone()),
+        provider: kind,
+        model,
         target,
         path: provider.path.clone(),
         path_prefix: provider.path_prefix.clone(),
     })
 }
 
-/// The public OpenAI endpoint.
-const OPENAI_HOST: &str = "api.openai.com";
 /// Per-attempt deadline for LLM calls unless `policies.http.requestTimeout` sets one.
 const DEFAULT_LLM_TIMEOUT: Duration = Duration::from_secs(600);
 

@@ -50,6 +50,8 @@ pub enum BackendKind {
 pub enum AiProvider {
     /// OpenAI, or any OpenAI-compatible server (Ollama, vLLM, llama.cpp).
     OpenAi,
+    /// Anthropic's Messages API.
+    Anthropic,
 }
 
 impl AiProvider {
@@ -57,6 +59,15 @@ impl AiProvider {
     pub fn name(self) -> &'static str {
         match self {
             Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+        }
+    }
+
+    /// The public endpoint used when the backend does not override host and port.
+    pub fn public_host(self) -> &'static str {
+        match self {
+            Self::OpenAi => "api.openai.com",
+            Self::Anthropic => "api.anthropic.com",
         }
     }
 }

@@ -1,16 +1,17 @@
-//! LLM routes to OpenAI-compatible providers: the request is checked and given the
-//! backend's model and credential, the answer flows back untouched, and token usage is
-//! read on the way (from the body, or from the stream as it passes).
+//! LLM routes to providers that speak the client's format natively (OpenAI-compatible and
+//! Anthropic): the request is checked and given the backend's model and credential, the
+//! answer flows back untouched, and token usage is read on the way (from the body, or from
+//! the stream as it passes).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use config::ir::backend::{AiBackend, BackendCredential};
+use config::ir::backend::{AiBackend, AiProvider, BackendCredential};
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
 use llm::sse::SseDecoder;
-use llm::{ClientApi, LlmError, Usage, openai};
+use llm::{ClientApi, LlmError, Usage};
 use serde_json::Value;
 
 use crate::body::{BoxBody, BoxError, CollectError, boxed, collect_limited, full};
@@ -20,62 +21,106 @@ use crate::gen_ai_metrics::GenAiLabels;
 use crate::metrics::Metrics;
 use crate::observed::{Observed, Observer};
 
+mod dialect;
+use dialect::Dialect;
+
 /// Largest request body an LLM route reads (prompts with images can be large).
 const REQUEST_LIMIT: usize = 32 * 1024 * 1024;
 /// Largest non-streamed response or provider error read to find usage or a message.
 const RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
 
-/// Serves one request to an OpenAI-compatible provider. `out` already names the provider's
-/// connection; its credential decides whether the client's own reaches the provider.
+/// Serves one request to a provider. `out` names the provider's connection; its credential
+/// decides whether the client's own reaches the provider.
 pub async fn serve(
     ai: &AiBackend,
-    out: Outbound<'_>,
+    mut out: Outbound<'_>,
     mut parts: http::request::Parts,
     body: BoxBody,
     metrics: &Arc<Metrics>,
 ) -> Result<Response<BoxBody>, ProxyError> {
     let api = ClientApi::from_path(parts.uri.path());
-    if api == ClientApi::ChatCompletions && parts.method != Method::POST {
+    let client = Dialect::of_client(api);
+    let provider = Dialect::of_provider(ai.provider);
+    let chat_api = matches!(api, ClientApi::ChatCompletions | ClientApi::Messages);
+    if chat_api && parts.method != Method::POST {
+        let route = if client == Dialect::Anthropic {
+            "/v1/messages"
+        } else {
+            "/v1/chat/completions"
+        };
         let e = LlmError::MethodNotAllowed {
-            route: "/v1/chat/completions",
+            route,
             method: parts.method.to_string(),
         };
-        let mut response = llm_error(&e);
+        let mut response = json_response(StatusCode::METHOD_NOT_ALLOWED, &client.error_body(&e));
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return Ok(response);
     }
-    if api == ClientApi::Messages {
-        let message = "this backend speaks the OpenAI API; Anthropic Messages clients are not translated by this build yet (use /v1/chat/completions)";
+    if chat_api && client != provider {
+        let message = format!(
+            "this backend's provider speaks {}; translating {} requests to it is not served by this build yet",
+            provider.name(),
+            client.name()
+        );
         return Ok(json_response(
             StatusCode::NOT_IMPLEMENTED,
-            &llm::error::openai_error(message, "not_implemented", None, None),
+            &client.message("not_implemented", &message),
         ));
     }
-    if !matches!(out.credential, Some(BackendCredential::Passthrough)) {
-        // The client's key is for the gateway, never for the provider.
-        for name in ["authorization", "x-api-key", "api-key"] {
-            parts.headers.remove(name);
-        }
-    }
+    apply_credential(&mut out, &mut parts, ai);
     let suffix = match api {
-        ClientApi::ChatCompletions => "/chat/completions",
+        ClientApi::ChatCompletions | ClientApi::Messages => provider.chat_suffix(),
         ClientApi::Embeddings => "/embeddings",
         ClientApi::Models => "/models",
-        ClientApi::Messages | ClientApi::Passthrough => {
-            return forward_as_is(&out, parts, body).await;
-        }
+        ClientApi::Passthrough => return forward_as_is(&out, parts, body).await,
     };
     set_path(&mut parts, &ai.provider_path(suffix))?;
-    if api != ClientApi::ChatCompletions {
+    if !chat_api {
         return forward_as_is(&out, parts, body).await;
     }
-    chat(ai, &out, parts, body, metrics).await
+    chat(ai, provider, &out, parts, body, metrics).await
+}
+
+/// The client's key is for the gateway, never for the provider (unless `passthrough`);
+/// the backend's key goes in the provider's own header.
+fn apply_credential(out: &mut Outbound<'_>, parts: &mut http::request::Parts, ai: &AiBackend) {
+    let credential = out.credential.take();
+    if matches!(credential, Some(BackendCredential::Passthrough)) {
+        return;
+    }
+    for name in ["authorization", "x-api-key", "api-key"] {
+        parts.headers.remove(name);
+    }
+    if ai.provider == AiProvider::Anthropic && !parts.headers.contains_key("anthropic-version") {
+        parts.headers.insert(
+            "anthropic-version",
+            HeaderValue::from_static(llm::anthropic::DEFAULT_VERSION),
+        );
+    }
+    let Some(BackendCredential::Authorization(secret)) = credential else {
+        return;
+    };
+    let (name, value) = match ai.provider {
+        AiProvider::OpenAi => (
+            "authorization",
+            format!("Bearer {}", secret.expose().trim_start_matches("Bearer ")),
+        ),
+        AiProvider::Anthropic => (
+            "x-api-key",
+            secret.expose().trim_start_matches("Bearer ").to_string(),
+        ),
+    };
+    if let Ok(mut value) = HeaderValue::from_str(&value) {
+        value.set_sensitive(true);
+        parts.headers.insert(name, value);
+    }
 }
 
 async fn chat(
     ai: &AiBackend,
+    dialect: Dialect,
     out: &Outbound<'_>,
     mut parts: http::request::Parts,
     body: BoxBody,
@@ -84,12 +129,20 @@ async fn chat(
     let start = Instant::now();
     let bytes = match collect_limited(body, REQUEST_LIMIT).await {
         Ok(bytes) => bytes,
-        Err(CollectError::TooLarge(limit)) => return Ok(llm_error(&LlmError::TooLarge { limit })),
+        Err(CollectError::TooLarge(limit)) => {
+            return Ok(json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &dialect.error_body(&LlmError::TooLarge { limit }),
+            ));
+        }
         Err(e) => return Err(ProxyError::InvalidRequest(e.to_string())),
     };
-    let prepared = match openai::prepare_chat(bytes, ai.model.as_deref()) {
+    let prepared = match dialect.prepare(bytes, ai.model.as_deref()) {
         Ok(p) => p,
-        Err(e) => return Ok(llm_error(&e)),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return Ok(json_response(status, &dialect.error_body(&e)));
+        }
     };
     parts.headers.insert(
         header::CONTENT_TYPE,
@@ -110,12 +163,16 @@ async fn chat(
     let (parts, body) = response.into_parts();
     if !parts.status.is_success() {
         metrics.gen_ai.record(&labels, None, start.elapsed());
-        return Ok(provider_error(parts, body, ai, &prepared.model, &out.backend_name).await);
+        return Ok(
+            provider_error(parts, body, ai, dialect, &prepared.model, &out.backend_name).await,
+        );
     }
     if prepared.stream {
         let observer = StreamUsage {
+            dialect,
             decoder: SseDecoder::default(),
             labels,
+            model: None,
             usage: None,
             start,
             first: false,
@@ -133,7 +190,7 @@ async fn chat(
                 backend: out.backend_name.to_string(),
                 reason: e.to_string(),
             })?;
-    let (model, usage) = openai::response_facts(&bytes);
+    let (model, usage) = dialect.response_facts(&bytes);
     let labels = GenAiLabels {
         response_model: model.unwrap_or(labels.response_model.clone()),
         ..labels
@@ -168,6 +225,7 @@ async fn provider_error(
     mut parts: http::response::Parts,
     body: BoxBody,
     ai: &AiBackend,
+    dialect: Dialect,
     model: &str,
     backend: &str,
 ) -> Response<BoxBody> {
@@ -179,14 +237,17 @@ async fn provider_error(
         _ => {
             let text = String::from_utf8_lossy(&bytes);
             let message = format!("provider answered {}: {}", parts.status, text.trim());
-            llm::error::openai_error(&message, "upstream_error", None, None)
+            dialect.message("upstream_error", &message)
         }
     };
     if parts.status == StatusCode::NOT_FOUND
         && let Some(message) = value.pointer_mut("/error/message")
     {
         let pinned = match &ai.model {
-            Some(m) => format!("the backend pins model '{m}' (spec.ai.provider.openai.model)"),
+            Some(m) => format!(
+                "the backend pins model '{m}' (spec.ai.provider.{}.model)",
+                ai.provider.name()
+            ),
             None => "the backend pins no model, so the client's model was sent".to_string(),
         };
         let original = message.as_str().unwrap_or_default().to_string();
@@ -204,11 +265,6 @@ async fn provider_error(
     Response::from_parts(parts, full(body))
 }
 
-fn llm_error(e: &LlmError) -> Response<BoxBody> {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    json_response(status, &e.openai_body())
-}
-
 fn json_response(status: StatusCode, value: &Value) -> Response<BoxBody> {
     let mut response = Response::new(full(value.to_string()));
     *response.status_mut() = status;
@@ -220,11 +276,13 @@ fn json_response(status: StatusCode, value: &Value) -> Response<BoxBody> {
 }
 
 /// Reads usage from a provider's event stream as it passes through untouched. If the
-/// provider breaks the stream, the client gets an error event in the OpenAI format and a
+/// provider breaks the stream, the client gets an error event in its own format and a
 /// clean end, never a silent cut.
 struct StreamUsage {
+    dialect: Dialect,
     decoder: SseDecoder,
     labels: GenAiLabels,
+    model: Option<String>,
     usage: Option<Usage>,
     start: Instant,
     first: bool,
@@ -242,17 +300,15 @@ impl Observer for StreamUsage {
                 .first_token(&self.labels, self.start.elapsed());
         }
         for event in self.decoder.feed(data) {
-            let (model, usage) = openai::chunk_facts(&event.data);
-            if let Some(model) = model {
-                self.labels.response_model = model;
-            }
-            if usage.is_some() {
-                self.usage = usage;
-            }
+            self.dialect
+                .observe(&event.data, &mut self.model, &mut self.usage);
         }
     }
 
     fn on_end(&mut self) {
+        if let Some(model) = self.model.take() {
+            self.labels.response_model = model;
+        }
         self.metrics
             .gen_ai
             .record(&self.labels, self.usage, self.start.elapsed());
@@ -260,12 +316,9 @@ impl Observer for StreamUsage {
 
     fn on_error(&mut self, error: &BoxError) -> Option<Bytes> {
         self.on_end();
-        let event = llm::error::openai_error(
-            &format!("the provider stream broke off: {error}"),
-            "upstream_error",
-            None,
-            None,
-        );
-        Some(Bytes::from(format!("data: {event}\n\n")))
+        Some(
+            self.dialect
+                .broken_stream_event(&format!("the provider stream broke off: {error}")),
+        )
     }
 }

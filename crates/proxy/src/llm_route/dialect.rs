@@ -1,0 +1,108 @@
+//! The two native wire formats a route can serve without translation, and what differs
+//! between them: request checks, error shapes, usage, and how a broken stream is reported.
+
+use bytes::Bytes;
+use config::ir::backend::AiProvider;
+use llm::openai::PreparedChat;
+use llm::{ClientApi, LlmError, Usage, anthropic, openai};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    OpenAi,
+    Anthropic,
+}
+
+impl Dialect {
+    /// The format a client speaks, by the API its path names.
+    pub fn of_client(api: ClientApi) -> Self {
+        match api {
+            ClientApi::Messages => Self::Anthropic,
+            _ => Self::OpenAi,
+        }
+    }
+
+    pub fn of_provider(provider: AiProvider) -> Self {
+        match provider {
+            AiProvider::OpenAi => Self::OpenAi,
+            AiProvider::Anthropic => Self::Anthropic,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenAi => "OpenAI Chat Completions",
+            Self::Anthropic => "Anthropic Messages",
+        }
+    }
+
+    /// The provider path suffix of the chat API (after `/v1`).
+    pub fn chat_suffix(self) -> &'static str {
+        match self {
+            Self::OpenAi => "/chat/completions",
+            Self::Anthropic => "/messages",
+        }
+    }
+
+    pub fn prepare(self, body: Bytes, model: Option<&str>) -> Result<PreparedChat, LlmError> {
+        match self {
+            Self::OpenAi => openai::prepare_chat(body, model),
+            Self::Anthropic => anthropic::prepare_messages(body, model),
+        }
+    }
+
+    pub fn error_body(self, error: &LlmError) -> Value {
+        match self {
+            Self::OpenAi => error.openai_body(),
+            Self::Anthropic => error.anthropic_body(),
+        }
+    }
+
+    /// An error of the gateway's own, e.g. `not_implemented` or `upstream_error`.
+    pub fn message(self, error_type: &str, message: &str) -> Value {
+        match self {
+            Self::OpenAi => llm::error::openai_error(message, error_type, None, None),
+            Self::Anthropic => llm::error::anthropic_error(error_type, message),
+        }
+    }
+
+    pub fn response_facts(self, body: &[u8]) -> (Option<String>, Option<Usage>) {
+        match self {
+            Self::OpenAi => openai::response_facts(body),
+            Self::Anthropic => anthropic::response_facts(body),
+        }
+    }
+
+    /// Folds one stream event's data into the model and usage seen so far.
+    pub fn observe(self, data: &str, model: &mut Option<String>, usage: &mut Option<Usage>) {
+        match self {
+            Self::OpenAi => {
+                let (m, u) = openai::chunk_facts(data);
+                if m.is_some() {
+                    *model = m;
+                }
+                if u.is_some() {
+                    *usage = u;
+                }
+            }
+            Self::Anthropic => anthropic::observe_event(data, model, usage),
+        }
+    }
+
+    /// The last event of a stream the provider broke off, as the client's SDK reports
+    /// errors mid-stream.
+    pub fn broken_stream_event(self, message: &str) -> Bytes {
+        let body = self.message(self.stream_error_type(), message);
+        Bytes::from(match self {
+            Self::OpenAi => format!("data: {body}\n\n"),
+            Self::Anthropic => format!("event: error\ndata: {body}\n\n"),
+        })
+    }
+
+    fn stream_error_type(self) -> &'static str {
+        match self {
+            Self::OpenAi => "upstream_error",
+            Self::Anthropic => "api_error",
+        }
+    }
+}
