@@ -13,7 +13,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 GATEWAY = os.path.join(TARGET, "debug", "agentgateway")
-OPENAI_MOCK = os.path.join(TARGET, "debug", "openai-mock")
+PROVIDER_MOCK = os.path.join(TARGET, "debug", "provider-mock")
 
 
 def free_port():

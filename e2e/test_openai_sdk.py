@@ -7,7 +7,7 @@ import urllib.request
 
 import openai
 
-from harness import OPENAI_MOCK, Processes, free_port, start_gateway, wait_port
+from harness import PROVIDER_MOCK, Processes, free_port, start_gateway, wait_port
 
 PROVIDER_KEY = "sk-provider-key"
 
@@ -61,7 +61,7 @@ class OpenAiSdkThroughGateway(unittest.TestCase):
     def setUpClass(cls):
         cls.procs = Processes()
         provider_port = free_port()
-        cls.procs.start([OPENAI_MOCK, str(provider_port), PROVIDER_KEY], "provider.log")
+        cls.procs.start([PROVIDER_MOCK, "openai", str(provider_port), PROVIDER_KEY], "provider.log")
         wait_port(provider_port)
         cls.port = free_port()
         cls.admin, cls.metrics = start_gateway(cls.procs, config(cls.port, provider_port))

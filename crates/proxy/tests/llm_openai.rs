@@ -11,30 +11,10 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use test_support::client::{get, http1, send};
 use test_support::free_port;
-use test_support::openai_mock::OpenAiMock;
+use test_support::provider_mock::{Flavor, ProviderMock};
 
 fn backend(port: u16, model: Option<&str>) -> String {
-    let model = model.map(|m| format!("model: {m}")).unwrap_or_default();
-    format!(
-        "---
-apiVersion: v1
-kind: Secret
-metadata: {{name: openai-key}}
-stringData: {{api-key: sk-gateway-key}}
----
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: llm}}
-spec:
-  ai:
-    provider:
-      openai: {{{model}}}
-      host: 127.0.0.1
-      port: {port}
-  policies:
-    auth: {{secretRef: {{name: openai-key}}}}
-"
-    )
+    common::ai_backend("openai", port, model)
 }
 
 fn chat(port: u16, body: Value) -> http::Request<http_body_util::Full<bytes::Bytes>> {
@@ -49,7 +29,7 @@ fn chat(port: u16, body: Value) -> http::Request<http_body_util::Full<bytes::Byt
 
 #[tokio::test]
 async fn chat_completion_gets_the_backend_model_and_key_and_usage_is_counted() {
-    let provider = OpenAiMock::start(Some("sk-gateway-key")).await;
+    let provider = ProviderMock::start(Flavor::OpenAi, Some("sk-gateway-key")).await;
     let port = free_port();
     let gw =
         start(&(gateway(port) + &backend(provider.port(), Some("llama3.2")) + &route_to("llm")))
@@ -81,7 +61,7 @@ async fn chat_completion_gets_the_backend_model_and_key_and_usage_is_counted() {
 
 #[tokio::test]
 async fn streams_pass_through_chunk_by_chunk_with_usage_from_the_last_chunk() {
-    let provider = OpenAiMock::start(Some("sk-gateway-key")).await;
+    let provider = ProviderMock::start(Flavor::OpenAi, Some("sk-gateway-key")).await;
     let port = free_port();
     let gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
     let request = chat(
@@ -101,8 +81,10 @@ async fn streams_pass_through_chunk_by_chunk_with_usage_from_the_last_chunk() {
             .to_vec(),
     )
     .unwrap();
-    let expected =
-        String::from_utf8(test_support::openai_mock::fixture("openai/chat_stream.sse")).unwrap();
+    let expected = String::from_utf8(test_support::provider_mock::fixture(
+        "openai/chat_stream.sse",
+    ))
+    .unwrap();
     assert_eq!(
         text.trim_end(),
         expected.trim_end(),
@@ -126,7 +108,7 @@ async fn streams_pass_through_chunk_by_chunk_with_usage_from_the_last_chunk() {
 
 #[tokio::test]
 async fn a_broken_stream_ends_with_an_error_event() {
-    let provider = OpenAiMock::start(None).await;
+    let provider = ProviderMock::start(Flavor::OpenAi, None).await;
     let port = free_port();
     let _gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
     let response = http1().request(chat(port, json!({"model": "break-stream", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))).await.unwrap();
@@ -153,7 +135,7 @@ async fn a_broken_stream_ends_with_an_error_event() {
 
 #[tokio::test]
 async fn bad_requests_get_openai_shaped_errors() {
-    let provider = OpenAiMock::start(None).await;
+    let provider = ProviderMock::start(Flavor::OpenAi, None).await;
     let port = free_port();
     let _gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
     let url = format!("http://127.0.0.1:{port}/ollama/v1/chat/completions");
@@ -180,7 +162,7 @@ async fn bad_requests_get_openai_shaped_errors() {
 
 #[tokio::test]
 async fn provider_404_is_passed_on_naming_the_model() {
-    let provider = OpenAiMock::start(None).await;
+    let provider = ProviderMock::start(Flavor::OpenAi, None).await;
     let port = free_port();
     let _gw = start(
         &(gateway(port) + &backend(provider.port(), Some("missing-model")) + &route_to("llm")),
@@ -208,7 +190,7 @@ async fn provider_404_is_passed_on_naming_the_model() {
 
 #[tokio::test]
 async fn models_are_listed_from_the_provider() {
-    let provider = OpenAiMock::start(None).await;
+    let provider = ProviderMock::start(Flavor::OpenAi, None).await;
     let port = free_port();
     let _gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
     let r = get(&format!("http://127.0.0.1:{port}/ollama/v1/models")).await;

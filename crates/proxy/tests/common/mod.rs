@@ -73,3 +73,29 @@ pub fn backend_ref(name: &str) -> String {
 pub fn route_to(name: &str) -> String {
     route("r", &format!("  - backendRefs: [{}]\n", backend_ref(name)))
 }
+
+/// A Secret `provider-key` and an AgentgatewayBackend `llm` for `provider` (`openai` or
+/// `anthropic`) at 127.0.0.1:`port`, optionally pinning `model`.
+pub fn ai_backend(provider: &str, port: u16, model: Option<&str>) -> String {
+    let model = model.map(|m| format!("model: {m}")).unwrap_or_default();
+    format!(
+        "---
+apiVersion: v1
+kind: Secret
+metadata: {{name: provider-key}}
+stringData: {{api-key: sk-gateway-key}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: llm}}
+spec:
+  ai:
+    provider:
+      {provider}: {{{model}}}
+      host: 127.0.0.1
+      port: {port}
+  policies:
+    auth: {{secretRef: {{name: provider-key}}}}
+"
+    )
+}

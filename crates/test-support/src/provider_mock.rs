@@ -1,9 +1,9 @@
-//! A mock OpenAI provider that speaks the real wire format: it answers with the provider
-//! samples kept beside the project (checked against the official SDK's types), checks the
-//! key and body it receives, and records every request for assertions.
+//! Mock LLM providers (OpenAI and Anthropic) that speak the real wire formats: they answer
+//! with the provider samples kept beside the project (checked against the official SDKs'
+//! types), check the key, headers and body they receive, and record every request.
 //!
-//! Models with special meaning: `missing-model` answers 404 as OpenAI does; `break-stream`
-//! sends two chunks and then breaks the connection.
+//! Models with special meaning: `missing-model` answers 404 as the provider does;
+//! `break-stream` sends two events and then breaks the connection.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -33,6 +33,13 @@ pub fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(&full).unwrap_or_else(|e| panic!("fixture {full}: {e}"))
 }
 
+/// Which provider a mock imitates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    OpenAi,
+    Anthropic,
+}
+
 /// One request as the provider saw it.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -42,26 +49,27 @@ pub struct Received {
     pub body: Value,
 }
 
-pub struct OpenAiMock {
+pub struct ProviderMock {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for OpenAiMock {
+impl Drop for ProviderMock {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-impl OpenAiMock {
-    /// Starts the mock; `key` is the API key it requires (`Authorization: Bearer <key>`).
-    pub async fn start(key: Option<&str>) -> Self {
-        Self::start_on("127.0.0.1:0", key).await
+impl ProviderMock {
+    /// Starts the mock; `key` is the API key it requires (OpenAI: `Authorization: Bearer
+    /// <key>`, Anthropic: `x-api-key: <key>`).
+    pub async fn start(flavor: Flavor, key: Option<&str>) -> Self {
+        Self::start_on(flavor, "127.0.0.1:0", key).await
     }
 
-    /// Starts the mock on a given address (the `openai-mock` binary uses it).
-    pub async fn start_on(addr: &str, key: Option<&str>) -> Self {
+    /// Starts the mock on a given address (the `provider-mock` binary uses it).
+    pub async fn start_on(flavor: Flavor, addr: &str, key: Option<&str>) -> Self {
         let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -73,7 +81,8 @@ impl OpenAiMock {
                 };
                 let (received, key) = (task_received.clone(), key.clone());
                 tokio::spawn(async move {
-                    let service = service_fn(move |r| handle(r, received.clone(), key.clone()));
+                    let service =
+                        service_fn(move |r| handle(flavor, r, received.clone(), key.clone()));
                     let _ = Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
@@ -111,6 +120,7 @@ fn json(status: StatusCode, body: Vec<u8>) -> Response<MockBody> {
 }
 
 async fn handle(
+    flavor: Flavor,
     request: Request<Incoming>,
     received: Arc<Mutex<Vec<Received>>>,
     key: Option<String>,
@@ -128,42 +138,72 @@ async fn handle(
         headers: parts.headers.clone(),
         body: value.clone(),
     });
-    if let Some(key) = key {
-        let expected = format!("Bearer {key}");
-        if parts
+    let header = |name: &str| {
+        parts
             .headers
-            .get("authorization")
+            .get(name)
             .and_then(|v| v.to_str().ok())
-            != Some(expected.as_str())
-        {
-            return Ok(json(
-                StatusCode::UNAUTHORIZED,
-                fixture("openai/error_401_invalid_api_key.json"),
-            ));
+            .map(str::to_string)
+    };
+    let route = (parts.method.as_str(), parts.uri.path());
+    Ok(match flavor {
+        Flavor::OpenAi => {
+            if let Some(key) = key
+                && header("authorization") != Some(format!("Bearer {key}"))
+            {
+                return Ok(json(
+                    StatusCode::UNAUTHORIZED,
+                    fixture("openai/error_401_invalid_api_key.json"),
+                ));
+            }
+            match route {
+                ("GET", "/v1/models") => json(StatusCode::OK, fixture("openai/models_list.json")),
+                ("POST", "/v1/chat/completions") => chat(&value, "openai/chat_response.json", "openai/chat_stream.sse", "openai/error_404_model_not_found.json"),
+                _ => json(StatusCode::NOT_FOUND, br#"{"error":{"message":"Invalid URL","type":"invalid_request_error","param":null,"code":null}}"#.to_vec()),
+            }
         }
-    }
-    match (parts.method.as_str(), parts.uri.path()) {
-        ("GET", "/v1/models") => Ok(json(StatusCode::OK, fixture("openai/models_list.json"))),
-        ("POST", "/v1/chat/completions") => Ok(chat(&value)),
-        _ => Ok(json(StatusCode::NOT_FOUND, br#"{"error":{"message":"Invalid URL","type":"invalid_request_error","param":null,"code":null}}"#.to_vec())),
-    }
+        Flavor::Anthropic => {
+            if let Some(key) = key
+                && header("x-api-key") != Some(key)
+            {
+                return Ok(json(
+                    StatusCode::UNAUTHORIZED,
+                    fixture("anthropic/error_401_authentication.json"),
+                ));
+            }
+            if header("anthropic-version").is_none() {
+                return Ok(json(StatusCode::BAD_REQUEST, br#"{"type":"error","error":{"type":"invalid_request_error","message":"anthropic-version: header is required"}}"#.to_vec()));
+            }
+            match route {
+                ("POST", "/v1/messages") => chat(
+                    &value,
+                    "anthropic/messages_response.json",
+                    "anthropic/messages_stream.sse",
+                    "anthropic/error_404_not_found.json",
+                ),
+                _ => json(
+                    StatusCode::NOT_FOUND,
+                    br#"{"type":"error","error":{"type":"not_found_error","message":"Not found"}}"#
+                        .to_vec(),
+                ),
+            }
+        }
+    })
 }
 
-fn chat(body: &Value) -> Response<MockBody> {
+/// A chat answer from the samples: the response, the stream, or the provider's 404.
+fn chat(body: &Value, response: &str, stream: &str, not_found: &str) -> Response<MockBody> {
     let model = body["model"].as_str().unwrap_or_default();
     if body["messages"].as_array().is_none_or(|m| m.is_empty()) || model.is_empty() {
         return json(StatusCode::BAD_REQUEST, br#"{"error":{"message":"missing model or messages","type":"invalid_request_error","param":null,"code":null}}"#.to_vec());
     }
     if model == "missing-model" {
-        return json(
-            StatusCode::NOT_FOUND,
-            fixture("openai/error_404_model_not_found.json"),
-        );
+        return json(StatusCode::NOT_FOUND, fixture(not_found));
     }
     if body["stream"].as_bool() != Some(true) {
-        return json(StatusCode::OK, fixture("openai/chat_response.json"));
+        return json(StatusCode::OK, fixture(response));
     }
-    let text = String::from_utf8(fixture("openai/chat_stream.sse")).unwrap();
+    let text = String::from_utf8(fixture(stream)).unwrap();
     let events: Vec<String> = text
         .split("\n\n")
         .filter(|e| !e.trim().is_empty())

@@ -1,0 +1,165 @@
+//! LLM routes to an Anthropic provider for Anthropic Messages clients, against a mock that
+//! speaks Anthropic's wire format (the project's provider samples).
+
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{ai_backend, gateway, route_to, start};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use test_support::client::{get, http1, send};
+use test_support::free_port;
+use test_support::provider_mock::{Flavor, ProviderMock, fixture};
+
+fn messages(port: u16, body: Value) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    http::Request::post(format!("http://127.0.0.1:{port}/anthropic/v1/messages"))
+        .header("content-type", "application/json")
+        .header("x-api-key", "client-key")
+        .body(body.to_string().into())
+        .unwrap()
+}
+
+fn hello(model: &str, stream: bool) -> Value {
+    json!({"model": model, "max_tokens": 256, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+#[tokio::test]
+async fn messages_get_the_backend_key_version_and_model() {
+    let provider = ProviderMock::start(Flavor::Anthropic, Some("sk-gateway-key")).await;
+    let port = free_port();
+    let gw = start(
+        &(gateway(port)
+            + &ai_backend("anthropic", provider.port(), Some("claude-sonnet-4-5"))
+            + &route_to("llm")),
+    )
+    .await;
+    let r = send(messages(port, hello("claude-3-haiku", false))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["type"], "message");
+    let seen = &provider.received()[0];
+    assert_eq!(seen.path, "/v1/messages");
+    assert_eq!(
+        seen.headers["x-api-key"], "sk-gateway-key",
+        "the backend's key, never the client's"
+    );
+    assert_eq!(
+        seen.headers["anthropic-version"], "2023-06-01",
+        "a default version is sent when the client names none"
+    );
+    assert!(!seen.headers.contains_key("authorization"));
+    assert_eq!(seen.body["model"], "claude-sonnet-4-5");
+    let metrics = gw.shared().metrics.render();
+    assert!(metrics.contains("gen_ai_provider_name=\"anthropic\",gen_ai_request_model=\"claude-sonnet-4-5\",gen_ai_response_model=\"claude-sonnet-4-5-20250929\",gen_ai_token_type=\"output\"} 19"), "{metrics}");
+}
+
+#[tokio::test]
+async fn streams_keep_the_exact_event_sequence() {
+    let provider = ProviderMock::start(Flavor::Anthropic, None).await;
+    let port = free_port();
+    let gw = start(
+        &(gateway(port) + &ai_backend("anthropic", provider.port(), None) + &route_to("llm")),
+    )
+    .await;
+    let response = http1()
+        .request(messages(port, hello("claude-sonnet-4-5", true)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert_eq!(
+        text.trim_end(),
+        String::from_utf8(fixture("anthropic/messages_stream.sse"))
+            .unwrap()
+            .trim_end()
+    );
+    let metrics = gw.shared().metrics.render();
+    assert!(
+        metrics.contains("gen_ai_token_type=\"output\"} 74"),
+        "usage from message_delta: {metrics}"
+    );
+    assert!(
+        metrics.contains("gen_ai_token_type=\"input\"} 1948"),
+        "input counts cached prompt tokens too: {metrics}"
+    );
+}
+
+#[tokio::test]
+async fn errors_come_back_in_anthropic_shape() {
+    let provider = ProviderMock::start(Flavor::Anthropic, None).await;
+    let port = free_port();
+    let _gw = start(
+        &(gateway(port) + &ai_backend("anthropic", provider.port(), None) + &route_to("llm")),
+    )
+    .await;
+    let r = get(&format!("http://127.0.0.1:{port}/anthropic/v1/messages")).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers["allow"], "POST");
+    assert_eq!(r.json()["type"], "error");
+    let r = send(messages(
+        port,
+        json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
+    ))
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["type"], "invalid_request_error");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_tokens")
+    );
+    let r = send(messages(port, hello("missing-model", false))).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["type"], "not_found_error");
+    assert!(
+        r.text().contains("default/llm") && r.text().contains("missing-model"),
+        "{}",
+        r.text()
+    );
+    // OpenAI clients on an Anthropic backend are told translation is not served yet.
+    let openai = http::Request::post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .body(json!({"model": "m", "messages": []}).to_string().into())
+        .unwrap();
+    let r = send(openai).await;
+    assert_eq!(r.status, 501);
+    assert_eq!(r.json()["error"]["type"], "not_implemented");
+}
+
+#[tokio::test]
+async fn a_broken_stream_ends_with_an_error_event() {
+    let provider = ProviderMock::start(Flavor::Anthropic, None).await;
+    let port = free_port();
+    let _gw = start(
+        &(gateway(port) + &ai_backend("anthropic", provider.port(), None) + &route_to("llm")),
+    )
+    .await;
+    let response = http1()
+        .request(messages(port, hello("break-stream", true)))
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    assert!(last.starts_with("event: error\ndata: "), "{last}");
+    let event: Value = serde_json::from_str(last.split_once("data: ").unwrap().1).unwrap();
+    assert_eq!(event["error"]["type"], "api_error");
+}
