@@ -79,6 +79,25 @@ class AnthropicSdkThroughGateway(unittest.TestCase):
         self.assertIn("content_block_delta", events)
         self.assertEqual(final.usage.output_tokens, 74)
 
+    def test_tool_use(self):
+        tools = [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+        message = self.client.messages.create(
+            model="claude-test-model", max_tokens=256, tools=tools, messages=[{"role": "user", "content": "Weather in Paris?"}]
+        )
+        self.assertEqual(message.stop_reason, "tool_use")
+        uses = [block for block in message.content if block.type == "tool_use"]
+        self.assertTrue(uses and isinstance(uses[0].input, dict))
+
+    def test_streamed_tool_use_input_reassembles(self):
+        tools = [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object"}}]
+        with self.client.messages.stream(
+            model="claude-test-model", max_tokens=256, tools=tools, messages=[{"role": "user", "content": "Weather?"}]
+        ) as stream:
+            final = stream.get_final_message()
+        uses = [block for block in final.content if block.type == "tool_use"]
+        self.assertTrue(uses and isinstance(uses[0].input, dict))
+        self.assertEqual(final.stop_reason, "tool_use")
+
     def test_missing_max_tokens_is_a_bad_request(self):
         with self.assertRaises(anthropic.BadRequestError) as raised:
             self.client.post(

@@ -97,6 +97,36 @@ class OpenAiSdkThroughGateway(unittest.TestCase):
         self.assertEqual(finish, "stop")
         self.assertEqual(usage.completion_tokens, 12)
 
+    def test_streamed_tool_call_arguments_reassemble(self):
+        tools = [{
+            "type": "function",
+            "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+        }]
+        stream = self.client.chat.completions.create(
+            model="llama3.2", messages=[{"role": "user", "content": "Weather in Paris?"}], tools=tools, stream=True
+        )
+        calls, finish = {}, None
+        for chunk in stream:
+            for choice in chunk.choices:
+                for call in choice.delta.tool_calls or []:
+                    name, arguments = calls.get(call.index, (None, ""))
+                    calls[call.index] = (call.function.name or name, arguments + (call.function.arguments or ""))
+                finish = choice.finish_reason or finish
+        self.assertTrue(calls)
+        for name, arguments in calls.values():
+            self.assertEqual(name, "get_weather")
+            self.assertIsInstance(json.loads(arguments), dict)
+        self.assertEqual(finish, "tool_calls")
+
+    def test_tool_call_response(self):
+        tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+        completion = self.client.chat.completions.create(
+            model="llama3.2", messages=[{"role": "user", "content": "Weather?"}], tools=tools
+        )
+        call = completion.choices[0].message.tool_calls[0]
+        self.assertTrue(call.function.name)
+        self.assertIsInstance(json.loads(call.function.arguments), dict)
+
     def test_models_list(self):
         models = self.client.models.list()
         self.assertTrue(len(models.data) > 0)

@@ -158,7 +158,7 @@ async fn handle(
             }
             match route {
                 ("GET", "/v1/models") => json(StatusCode::OK, fixture("openai/models_list.json")),
-                ("POST", "/v1/chat/completions") => chat(&value, "openai/chat_response.json", "openai/chat_stream.sse", "openai/error_404_model_not_found.json"),
+                ("POST", "/v1/chat/completions") => chat(&value, &OPENAI),
                 _ => json(StatusCode::NOT_FOUND, br#"{"error":{"message":"Invalid URL","type":"invalid_request_error","param":null,"code":null}}"#.to_vec()),
             }
         }
@@ -175,12 +175,7 @@ async fn handle(
                 return Ok(json(StatusCode::BAD_REQUEST, br#"{"type":"error","error":{"type":"invalid_request_error","message":"anthropic-version: header is required"}}"#.to_vec()));
             }
             match route {
-                ("POST", "/v1/messages") => chat(
-                    &value,
-                    "anthropic/messages_response.json",
-                    "anthropic/messages_stream.sse",
-                    "anthropic/error_404_not_found.json",
-                ),
+                ("POST", "/v1/messages") => chat(&value, &ANTHROPIC),
                 _ => json(
                     StatusCode::NOT_FOUND,
                     br#"{"type":"error","error":{"type":"not_found_error","message":"Not found"}}"#
@@ -191,8 +186,44 @@ async fn handle(
     })
 }
 
+/// The samples one provider answers with.
+struct Samples {
+    response: &'static str,
+    stream: &'static str,
+    /// Answers to requests that offer `tools` (OpenAI streams tool calls in pieces; the
+    /// Anthropic sample stream already uses a tool).
+    tool_response: &'static str,
+    tool_stream: &'static str,
+    not_found: &'static str,
+}
+
+const OPENAI: Samples = Samples {
+    response: "openai/chat_response.json",
+    stream: "openai/chat_stream.sse",
+    tool_response: "openai/chat_response_tool_calls.json",
+    tool_stream: "openai/chat_stream_tool_call.sse",
+    not_found: "openai/error_404_model_not_found.json",
+};
+
+const ANTHROPIC: Samples = Samples {
+    response: "anthropic/messages_response.json",
+    stream: "anthropic/messages_stream.sse",
+    tool_response: "anthropic/messages_response_tool_use.json",
+    tool_stream: "anthropic/messages_stream.sse",
+    not_found: "anthropic/error_404_not_found.json",
+};
+
 /// A chat answer from the samples: the response, the stream, or the provider's 404.
-fn chat(body: &Value, response: &str, stream: &str, not_found: &str) -> Response<MockBody> {
+fn chat(body: &Value, samples: &Samples) -> Response<MockBody> {
+    let tools = body["tools"].as_array().is_some_and(|t| !t.is_empty());
+    let (response, stream, not_found) = match tools {
+        true => (
+            samples.tool_response,
+            samples.tool_stream,
+            samples.not_found,
+        ),
+        false => (samples.response, samples.stream, samples.not_found),
+    };
     let model = body["model"].as_str().unwrap_or_default();
     if body["messages"].as_array().is_none_or(|m| m.is_empty()) || model.is_empty() {
         return json(StatusCode::BAD_REQUEST, br#"{"error":{"message":"missing model or messages","type":"invalid_request_error","param":null,"code":null}}"#.to_vec());
