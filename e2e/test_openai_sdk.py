@@ -153,6 +153,14 @@ class OpenAiSdkThroughGateway(unittest.TestCase):
                 pass
         self.assertIn("broke off", str(raised.exception))
 
+    def test_access_log_names_models_and_tokens(self):
+        self.client.chat.completions.create(model="llama3.2", messages=[{"role": "user", "content": "log me"}])
+        log = self.procs.log("gateway.log")
+        lines = [line for line in log.splitlines() if 'gen_ai.request.model="llama3.2"' in line]
+        self.assertTrue(lines, log[-2000:])
+        self.assertIn("gen_ai.usage.input_tokens=1418", lines[-1])
+        self.assertIn('gen_ai.response.model="o4-mini-2025-04-16"', lines[-1])
+
     def test_token_usage_reaches_the_metrics(self):
         self.client.chat.completions.create(model="llama3.2", messages=[{"role": "user", "content": "hi"}])
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics") as r:

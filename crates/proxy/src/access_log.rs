@@ -8,6 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::body::BoxError;
+use crate::gen_ai_metrics::SharedGenAiFacts;
 use crate::metrics::RequestSeries;
 use crate::observed::Observer;
 
@@ -30,6 +31,8 @@ pub struct RequestLog {
     /// The error kind when the gateway answered on its own behalf.
     pub error: Option<&'static str>,
     pub series: Option<Arc<RequestSeries>>,
+    /// Set on LLM routes.
+    pub gen_ai: Option<SharedGenAiFacts>,
 }
 
 /// Emits the record once: on end of stream, on error, or when the client goes away.
@@ -45,23 +48,45 @@ impl Finisher {
         if let Some(series) = &r.series {
             series.record(r.status, elapsed);
         }
-        tracing::info!(
-            target: "access",
-            method = %r.method,
-            host = %r.host,
-            path = r.path.as_ref().map_or("/", |p| p.as_str()),
-            status = r.status,
-            gateway = r.gateway.as_deref().unwrap_or(""),
-            listener = r.listener.as_deref().unwrap_or(""),
-            route = r.route.as_deref().unwrap_or(""),
-            backend = r.backend.as_deref().unwrap_or(""),
-            upstream = %r.upstream.map(|a| a.to_string()).unwrap_or_default(),
-            client = %r.client,
-            duration_ms = format!("{:.3}", elapsed.as_secs_f64() * 1000.0),
-            bytes = self.bytes,
-            error = r.error.unwrap_or(""),
-            outcome,
-        );
+        let duration_ms = format!("{:.3}", elapsed.as_secs_f64() * 1000.0);
+        let upstream = r.upstream.map(|a| a.to_string()).unwrap_or_default();
+        // One line shape for every request; LLM calls add the GenAI fields.
+        macro_rules! access_line {
+            ($($extra:tt)*) => {
+                tracing::info!(
+                    target: "access",
+                    method = %r.method,
+                    host = %r.host,
+                    path = r.path.as_ref().map_or("/", |p| p.as_str()),
+                    status = r.status,
+                    gateway = r.gateway.as_deref().unwrap_or(""),
+                    listener = r.listener.as_deref().unwrap_or(""),
+                    route = r.route.as_deref().unwrap_or(""),
+                    backend = r.backend.as_deref().unwrap_or(""),
+                    upstream = %upstream,
+                    client = %r.client,
+                    duration_ms = %duration_ms,
+                    bytes = self.bytes,
+                    error = r.error.unwrap_or(""),
+                    outcome,
+                    $($extra)*
+                )
+            };
+        }
+        match &r.gen_ai {
+            None => access_line!(),
+            Some(shared) => {
+                let facts = shared.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let usage = facts.usage.unwrap_or_default();
+                access_line!(
+                    gen_ai.provider.name = facts.provider,
+                    gen_ai.request.model = facts.request_model.as_str(),
+                    gen_ai.response.model = facts.response_model.as_deref().unwrap_or(""),
+                    gen_ai.usage.input_tokens = usage.input,
+                    gen_ai.usage.output_tokens = usage.output,
+                )
+            }
+        }
     }
 }
 

@@ -19,6 +19,19 @@ const SECOND_BUCKETS: [f64; 14] = [
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 ];
 
+/// What an LLM call was, for its access-log line. Shared between the LLM route (which fills
+/// it in, at the end of a stream for streamed answers) and the access log (which reads it
+/// when the response is done).
+#[derive(Debug, Clone, Default)]
+pub struct GenAiFacts {
+    pub provider: &'static str,
+    pub request_model: String,
+    pub response_model: Option<String>,
+    pub usage: Option<Usage>,
+}
+
+pub type SharedGenAiFacts = std::sync::Arc<Mutex<GenAiFacts>>;
+
 /// Labels shared by every GenAI series.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GenAiLabels {

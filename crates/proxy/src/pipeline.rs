@@ -22,6 +22,7 @@ use crate::access_log::{AccessLog, RequestLog};
 use crate::body::{BoxBody, boxed, empty};
 use crate::error::ProxyError;
 use crate::forward::{self, Outbound, strip_hop_by_hop};
+use crate::gen_ai_metrics::SharedGenAiFacts;
 use crate::llm_route;
 use crate::mirror;
 use crate::observed::Observed;
@@ -60,6 +61,7 @@ pub async fn handle(
         client: conn.client,
         error: None,
         series: Some(snapshot.unmatched.clone()),
+        gen_ai: None,
     };
     // Boxed: the pipeline's state machine is large, and the server moves the future it is
     // given; a box keeps that move to one pointer.
@@ -76,6 +78,7 @@ pub async fn handle(
         }
     };
     log.status = response.status().as_u16();
+    log.gen_ai = response.extensions().get::<SharedGenAiFacts>().cloned();
     let (parts, body) = response.into_parts();
     Response::from_parts(parts, boxed(Observed::new(body, AccessLog::new(log))))
 }

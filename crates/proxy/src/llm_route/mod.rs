@@ -3,7 +3,7 @@
 //! answer flows back untouched, and token usage is read on the way (from the body, or from
 //! the stream as it passes).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::body::{BoxBody, BoxError, CollectError, boxed, collect_limited, full};
 use crate::error::ProxyError;
 use crate::forward::{self, Outbound};
-use crate::gen_ai_metrics::GenAiLabels;
+use crate::gen_ai_metrics::{GenAiFacts, GenAiLabels, SharedGenAiFacts};
 use crate::metrics::Metrics;
 use crate::observed::{Observed, Observer};
 
@@ -160,7 +160,13 @@ async fn chat(
         request_model: prepared.model.clone(),
         response_model: prepared.model.clone(),
     };
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    let facts = Arc::new(Mutex::new(GenAiFacts {
+        provider: ai.provider.name(),
+        request_model: prepared.model.clone(),
+        ..Default::default()
+    }));
+    parts.extensions.insert(facts.clone());
     if !parts.status.is_success() {
         metrics.gen_ai.record(&labels, None, start.elapsed());
         return Ok(
@@ -177,6 +183,7 @@ async fn chat(
             start,
             first: false,
             metrics: metrics.clone(),
+            facts,
         };
         return Ok(Response::from_parts(
             parts,
@@ -196,6 +203,7 @@ async fn chat(
         ..labels
     };
     metrics.gen_ai.record(&labels, usage, start.elapsed());
+    settle(&facts, &labels, usage);
     Ok(Response::from_parts(parts, full(bytes)))
 }
 
@@ -275,6 +283,13 @@ fn json_response(status: StatusCode, value: &Value) -> Response<BoxBody> {
     response
 }
 
+/// Completes the access-log facts of a call once its answer is known.
+fn settle(facts: &SharedGenAiFacts, labels: &GenAiLabels, usage: Option<Usage>) {
+    let mut facts = facts.lock().unwrap_or_else(|p| p.into_inner());
+    facts.response_model = Some(labels.response_model.clone());
+    facts.usage = usage;
+}
+
 /// Reads usage from a provider's event stream as it passes through untouched. If the
 /// provider breaks the stream, the client gets an error event in its own format and a
 /// clean end, never a silent cut.
@@ -287,6 +302,7 @@ struct StreamUsage {
     start: Instant,
     first: bool,
     metrics: Arc<Metrics>,
+    facts: SharedGenAiFacts,
 }
 
 impl Observer for StreamUsage {
@@ -312,6 +328,7 @@ impl Observer for StreamUsage {
         self.metrics
             .gen_ai
             .record(&self.labels, self.usage, self.start.elapsed());
+        settle(&self.facts, &self.labels, self.usage);
     }
 
     fn on_error(&mut self, error: &BoxError) -> Option<Bytes> {
