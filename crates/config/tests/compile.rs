@@ -172,7 +172,7 @@ spec:
         served.warnings.is_empty(),
         "OpenAI-compatible providers are served"
     );
-    let later = compile("apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayBackend\nmetadata: {name: ai}\nspec: {ai: {provider: {anthropic: {model: m}}}}\n").unwrap();
+    let later = compile("apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayBackend\nmetadata: {name: ai}\nspec: {ai: {provider: {gemini: {model: m}}}}\n").unwrap();
     assert_eq!(later.warnings.len(), 1, "served later, said now");
 }
 

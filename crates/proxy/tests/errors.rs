@@ -152,7 +152,7 @@ metadata: {name: openai}
 spec:
   ai:
     provider:
-      anthropic: {model: claude-sonnet-4-5}
+      gemini: {model: gemini-2.5-flash}
 " + &route_to("openai");
     let _gw = start(&yaml).await;
     let r = get(&format!("http://127.0.0.1:{port}/v1/chat/completions")).await;
