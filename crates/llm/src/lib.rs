@@ -8,6 +8,7 @@ pub mod openai;
 mod request;
 pub mod route;
 pub mod sse;
+pub mod translate;
 pub mod usage;
 
 pub use error::LlmError;
