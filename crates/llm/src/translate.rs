@@ -12,14 +12,30 @@ pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
 /// An OpenAI Chat Completions request as an Anthropic Messages request.
 pub fn chat_to_messages(request: &Value) -> Result<Value, LlmError> {
-    if request.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
-        return Err(LlmError::InvalidField { field: "n", why: "Anthropic models return one choice; send n = 1".into() });
+    if request
+        .get("n")
+        .and_then(Value::as_u64)
+        .is_some_and(|n| n > 1)
+    {
+        return Err(LlmError::InvalidField {
+            field: "n",
+            why: "Anthropic models return one choice; send n = 1".into(),
+        });
     }
     let mut out = Map::new();
     out.insert("model".into(), request["model"].clone());
-    let max_tokens = request.get("max_completion_tokens").or_else(|| request.get("max_tokens")).and_then(Value::as_u64).unwrap_or(DEFAULT_MAX_TOKENS);
+    let max_tokens = request
+        .get("max_completion_tokens")
+        .or_else(|| request.get("max_tokens"))
+        .and_then(Value::as_u64)
+        .unwrap_or(DEFAULT_MAX_TOKENS);
     out.insert("max_tokens".into(), json!(max_tokens));
-    let (system, messages) = messages(request["messages"].as_array().map(Vec::as_slice).unwrap_or_default())?;
+    let (system, messages) = messages(
+        request["messages"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
+    )?;
     if !system.is_empty() {
         out.insert("system".into(), json!(system));
     }
@@ -38,8 +54,15 @@ pub fn chat_to_messages(request: &Value) -> Result<Value, LlmError> {
         }
         _ => {}
     }
-    if let Some(tools) = request.get("tools").and_then(Value::as_array).filter(|t| !t.is_empty()) {
-        out.insert("tools".into(), Value::Array(tools.iter().map(tool).collect()));
+    if let Some(tools) = request
+        .get("tools")
+        .and_then(Value::as_array)
+        .filter(|t| !t.is_empty())
+    {
+        out.insert(
+            "tools".into(),
+            Value::Array(tools.iter().map(tool).collect()),
+        );
         if let Some(choice) = tool_choice(request) {
             out.insert("tool_choice".into(), choice);
         }
@@ -64,13 +87,21 @@ fn messages(input: &[Value]) -> Result<(String, Vec<Value>), LlmError> {
             }
             "user" => ("user", content_blocks(&message["content"])),
             "assistant" => ("assistant", assistant_blocks(message)),
-            "tool" => ("user", vec![json!({
-                "type": "tool_result",
-                "tool_use_id": message["tool_call_id"].as_str().unwrap_or_default(),
-                "content": text_of(&message["content"]),
-            })]),
+            "tool" => (
+                "user",
+                vec![json!({
+                    "type": "tool_result",
+                    "tool_use_id": message["tool_call_id"].as_str().unwrap_or_default(),
+                    "content": text_of(&message["content"]),
+                })],
+            ),
             other => {
-                return Err(LlmError::InvalidField { field: "messages", why: format!("role '{other}' is not one of system, developer, user, assistant, tool") });
+                return Err(LlmError::InvalidField {
+                    field: "messages",
+                    why: format!(
+                        "role '{other}' is not one of system, developer, user, assistant, tool"
+                    ),
+                });
             }
         };
         match out.last_mut() {
@@ -78,7 +109,10 @@ fn messages(input: &[Value]) -> Result<(String, Vec<Value>), LlmError> {
             _ => out.push((role.to_string(), blocks)),
         }
     }
-    let messages = out.into_iter().map(|(role, content)| json!({ "role": role, "content": content })).collect();
+    let messages = out
+        .into_iter()
+        .map(|(role, content)| json!({ "role": role, "content": content }))
+        .collect();
     Ok((system.join("\n\n"), messages))
 }
 
@@ -86,7 +120,11 @@ fn messages(input: &[Value]) -> Result<(String, Vec<Value>), LlmError> {
 fn text_of(content: &Value) -> String {
     match content {
         Value::String(s) => s.clone(),
-        Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join(""),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(""),
         _ => String::new(),
     }
 }
@@ -104,8 +142,13 @@ fn part(part: &Value) -> Option<Value> {
         "text" => Some(json!({ "type": "text", "text": part["text"] })),
         "image_url" => {
             let url = part["image_url"]["url"].as_str()?;
-            let source = match url.strip_prefix("data:").and_then(|rest| rest.split_once(";base64,")) {
-                Some((media_type, data)) => json!({ "type": "base64", "media_type": media_type, "data": data }),
+            let source = match url
+                .strip_prefix("data:")
+                .and_then(|rest| rest.split_once(";base64,"))
+            {
+                Some((media_type, data)) => {
+                    json!({ "type": "base64", "media_type": media_type, "data": data })
+                }
                 None => json!({ "type": "url", "url": url }),
             };
             Some(json!({ "type": "image", "source": source }))
@@ -120,7 +163,11 @@ fn assistant_blocks(message: &Value) -> Vec<Value> {
     if !text.is_empty() {
         blocks.push(json!({ "type": "text", "text": text }));
     }
-    for call in message["tool_calls"].as_array().map(Vec::as_slice).unwrap_or_default() {
+    for call in message["tool_calls"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
         let input: Value = serde_json::from_str(arguments).unwrap_or_else(|_| json!({}));
         blocks.push(json!({ "type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": input }));
@@ -141,7 +188,9 @@ fn tool_choice(request: &Value) -> Option<Value> {
     let mut choice = match request.get("tool_choice") {
         Some(Value::String(s)) if s == "none" => json!({ "type": "none" }),
         Some(Value::String(s)) if s == "required" => json!({ "type": "any" }),
-        Some(Value::Object(o)) => json!({ "type": "tool", "name": o.get("function")?.get("name")? }),
+        Some(Value::Object(o)) => {
+            json!({ "type": "tool", "name": o.get("function")?.get("name")? })
+        }
         _ => json!({ "type": "auto" }),
     };
     if request.get("parallel_tool_calls") == Some(&Value::Bool(false)) && choice["type"] != "none" {
@@ -171,8 +220,15 @@ fn openai_usage(usage: &Usage) -> Value {
 
 /// An Anthropic Messages response as an OpenAI Chat Completion.
 pub fn message_to_chat(message: &Value, created: u64) -> Value {
-    let blocks = message["content"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let text: String = blocks.iter().filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect();
+    let blocks = message["content"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let text: String = blocks
+        .iter()
+        .filter(|b| b["type"] == "text")
+        .filter_map(|b| b["text"].as_str())
+        .collect();
     let calls: Vec<Value> = blocks
         .iter()
         .filter(|b| b["type"] == "tool_use")
@@ -182,7 +238,10 @@ pub fn message_to_chat(message: &Value, created: u64) -> Value {
     if !calls.is_empty() {
         reply["tool_calls"] = Value::Array(calls);
     }
-    let usage = message.get("usage").and_then(Usage::from_anthropic).unwrap_or_default();
+    let usage = message
+        .get("usage")
+        .and_then(Usage::from_anthropic)
+        .unwrap_or_default();
     json!({
         "id": message["id"],
         "object": "chat.completion",
@@ -197,7 +256,9 @@ pub fn message_to_chat(message: &Value, created: u64) -> Value {
 pub fn error_to_openai(body: &Value) -> Value {
     let error = &body["error"];
     crate::error::openai_error(
-        error["message"].as_str().unwrap_or("the provider reported an error"),
+        error["message"]
+            .as_str()
+            .unwrap_or("the provider reported an error"),
         error["type"].as_str().unwrap_or("api_error"),
         None,
         None,
@@ -218,7 +279,14 @@ pub struct StreamTranslator {
 
 impl StreamTranslator {
     pub fn new(model: &str, created: u64, include_usage: bool) -> Self {
-        Self { id: String::new(), model: model.to_string(), created, include_usage, tool_calls: Vec::new(), usage: None }
+        Self {
+            id: String::new(),
+            model: model.to_string(),
+            created,
+            include_usage,
+            tool_calls: Vec::new(),
+            usage: None,
+        }
     }
 
     /// The model the provider reported.
@@ -239,7 +307,9 @@ impl StreamTranslator {
 
     /// The `data:` payloads (without framing) that one Anthropic event becomes.
     pub fn event(&mut self, event: &Event) -> Vec<String> {
-        let Ok(v) = serde_json::from_str::<Value>(&event.data) else { return Vec::new() };
+        let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
+            return Vec::new();
+        };
         match v["type"].as_str().unwrap_or_default() {
             "message_start" => {
                 let message = &v["message"];
@@ -252,16 +322,22 @@ impl StreamTranslator {
             }
             "content_block_start" if v["content_block"]["type"] == "tool_use" => {
                 let index = self.tool_calls.len();
-                self.tool_calls.push((v["index"].as_u64().unwrap_or(0), index));
+                self.tool_calls
+                    .push((v["index"].as_u64().unwrap_or(0), index));
                 let block = &v["content_block"];
                 let call = json!({ "index": index, "id": block["id"], "type": "function", "function": { "name": block["name"], "arguments": "" } });
                 vec![self.chunk(json!({ "tool_calls": [call] }), None)]
             }
             "content_block_delta" => match v["delta"]["type"].as_str() {
-                Some("text_delta") => vec![self.chunk(json!({ "content": v["delta"]["text"] }), None)],
+                Some("text_delta") => {
+                    vec![self.chunk(json!({ "content": v["delta"]["text"] }), None)]
+                }
                 Some("input_json_delta") => {
                     let block = v["index"].as_u64().unwrap_or(0);
-                    let Some(&(_, index)) = self.tool_calls.iter().find(|(b, _)| *b == block) else { return Vec::new() };
+                    let Some(&(_, index)) = self.tool_calls.iter().find(|(b, _)| *b == block)
+                    else {
+                        return Vec::new();
+                    };
                     let call = json!({ "index": index, "function": { "arguments": v["delta"]["partial_json"] } });
                     vec![self.chunk(json!({ "tool_calls": [call] }), None)]
                 }
@@ -273,7 +349,10 @@ impl StreamTranslator {
                     usage.output = output;
                 }
                 self.usage = Some(usage);
-                vec![self.chunk(json!({}), Some(finish_reason(v["delta"]["stop_reason"].as_str())))]
+                vec![self.chunk(
+                    json!({}),
+                    Some(finish_reason(v["delta"]["stop_reason"].as_str())),
+                )]
             }
             "message_stop" => {
                 let mut out = Vec::new();
@@ -296,7 +375,11 @@ mod tests {
     use crate::sse::SseDecoder;
 
     fn fixture(path: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/../../../shared/fixtures/providers/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read(format!(
+            "{}/../../../shared/fixtures/providers/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -322,8 +405,15 @@ mod tests {
         assert_eq!(out["tool_choice"], json!({"type": "any"}));
         assert_eq!(out["tools"][0]["input_schema"], json!({"type": "object"}));
         let messages = out["messages"].as_array().unwrap();
-        assert_eq!(messages.len(), 3, "the tool result and the next user turn merge");
-        assert_eq!(messages[0]["content"][1]["source"], json!({"type": "base64", "media_type": "image/png", "data": "AAAA"}));
+        assert_eq!(
+            messages.len(),
+            3,
+            "the tool result and the next user turn merge"
+        );
+        assert_eq!(
+            messages[0]["content"][1]["source"],
+            json!({"type": "base64", "media_type": "image/png", "data": "AAAA"})
+        );
         assert_eq!(messages[1]["content"][0]["input"], json!({"city": "Paris"}));
         assert_eq!(messages[2]["content"][0]["type"], "tool_result");
         assert_eq!(messages[2]["content"][1]["text"], "Thanks");
@@ -332,12 +422,14 @@ mod tests {
 
     #[test]
     fn response_translation_keeps_text_tools_and_usage() {
-        let message: Value = serde_json::from_slice(&fixture("anthropic/messages_response_tool_use.json")).unwrap();
+        let message: Value =
+            serde_json::from_slice(&fixture("anthropic/messages_response_tool_use.json")).unwrap();
         let chat = message_to_chat(&message, 7);
         assert_eq!(chat["choices"][0]["finish_reason"], "tool_calls");
         let call = &chat["choices"][0]["message"]["tool_calls"][0];
         assert_eq!(call["function"]["name"], "get_weather");
-        let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+        let args: Value =
+            serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
         assert_eq!(args["location"], "Paris");
         assert_eq!(chat["usage"]["completion_tokens"], 74);
         assert_eq!(chat["usage"]["prompt_tokens"], 412 + 1536);
@@ -347,16 +439,35 @@ mod tests {
     fn stream_translation_rebuilds_text_and_tool_arguments() {
         let mut decoder = SseDecoder::default();
         let mut translator = StreamTranslator::new("claude", 7, true);
-        let payloads: Vec<String> = decoder.feed(&fixture("anthropic/messages_stream.sse")).iter().flat_map(|e| translator.event(e)).collect();
+        let payloads: Vec<String> = decoder
+            .feed(&fixture("anthropic/messages_stream.sse"))
+            .iter()
+            .flat_map(|e| translator.event(e))
+            .collect();
         assert_eq!(payloads.last().unwrap(), "[DONE]");
-        let chunks: Vec<Value> = payloads.iter().filter(|p| *p != "[DONE]").map(|p| serde_json::from_str(p).unwrap()).collect();
+        let chunks: Vec<Value> = payloads
+            .iter()
+            .filter(|p| *p != "[DONE]")
+            .map(|p| serde_json::from_str(p).unwrap())
+            .collect();
         assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-        let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+        let text: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect();
         assert!(!text.is_empty());
-        let args: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str()).collect();
+        let args: String = chunks
+            .iter()
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str()
+            })
+            .collect();
         let parsed: Value = serde_json::from_str(&args).unwrap();
         assert!(parsed.is_object());
-        let finish = chunks.iter().find_map(|c| c["choices"][0]["finish_reason"].as_str()).unwrap();
+        let finish = chunks
+            .iter()
+            .find_map(|c| c["choices"][0]["finish_reason"].as_str())
+            .unwrap();
         assert_eq!(finish, "tool_calls");
         let usage = chunks.last().unwrap();
         assert_eq!(usage["choices"], json!([]));

@@ -127,13 +127,6 @@ async fn errors_come_back_in_anthropic_shape() {
         "{}",
         r.text()
     );
-    // OpenAI clients on an Anthropic backend are told translation is not served yet.
-    let openai = http::Request::post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
-        .body(json!({"model": "m", "messages": []}).to_string().into())
-        .unwrap();
-    let r = send(openai).await;
-    assert_eq!(r.status, 501);
-    assert_eq!(r.json()["error"]["type"], "not_implemented");
 }
 
 #[tokio::test]
@@ -162,4 +155,111 @@ async fn a_broken_stream_ends_with_an_error_event() {
     assert!(last.starts_with("event: error\ndata: "), "{last}");
     let event: Value = serde_json::from_str(last.split_once("data: ").unwrap().1).unwrap();
     assert_eq!(event["error"]["type"], "api_error");
+}
+
+fn openai_chat(port: u16, body: Value) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    http::Request::post(format!(
+        "http://127.0.0.1:{port}/anthropic/v1/chat/completions"
+    ))
+    .header("content-type", "application/json")
+    .body(body.to_string().into())
+    .unwrap()
+}
+
+#[tokio::test]
+async fn openai_clients_are_translated_to_messages_and_back() {
+    let provider = ProviderMock::start(Flavor::Anthropic, Some("sk-gateway-key")).await;
+    let port = free_port();
+    let _gw = start(
+        &(gateway(port) + &ai_backend("anthropic", provider.port(), None) + &route_to("llm")),
+    )
+    .await;
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
+    let request = json!({"model": "claude-sonnet-4-5", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather?"}], "tools": tools});
+    let r = send(openai_chat(port, request)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let chat = r.json();
+    assert_eq!(chat["object"], "chat.completion");
+    assert_eq!(chat["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        chat["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+        "get_weather"
+    );
+    let sent = &provider.received()[0];
+    assert_eq!(sent.path, "/v1/messages");
+    assert_eq!(sent.body["system"], "Be brief.");
+    assert_eq!(
+        sent.body["max_tokens"], 4096,
+        "Anthropic needs max_tokens; a default is sent"
+    );
+    assert_eq!(
+        sent.body["tools"][0]["input_schema"],
+        json!({"type": "object"})
+    );
+    assert_eq!(sent.headers["x-api-key"], "sk-gateway-key");
+}
+
+#[tokio::test]
+async fn translated_streams_end_with_usage_and_done() {
+    let provider = ProviderMock::start(Flavor::Anthropic, None).await;
+    let port = free_port();
+    let _gw = start(
+        &(gateway(port) + &ai_backend("anthropic", provider.port(), None) + &route_to("llm")),
+    )
+    .await;
+    let request = json!({"model": "claude-sonnet-4-5", "stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hi"}]});
+    let response = http1().request(openai_chat(port, request)).await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let payloads: Vec<&str> = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .collect();
+    assert_eq!(payloads.last(), Some(&"[DONE]"));
+    let usage: Value = serde_json::from_str(payloads[payloads.len() - 2]).unwrap();
+    assert_eq!(usage["usage"]["completion_tokens"], 74);
+    let first: Value = serde_json::from_str(payloads[0]).unwrap();
+    assert_eq!(first["object"], "chat.completion.chunk");
+    assert_eq!(first["choices"][0]["delta"]["role"], "assistant");
+}
+
+#[tokio::test]
+async fn translated_errors_use_the_openai_shape() {
+    let provider = ProviderMock::start(Flavor::Anthropic, None).await;
+    let port = free_port();
+    let _gw = start(
+        &(gateway(port) + &ai_backend("anthropic", provider.port(), None) + &route_to("llm")),
+    )
+    .await;
+    let r = send(openai_chat(
+        port,
+        json!({"model": "missing-model", "messages": [{"role": "user", "content": "hi"}]}),
+    ))
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["type"], "not_found_error");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sent model 'missing-model'"),
+        "{}",
+        r.text()
+    );
+    let r = send(openai_chat(
+        port,
+        json!({"model": "m", "n": 2, "messages": [{"role": "user", "content": "hi"}]}),
+    ))
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["param"], "n");
 }

@@ -22,12 +22,13 @@ use crate::metrics::Metrics;
 use crate::observed::{Observed, Observer};
 
 mod dialect;
+mod translated;
 use dialect::Dialect;
 
 /// Largest request body an LLM route reads (prompts with images can be large).
-const REQUEST_LIMIT: usize = 32 * 1024 * 1024;
+pub(crate) const REQUEST_LIMIT: usize = 32 * 1024 * 1024;
 /// Largest non-streamed response or provider error read to find usage or a message.
-const RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
+pub(crate) const RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Serves one request to a provider. `out` names the provider's connection; its credential
 /// decides whether the client's own reaches the provider.
@@ -57,6 +58,10 @@ pub async fn serve(
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return Ok(response);
+    }
+    if api == ClientApi::ChatCompletions && provider == Dialect::Anthropic {
+        apply_credential(&mut out, &mut parts, ai);
+        return translated::chat(ai, &out, parts, body, metrics).await;
     }
     if chat_api && client != provider {
         let message = format!(
@@ -161,11 +166,7 @@ async fn chat(
         response_model: prepared.model.clone(),
     };
     let (mut parts, body) = response.into_parts();
-    let facts = Arc::new(Mutex::new(GenAiFacts {
-        provider: ai.provider.name(),
-        request_model: prepared.model.clone(),
-        ..Default::default()
-    }));
+    let facts = new_facts(ai, &prepared.model);
     parts.extensions.insert(facts.clone());
     if !parts.status.is_success() {
         metrics.gen_ai.record(&labels, None, start.elapsed());
@@ -216,7 +217,7 @@ async fn forward_as_is(
     forward::send(out, parts, body).await
 }
 
-fn set_path(parts: &mut http::request::Parts, path: &str) -> Result<(), ProxyError> {
+pub(crate) fn set_path(parts: &mut http::request::Parts, path: &str) -> Result<(), ProxyError> {
     let path_and_query = match parts.uri.query() {
         Some(q) => format!("{path}?{q}"),
         None => path.to_string(),
@@ -248,20 +249,8 @@ async fn provider_error(
             dialect.message("upstream_error", &message)
         }
     };
-    if parts.status == StatusCode::NOT_FOUND
-        && let Some(message) = value.pointer_mut("/error/message")
-    {
-        let pinned = match &ai.model {
-            Some(m) => format!(
-                "the backend pins model '{m}' (spec.ai.provider.{}.model)",
-                ai.provider.name()
-            ),
-            None => "the backend pins no model, so the client's model was sent".to_string(),
-        };
-        let original = message.as_str().unwrap_or_default().to_string();
-        *message = Value::String(format!(
-            "{original} (backend {backend} sent model '{model}'; {pinned})"
-        ));
+    if parts.status == StatusCode::NOT_FOUND {
+        name_the_model(&mut value, ai, model, backend);
     }
     let body = value.to_string();
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -273,7 +262,7 @@ async fn provider_error(
     Response::from_parts(parts, full(body))
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response<BoxBody> {
+pub(crate) fn json_response(status: StatusCode, value: &Value) -> Response<BoxBody> {
     let mut response = Response::new(full(value.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -283,8 +272,36 @@ fn json_response(status: StatusCode, value: &Value) -> Response<BoxBody> {
     response
 }
 
+/// A provider's "no such model" says which model this backend sent and where it is pinned,
+/// since that is what usually needs fixing.
+pub(crate) fn name_the_model(error: &mut Value, ai: &AiBackend, model: &str, backend: &str) {
+    let Some(message) = error.pointer_mut("/error/message") else {
+        return;
+    };
+    let pinned = match &ai.model {
+        Some(m) => format!(
+            "the backend pins model '{m}' (spec.ai.provider.{}.model)",
+            ai.provider.name()
+        ),
+        None => "the backend pins no model, so the client's model was sent".to_string(),
+    };
+    let original = message.as_str().unwrap_or_default().to_string();
+    *message = Value::String(format!(
+        "{original} (backend {backend} sent model '{model}'; {pinned})"
+    ));
+}
+
+/// The access-log facts of a call, before its answer is known.
+pub(crate) fn new_facts(ai: &AiBackend, request_model: &str) -> SharedGenAiFacts {
+    Arc::new(Mutex::new(GenAiFacts {
+        provider: ai.provider.name(),
+        request_model: request_model.to_string(),
+        ..Default::default()
+    }))
+}
+
 /// Completes the access-log facts of a call once its answer is known.
-fn settle(facts: &SharedGenAiFacts, labels: &GenAiLabels, usage: Option<Usage>) {
+pub(crate) fn settle(facts: &SharedGenAiFacts, labels: &GenAiLabels, usage: Option<Usage>) {
     let mut facts = facts.lock().unwrap_or_else(|p| p.into_inner());
     facts.response_model = Some(labels.response_model.clone());
     facts.usage = usage;

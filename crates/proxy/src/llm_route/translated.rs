@@ -1,0 +1,265 @@
+//! OpenAI clients on an Anthropic provider: the request is translated on the way out, and
+//! the answer (a body, or a stream event by event) on the way back.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use llm::sse::SseDecoder;
+use llm::translate::{self, StreamTranslator};
+use llm::{Usage, openai};
+use serde_json::Value;
+
+use crate::body::{BoxBody, BoxError, CollectError, boxed, collect_limited, full};
+use crate::error::ProxyError;
+use crate::forward::{self, Outbound};
+use crate::gen_ai_metrics::{GenAiLabels, SharedGenAiFacts};
+use crate::llm_route::dialect::Dialect;
+use crate::llm_route::{
+    REQUEST_LIMIT, RESPONSE_LIMIT, json_response, name_the_model, new_facts, set_path, settle,
+};
+use crate::metrics::Metrics;
+use config::ir::backend::AiBackend;
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+pub(crate) async fn chat(
+    ai: &AiBackend,
+    out: &Outbound<'_>,
+    mut parts: http::request::Parts,
+    body: BoxBody,
+    metrics: &Arc<Metrics>,
+) -> Result<Response<BoxBody>, ProxyError> {
+    let start = Instant::now();
+    let client = Dialect::OpenAi;
+    let bytes = match collect_limited(body, REQUEST_LIMIT).await {
+        Ok(bytes) => bytes,
+        Err(CollectError::TooLarge(limit)) => {
+            return Ok(json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &client.error_body(&llm::LlmError::TooLarge { limit }),
+            ));
+        }
+        Err(e) => return Err(ProxyError::InvalidRequest(e.to_string())),
+    };
+    let translated = openai::prepare_chat(bytes, ai.model.as_deref()).and_then(|prepared| {
+        let request: Value = serde_json::from_slice(&prepared.body)
+            .map_err(|e| llm::LlmError::InvalidJson(e.to_string()))?;
+        let include_usage = request["stream_options"]["include_usage"]
+            .as_bool()
+            .unwrap_or(false);
+        Ok((
+            prepared,
+            translate::chat_to_messages(&request)?,
+            include_usage,
+        ))
+    });
+    let (prepared, request, include_usage) = match translated {
+        Ok(t) => t,
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return Ok(json_response(status, &client.error_body(&e)));
+        }
+    };
+    let body = Bytes::from(request.to_string());
+    set_path(&mut parts, &ai.provider_path("/messages"))?;
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    forward::prepare(out, &mut parts)?;
+    let response = forward::send(out, parts, full(body)).await?;
+    let labels = GenAiLabels {
+        operation: "chat",
+        provider: ai.provider.name(),
+        request_model: prepared.model.clone(),
+        response_model: prepared.model.clone(),
+    };
+    let (mut parts, body) = response.into_parts();
+    let facts = new_facts(ai, &prepared.model);
+    parts.extensions.insert(facts.clone());
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    if !parts.status.is_success() {
+        metrics.gen_ai.record(&labels, None, start.elapsed());
+        let bytes = collect_limited(body, RESPONSE_LIMIT)
+            .await
+            .unwrap_or_default();
+        let mut error = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(v) if v.get("error").is_some() => translate::error_to_openai(&v),
+            _ => client.message(
+                "upstream_error",
+                &format!(
+                    "provider answered {}: {}",
+                    parts.status,
+                    String::from_utf8_lossy(&bytes).trim()
+                ),
+            ),
+        };
+        if parts.status == StatusCode::NOT_FOUND {
+            name_the_model(&mut error, ai, &prepared.model, &out.backend_name);
+        }
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return Ok(Response::from_parts(parts, full(error.to_string())));
+    }
+    if prepared.stream {
+        let stream = TranslatedStream {
+            inner: body,
+            decoder: SseDecoder::default(),
+            translator: StreamTranslator::new(&prepared.model, now(), include_usage),
+            pending: VecDeque::new(),
+            done: false,
+            labels,
+            start,
+            first: false,
+            metrics: metrics.clone(),
+            facts,
+        };
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        return Ok(Response::from_parts(parts, boxed(stream)));
+    }
+    let bytes =
+        collect_limited(body, RESPONSE_LIMIT)
+            .await
+            .map_err(|e| ProxyError::UpstreamProtocol {
+                backend: out.backend_name.to_string(),
+                reason: e.to_string(),
+            })?;
+    let message: Value =
+        serde_json::from_slice(&bytes).map_err(|e| ProxyError::UpstreamProtocol {
+            backend: out.backend_name.to_string(),
+            reason: format!("the provider's answer is not JSON: {e}"),
+        })?;
+    let usage = message.get("usage").and_then(Usage::from_anthropic);
+    let labels = GenAiLabels {
+        response_model: message["model"]
+            .as_str()
+            .unwrap_or(&prepared.model)
+            .to_string(),
+        ..labels
+    };
+    metrics.gen_ai.record(&labels, usage, start.elapsed());
+    settle(&facts, &labels, usage);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(Response::from_parts(
+        parts,
+        full(translate::message_to_chat(&message, now()).to_string()),
+    ))
+}
+
+/// An Anthropic event stream re-emitted as OpenAI chunks, ending with `data: [DONE]`, or with
+/// an OpenAI error event when the provider breaks off.
+struct TranslatedStream {
+    inner: BoxBody,
+    decoder: SseDecoder,
+    translator: StreamTranslator,
+    pending: VecDeque<Bytes>,
+    done: bool,
+    labels: GenAiLabels,
+    start: Instant,
+    first: bool,
+    metrics: Arc<Metrics>,
+    facts: SharedGenAiFacts,
+}
+
+impl TranslatedStream {
+    fn finish(&mut self) {
+        self.done = true;
+        self.labels.response_model = self.translator.model().to_string();
+        self.metrics
+            .gen_ai
+            .record(&self.labels, self.translator.usage, self.start.elapsed());
+        settle(&self.facts, &self.labels, self.translator.usage);
+    }
+}
+
+impl Body for TranslatedStream {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(bytes) = this.pending.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(bytes))));
+            }
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Some(data) = frame.data_ref() else {
+                        continue;
+                    };
+                    if !this.first {
+                        this.first = true;
+                        this.metrics
+                            .gen_ai
+                            .first_token(&this.labels, this.start.elapsed());
+                    }
+                    for event in this.decoder.feed(data) {
+                        let payloads = this.translator.event(&event);
+                        let ended = payloads.last().is_some_and(|p| p == "[DONE]");
+                        this.pending.extend(
+                            payloads
+                                .into_iter()
+                                .map(|p| Bytes::from(format!("data: {p}\n\n"))),
+                        );
+                        if ended {
+                            this.finish();
+                        }
+                    }
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    this.finish();
+                    this.pending.push_back(
+                        Dialect::OpenAi.broken_stream_event(&format!(
+                            "the provider stream broke off: {error}"
+                        )),
+                    );
+                }
+                Poll::Ready(None) => {
+                    // A provider that ends without `message_stop` still gets the client a clean end.
+                    this.finish();
+                    this.pending
+                        .push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done && self.pending.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
