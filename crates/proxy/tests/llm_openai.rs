@@ -198,3 +198,69 @@ async fn models_are_listed_from_the_provider() {
     assert_eq!(r.json()["object"], "list");
     assert_eq!(provider.received()[0].path, "/v1/models");
 }
+
+fn anthropic_messages(port: u16, body: Value) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    http::Request::post(format!("http://127.0.0.1:{port}/ollama/v1/messages"))
+        .header("content-type", "application/json")
+        .header("anthropic-version", "2023-06-01")
+        .body(body.to_string().into())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn anthropic_clients_are_translated_to_chat_completions_and_back() {
+    let provider = ProviderMock::start(Flavor::OpenAi, Some("sk-gateway-key")).await;
+    let port = free_port();
+    let _gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
+    let tools = json!([{"name": "get_weather", "input_schema": {"type": "object"}}]);
+    let request = json!({"model": "llama3.2", "max_tokens": 64, "system": "Be brief.", "tools": tools, "messages": [{"role": "user", "content": "Weather?"}]});
+    let r = send(anthropic_messages(port, request)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let message = r.json();
+    assert_eq!(message["type"], "message");
+    assert_eq!(message["stop_reason"], "tool_use");
+    assert_eq!(message["content"][0]["type"], "tool_use");
+    let sent = &provider.received()[0];
+    assert_eq!(sent.path, "/v1/chat/completions");
+    assert_eq!(
+        sent.body["messages"][0],
+        json!({"role": "system", "content": "Be brief."})
+    );
+    assert_eq!(sent.body["tools"][0]["function"]["name"], "get_weather");
+    assert_eq!(sent.headers["authorization"], "Bearer sk-gateway-key");
+}
+
+#[tokio::test]
+async fn anthropic_streams_are_rebuilt_from_chat_chunks() {
+    let provider = ProviderMock::start(Flavor::OpenAi, None).await;
+    let port = free_port();
+    let _gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
+    let request = json!({"model": "llama3.2", "max_tokens": 64, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let response = http1()
+        .request(anthropic_messages(port, request))
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let kinds: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"message_start"), "{text}");
+    assert_eq!(&kinds[kinds.len() - 2..], ["message_delta", "message_stop"]);
+    assert!(kinds.contains(&"content_block_delta"));
+    assert_eq!(
+        provider.received()[0].body["stream_options"]["include_usage"],
+        true,
+        "usage is asked for, as Anthropic streams always report it"
+    );
+    assert!(text.contains("\"output_tokens\":12"), "{text}");
+}

@@ -29,13 +29,6 @@ impl Dialect {
         }
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::OpenAi => "OpenAI Chat Completions",
-            Self::Anthropic => "Anthropic Messages",
-        }
-    }
-
     /// The provider path suffix of the chat API (after `/v1`).
     pub fn chat_suffix(self) -> &'static str {
         match self {

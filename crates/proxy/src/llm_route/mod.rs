@@ -24,6 +24,7 @@ use crate::observed::{Observed, Observer};
 mod dialect;
 mod translated;
 use dialect::Dialect;
+use translated::Direction;
 
 /// Largest request body an LLM route reads (prompts with images can be large).
 pub(crate) const REQUEST_LIMIT: usize = 32 * 1024 * 1024;
@@ -59,20 +60,14 @@ pub async fn serve(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return Ok(response);
     }
-    if api == ClientApi::ChatCompletions && provider == Dialect::Anthropic {
-        apply_credential(&mut out, &mut parts, ai);
-        return translated::chat(ai, &out, parts, body, metrics).await;
-    }
+    // A client on a provider of the other API is translated both ways.
     if chat_api && client != provider {
-        let message = format!(
-            "this backend's provider speaks {}; translating {} requests to it is not served by this build yet",
-            provider.name(),
-            client.name()
-        );
-        return Ok(json_response(
-            StatusCode::NOT_IMPLEMENTED,
-            &client.message("not_implemented", &message),
-        ));
+        let direction = match client {
+            Dialect::OpenAi => Direction::ChatOnMessages,
+            Dialect::Anthropic => Direction::MessagesOnChat,
+        };
+        apply_credential(&mut out, &mut parts, ai);
+        return translated::chat(ai, direction, &out, parts, body, metrics).await;
     }
     apply_credential(&mut out, &mut parts, ai);
     let suffix = match api {

@@ -1,5 +1,5 @@
-//! OpenAI clients on an Anthropic provider: the request is translated on the way out, and
-//! the answer (a body, or a stream event by event) on the way back.
+//! Clients on a provider that speaks the other API: the request is translated on the way
+//! out, and the answer (a body, or a stream event by event) on the way back.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -11,9 +11,11 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
+use llm::Usage;
+use llm::openai::PreparedChat;
 use llm::sse::SseDecoder;
-use llm::translate::{self, StreamTranslator};
-use llm::{Usage, openai};
+use llm::translate::messages_on_chat::ChunkTranslator;
+use llm::translate::{self, EventTranslator, StreamTranslator, messages_on_chat};
 use serde_json::Value;
 
 use crate::body::{BoxBody, BoxError, CollectError, boxed, collect_limited, full};
@@ -34,15 +36,88 @@ fn now() -> u64 {
         .unwrap_or_default()
 }
 
+/// Which way a request is translated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// OpenAI Chat Completions client, Anthropic Messages provider.
+    ChatOnMessages,
+    /// Anthropic Messages client, OpenAI-compatible provider.
+    MessagesOnChat,
+}
+
+impl Direction {
+    fn client(self) -> Dialect {
+        match self {
+            Self::ChatOnMessages => Dialect::OpenAi,
+            Self::MessagesOnChat => Dialect::Anthropic,
+        }
+    }
+
+    /// Checks the client's request, pins the model, and writes it in the provider's API.
+    fn request(
+        self,
+        bytes: Bytes,
+        model: Option<&str>,
+    ) -> Result<(PreparedChat, Value, bool), llm::LlmError> {
+        let prepared = self.client().prepare(bytes, model)?;
+        let request: Value = serde_json::from_slice(&prepared.body)
+            .map_err(|e| llm::LlmError::InvalidJson(e.to_string()))?;
+        let include_usage = request["stream_options"]["include_usage"]
+            .as_bool()
+            .unwrap_or(false);
+        let translated = match self {
+            Self::ChatOnMessages => translate::chat_to_messages(&request)?,
+            Self::MessagesOnChat => messages_on_chat::messages_to_chat(&request),
+        };
+        Ok((prepared, translated, include_usage))
+    }
+
+    fn provider_suffix(self) -> &'static str {
+        match self {
+            Self::ChatOnMessages => "/messages",
+            Self::MessagesOnChat => "/chat/completions",
+        }
+    }
+
+    fn error(self, provider_error: &Value) -> Value {
+        match self {
+            Self::ChatOnMessages => translate::error_to_openai(provider_error),
+            Self::MessagesOnChat => messages_on_chat::error_to_anthropic(provider_error),
+        }
+    }
+
+    /// The provider's answer in the client's API, with the usage it reported.
+    fn response(self, answer: &Value) -> (Value, Option<Usage>) {
+        match self {
+            Self::ChatOnMessages => (
+                translate::message_to_chat(answer, now()),
+                answer.get("usage").and_then(Usage::from_anthropic),
+            ),
+            Self::MessagesOnChat => (
+                messages_on_chat::chat_to_message(answer),
+                answer.get("usage").and_then(Usage::from_openai),
+            ),
+        }
+    }
+
+    fn stream(self, model: &str, include_usage: bool) -> Box<dyn EventTranslator> {
+        match self {
+            Self::ChatOnMessages => Box::new(StreamTranslator::new(model, now(), include_usage)),
+            Self::MessagesOnChat => Box::new(ChunkTranslator::new(model)),
+        }
+    }
+}
+
 pub(crate) async fn chat(
     ai: &AiBackend,
+    direction: Direction,
     out: &Outbound<'_>,
     mut parts: http::request::Parts,
     body: BoxBody,
     metrics: &Arc<Metrics>,
 ) -> Result<Response<BoxBody>, ProxyError> {
     let start = Instant::now();
-    let client = Dialect::OpenAi;
+    let client = direction.client();
     let bytes = match collect_limited(body, REQUEST_LIMIT).await {
         Ok(bytes) => bytes,
         Err(CollectError::TooLarge(limit)) => {
@@ -53,19 +128,7 @@ pub(crate) async fn chat(
         }
         Err(e) => return Err(ProxyError::InvalidRequest(e.to_string())),
     };
-    let translated = openai::prepare_chat(bytes, ai.model.as_deref()).and_then(|prepared| {
-        let request: Value = serde_json::from_slice(&prepared.body)
-            .map_err(|e| llm::LlmError::InvalidJson(e.to_string()))?;
-        let include_usage = request["stream_options"]["include_usage"]
-            .as_bool()
-            .unwrap_or(false);
-        Ok((
-            prepared,
-            translate::chat_to_messages(&request)?,
-            include_usage,
-        ))
-    });
-    let (prepared, request, include_usage) = match translated {
+    let (prepared, request, include_usage) = match direction.request(bytes, ai.model.as_deref()) {
         Ok(t) => t,
         Err(e) => {
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -73,7 +136,7 @@ pub(crate) async fn chat(
         }
     };
     let body = Bytes::from(request.to_string());
-    set_path(&mut parts, &ai.provider_path("/messages"))?;
+    set_path(&mut parts, &ai.provider_path(direction.provider_suffix()))?;
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -100,9 +163,9 @@ pub(crate) async fn chat(
             .await
             .unwrap_or_default();
         let mut error = match serde_json::from_slice::<Value>(&bytes) {
-            Ok(v) if v.get("error").is_some() => translate::error_to_openai(&v),
+            Ok(v) if v.get("error").is_some() => direction.error(&v),
             _ => client.message(
-                "upstream_error",
+                "api_error",
                 &format!(
                     "provider answered {}: {}",
                     parts.status,
@@ -123,7 +186,7 @@ pub(crate) async fn chat(
         let stream = TranslatedStream {
             inner: body,
             decoder: SseDecoder::default(),
-            translator: StreamTranslator::new(&prepared.model, now(), include_usage),
+            translator: direction.stream(&prepared.model, include_usage),
             pending: VecDeque::new(),
             done: false,
             labels,
@@ -145,14 +208,14 @@ pub(crate) async fn chat(
                 backend: out.backend_name.to_string(),
                 reason: e.to_string(),
             })?;
-    let message: Value =
+    let answer: Value =
         serde_json::from_slice(&bytes).map_err(|e| ProxyError::UpstreamProtocol {
             backend: out.backend_name.to_string(),
             reason: format!("the provider's answer is not JSON: {e}"),
         })?;
-    let usage = message.get("usage").and_then(Usage::from_anthropic);
+    let (translated, usage) = direction.response(&answer);
     let labels = GenAiLabels {
-        response_model: message["model"]
+        response_model: answer["model"]
             .as_str()
             .unwrap_or(&prepared.model)
             .to_string(),
@@ -164,18 +227,15 @@ pub(crate) async fn chat(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Ok(Response::from_parts(
-        parts,
-        full(translate::message_to_chat(&message, now()).to_string()),
-    ))
+    Ok(Response::from_parts(parts, full(translated.to_string())))
 }
 
-/// An Anthropic event stream re-emitted as OpenAI chunks, ending with `data: [DONE]`, or with
-/// an OpenAI error event when the provider breaks off.
+/// A provider's event stream re-emitted in the client's format, ending with the client's
+/// terminator, or with an error event in the client's format when the provider breaks off.
 struct TranslatedStream {
     inner: BoxBody,
     decoder: SseDecoder,
-    translator: StreamTranslator,
+    translator: Box<dyn EventTranslator>,
     pending: VecDeque<Bytes>,
     done: bool,
     labels: GenAiLabels,
@@ -189,10 +249,17 @@ impl TranslatedStream {
     fn finish(&mut self) {
         self.done = true;
         self.labels.response_model = self.translator.model().to_string();
+        let usage = self.translator.usage();
         self.metrics
             .gen_ai
-            .record(&self.labels, self.translator.usage, self.start.elapsed());
-        settle(&self.facts, &self.labels, self.translator.usage);
+            .record(&self.labels, usage, self.start.elapsed());
+        settle(&self.facts, &self.labels, usage);
+    }
+
+    fn push(&mut self, text: String) {
+        if !text.is_empty() {
+            self.pending.push_back(Bytes::from(text));
+        }
     }
 }
 
@@ -224,31 +291,26 @@ impl Body for TranslatedStream {
                             .first_token(&this.labels, this.start.elapsed());
                     }
                     for event in this.decoder.feed(data) {
-                        let payloads = this.translator.event(&event);
-                        let ended = payloads.last().is_some_and(|p| p == "[DONE]");
-                        this.pending.extend(
-                            payloads
-                                .into_iter()
-                                .map(|p| Bytes::from(format!("data: {p}\n\n"))),
-                        );
-                        if ended {
+                        let text = this.translator.event(&event);
+                        this.push(text);
+                        if this.translator.finished() {
                             this.finish();
+                            break;
                         }
                     }
                 }
                 Poll::Ready(Some(Err(error))) => {
+                    let text = this
+                        .translator
+                        .error(&format!("the provider stream broke off: {error}"));
+                    this.push(text);
                     this.finish();
-                    this.pending.push_back(
-                        Dialect::OpenAi.broken_stream_event(&format!(
-                            "the provider stream broke off: {error}"
-                        )),
-                    );
                 }
                 Poll::Ready(None) => {
-                    // A provider that ends without `message_stop` still gets the client a clean end.
+                    // A provider that ends without its terminator still gets the client a clean end.
+                    let text = this.translator.finish();
+                    this.push(text);
                     this.finish();
-                    this.pending
-                        .push_back(Bytes::from_static(b"data: [DONE]\n\n"));
                 }
                 Poll::Pending => return Poll::Pending,
             }

@@ -1,5 +1,5 @@
 //! OpenAI Chat Completions clients on an Anthropic Messages provider: the request, the
-//! response, the stream and errors, each translated both ways they travel.
+//! response, the stream and errors, each translated the way it travels.
 
 use serde_json::{Map, Value, json};
 
@@ -275,6 +275,7 @@ pub struct StreamTranslator {
     /// Anthropic content-block index -> OpenAI tool-call index.
     tool_calls: Vec<(u64, usize)>,
     pub usage: Option<Usage>,
+    done: bool,
 }
 
 impl StreamTranslator {
@@ -286,12 +287,8 @@ impl StreamTranslator {
             include_usage,
             tool_calls: Vec::new(),
             usage: None,
+            done: false,
         }
-    }
-
-    /// The model the provider reported.
-    pub fn model(&self) -> &str {
-        &self.model
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
@@ -306,7 +303,7 @@ impl StreamTranslator {
     }
 
     /// The `data:` payloads (without framing) that one Anthropic event becomes.
-    pub fn event(&mut self, event: &Event) -> Vec<String> {
+    pub fn payloads(&mut self, event: &Event) -> Vec<String> {
         let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
             return Vec::new();
         };
@@ -366,6 +363,41 @@ impl StreamTranslator {
             "error" => vec![error_to_openai(&v).to_string()],
             _ => Vec::new(),
         }
+    }
+}
+
+impl super::EventTranslator for StreamTranslator {
+    fn event(&mut self, event: &Event) -> String {
+        let payloads = self.payloads(event);
+        if payloads.last().is_some_and(|p| p == "[DONE]") {
+            self.done = true;
+        }
+        payloads.iter().map(|p| format!("data: {p}\n\n")).collect()
+    }
+
+    fn finish(&mut self) -> String {
+        self.done = true;
+        "data: [DONE]\n\n".to_string()
+    }
+
+    fn finished(&self) -> bool {
+        self.done
+    }
+
+    fn error(&mut self, message: &str) -> String {
+        self.done = true;
+        format!(
+            "data: {}\n\n",
+            crate::error::openai_error(message, "upstream_error", None, None)
+        )
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn model(&self) -> &str {
+        &self.model
     }
 }
 
@@ -442,7 +474,7 @@ mod tests {
         let payloads: Vec<String> = decoder
             .feed(&fixture("anthropic/messages_stream.sse"))
             .iter()
-            .flat_map(|e| translator.event(e))
+            .flat_map(|e| translator.payloads(e))
             .collect();
         assert_eq!(payloads.last().unwrap(), "[DONE]");
         let chunks: Vec<Value> = payloads

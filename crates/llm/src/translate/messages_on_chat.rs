@@ -1,0 +1,496 @@
+//! Anthropic Messages clients (Claude Code, the Anthropic SDKs) on an OpenAI-compatible
+//! provider (OpenAI, Ollama, vLLM): the request, the response, the stream and errors, each
+//! translated the way it travels.
+
+use serde_json::{Map, Value, json};
+
+use crate::error::anthropic_error;
+use crate::sse::Event;
+use crate::usage::Usage;
+
+/// An Anthropic Messages request as an OpenAI Chat Completions request.
+pub fn messages_to_chat(request: &Value) -> Value {
+    let mut out = Map::new();
+    out.insert("model".into(), request["model"].clone());
+    let mut messages = Vec::new();
+    let system = match &request["system"] {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n"),
+        _ => String::new(),
+    };
+    if !system.is_empty() {
+        messages.push(json!({ "role": "system", "content": system }));
+    }
+    for message in request["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        match message["role"].as_str() {
+            Some("assistant") => messages.push(assistant(&message["content"])),
+            _ => messages.extend(user(&message["content"])),
+        }
+    }
+    out.insert("messages".into(), Value::Array(messages));
+    if let Some(max) = request.get("max_tokens").filter(|v| !v.is_null()) {
+        out.insert("max_tokens".into(), max.clone());
+    }
+    for field in ["temperature", "top_p"] {
+        if let Some(v) = request.get(field).filter(|v| !v.is_null()) {
+            out.insert(field.into(), v.clone());
+        }
+    }
+    if let Some(stop) = request.get("stop_sequences").filter(|v| v.is_array()) {
+        out.insert("stop".into(), stop.clone());
+    }
+    if request["stream"] == Value::Bool(true) {
+        out.insert("stream".into(), Value::Bool(true));
+        // Anthropic streams always report usage; ask the provider for it.
+        out.insert("stream_options".into(), json!({ "include_usage": true }));
+    }
+    if let Some(tools) = request["tools"].as_array().filter(|t| !t.is_empty()) {
+        let tools = tools
+            .iter()
+            .map(|t| json!({ "type": "function", "function": { "name": t["name"], "description": t.get("description").cloned().unwrap_or(Value::Null), "parameters": t["input_schema"] } }))
+            .collect();
+        out.insert("tools".into(), Value::Array(tools));
+        let choice = &request["tool_choice"];
+        let mapped = match choice["type"].as_str() {
+            Some("any") => json!("required"),
+            Some("none") => json!("none"),
+            Some("tool") => json!({ "type": "function", "function": { "name": choice["name"] } }),
+            _ => json!("auto"),
+        };
+        out.insert("tool_choice".into(), mapped);
+        if choice["disable_parallel_tool_use"] == Value::Bool(true) {
+            out.insert("parallel_tool_calls".into(), Value::Bool(false));
+        }
+    }
+    if let Some(user) = request["metadata"]["user_id"].as_str() {
+        out.insert("user".into(), json!(user));
+    }
+    Value::Object(out)
+}
+
+/// A user turn: tool results become `tool` messages (first, as OpenAI wants them right
+/// after the assistant's calls), the rest one user message.
+fn user(content: &Value) -> Vec<Value> {
+    let blocks = match content {
+        Value::String(s) => return vec![json!({ "role": "user", "content": s })],
+        Value::Array(blocks) => blocks,
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    let mut parts = Vec::new();
+    for block in blocks {
+        match block["type"].as_str() {
+            Some("tool_result") => out.push(json!({ "role": "tool", "tool_call_id": block["tool_use_id"], "content": text_of(&block["content"]) })),
+            Some("text") => parts.push(json!({ "type": "text", "text": block["text"] })),
+            Some("image") => {
+                let source = &block["source"];
+                let url = match source["type"].as_str() {
+                    Some("base64") => format!("data:{};base64,{}", source["media_type"].as_str().unwrap_or("image/png"), source["data"].as_str().unwrap_or_default()),
+                    _ => source["url"].as_str().unwrap_or_default().to_string(),
+                };
+                parts.push(json!({ "type": "image_url", "image_url": { "url": url } }));
+            }
+            _ => {}
+        }
+    }
+    if !parts.is_empty() {
+        out.push(json!({ "role": "user", "content": parts }));
+    }
+    out
+}
+
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => String::new(),
+    }
+}
+
+fn assistant(content: &Value) -> Value {
+    let blocks = match content {
+        Value::String(s) => return json!({ "role": "assistant", "content": s }),
+        Value::Array(blocks) => blocks.as_slice(),
+        _ => &[],
+    };
+    let text: String = blocks
+        .iter()
+        .filter(|b| b["type"] == "text")
+        .filter_map(|b| b["text"].as_str())
+        .collect();
+    let calls: Vec<Value> = blocks
+        .iter()
+        .filter(|b| b["type"] == "tool_use")
+        .map(|b| json!({ "id": b["id"], "type": "function", "function": { "name": b["name"], "arguments": b["input"].to_string() } }))
+        .collect();
+    let mut message = json!({ "role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) } });
+    if !calls.is_empty() {
+        message["tool_calls"] = Value::Array(calls);
+    }
+    message
+}
+
+/// OpenAI's `finish_reason` as Anthropic's `stop_reason`.
+pub fn stop_reason(finish_reason: Option<&str>) -> &'static str {
+    match finish_reason {
+        Some("length") => "max_tokens",
+        Some("tool_calls" | "function_call") => "tool_use",
+        Some("content_filter") => "refusal",
+        _ => "end_turn",
+    }
+}
+
+fn anthropic_usage(usage: &Usage) -> Value {
+    json!({ "input_tokens": usage.input.saturating_sub(usage.cached), "cache_read_input_tokens": usage.cached, "output_tokens": usage.output })
+}
+
+/// An OpenAI Chat Completion as an Anthropic message.
+pub fn chat_to_message(chat: &Value) -> Value {
+    let choice = &chat["choices"][0];
+    let message = &choice["message"];
+    let mut content = Vec::new();
+    if let Some(text) = message["content"].as_str().filter(|t| !t.is_empty()) {
+        content.push(json!({ "type": "text", "text": text }));
+    }
+    for call in message["tool_calls"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let input: Value =
+            serde_json::from_str(call["function"]["arguments"].as_str().unwrap_or("{}"))
+                .unwrap_or_else(|_| json!({}));
+        content.push(json!({ "type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": input }));
+    }
+    let usage = chat
+        .get("usage")
+        .and_then(Usage::from_openai)
+        .unwrap_or_default();
+    json!({
+        "id": chat["id"],
+        "type": "message",
+        "role": "assistant",
+        "model": chat["model"],
+        "content": content,
+        "stop_reason": stop_reason(choice["finish_reason"].as_str()),
+        "stop_sequence": null,
+        "usage": anthropic_usage(&usage),
+    })
+}
+
+/// An OpenAI error body in Anthropic's shape.
+pub fn error_to_anthropic(body: &Value) -> Value {
+    let error = &body["error"];
+    let kind = match error["type"].as_str() {
+        Some("invalid_request_error") => "invalid_request_error",
+        Some("authentication_error") => "authentication_error",
+        Some("rate_limit_exceeded" | "insufficient_quota") => "rate_limit_error",
+        _ => "api_error",
+    };
+    anthropic_error(
+        kind,
+        error["message"]
+            .as_str()
+            .unwrap_or("the provider reported an error"),
+    )
+}
+
+/// What is open in the Anthropic stream being built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    None,
+    Text(usize),
+    /// An open tool_use block and the OpenAI tool-call index feeding it.
+    Tool(usize, u64),
+}
+
+/// Turns OpenAI chunks into the Anthropic event sequence: `message_start`, content blocks
+/// (`content_block_start` / `_delta` / `_stop`), `message_delta`, `message_stop`.
+#[derive(Debug)]
+pub struct ChunkTranslator {
+    model: String,
+    started: bool,
+    block: Block,
+    next_index: usize,
+    stop_reason: Option<&'static str>,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+fn frame(kind: &str, data: &Value) -> String {
+    format!("event: {kind}\ndata: {data}\n\n")
+}
+
+impl ChunkTranslator {
+    pub fn new(model: &str) -> Self {
+        Self {
+            model: model.to_string(),
+            started: false,
+            block: Block::None,
+            next_index: 0,
+            stop_reason: None,
+            usage: None,
+            done: false,
+        }
+    }
+
+    fn start(&mut self, chunk: &Value, out: &mut String) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        if let Some(m) = chunk["model"].as_str() {
+            self.model = m.to_string();
+        }
+        let message = json!({
+            "id": chunk["id"], "type": "message", "role": "assistant", "model": self.model, "content": [],
+            "stop_reason": null, "stop_sequence": null, "usage": { "input_tokens": 0, "output_tokens": 0 },
+        });
+        out.push_str(&frame(
+            "message_start",
+            &json!({ "type": "message_start", "message": message }),
+        ));
+    }
+
+    fn close_block(&mut self, out: &mut String) {
+        let index = match self.block {
+            Block::None => return,
+            Block::Text(i) | Block::Tool(i, _) => i,
+        };
+        out.push_str(&frame(
+            "content_block_stop",
+            &json!({ "type": "content_block_stop", "index": index }),
+        ));
+        self.block = Block::None;
+    }
+
+    fn open(&mut self, block: Value, make: impl FnOnce(usize) -> Block, out: &mut String) -> usize {
+        self.close_block(out);
+        let index = self.next_index;
+        self.next_index += 1;
+        out.push_str(&frame(
+            "content_block_start",
+            &json!({ "type": "content_block_start", "index": index, "content_block": block }),
+        ));
+        self.block = make(index);
+        index
+    }
+
+    fn text(&mut self, text: &str, out: &mut String) {
+        let index = match self.block {
+            Block::Text(i) => i,
+            _ => self.open(json!({ "type": "text", "text": "" }), Block::Text, out),
+        };
+        out.push_str(&frame("content_block_delta", &json!({ "type": "content_block_delta", "index": index, "delta": { "type": "text_delta", "text": text } })));
+    }
+
+    fn tool_call(&mut self, call: &Value, out: &mut String) {
+        let call_index = call["index"].as_u64().unwrap_or(0);
+        let index = match self.block {
+            Block::Tool(i, c) if c == call_index => i,
+            _ => {
+                let block = json!({ "type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": {} });
+                self.open(block, |i| Block::Tool(i, call_index), out)
+            }
+        };
+        if let Some(arguments) = call["function"]["arguments"]
+            .as_str()
+            .filter(|a| !a.is_empty())
+        {
+            out.push_str(&frame("content_block_delta", &json!({ "type": "content_block_delta", "index": index, "delta": { "type": "input_json_delta", "partial_json": arguments } })));
+        }
+    }
+
+    fn end(&mut self, out: &mut String) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        self.close_block(out);
+        let usage = self.usage.unwrap_or_default();
+        let delta = json!({ "type": "message_delta", "delta": { "stop_reason": self.stop_reason.unwrap_or("end_turn"), "stop_sequence": null }, "usage": anthropic_usage(&usage) });
+        out.push_str(&frame("message_delta", &delta));
+        out.push_str(&frame("message_stop", &json!({ "type": "message_stop" })));
+    }
+}
+
+impl super::EventTranslator for ChunkTranslator {
+    fn event(&mut self, event: &Event) -> String {
+        let mut out = String::new();
+        if event.data == "[DONE]" {
+            self.end(&mut out);
+            return out;
+        }
+        let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else {
+            return out;
+        };
+        if chunk.get("error").is_some() {
+            return self.error(
+                chunk["error"]["message"]
+                    .as_str()
+                    .unwrap_or("the provider reported an error"),
+            );
+        }
+        self.start(&chunk, &mut out);
+        if let Some(usage) = chunk.get("usage").and_then(Usage::from_openai) {
+            self.usage = Some(usage);
+        }
+        for choice in chunk["choices"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let delta = &choice["delta"];
+            if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
+                self.text(text, &mut out);
+            }
+            for call in delta["tool_calls"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                self.tool_call(call, &mut out);
+            }
+            if let Some(reason) = choice["finish_reason"].as_str() {
+                self.stop_reason = Some(stop_reason(Some(reason)));
+            }
+        }
+        out
+    }
+
+    fn finish(&mut self) -> String {
+        let mut out = String::new();
+        self.end(&mut out);
+        out
+    }
+
+    fn finished(&self) -> bool {
+        self.done
+    }
+
+    fn error(&mut self, message: &str) -> String {
+        self.done = true;
+        frame("error", &anthropic_error("api_error", message))
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sse::SseDecoder;
+    use crate::translate::EventTranslator;
+
+    fn fixture(path: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/../../../shared/fixtures/providers/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn request_translation_moves_system_tools_and_results() {
+        let request = json!({
+            "model": "llama3.2", "max_tokens": 100, "system": [{"type": "text", "text": "Be brief."}], "stream": true,
+            "messages": [
+                {"role": "user", "content": "Weather?"},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Paris"}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "18C"}, {"type": "text", "text": "Thanks"}]}
+            ],
+            "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "any"}
+        });
+        let chat = messages_to_chat(&request);
+        let messages = chat["messages"].as_array().unwrap();
+        assert_eq!(
+            messages[0],
+            json!({"role": "system", "content": "Be brief."})
+        );
+        assert_eq!(
+            messages[2]["tool_calls"][0]["function"]["arguments"],
+            "{\"city\":\"Paris\"}"
+        );
+        assert_eq!(
+            messages[3],
+            json!({"role": "tool", "tool_call_id": "t1", "content": "18C"})
+        );
+        assert_eq!(messages[4]["content"][0]["text"], "Thanks");
+        assert_eq!(chat["tool_choice"], "required");
+        assert_eq!(chat["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn response_translation() {
+        let chat: Value =
+            serde_json::from_slice(&fixture("openai/chat_response_tool_calls.json")).unwrap();
+        let message = chat_to_message(&chat);
+        assert_eq!(message["stop_reason"], "tool_use");
+        assert_eq!(message["content"][0]["type"], "tool_use");
+        assert_eq!(message["content"][0]["input"]["location"], "Paris");
+        assert_eq!(message["usage"]["output_tokens"], 19);
+    }
+
+    #[test]
+    fn stream_translation_builds_the_anthropic_event_sequence() {
+        let mut decoder = SseDecoder::default();
+        let mut translator = ChunkTranslator::new("m");
+        let text: String = decoder
+            .feed(&fixture("openai/chat_stream_tool_call.sse"))
+            .iter()
+            .map(|e| translator.event(e))
+            .collect();
+        let mut events = SseDecoder::default();
+        let events = events.feed(text.as_bytes());
+        let kinds: Vec<&str> = events.iter().filter_map(|e| e.event.as_deref()).collect();
+        assert_eq!(kinds.first(), Some(&"message_start"));
+        assert_eq!(kinds.last(), Some(&"message_stop"));
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| **k == "content_block_start")
+                .count(),
+            2,
+            "two parallel tool calls"
+        );
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "content_block_stop").count(),
+            2
+        );
+        // Each tool block's argument fragments reassemble to JSON.
+        for index in 0..2 {
+            let args: String = events
+                .iter()
+                .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
+                .filter(|v| v["type"] == "content_block_delta" && v["index"] == index)
+                .filter_map(|v| v["delta"]["partial_json"].as_str().map(str::to_string))
+                .collect();
+            assert!(
+                serde_json::from_str::<Value>(&args).unwrap().is_object(),
+                "{args}"
+            );
+        }
+        let delta: Value = serde_json::from_str(&events[events.len() - 2].data).unwrap();
+        assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+        assert!(translator.finished());
+    }
+}
