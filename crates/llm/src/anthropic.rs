@@ -78,15 +78,8 @@ pub fn observe_event(data: &str, model: &mut Option<String>, usage: &mut Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixture;
     use crate::sse::SseDecoder;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/../../../shared/fixtures/providers/anthropic/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(&path).unwrap()
-    }
 
     #[test]
     fn max_tokens_is_required() {
@@ -114,7 +107,7 @@ mod tests {
     fn usage_from_the_sample_stream_and_response() {
         let mut decoder = SseDecoder::default();
         let (mut model, mut usage) = (None, None);
-        for event in decoder.feed(&fixture("messages_stream.sse")) {
+        for event in decoder.feed(&fixture("anthropic/messages_stream.sse")) {
             observe_event(&event.data, &mut model, &mut usage);
         }
         assert_eq!(model.as_deref(), Some("claude-sonnet-4-5-20250929"));
@@ -123,7 +116,7 @@ mod tests {
             (usage.input, usage.output, usage.cached),
             (412 + 1536, 74, 1536)
         );
-        let (model, usage) = response_facts(&fixture("messages_response.json"));
+        let (model, usage) = response_facts(&fixture("anthropic/messages_response.json"));
         assert!(model.is_some());
         assert_eq!(usage.unwrap().output, 19);
     }

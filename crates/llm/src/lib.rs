@@ -14,3 +14,13 @@ pub mod usage;
 pub use error::LlmError;
 pub use route::ClientApi;
 pub use usage::Usage;
+
+/// A provider sample from the project's shared fixtures (checked against the official SDKs).
+#[cfg(test)]
+pub(crate) fn fixture(path: &str) -> Vec<u8> {
+    let full = format!(
+        "{}/../../../shared/fixtures/providers/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}

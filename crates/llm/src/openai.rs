@@ -137,12 +137,7 @@ mod tests {
 
     #[test]
     fn facts_from_fixtures() {
-        // The provider samples beside the project, checked against the official SDK types.
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/providers/openai/chat_response.json"
-        );
-        let response = std::fs::read(path).unwrap();
+        let response = crate::fixture("openai/chat_response.json");
         let (model, usage) = response_facts(&response);
         assert!(model.is_some());
         assert!(usage.unwrap().input > 0);

@@ -404,15 +404,8 @@ impl super::EventTranslator for StreamTranslator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixture;
     use crate::sse::SseDecoder;
-
-    fn fixture(path: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/../../../shared/fixtures/providers/{path}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
 
     #[test]
     fn request_translation_covers_system_tools_and_tool_results() {

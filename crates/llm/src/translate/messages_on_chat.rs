@@ -397,16 +397,9 @@ impl super::EventTranslator for ChunkTranslator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixture;
     use crate::sse::SseDecoder;
     use crate::translate::EventTranslator;
-
-    fn fixture(path: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/../../../shared/fixtures/providers/{path}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
 
     #[test]
     fn request_translation_moves_system_tools_and_results() {

@@ -122,52 +122,24 @@ async fn chat(
     ai: &AiBackend,
     dialect: Dialect,
     out: &Outbound<'_>,
-    mut parts: http::request::Parts,
+    parts: http::request::Parts,
     body: BoxBody,
     metrics: &Arc<Metrics>,
 ) -> Result<Response<BoxBody>, ProxyError> {
     let start = Instant::now();
-    let bytes = match collect_limited(body, REQUEST_LIMIT).await {
-        Ok(bytes) => bytes,
-        Err(CollectError::TooLarge(limit)) => {
-            return Ok(json_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &dialect.error_body(&LlmError::TooLarge { limit }),
-            ));
-        }
-        Err(e) => return Err(ProxyError::InvalidRequest(e.to_string())),
+    let prepared = match read_request(body, dialect, |bytes| {
+        dialect.prepare(bytes, ai.model.as_deref())
+    })
+    .await?
+    {
+        Ok(prepared) => prepared,
+        Err(answer) => return Ok(answer),
     };
-    let prepared = match dialect.prepare(bytes, ai.model.as_deref()) {
-        Ok(p) => p,
-        Err(e) => {
-            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            return Ok(json_response(status, &dialect.error_body(&e)));
-        }
-    };
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts.headers.insert(
-        header::CONTENT_LENGTH,
-        HeaderValue::from(prepared.body.len()),
-    );
-    forward::prepare(out, &mut parts)?;
-    let response = forward::send(out, parts, full(prepared.body)).await?;
-    let labels = GenAiLabels {
-        operation: "chat",
-        provider: ai.provider.name(),
-        request_model: prepared.model.clone(),
-        response_model: prepared.model.clone(),
-    };
-    let (mut parts, body) = response.into_parts();
-    let facts = new_facts(ai, &prepared.model);
-    parts.extensions.insert(facts.clone());
+    let model = prepared.model.clone();
+    let (parts, body, labels, facts) = send_json(ai, out, parts, prepared.body, &model).await?;
     if !parts.status.is_success() {
         metrics.gen_ai.record(&labels, None, start.elapsed());
-        return Ok(
-            provider_error(parts, body, ai, dialect, &prepared.model, &out.backend_name).await,
-        );
+        return Ok(provider_error(parts, body, ai, dialect, &model, &out.backend_name).await);
     }
     if prepared.stream {
         let observer = StreamUsage {
@@ -265,6 +237,66 @@ pub(crate) fn json_response(status: StatusCode, value: &Value) -> Response<BoxBo
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// Reads the client's body (bounded) and prepares it for the provider. The inner `Err` is
+/// the answer for the client (413, 400), in its own API's shape.
+pub(crate) async fn read_request<T>(
+    body: BoxBody,
+    client: Dialect,
+    prepare: impl FnOnce(Bytes) -> Result<T, LlmError>,
+) -> Result<Result<T, Response<BoxBody>>, ProxyError> {
+    let bytes = match collect_limited(body, REQUEST_LIMIT).await {
+        Ok(bytes) => bytes,
+        Err(CollectError::TooLarge(limit)) => {
+            return Ok(Err(client_error(client, &LlmError::TooLarge { limit })));
+        }
+        Err(e) => return Err(ProxyError::InvalidRequest(e.to_string())),
+    };
+    Ok(prepare(bytes).map_err(|e| client_error(client, &e)))
+}
+
+fn client_error(client: Dialect, error: &LlmError) -> Response<BoxBody> {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    json_response(status, &client.error_body(error))
+}
+
+/// Sends a JSON body to the provider. Returns the answer's head and body, the metric labels
+/// and the access-log facts (already attached to the head) of the call.
+pub(crate) async fn send_json(
+    ai: &AiBackend,
+    out: &Outbound<'_>,
+    mut parts: http::request::Parts,
+    body: Bytes,
+    model: &str,
+) -> Result<
+    (
+        http::response::Parts,
+        BoxBody,
+        GenAiLabels,
+        SharedGenAiFacts,
+    ),
+    ProxyError,
+> {
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    forward::prepare(out, &mut parts)?;
+    let response = forward::send(out, parts, full(body)).await?;
+    let labels = GenAiLabels {
+        operation: "chat",
+        provider: ai.provider.name(),
+        request_model: model.to_string(),
+        response_model: model.to_string(),
+    };
+    let (mut parts, body) = response.into_parts();
+    let facts = new_facts(ai, model);
+    parts.extensions.insert(facts.clone());
+    Ok((parts, body, labels, facts))
 }
 
 /// A provider's "no such model" says which model this backend sent and where it is pinned,

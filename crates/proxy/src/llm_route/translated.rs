@@ -18,14 +18,12 @@ use llm::translate::messages_on_chat::ChunkTranslator;
 use llm::translate::{self, EventTranslator, StreamTranslator, messages_on_chat};
 use serde_json::Value;
 
-use crate::body::{BoxBody, BoxError, CollectError, boxed, collect_limited, full};
+use crate::body::{BoxBody, BoxError, boxed, collect_limited, full};
 use crate::error::ProxyError;
-use crate::forward::{self, Outbound};
+use crate::forward::Outbound;
 use crate::gen_ai_metrics::{GenAiLabels, SharedGenAiFacts};
 use crate::llm_route::dialect::Dialect;
-use crate::llm_route::{
-    REQUEST_LIMIT, RESPONSE_LIMIT, json_response, name_the_model, new_facts, set_path, settle,
-};
+use crate::llm_route::{RESPONSE_LIMIT, name_the_model, read_request, send_json, set_path, settle};
 use crate::metrics::Metrics;
 use config::ir::backend::AiBackend;
 
@@ -118,43 +116,17 @@ pub(crate) async fn chat(
 ) -> Result<Response<BoxBody>, ProxyError> {
     let start = Instant::now();
     let client = direction.client();
-    let bytes = match collect_limited(body, REQUEST_LIMIT).await {
-        Ok(bytes) => bytes,
-        Err(CollectError::TooLarge(limit)) => {
-            return Ok(json_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &client.error_body(&llm::LlmError::TooLarge { limit }),
-            ));
-        }
-        Err(e) => return Err(ProxyError::InvalidRequest(e.to_string())),
+    let (prepared, request, include_usage) = match read_request(body, client, |bytes| {
+        direction.request(bytes, ai.model.as_deref())
+    })
+    .await?
+    {
+        Ok(translated) => translated,
+        Err(answer) => return Ok(answer),
     };
-    let (prepared, request, include_usage) = match direction.request(bytes, ai.model.as_deref()) {
-        Ok(t) => t,
-        Err(e) => {
-            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            return Ok(json_response(status, &client.error_body(&e)));
-        }
-    };
-    let body = Bytes::from(request.to_string());
     set_path(&mut parts, &ai.provider_path(direction.provider_suffix()))?;
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts
-        .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    forward::prepare(out, &mut parts)?;
-    let response = forward::send(out, parts, full(body)).await?;
-    let labels = GenAiLabels {
-        operation: "chat",
-        provider: ai.provider.name(),
-        request_model: prepared.model.clone(),
-        response_model: prepared.model.clone(),
-    };
-    let (mut parts, body) = response.into_parts();
-    let facts = new_facts(ai, &prepared.model);
-    parts.extensions.insert(facts.clone());
+    let body = Bytes::from(request.to_string());
+    let (mut parts, body, labels, facts) = send_json(ai, out, parts, body, &prepared.model).await?;
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::TRANSFER_ENCODING);
     if !parts.status.is_success() {
