@@ -167,5 +167,12 @@ fn traffic(t: &TrafficSettings) -> Value {
         "requestHeaders": header_ops(&t.request_headers),
         "responseHeaders": header_ops(&t.response_headers),
         "auth": t.credential.as_ref().map(credential),
+        "ai": t.ai.as_ref().map(|ai| json!({
+            "modelAliases": ai.model_aliases.iter().map(|(k, v)| json!({"from": k, "to": v})).collect::<Vec<_>>(),
+            "defaults": ai.defaults.iter().map(|(f, v)| json!({"field": f, "value": v})).collect::<Vec<_>>(),
+            "overrides": ai.overrides.iter().map(|(f, v)| json!({"field": f, "value": v})).collect::<Vec<_>>(),
+            "prepend": ai.prepend.iter().map(|m| json!({"role": m.role, "content": m.content})).collect::<Vec<_>>(),
+            "append": ai.append.iter().map(|m| json!({"role": m.role, "content": m.content})).collect::<Vec<_>>(),
+        })),
     })
 }

@@ -5,6 +5,7 @@
 pub mod anthropic;
 pub mod error;
 pub mod openai;
+pub mod policy;
 mod request;
 pub mod route;
 pub mod sse;

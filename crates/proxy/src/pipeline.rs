@@ -239,6 +239,7 @@ async fn forward_to_backend(
             Box<dyn Future<Output = Result<Response<BoxBody>, ProxyError>> + Send + '_>,
         > = Box::pin(llm_route::serve(
             ai,
+            traffic.ai.as_deref(),
             outbound,
             parts,
             body,

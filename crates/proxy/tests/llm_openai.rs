@@ -264,3 +264,40 @@ async fn anthropic_streams_are_rebuilt_from_chat_chunks() {
     );
     assert!(text.contains("\"output_tokens\":12"), "{text}");
 }
+
+#[tokio::test]
+async fn ai_policies_alias_default_override_and_enrich_requests() {
+    let provider = ProviderMock::start(Flavor::OpenAi, None).await;
+    let port = free_port();
+    let policy = "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: ai}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: llm}]
+  backend:
+    ai:
+      modelAliases: {fast: llama3.2}
+      defaults: [{field: temperature, value: \"0.2\"}]
+      overrides: [{field: max_tokens, value: \"1024\"}]
+      prompt:
+        prepend: [{role: system, content: Answer in French.}]
+";
+    let _gw =
+        start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm") + policy)).await;
+    let r = send(chat(
+        port,
+        json!({"model": "fast", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}),
+    ))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = &provider.received()[0].body;
+    assert_eq!(sent["model"], "llama3.2", "the alias names the real model");
+    assert_eq!(sent["temperature"], 0.2);
+    assert_eq!(sent["max_tokens"], 1024);
+    assert_eq!(
+        sent["messages"][0],
+        json!({"role": "system", "content": "Answer in French."})
+    );
+    assert_eq!(sent["messages"][1]["content"], "hi");
+}

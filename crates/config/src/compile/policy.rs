@@ -1,10 +1,13 @@
 //! AgentgatewayPolicy: validation, attachment to targets, and the field-by-field merge.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use api::ResourceKind;
-use api::policy::{AgentgatewayPolicy, HeaderModifiers, TrafficPolicy};
+
+use api::policy::{AgentgatewayPolicy, AiPolicy, HeaderModifiers, TrafficPolicy};
 use api::resource::{AGENTGATEWAY_GROUP, GATEWAY_API_GROUP};
+use llm::policy::{PromptMessage, RequestPolicy};
 
 use crate::compile::Ctx;
 use crate::compile::backend::{credential, duration};
@@ -36,6 +39,7 @@ pub(crate) struct PolicyParts {
     pub request_headers: Option<HeaderOps>,
     pub response_headers: Option<HeaderOps>,
     pub credential: Option<BackendCredential>,
+    pub ai: Option<Arc<RequestPolicy>>,
 }
 
 /// Policies by target, each list in policy-name order.
@@ -68,6 +72,9 @@ impl PolicyParts {
         }
         if let Some(c) = &self.credential {
             settings.credential = Some(c.clone());
+        }
+        if let Some(ai) = &self.ai {
+            settings.ai = Some(ai.clone());
         }
     }
 }
@@ -223,6 +230,64 @@ fn find_target(
     }
 }
 
+/// `backend.ai`: aliases, defaults, overrides and prompt enrichment. Prompt guards and
+/// custom route tables are refused until they are enforced.
+fn ai_policy(ctx: &mut Ctx<'_>, entry: &Entry<AgentgatewayPolicy>, ai: &AiPolicy) -> RequestPolicy {
+    if ai.prompt_guard.is_some() {
+        ctx.error(
+            entry,
+            "spec.backend.ai.promptGuard",
+            "`backend.ai.promptGuard` is not supported yet",
+            NOT_YET,
+        );
+    }
+    if !ai.routes.is_empty() {
+        ctx.error(
+            entry,
+            "spec.backend.ai.routes",
+            "`backend.ai.routes` is not supported yet",
+            NOT_YET,
+        );
+    }
+    // Values are JSON written as strings ("0.2", "true", "\"text\""); anything that is not
+    // valid JSON is taken as a plain string.
+    let value = |v: &str| {
+        serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()))
+    };
+    let fields = |list: &[api::policy::FieldValue]| {
+        list.iter()
+            .map(|f| (f.field.clone(), value(&f.value)))
+            .collect()
+    };
+    let messages = |list: &[api::policy::PromptMessage]| {
+        list.iter()
+            .map(|m| PromptMessage {
+                role: m.role.clone(),
+                content: m.content.clone(),
+            })
+            .collect()
+    };
+    RequestPolicy {
+        model_aliases: ai
+            .model_aliases
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        defaults: fields(&ai.defaults),
+        overrides: fields(&ai.overrides),
+        prepend: ai
+            .prompt
+            .as_ref()
+            .map(|p| messages(&p.prepend))
+            .unwrap_or_default(),
+        append: ai
+            .prompt
+            .as_ref()
+            .map(|p| messages(&p.append))
+            .unwrap_or_default(),
+    }
+}
+
 /// The hint for sections that parse but are not enforced yet: refusing beats silently
 /// serving traffic without, say, the authentication the operator asked for.
 const NOT_YET: &str =
@@ -257,13 +322,8 @@ fn parts(
         traffic_parts(ctx, entry, traffic, &mut parts);
     }
     if let Some(backend) = &spec.backend {
-        if backend.ai.is_some() {
-            ctx.error(
-                entry,
-                "spec.backend.ai",
-                "`backend.ai` policies are not supported yet",
-                NOT_YET,
-            );
+        if let Some(ai) = &backend.ai {
+            parts.ai = Some(Arc::new(ai_policy(ctx, entry, ai)));
         }
         if backend.mcp.is_some() {
             ctx.error(

@@ -15,6 +15,8 @@ pub struct TrafficSettings {
     pub response_headers: HeaderOps,
     /// From `backend.auth` of a policy; overrides the backend's own credential.
     pub credential: Option<BackendCredential>,
+    /// From `backend.ai`: applied to LLM requests before they are checked and sent.
+    pub ai: Option<std::sync::Arc<llm::policy::RequestPolicy>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,6 +22,14 @@ impl Dialect {
         }
     }
 
+    /// The chat API this format is.
+    pub fn api(self) -> ClientApi {
+        match self {
+            Self::OpenAi => ClientApi::ChatCompletions,
+            Self::Anthropic => ClientApi::Messages,
+        }
+    }
+
     pub fn of_provider(provider: AiProvider) -> Self {
         match provider {
             AiProvider::OpenAi => Self::OpenAi,

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use config::ir::backend::{AiBackend, AiProvider, BackendCredential};
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
+use llm::policy::RequestPolicy;
 use llm::sse::SseDecoder;
 use llm::{ClientApi, LlmError, Usage};
 use serde_json::Value;
@@ -35,6 +36,7 @@ pub(crate) const RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
 /// decides whether the client's own reaches the provider.
 pub async fn serve(
     ai: &AiBackend,
+    policy: Option<&RequestPolicy>,
     mut out: Outbound<'_>,
     mut parts: http::request::Parts,
     body: BoxBody,
@@ -67,7 +69,7 @@ pub async fn serve(
             Dialect::Anthropic => Direction::MessagesOnChat,
         };
         apply_credential(&mut out, &mut parts, ai);
-        return translated::chat(ai, direction, &out, parts, body, metrics).await;
+        return translated::chat(ai, direction, policy, &out, parts, body, metrics).await;
     }
     apply_credential(&mut out, &mut parts, ai);
     let suffix = match api {
@@ -80,7 +82,7 @@ pub async fn serve(
     if !chat_api {
         return forward_as_is(&out, parts, body).await;
     }
-    chat(ai, provider, &out, parts, body, metrics).await
+    chat(ai, provider, policy, &out, parts, body, metrics).await
 }
 
 /// The client's key is for the gateway, never for the provider (unless `passthrough`);
@@ -121,13 +123,14 @@ fn apply_credential(out: &mut Outbound<'_>, parts: &mut http::request::Parts, ai
 async fn chat(
     ai: &AiBackend,
     dialect: Dialect,
+    policy: Option<&RequestPolicy>,
     out: &Outbound<'_>,
     parts: http::request::Parts,
     body: BoxBody,
     metrics: &Arc<Metrics>,
 ) -> Result<Response<BoxBody>, ProxyError> {
     let start = Instant::now();
-    let prepared = match read_request(body, dialect, |bytes| {
+    let prepared = match read_request(body, dialect, policy, |bytes| {
         dialect.prepare(bytes, ai.model.as_deref())
     })
     .await?
@@ -244,6 +247,7 @@ pub(crate) fn json_response(status: StatusCode, value: &Value) -> Response<BoxBo
 pub(crate) async fn read_request<T>(
     body: BoxBody,
     client: Dialect,
+    policy: Option<&RequestPolicy>,
     prepare: impl FnOnce(Bytes) -> Result<T, LlmError>,
 ) -> Result<Result<T, Response<BoxBody>>, ProxyError> {
     let bytes = match collect_limited(body, REQUEST_LIMIT).await {
@@ -253,7 +257,12 @@ pub(crate) async fn read_request<T>(
         }
         Err(e) => return Err(ProxyError::InvalidRequest(e.to_string())),
     };
-    Ok(prepare(bytes).map_err(|e| client_error(client, &e)))
+    // The operator's policy (aliases, defaults, overrides, prompts) applies before the checks.
+    let prepared = match policy {
+        Some(policy) => policy.apply(bytes, client.api()).and_then(prepare),
+        None => prepare(bytes),
+    };
+    Ok(prepared.map_err(|e| client_error(client, &e)))
 }
 
 fn client_error(client: Dialect, error: &LlmError) -> Response<BoxBody> {

@@ -13,6 +13,7 @@ use http::{Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use llm::Usage;
 use llm::openai::PreparedChat;
+use llm::policy::RequestPolicy;
 use llm::sse::SseDecoder;
 use llm::translate::messages_on_chat::ChunkTranslator;
 use llm::translate::{self, EventTranslator, StreamTranslator, messages_on_chat};
@@ -109,6 +110,7 @@ impl Direction {
 pub(crate) async fn chat(
     ai: &AiBackend,
     direction: Direction,
+    policy: Option<&RequestPolicy>,
     out: &Outbound<'_>,
     mut parts: http::request::Parts,
     body: BoxBody,
@@ -116,7 +118,7 @@ pub(crate) async fn chat(
 ) -> Result<Response<BoxBody>, ProxyError> {
     let start = Instant::now();
     let client = direction.client();
-    let (prepared, request, include_usage) = match read_request(body, client, |bytes| {
+    let (prepared, request, include_usage) = match read_request(body, client, policy, |bytes| {
         direction.request(bytes, ai.model.as_deref())
     })
     .await?
