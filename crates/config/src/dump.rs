@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::duration::format_duration;
 use crate::ir::Config;
-use crate::ir::backend::{BackendCredential, BackendKind, StaticBackend};
+use crate::ir::backend::{AiBackend, BackendCredential, BackendKind, StaticBackend};
 use crate::ir::filters::{HeaderOps, PathModifier, RouteFilters};
 use crate::ir::policy::TrafficSettings;
 use crate::ir::route::{PathMatch, RequestMatch, ValueMatch};
@@ -40,19 +40,24 @@ pub fn config_dump(config: &Config) -> Value {
         })).collect::<Vec<_>>(),
         "backends": config.backends.values().map(|b| match &b.kind {
             BackendKind::Static(s) => json!({"name": b.name(), "static": target(s)}),
-            BackendKind::Ai(ai) => json!({
+            BackendKind::Ai(ai) => json!({"name": b.name(), "ai": provider(ai)}),
+            BackendKind::AiGroups(groups) => json!({
                 "name": b.name(),
-                "ai": {
-                    "provider": ai.provider.name(),
-                    "model": ai.model,
-                    "path": ai.path,
-                    "pathPrefix": ai.path_prefix,
-                    "target": target(&ai.target),
-                },
+                "ai": {"groups": groups.groups.iter().map(|g| g.iter().map(|p| json!({"name": p.name, "provider": provider(&p.backend)})).collect::<Vec<_>>()).collect::<Vec<_>>()},
             }),
             BackendKind::NotYetServed { what } => json!({"name": b.name(), "notYetServed": what}),
         }).collect::<Vec<_>>(),
         "logging": {"level": config.logging.level, "format": config.logging.format.map(|f| f.as_str())},
+    })
+}
+
+fn provider(ai: &AiBackend) -> Value {
+    json!({
+        "provider": ai.provider.name(),
+        "model": ai.model,
+        "path": ai.path,
+        "pathPrefix": ai.path_prefix,
+        "target": target(&ai.target),
     })
 }
 

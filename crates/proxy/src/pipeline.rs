@@ -11,8 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use config::ir::filters::{PathModifier, Redirect};
+use config::ir::policy::TrafficSettings;
 use config::ir::route::PathMatch;
-use config::ir::{BackendKind, Listener, RequestFacts, RouteEntry, RouteRule, WeightedBackend};
+use config::ir::{
+    BackendKind, Listener, RequestFacts, RouteEntry, RouteRule, StaticBackend, WeightedBackend,
+};
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
@@ -187,14 +190,15 @@ fn edit_request(
 }
 
 /// Where the request came from and which Host it goes out with.
-struct Hop {
-    conn: Connection,
-    original_host: String,
-    rewritten_host: Option<HeaderValue>,
+#[derive(Clone)]
+pub(crate) struct Hop {
+    pub conn: Connection,
+    pub original_host: String,
+    pub rewritten_host: Option<HeaderValue>,
 }
 
-/// Sends the request to a static backend (with retries and per-attempt deadlines) under
-/// the route's overall request timeout.
+/// Sends the request to the backend (with retries and per-attempt deadlines) under the
+/// route's overall request timeout.
 async fn forward_to_backend(
     snapshot: &Snapshot,
     rule: &RouteRule,
@@ -204,21 +208,55 @@ async fn forward_to_backend(
     hop: Hop,
 ) -> Result<Response<BoxBody>, ProxyError> {
     let name = backend.backend.name();
-    let (target, ai) = match &backend.backend.kind {
-        BackendKind::Static(s) => (s.as_ref(), None),
-        BackendKind::Ai(ai) => (&ai.target, Some(ai.as_ref())),
-        BackendKind::NotYetServed { what } => {
-            return Err(ProxyError::NotYetServed {
-                backend: name.to_string(),
-                what,
-            });
-        }
-    };
-    let client = snapshot
-        .client(&backend.backend)
-        .ok_or_else(|| ProxyError::Internal(format!("no upstream pool for backend {name}")))?;
     let traffic = &backend.traffic;
-    let outbound = Outbound {
+    let deadline = traffic.timeouts.request;
+    match &backend.backend.kind {
+        BackendKind::Static(target) => {
+            let outbound = outbound(snapshot, name, target, traffic, hop)?;
+            forward::prepare(&outbound, &mut parts)?;
+            within(deadline, rule, forward::send(&outbound, parts, body)).await
+        }
+        BackendKind::Ai(ai) => {
+            let outbound = outbound(snapshot, name, &ai.target, traffic, hop)?;
+            // Boxed: LLM routes are rare next to plain proxying and their future is large.
+            let served: LlmFuture<'_> = Box::pin(llm_route::serve(
+                ai,
+                traffic.ai.as_deref(),
+                outbound,
+                parts,
+                body,
+                &snapshot.metrics,
+            ));
+            within(deadline, rule, served).await
+        }
+        BackendKind::AiGroups(groups) => {
+            let served: LlmFuture<'_> = Box::pin(llm_route::failover::serve(
+                snapshot, name, groups, traffic, hop, parts, body,
+            ));
+            within(deadline, rule, served).await
+        }
+        BackendKind::NotYetServed { what } => Err(ProxyError::NotYetServed {
+            backend: name.to_string(),
+            what,
+        }),
+    }
+}
+
+type LlmFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Response<BoxBody>, ProxyError>> + Send + 'a>>;
+
+/// How one request goes out to one connection target.
+pub(crate) fn outbound<'a>(
+    snapshot: &'a Snapshot,
+    name: &Arc<str>,
+    target: &'a StaticBackend,
+    traffic: &'a TrafficSettings,
+    hop: Hop,
+) -> Result<Outbound<'a>, ProxyError> {
+    let client = snapshot
+        .client(target)
+        .ok_or_else(|| ProxyError::Internal(format!("no upstream pool for backend {name}")))?;
+    Ok(Outbound {
         backend_name: name.clone(),
         backend: target,
         client,
@@ -231,24 +269,7 @@ async fn forward_to_backend(
         original_host: hop.original_host,
         retry: traffic.retry.as_ref(),
         attempt_timeout: traffic.timeouts.backend_request.or(target.request_timeout),
-    };
-    let deadline = traffic.timeouts.request;
-    if let Some(ai) = ai {
-        // Boxed: LLM routes are rare next to plain proxying and their future is large.
-        let served: Pin<
-            Box<dyn Future<Output = Result<Response<BoxBody>, ProxyError>> + Send + '_>,
-        > = Box::pin(llm_route::serve(
-            ai,
-            traffic.ai.as_deref(),
-            outbound,
-            parts,
-            body,
-            &snapshot.metrics,
-        ));
-        return within(deadline, rule, served).await;
-    }
-    forward::prepare(&outbound, &mut parts)?;
-    within(deadline, rule, forward::send(&outbound, parts, body)).await
+    })
 }
 
 /// Runs `sent` under the route's overall request timeout, if any.
@@ -425,9 +446,10 @@ fn spawn_mirrors(
     }
     let (main, copies) = mirror::tee(body, chosen.len());
     for (m, copy) in chosen.into_iter().zip(copies) {
-        let (BackendKind::Static(backend), Some(client)) =
-            (&m.backend.kind, snapshot.client(&m.backend))
-        else {
+        let BackendKind::Static(backend) = &m.backend.kind else {
+            continue;
+        };
+        let Some(client) = snapshot.client(backend) else {
             continue;
         };
         let host_header = backend.endpoint.host_header.clone();

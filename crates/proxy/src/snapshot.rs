@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use config::ir::{Backend, BackendKind, Config, Listener, StaticBackend, WeightedBackend};
+use config::ir::{Backend, Config, Listener, StaticBackend, WeightedBackend};
 
 use crate::metrics::{Metrics, RequestLabels, RequestSeries};
+use crate::upstream::health::ProviderHealth;
 use crate::upstream::{UpstreamClient, UpstreamPools};
 
 pub struct Snapshot {
@@ -19,26 +20,23 @@ pub struct Snapshot {
     unrouted: HashMap<usize, Arc<RequestSeries>>,
     /// Requests no listener took.
     pub unmatched: Arc<RequestSeries>,
+    /// Ejection state of providers in priority groups, keyed by target address.
+    health: HashMap<usize, Arc<ProviderHealth>>,
     pub metrics: Arc<Metrics>,
 }
 
-/// Creates (or reuses) the upstream client of a static backend.
+/// Creates (or reuses) the upstream client of every target of a backend, keyed by the
+/// target's address.
 fn add_backend<'c>(
     backend: &'c Arc<Backend>,
     pools: &UpstreamPools,
     clients: &mut HashMap<usize, UpstreamClient>,
     live: &mut Vec<&'c StaticBackend>,
 ) -> Result<(), rustls::Error> {
-    let target = match &backend.kind {
-        BackendKind::Static(s) => Some(s.as_ref()),
-        BackendKind::Ai(ai) => Some(&ai.target),
-        BackendKind::NotYetServed { .. } => None,
-    };
-    if let Some(s) = target {
-        live.push(s);
-        let key = addr(backend.as_ref());
-        if let std::collections::hash_map::Entry::Vacant(slot) = clients.entry(key) {
-            slot.insert(pools.client_for(s)?);
+    for target in backend.targets() {
+        live.push(target);
+        if let std::collections::hash_map::Entry::Vacant(slot) = clients.entry(addr(target)) {
+            slot.insert(pools.client_for(target)?);
         }
     }
     Ok(())
@@ -93,6 +91,10 @@ impl Snapshot {
             add_backend(backend, pools, &mut clients, &mut live)?;
         }
         pools.retain(&live);
+        let health = live
+            .iter()
+            .map(|t| (addr(*t), Arc::new(ProviderHealth::default())))
+            .collect();
         let unmatched = metrics.request_series(RequestLabels {
             gateway: String::new(),
             route: String::new(),
@@ -104,12 +106,19 @@ impl Snapshot {
             series,
             unrouted,
             unmatched,
+            health,
             metrics: metrics.clone(),
         })
     }
 
-    pub fn client(&self, backend: &Backend) -> Option<&UpstreamClient> {
-        self.clients.get(&addr(backend))
+    /// The pool of one connection target (see `Backend::targets`).
+    pub fn client(&self, target: &StaticBackend) -> Option<&UpstreamClient> {
+        self.clients.get(&addr(target))
+    }
+
+    /// Whether a provider target may be tried now, and a place to record that it failed.
+    pub fn health(&self, target: &StaticBackend) -> Option<&Arc<ProviderHealth>> {
+        self.health.get(&addr(target))
     }
 
     pub fn series(&self, backend: &WeightedBackend) -> Option<&Arc<RequestSeries>> {

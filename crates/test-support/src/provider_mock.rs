@@ -3,7 +3,8 @@
 //! types), check the key, headers and body they receive, and record every request.
 //!
 //! Models with special meaning: `missing-model` answers 404 as the provider does;
-//! `break-stream` sends two events and then breaks the connection.
+//! `rate-limited` answers 429 with `Retry-After: 30`; `break-stream` sends two events and
+//! then breaks the connection.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -230,6 +231,15 @@ fn chat(body: &Value, samples: &Samples) -> Response<MockBody> {
     }
     if model == "missing-model" {
         return json(StatusCode::NOT_FOUND, fixture(not_found));
+    }
+    if model == "rate-limited" {
+        let mut r = json(
+            StatusCode::TOO_MANY_REQUESTS,
+            fixture("openai/error_429_rate_limit.json"),
+        );
+        r.headers_mut()
+            .insert("retry-after", http::HeaderValue::from_static("30"));
+        return r;
     }
     if body["stream"].as_bool() != Some(true) {
         return json(StatusCode::OK, fixture(response));

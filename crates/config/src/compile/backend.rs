@@ -15,8 +15,8 @@ use crate::compile::secrets::ResolvedSecrets;
 use crate::compile::tls::ca_bundle;
 use crate::duration::parse_duration;
 use crate::ir::backend::{
-    AiBackend, AiProvider, Backend, BackendCredential, BackendKind, Endpoint, StaticBackend,
-    UpstreamTls,
+    AiBackend, AiGroups, AiProvider, Backend, BackendCredential, BackendKind, Endpoint,
+    NamedProvider, StaticBackend, UpstreamTls,
 };
 use crate::status::Condition;
 use crate::store::{Entry, ObjectKey};
@@ -80,20 +80,10 @@ fn compile_backend(
         )?))
     } else if let Some(ai) = &spec.ai {
         check_ai(ctx, entry, ai, secrets);
-        let served = ai
-            .provider
-            .as_ref()
-            .filter(|p| p.provider_count() == 1)
-            .and_then(|p| match (&p.openai, &p.anthropic) {
-                (Some(o), _) => Some((p, AiProvider::OpenAi, o.model.clone())),
-                (_, Some(a)) => Some((p, AiProvider::Anthropic, a.model.clone())),
-                _ => None,
-            });
-        match served {
-            Some((provider, kind, model)) => BackendKind::Ai(Box::new(provider_backend(
-                ctx, entry, provider, kind, model, policies, secrets, credential,
-            )?)),
-            None => not_yet_served(ctx, entry, "spec.ai", "AI provider"),
+        match ai_kind(ctx, entry, ai, policies, secrets, credential) {
+            Served::Yes(kind) => kind,
+            Served::NotYet => not_yet_served(ctx, entry, "spec.ai", "AI provider"),
+            Served::Invalid => return None,
         }
     } else if let Some(mcp) = &spec.mcp {
         check_mcp(ctx, entry, mcp);
@@ -206,6 +196,105 @@ fn static_backend(
         credential,
         endpoint,
     })
+}
+
+enum Served {
+    Yes(BackendKind),
+    NotYet,
+    Invalid,
+}
+
+/// The provider kinds this build serves, with the model the backend pins.
+fn served_provider(p: &LlmProvider) -> Option<(AiProvider, Option<String>)> {
+    if p.provider_count() != 1 {
+        return None;
+    }
+    match (&p.openai, &p.anthropic) {
+        (Some(o), _) => Some((AiProvider::OpenAi, o.model.clone())),
+        (_, Some(a)) => Some((AiProvider::Anthropic, a.model.clone())),
+        _ => None,
+    }
+}
+
+/// `spec.ai`: one provider, or priority groups of them (served when every provider is).
+fn ai_kind(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<AgentgatewayBackend>,
+    ai: &RawAiBackend,
+    policies: &BackendPolicies,
+    secrets: &ResolvedSecrets,
+    credential: Option<BackendCredential>,
+) -> Served {
+    if let Some(provider) = &ai.provider {
+        let Some((kind, model)) = served_provider(provider) else {
+            return Served::NotYet;
+        };
+        return match provider_backend(
+            ctx, entry, provider, kind, model, policies, secrets, credential,
+        ) {
+            Some(backend) => Served::Yes(BackendKind::Ai(Box::new(backend))),
+            None => Served::Invalid,
+        };
+    }
+    let mut groups = Vec::new();
+    for group in &ai.groups {
+        let mut members = Vec::new();
+        for named in &group.providers {
+            let provider = LlmProvider {
+                openai: named.openai.clone(),
+                anthropic: named.anthropic.clone(),
+                gemini: named.gemini.clone(),
+                vertexai: named.vertexai.clone(),
+                azureopenai: named.azureopenai.clone(),
+                bedrock: named.bedrock.clone(),
+                host: named.host.clone(),
+                port: named.port,
+                path: named.path.clone(),
+                path_prefix: named.path_prefix.clone(),
+            };
+            let Some((kind, model)) = served_provider(&provider) else {
+                return Served::NotYet;
+            };
+            // A provider's own policies replace the backend's (each has its own key).
+            let own = named.policies.as_ref().unwrap_or(policies);
+            let own_credential = match named.policies.as_ref().and_then(|p| p.auth.as_ref()) {
+                Some(auth) => quiet_credential(ctx, entry, auth, secrets),
+                None => credential.clone(),
+            };
+            match provider_backend(
+                ctx,
+                entry,
+                &provider,
+                kind,
+                model,
+                own,
+                secrets,
+                own_credential,
+            ) {
+                Some(backend) => members.push(NamedProvider {
+                    name: named.name.clone(),
+                    backend,
+                }),
+                None => return Served::Invalid,
+            }
+        }
+        groups.push(members);
+    }
+    Served::Yes(BackendKind::AiGroups(Box::new(AiGroups { groups })))
+}
+
+/// The credential of a provider's own `policies.auth`; its errors were already reported
+/// when the groups were checked.
+fn quiet_credential(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<AgentgatewayBackend>,
+    auth: &api::backend::BackendAuth,
+    secrets: &ResolvedSecrets,
+) -> Option<BackendCredential> {
+    let before = ctx.errors.len();
+    let found = credential(ctx, entry, "spec.ai.groups", auth, secrets, false);
+    ctx.errors.0.truncate(before);
+    found
 }
 
 /// A provider backend (OpenAI, an OpenAI-compatible server, Anthropic). The public

@@ -39,6 +39,8 @@ pub enum BackendKind {
     Static(Box<StaticBackend>),
     /// An LLM provider; the connection settings live in `target`.
     Ai(Box<AiBackend>),
+    /// LLM providers in priority groups: the first group first, the next when it fails.
+    AiGroups(Box<AiGroups>),
     /// A valid backend of a kind this build does not serve yet; requests get a 501 that says so.
     NotYetServed {
         what: &'static str,
@@ -84,6 +86,36 @@ pub struct AiBackend {
     pub path: Option<String>,
     /// Replaces `/v1` in front of the API path (`pathPrefix`).
     pub path_prefix: Option<String>,
+}
+
+/// Priority groups of providers (`spec.ai.groups`).
+#[derive(Debug)]
+pub struct AiGroups {
+    pub groups: Vec<Vec<NamedProvider>>,
+}
+
+#[derive(Debug)]
+pub struct NamedProvider {
+    pub name: String,
+    pub backend: AiBackend,
+}
+
+impl Backend {
+    /// Every connection target of the backend (one, several for provider groups, none for a
+    /// backend this build does not serve).
+    pub fn targets(&self) -> Vec<&StaticBackend> {
+        match &self.kind {
+            BackendKind::Static(s) => vec![s.as_ref()],
+            BackendKind::Ai(ai) => vec![&ai.target],
+            BackendKind::AiGroups(g) => g
+                .groups
+                .iter()
+                .flatten()
+                .map(|p| &p.backend.target)
+                .collect(),
+            BackendKind::NotYetServed { .. } => Vec::new(),
+        }
+    }
 }
 
 impl AiBackend {

@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::observed::{Observed, Observer};
 
 mod dialect;
+pub(crate) mod failover;
 mod translated;
 use dialect::Dialect;
 use translated::Direction;

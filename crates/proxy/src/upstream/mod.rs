@@ -2,6 +2,7 @@
 //! reloads so that a config change does not drop warm keep-alive connections.
 
 pub mod connector;
+pub mod health;
 pub mod pool;
 pub mod tls;
 

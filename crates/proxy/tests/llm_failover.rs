@@ -1,0 +1,99 @@
+//! Priority groups of providers: failover on connection errors and on 429/5xx, ejection of
+//! the failing provider, and no retry once an answer has started.
+
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{gateway, route_to, start};
+use serde_json::json;
+use test_support::client::send;
+use test_support::free_port;
+use test_support::provider_mock::{Flavor, ProviderMock};
+
+fn groups(first_port: u16, first_model: &str, second_port: u16) -> String {
+    format!(
+        "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: llm}}
+spec:
+  ai:
+    groups:
+    - providers:
+      - {{name: primary, openai: {{model: {first_model}}}, host: 127.0.0.1, port: {first_port}}}
+    - providers:
+      - {{name: fallback, openai: {{model: llama3.2}}, host: 127.0.0.1, port: {second_port}}}
+"
+    )
+}
+
+fn chat(port: u16) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    let body = json!({"model": "any", "messages": [{"role": "user", "content": "hi"}]});
+    http::Request::post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .body(body.to_string().into())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_unreachable_first_group_fails_over_to_the_next() {
+    let fallback = ProviderMock::start(Flavor::OpenAi, None).await;
+    let (port, dead) = (free_port(), free_port());
+    let _gw =
+        start(&(gateway(port) + &groups(dead, "llama3.2", fallback.port()) + &route_to("llm")))
+            .await;
+    for _ in 0..3 {
+        let r = send(chat(port)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(fallback.received().len(), 3);
+}
+
+#[tokio::test]
+async fn a_rate_limited_provider_is_ejected_for_its_retry_after() {
+    let (primary, fallback) = (
+        ProviderMock::start(Flavor::OpenAi, None).await,
+        ProviderMock::start(Flavor::OpenAi, None).await,
+    );
+    let port = free_port();
+    let _gw = start(
+        &(gateway(port)
+            + &groups(primary.port(), "rate-limited", fallback.port())
+            + &route_to("llm")),
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(send(chat(port)).await.status, 200);
+    }
+    assert_eq!(
+        primary.received().len(),
+        1,
+        "after its 429 the primary is skipped while Retry-After lasts"
+    );
+    assert_eq!(fallback.received().len(), 3);
+    assert_eq!(
+        fallback.received()[0].body["model"],
+        "llama3.2",
+        "each provider gets its own pinned model"
+    );
+}
+
+#[tokio::test]
+async fn the_last_provider_answer_is_passed_on_when_all_fail() {
+    let (primary, fallback) = (
+        ProviderMock::start(Flavor::OpenAi, None).await,
+        ProviderMock::start(Flavor::OpenAi, None).await,
+    );
+    let port = free_port();
+    let config = groups(primary.port(), "rate-limited", fallback.port())
+        .replace("{model: llama3.2}", "{model: rate-limited}");
+    let _gw = start(&(gateway(port) + &config + &route_to("llm"))).await;
+    let r = send(chat(port)).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(
+        r.json()["error"]["type"],
+        "tokens",
+        "the provider's own error is kept"
+    );
+}
