@@ -301,3 +301,56 @@ spec:
     );
     assert_eq!(sent["messages"][1]["content"], "hi");
 }
+
+#[tokio::test]
+async fn azure_openai_gets_deployment_path_api_version_and_api_key() {
+    let provider = ProviderMock::start(Flavor::Azure, Some("azure-key")).await;
+    let port = free_port();
+    let yaml = gateway(port)
+        + &format!(
+            "---
+apiVersion: v1
+kind: Secret
+metadata: {{name: azure-key}}
+stringData: {{key: azure-key}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: llm}}
+spec:
+  ai:
+    provider:
+      azureopenai: {{endpoint: my-resource.openai.azure.com, deploymentName: gpt-4o-prod}}
+      host: 127.0.0.1
+      port: {}
+  policies:
+    auth: {{secretRef: {{name: azure-key}}}}
+",
+            provider.port()
+        )
+        + &route_to("llm");
+    let _gw = start(&yaml).await;
+    let r = send(chat(
+        port,
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+    ))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = &provider.received()[0];
+    assert_eq!(
+        seen.path,
+        "/openai/deployments/gpt-4o-prod/chat/completions"
+    );
+    assert_eq!(seen.headers["api-key"], "azure-key");
+    assert!(
+        !seen.headers.contains_key("authorization"),
+        "the client's credential never reaches Azure"
+    );
+    let streamed = send(chat(
+        port,
+        json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+    ))
+    .await;
+    assert_eq!(streamed.status, 200);
+    assert!(streamed.text().trim_end().ends_with("data: [DONE]"));
+}

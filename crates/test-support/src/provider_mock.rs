@@ -39,6 +39,8 @@ pub fn fixture(path: &str) -> Vec<u8> {
 pub enum Flavor {
     OpenAi,
     Anthropic,
+    /// Azure OpenAI: `api-key` header, deployments in the path, a dated `api-version`.
+    Azure,
 }
 
 /// One request as the provider saw it.
@@ -163,6 +165,39 @@ async fn handle(
                 _ => json(StatusCode::NOT_FOUND, br#"{"error":{"message":"Invalid URL","type":"invalid_request_error","param":null,"code":null}}"#.to_vec()),
             }
         }
+        Flavor::Azure => {
+            if let Some(key) = key
+                && header("api-key") != Some(key)
+            {
+                return Ok(json(
+                    StatusCode::UNAUTHORIZED,
+                    fixture("azure/error_401_invalid_key.json"),
+                ));
+            }
+            let versioned = parts
+                .uri
+                .query()
+                .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("api-version=20")));
+            let path = parts.uri.path();
+            match path
+                .strip_prefix("/openai/deployments/")
+                .and_then(|rest| rest.split_once('/'))
+            {
+                Some((_, "chat/completions"))
+                    if versioned && parts.method == http::Method::POST =>
+                {
+                    chat(&value, &AZURE)
+                }
+                Some((_, _)) if !versioned => json(
+                    StatusCode::NOT_FOUND,
+                    br#"{"error":{"code":"404","message":"Resource not found"}}"#.to_vec(),
+                ),
+                _ => json(
+                    StatusCode::NOT_FOUND,
+                    fixture("azure/error_404_deployment_not_found.json"),
+                ),
+            }
+        }
         Flavor::Anthropic => {
             if let Some(key) = key
                 && header("x-api-key") != Some(key)
@@ -204,6 +239,14 @@ const OPENAI: Samples = Samples {
     tool_response: "openai/chat_response_tool_calls.json",
     tool_stream: "openai/chat_stream_tool_call.sse",
     not_found: "openai/error_404_model_not_found.json",
+};
+
+const AZURE: Samples = Samples {
+    response: "azure/chat_response.json",
+    stream: "azure/chat_stream.sse",
+    tool_response: "azure/chat_response.json",
+    tool_stream: "azure/chat_stream.sse",
+    not_found: "azure/error_404_deployment_not_found.json",
 };
 
 const ANTHROPIC: Samples = Samples {

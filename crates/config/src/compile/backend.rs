@@ -15,8 +15,8 @@ use crate::compile::secrets::ResolvedSecrets;
 use crate::compile::tls::ca_bundle;
 use crate::duration::parse_duration;
 use crate::ir::backend::{
-    AiBackend, AiGroups, AiProvider, Backend, BackendCredential, BackendKind, Endpoint,
-    NamedProvider, StaticBackend, UpstreamTls,
+    AiBackend, AiGroups, AiProvider, AzureSettings, Backend, BackendCredential, BackendKind,
+    Endpoint, NamedProvider, StaticBackend, UpstreamTls,
 };
 use crate::status::Condition;
 use crate::store::{Entry, ObjectKey};
@@ -209,12 +209,16 @@ fn served_provider(p: &LlmProvider) -> Option<(AiProvider, Option<String>)> {
     if p.provider_count() != 1 {
         return None;
     }
-    match (&p.openai, &p.anthropic) {
-        (Some(o), _) => Some((AiProvider::OpenAi, o.model.clone())),
-        (_, Some(a)) => Some((AiProvider::Anthropic, a.model.clone())),
+    match (&p.openai, &p.anthropic, &p.azureopenai) {
+        (Some(o), _, _) => Some((AiProvider::OpenAi, o.model.clone())),
+        (_, Some(a), _) => Some((AiProvider::Anthropic, a.model.clone())),
+        (_, _, Some(_)) => Some((AiProvider::AzureOpenAi, None)),
         _ => None,
     }
 }
+
+/// The API version used when an Azure backend names none.
+const AZURE_API_VERSION: &str = "2024-10-21";
 
 /// `spec.ai`: one provider, or priority groups of them (served when every provider is).
 fn ai_kind(
@@ -312,7 +316,18 @@ fn provider_backend(
 ) -> Option<AiBackend> {
     let (host, port, default_tls) = match (&provider.host, provider.port) {
         (Some(host), Some(port)) => (host.clone(), port, false),
-        _ => (kind.public_host().to_string(), 443, true),
+        _ => {
+            let host = match (kind.public_host(), &provider.azureopenai) {
+                (Some(host), _) => host.to_string(),
+                (None, Some(azure)) => azure
+                    .endpoint
+                    .trim_start_matches("https://")
+                    .trim_end_matches('/')
+                    .to_string(),
+                (None, None) => return None,
+            };
+            (host, 443, true)
+        }
     };
     let raw = RawStatic { host, port };
     let mut target = static_backend(ctx, entry, &raw, policies, secrets, credential)?;
@@ -339,6 +354,13 @@ fn provider_backend(
         target,
         path: provider.path.clone(),
         path_prefix: provider.path_prefix.clone(),
+        azure: provider.azureopenai.as_ref().map(|a| AzureSettings {
+            deployment: a.deployment_name.clone(),
+            api_version: a
+                .api_version
+                .clone()
+                .unwrap_or_else(|| AZURE_API_VERSION.to_string()),
+        }),
     })
 }
 

@@ -54,6 +54,8 @@ pub enum AiProvider {
     OpenAi,
     /// Anthropic's Messages API.
     Anthropic,
+    /// Azure OpenAI: the OpenAI API at a resource's endpoint, deployments in the path.
+    AzureOpenAi,
 }
 
 impl AiProvider {
@@ -62,14 +64,17 @@ impl AiProvider {
         match self {
             Self::OpenAi => "openai",
             Self::Anthropic => "anthropic",
+            Self::AzureOpenAi => "azure.ai.openai",
         }
     }
 
-    /// The public endpoint used when the backend does not override host and port.
-    pub fn public_host(self) -> &'static str {
+    /// The public endpoint used when the backend does not override host and port (Azure
+    /// names its own resource endpoint).
+    pub fn public_host(self) -> Option<&'static str> {
         match self {
-            Self::OpenAi => "api.openai.com",
-            Self::Anthropic => "api.anthropic.com",
+            Self::OpenAi => Some("api.openai.com"),
+            Self::Anthropic => Some("api.anthropic.com"),
+            Self::AzureOpenAi => None,
         }
     }
 }
@@ -86,6 +91,16 @@ pub struct AiBackend {
     pub path: Option<String>,
     /// Replaces `/v1` in front of the API path (`pathPrefix`).
     pub path_prefix: Option<String>,
+    /// Azure OpenAI only.
+    pub azure: Option<AzureSettings>,
+}
+
+/// Where an Azure OpenAI request goes: a deployment (classic API, dated `api-version`) or,
+/// without one, the v1 API with the deployment named as the model.
+#[derive(Debug, Clone)]
+pub struct AzureSettings {
+    pub deployment: Option<String>,
+    pub api_version: String,
 }
 
 /// Priority groups of providers (`spec.ai.groups`).
@@ -121,6 +136,15 @@ impl Backend {
 impl AiBackend {
     /// The provider path for an OpenAI-style API suffix such as `/chat/completions`.
     pub fn provider_path(&self, suffix: &str) -> String {
+        if let (None, Some(azure)) = (&self.path, &self.azure) {
+            return match &azure.deployment {
+                Some(d) => format!(
+                    "/openai/deployments/{d}{suffix}?api-version={}",
+                    azure.api_version
+                ),
+                None => format!("/openai/v1{suffix}"),
+            };
+        }
         match (&self.path, &self.path_prefix) {
             (Some(path), _) => path.clone(),
             (None, Some(prefix)) => format!("{}{suffix}", prefix.trim_end_matches('/')),

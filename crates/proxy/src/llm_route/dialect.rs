@@ -32,7 +32,7 @@ impl Dialect {
 
     pub fn of_provider(provider: AiProvider) -> Self {
         match provider {
-            AiProvider::OpenAi => Self::OpenAi,
+            AiProvider::OpenAi | AiProvider::AzureOpenAi => Self::OpenAi,
             AiProvider::Anthropic => Self::Anthropic,
         }
     }

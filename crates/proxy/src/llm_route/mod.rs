@@ -105,15 +105,11 @@ fn apply_credential(out: &mut Outbound<'_>, parts: &mut http::request::Parts, ai
     let Some(BackendCredential::Authorization(secret)) = credential else {
         return;
     };
+    let key = secret.expose().trim_start_matches("Bearer ");
     let (name, value) = match ai.provider {
-        AiProvider::OpenAi => (
-            "authorization",
-            format!("Bearer {}", secret.expose().trim_start_matches("Bearer ")),
-        ),
-        AiProvider::Anthropic => (
-            "x-api-key",
-            secret.expose().trim_start_matches("Bearer ").to_string(),
-        ),
+        AiProvider::OpenAi => ("authorization", format!("Bearer {key}")),
+        AiProvider::Anthropic => ("x-api-key", key.to_string()),
+        AiProvider::AzureOpenAi => ("api-key", key.to_string()),
     };
     if let Ok(mut value) = HeaderValue::from_str(&value) {
         value.set_sensitive(true);
@@ -189,7 +185,9 @@ async fn forward_as_is(
 }
 
 pub(crate) fn set_path(parts: &mut http::request::Parts, path: &str) -> Result<(), ProxyError> {
+    // The provider path may carry its own query (Azure's api-version); the client's follows.
     let path_and_query = match parts.uri.query() {
+        Some(q) if path.contains('?') => format!("{path}&{q}"),
         Some(q) => format!("{path}?{q}"),
         None => path.to_string(),
     };
