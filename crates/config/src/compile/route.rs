@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use api::ResourceKind;
-use api::httproute::{HttpBackendRef, HttpRoute, HttpRouteRule, PathMatchType};
+use api::httproute::{HttpBackendRef, HttpRoute, HttpRouteRule, ParentReference, PathMatchType};
 use api::meta::BackendObjectRef;
 use api::resource::{AGENTGATEWAY_GROUP, GATEWAY_API_GROUP};
 
@@ -134,113 +134,133 @@ fn select_listeners(
     let mut out: Vec<(usize, Vec<HostnamePattern>)> = Vec::new();
     for (p, parent) in entry.resource.spec.parent_refs.iter().enumerate() {
         let path = format!("spec.parentRefs[{p}]");
-        let group = parent.group.as_deref().unwrap_or(GATEWAY_API_GROUP);
-        let kind = parent.kind.as_deref().unwrap_or("Gateway");
-        if group != GATEWAY_API_GROUP || kind != "Gateway" {
-            ctx.error(
-                entry,
-                &path,
-                format!("parentRefs of kind {group}/{kind} are not supported"),
-                "attach routes to a Gateway",
-            );
-            continue;
-        }
-        let namespace = parent
-            .namespace
-            .clone()
-            .unwrap_or_else(|| entry.key.namespace.clone());
-        let Some(gateway) = ctx.store.gateway(&namespace, &parent.name) else {
-            ctx.error(
-                entry,
-                &format!("{path}.name"),
-                format!("Gateway {namespace}/{} does not exist", parent.name),
-                "fix the name (and namespace) or create the Gateway",
-            );
+        let Some(gateway) = parent_gateway(ctx, entry, &path, parent) else {
             continue;
         };
-        if let Some(section) = &parent.section_name
-            && !gateway
-                .resource
-                .spec
-                .listeners
-                .iter()
-                .any(|l| &l.name == section)
-        {
-            ctx.error(
-                entry,
-                &format!("{path}.sectionName"),
-                format!(
-                    "Gateway {namespace}/{} has no listener named {section}",
-                    parent.name
-                ),
-                "sectionName names a listener of the Gateway",
-            );
-            continue;
-        }
         let mut reasons = Vec::new();
-        let before = out.len();
+        let mut attached = false;
         for (index, listener) in listeners.iter().enumerate() {
-            if listener.gateway != gateway.key
-                || parent
+            let selected = listener.gateway == gateway
+                && parent
                     .section_name
                     .as_ref()
-                    .is_some_and(|s| s != &listener.name)
-                || parent.port.is_some_and(|port| port != listener.port)
-            {
+                    .is_none_or(|s| s == &listener.name)
+                && parent.port.is_none_or(|port| port == listener.port);
+            if !selected {
                 continue;
             }
-            if !listener.allows_http_routes {
-                reasons.push(format!(
-                    "listener {} does not allow HTTPRoutes (allowedRoutes.kinds)",
-                    listener.name
-                ));
-                continue;
-            }
-            if !listener.allow_all_namespaces && listener.gateway.namespace != entry.key.namespace {
-                reasons.push(format!(
-                    "listener {} only accepts routes from namespace {}",
-                    listener.name, listener.gateway.namespace
-                ));
-                continue;
-            }
-            let patterns: Vec<HostnamePattern> = hostnames
-                .iter()
-                .filter_map(|h| listener.hostname.intersect(h))
-                .collect();
-            if patterns.is_empty() {
-                reasons.push(format!(
-                    "listener {} serves host {}, which none of the route's hostnames match",
-                    listener.name, listener.hostname
-                ));
-                continue;
-            }
-            match out.iter_mut().find(|(i, _)| *i == index) {
-                Some((_, existing)) => existing.extend(patterns),
-                None => out.push((index, patterns)),
+            match listener_accepts(listener, entry, hostnames) {
+                Err(reason) => reasons.push(reason),
+                Ok(patterns) => {
+                    attached = true;
+                    match out.iter_mut().find(|(i, _)| *i == index) {
+                        Some((_, existing)) => existing.extend(patterns),
+                        None => out.push((index, patterns)),
+                    }
+                }
             }
         }
-        if out.len() == before
-            && !out
-                .iter()
-                .any(|(i, _)| listeners[*i].gateway == gateway.key)
-        {
+        if !attached {
             let why = if reasons.is_empty() {
                 format!(
-                    "no listener of Gateway {namespace}/{} matches this parentRef",
-                    parent.name
+                    "no listener of Gateway {} matches this parentRef",
+                    gateway.namespaced_name()
                 )
             } else {
                 reasons.join("; ")
             };
-            ctx.error(
-                entry,
-                &path,
-                format!("route cannot attach: {why}"),
-                "check sectionName/port, the listener's allowedRoutes.namespaces and hostnames",
-            );
+            let hint =
+                "check sectionName/port, the listener's allowedRoutes.namespaces and hostnames";
+            ctx.error(entry, &path, format!("route cannot attach: {why}"), hint);
         }
     }
     out
+}
+
+/// The Gateway a parentRef names, checked to exist and to have the named listener.
+fn parent_gateway(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<HttpRoute>,
+    path: &str,
+    parent: &ParentReference,
+) -> Option<ObjectKey> {
+    let group = parent.group.as_deref().unwrap_or(GATEWAY_API_GROUP);
+    let kind = parent.kind.as_deref().unwrap_or("Gateway");
+    if group != GATEWAY_API_GROUP || kind != "Gateway" {
+        ctx.error(
+            entry,
+            path,
+            format!("parentRefs of kind {group}/{kind} are not supported"),
+            "attach routes to a Gateway",
+        );
+        return None;
+    }
+    let namespace = parent
+        .namespace
+        .clone()
+        .unwrap_or_else(|| entry.key.namespace.clone());
+    let Some(gateway) = ctx.store.gateway(&namespace, &parent.name) else {
+        let message = format!("Gateway {namespace}/{} does not exist", parent.name);
+        ctx.error(
+            entry,
+            &format!("{path}.name"),
+            message,
+            "fix the name (and namespace) or create the Gateway",
+        );
+        return None;
+    };
+    if let Some(section) = &parent.section_name
+        && !gateway
+            .resource
+            .spec
+            .listeners
+            .iter()
+            .any(|l| &l.name == section)
+    {
+        let message = format!(
+            "Gateway {namespace}/{} has no listener named {section}",
+            parent.name
+        );
+        ctx.error(
+            entry,
+            &format!("{path}.sectionName"),
+            message,
+            "sectionName names a listener of the Gateway",
+        );
+        return None;
+    }
+    Some(gateway.key.clone())
+}
+
+/// The host patterns a listener serves this route under, or why it does not take it.
+fn listener_accepts(
+    listener: &ListenerDraft,
+    entry: &Entry<HttpRoute>,
+    hostnames: &[HostnamePattern],
+) -> Result<Vec<HostnamePattern>, String> {
+    if !listener.allows_http_routes {
+        return Err(format!(
+            "listener {} does not allow HTTPRoutes (allowedRoutes.kinds)",
+            listener.name
+        ));
+    }
+    if !listener.allow_all_namespaces && listener.gateway.namespace != entry.key.namespace {
+        return Err(format!(
+            "listener {} only accepts routes from namespace {}",
+            listener.name, listener.gateway.namespace
+        ));
+    }
+    let patterns: Vec<HostnamePattern> = hostnames
+        .iter()
+        .filter_map(|h| listener.hostname.intersect(h))
+        .collect();
+    if patterns.is_empty() {
+        return Err(format!(
+            "listener {} serves host {}, which none of the route's hostnames match",
+            listener.name, listener.hostname
+        ));
+    }
+    Ok(patterns)
 }
 
 fn compile_rule(
