@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Loopback HTTP/1.1 proxy benchmark: direct upstream vs agentgateway vs nginx.
+# Loopback HTTP/1.1 proxy benchmark: direct upstream vs agentgateway vs nginx, plus the
+# gateway's LLM routes (OpenAI, OpenAI->Anthropic translation; JSON and SSE) vs its plain route.
 #
 # Usage: bench/run.sh            (from anywhere; see bench/README.md)
 #
@@ -8,6 +9,7 @@
 #   BENCH_ROUNDS      interleaved rounds per concurrency level; medians are reported (default 3)
 #   BENCH_WARMUP      warm-up duration per target before the first round (default 2s)
 #   BENCH_CONNS       space-separated concurrency levels (default "1 16 64")
+#   BENCH_AI_CONNS    concurrency of the LLM-route rows (default 16)
 #   BENCH_SKIP_BUILD  set to 1 to reuse the binaries already in target/bench/release
 #   BENCH_NO_APT      set to 1 to never call apt-get (nginx is then skipped if absent)
 #
@@ -23,6 +25,7 @@ DURATION="${BENCH_DURATION:-8s}"
 WARMUP="${BENCH_WARMUP:-2s}"
 ROUNDS="${BENCH_ROUNDS:-3}"
 CONNS="${BENCH_CONNS:-1 16 64}"
+AI_CONNS="${BENCH_AI_CONNS:-16}"
 TARGET_DIR="$ROOT/target/bench"
 BIN_DIR="$TARGET_DIR/release"
 
@@ -38,6 +41,7 @@ log() { printf '[bench] %s\n' "$*"; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 
 case "$ROUNDS" in ''|*[!0-9]*|0) die "BENCH_ROUNDS must be a positive integer (got '$ROUNDS')" ;; esac
+case "$AI_CONNS" in ''|*[!0-9]*|0) die "BENCH_AI_CONNS must be a positive integer (got '$AI_CONNS')" ;; esac
 CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
 
 TMP="$(mktemp -d -t agw-bench.XXXXXX)"
@@ -162,6 +166,20 @@ wait_port() {
     die "$name did not listen on 127.0.0.1:$port"
 }
 
+# check_chat URL NAME SCRIPT PATTERN: POST the body of a wrk chat script (bench/chat*.lua),
+# expect HTTP 200 and PATTERN in the response.
+check_chat() {
+    local url="$1" name="$2" body out
+    body="$(sed -n "s/^wrk.body = '\\(.*\\)'$/\\1/p" "$3")"
+    [ -n "$body" ] || die "no wrk.body in $3"
+    out="$(curl --noproxy '*' -sS -m 5 -H 'content-type: application/json' --data-binary "$body" -w ' HTTP %{http_code}' "$url")" \
+        || die "$name: request failed (gateway log: $RAW_DIR/gateway.log)"
+    case "$out" in
+        *"$4"*"HTTP 200") log "$name sanity check ok: POST $url" ;;
+        *) die "$name sanity check failed (gateway log: $RAW_DIR/gateway.log): $out" ;;
+    esac
+}
+
 check_body() {
     local url="$1" name="$2" out
     out="$(curl --noproxy '*' -sS -m 5 -w ' HTTP %{http_code}' "$url")" || die "$name: request failed"
@@ -210,17 +228,19 @@ median() {
 
 # Per-round values, keyed "target,conc,round"; medians keyed "target,conc".
 declare -A R_RPS R_P50 R_P99 R_REQS R_CPU ERRS RPS P50 P99 CPU
-declare -A URL CPU_PID
+declare -A URL CPU_PID SCRIPT
 TARGETS=()
 
 run_wrk() {
     # run_wrk TARGET CONNS ROUND: one measurement; records rps, latencies, requests and,
     # for proxies, the CPU time the proxy process spent per request.
     local target="$1" c="$2" r="$3" url="${URL[$1]}" t out line pid="${CPU_PID[$1]:-}" t0="" t1="" k="$1,$2,$3" cpu=""
+    local script=()
+    [ -n "${SCRIPT[$1]:-}" ] && script=(-s "${SCRIPT[$1]}")
     t=$((c < 2 ? c : 2))
     out="$RAW_DIR/wrk-$target-c$c-r$r.txt"
     [ -n "$pid" ] && t0="$(cpu_ticks "$pid")"
-    "${LOAD_CPU[@]}" wrk -t"$t" -c"$c" -d"$DURATION" --latency "$url" >"$out" 2>&1 || die "wrk failed for $target c=$c round $r: $(cat "$out")"
+    "${LOAD_CPU[@]}" wrk -t"$t" -c"$c" -d"$DURATION" --latency "${script[@]}" "$url" >"$out" 2>&1 || die "wrk failed for $target c=$c round $r: $(cat "$out")"
     [ -n "$pid" ] && t1="$(cpu_ticks "$pid")"
     R_RPS[$k]="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
     R_REQS[$k]="$(awk '/ requests in / { print $1; exit }' "$out")"
@@ -234,15 +254,17 @@ run_wrk() {
     fi
     R_CPU[$k]="$cpu"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$c" "$r" "${R_RPS[$k]}" "${R_P50[$k]}" "${R_P99[$k]}" "${R_REQS[$k]}" "$cpu" >>"$RAW_DIR/rounds.tsv"
-    log "$(printf '%-8s c=%-3s r%-2s rps=%-9s p50=%sus p99=%sus%s %s' "$target" "$c" "$r" "${R_RPS[$k]}" "${R_P50[$k]}" "${R_P99[$k]}" \
+    log "$(printf '%-11s c=%-3s r%-2s rps=%-9s p50=%sus p99=%sus%s %s' "$target" "$c" "$r" "${R_RPS[$k]}" "${R_P50[$k]}" "${R_P99[$k]}" \
         "${cpu:+ cpu=${cpu}us/req}" "${ERRS[$k]:-}")"
 }
 
 warm_up() {
-    local target="$1" c maxc=1
-    for c in $CONNS; do [ "$c" -gt "$maxc" ] && maxc="$c"; done
+    # warm_up TARGET [CONNS]: default is the highest level of BENCH_CONNS.
+    local target="$1" c maxc="${2:-1}" script=()
+    if [ -z "${2:-}" ]; then for c in $CONNS; do [ "$c" -gt "$maxc" ] && maxc="$c"; done; fi
+    [ -n "${SCRIPT[$target]:-}" ] && script=(-s "${SCRIPT[$target]}")
     log "$target: warm-up $WARMUP at c=$maxc"
-    "${LOAD_CPU[@]}" wrk -t"$((maxc < 2 ? maxc : 2))" -c"$maxc" -d"$WARMUP" "${URL[$target]}" >"$RAW_DIR/wrk-$target-warmup.txt" 2>&1 || die "warm-up failed for $target"
+    "${LOAD_CPU[@]}" wrk -t"$((maxc < 2 ? maxc : 2))" -c"$maxc" -d"$WARMUP" "${script[@]}" "${URL[$target]}" >"$RAW_DIR/wrk-$target-warmup.txt" 2>&1 || die "warm-up failed for $target"
 }
 
 # ---------------------------------------------------------------- run
@@ -252,8 +274,8 @@ LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 log "load average before measuring: $LOAD_START"
 EST="$(awk -v d="$DURATION" -v w="$WARMUP" -v r="$ROUNDS" -v n="$(echo $CONNS | wc -w)" 'function sec(v,  x, u) {
     x = v + 0; u = v; sub(/^[0-9.]+/, "", u); return u == "m" ? 60 * x : u == "h" ? 3600 * x : x }
-    BEGIN { printf "%.0f", 3 * (sec(w) + r * n * sec(d)) + 10 }')"
-log "duration per measurement: $DURATION; rounds: $ROUNDS; warm-up: $WARMUP; concurrency levels: $CONNS (about ${EST}s in total)"
+    BEGIN { printf "%.0f", 3 * (sec(w) + r * n * sec(d)) + 6 * sec(w) + 8 * r * sec(d) + 10 }')"
+log "duration per measurement: $DURATION; rounds: $ROUNDS; warm-up: $WARMUP; concurrency levels: $CONNS; LLM rows at c=$AI_CONNS (about ${EST}s in total)"
 log "ports: upstream=$UP_PORT gateway=$GW_PORT nginx=$NGINX_PORT admin=$ADMIN_PORT metrics=$METRICS_PORT readiness=$READY_PORT"
 
 "${LOAD_CPU[@]}" "$UPSTREAM" "$UP_PORT" 2>"$RAW_DIR/upstream.log" &
@@ -302,6 +324,48 @@ spec:
     - group: agentgateway.dev
       kind: AgentgatewayBackend
       name: upstream
+---
+# LLM routes on the same listener; bench-upstream plays both providers.
+# /ai: OpenAI client -> OpenAI provider (request/usage parsing, no translation).
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata:
+  name: llm-openai
+spec:
+  ai:
+    provider:
+      openai: {}
+      host: 127.0.0.1
+      port: $UP_PORT
+---
+# /translated: OpenAI client -> Anthropic provider (the gateway translates both ways).
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata:
+  name: llm-anthropic
+spec:
+  ai:
+    provider:
+      anthropic: {}
+      host: 127.0.0.1
+      port: $UP_PORT
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: llm
+spec:
+  parentRefs:
+  - name: bench
+  rules:
+  - matches:
+    - path: {type: PathPrefix, value: /ai}
+    backendRefs:
+    - {group: agentgateway.dev, kind: AgentgatewayBackend, name: llm-openai}
+  - matches:
+    - path: {type: PathPrefix, value: /translated}
+    backendRefs:
+    - {group: agentgateway.dev, kind: AgentgatewayBackend, name: llm-anthropic}
 EOF
 cp "$TMP/gateway.yaml" "$RAW_DIR/gateway.yaml"
 "$AGW" validate -f "$TMP/gateway.yaml" || die "generated gateway config does not validate"
@@ -326,6 +390,26 @@ check_body "http://127.0.0.1:$GW_PORT/" "agentgateway"
 TARGETS+=(gateway)
 URL[gateway]="http://127.0.0.1:$GW_PORT/"
 CPU_PID[gateway]="$GW_PID"
+
+# LLM-route targets, measured in their own phase at c=$AI_CONNS after the proxy comparison.
+# "plain" is the gateway's plain route again, so every LLM row has a same-phase reference;
+# "direct-sse" is the streaming POST straight at the upstream (baseline for added latency).
+AI_TARGETS=(plain ai ai-stream xlat xlat-stream direct-sse)
+URL[plain]="http://127.0.0.1:$GW_PORT/"
+URL[ai]="http://127.0.0.1:$GW_PORT/ai/v1/chat/completions"
+URL[ai-stream]="${URL[ai]}"
+URL[xlat]="http://127.0.0.1:$GW_PORT/translated/v1/chat/completions"
+URL[xlat-stream]="${URL[xlat]}"
+URL[direct-sse]="http://127.0.0.1:$UP_PORT/v1/chat/completions"
+SCRIPT[ai]="$BENCH_DIR/chat.lua"; SCRIPT[xlat]="$BENCH_DIR/chat.lua"
+SCRIPT[ai-stream]="$BENCH_DIR/chat_stream.lua"; SCRIPT[xlat-stream]="$BENCH_DIR/chat_stream.lua"
+SCRIPT[direct-sse]="$BENCH_DIR/chat_stream.lua"
+for target in plain ai ai-stream xlat xlat-stream; do CPU_PID[$target]="$GW_PID"; done
+check_chat "${URL[direct-sse]}" "direct stream" "${SCRIPT[direct-sse]}" "[DONE]"
+check_chat "${URL[ai]}" "gateway /ai" "${SCRIPT[ai]}" '"chat.completion"'
+check_chat "${URL[ai-stream]}" "gateway /ai stream" "${SCRIPT[ai-stream]}" "[DONE]"
+check_chat "${URL[xlat]}" "gateway /translated" "${SCRIPT[xlat]}" '"chat.completion"'
+check_chat "${URL[xlat-stream]}" "gateway /translated stream" "${SCRIPT[xlat-stream]}" "chat.completion.chunk"
 
 # (c) nginx
 if [ -n "$NGINX_BIN" ]; then
@@ -415,11 +499,35 @@ done
 sleep 2
 GW_RSS_END="$(rss_mib "$GW_PID")"
 log "agentgateway idle RSS after the run: ${GW_RSS_END} MiB"
-stop_pid "$GW_PID"
 if [ -n "${NGINX_PID:-}" ]; then
     stop_pid "$NGINX_PID"
     cp "$TMP/nginx/logs/error.log" "$RAW_DIR/nginx-error.log" 2>/dev/null || true
 fi
+
+# (e) LLM routes: same interleaved rounds, at one level (c=$AI_CONNS), after the idle-RSS
+# reading so that reading still means "after the proxy comparison". nginx is stopped by now.
+log "LLM routes at c=$AI_CONNS: ${AI_TARGETS[*]}"
+for target in "${AI_TARGETS[@]}"; do warm_up "$target" "$AI_CONNS"; done
+# Each round also runs the streaming pair at c=1, where latency is not inflated by queueing:
+# that is the cleaner added-time-to-first-byte estimate.
+AI_RUNS=()
+for target in "${AI_TARGETS[@]}"; do AI_RUNS+=("$target,$AI_CONNS"); done
+[ "$AI_CONNS" != 1 ] && AI_RUNS+=("direct-sse,1" "ai-stream,1")
+for r in $(seq 1 "$ROUNDS"); do
+    for run in "${AI_RUNS[@]}"; do run_wrk "${run%,*}" "${run#*,}" "$r"; done
+done
+for run in "${AI_RUNS[@]}"; do
+    vals_rps=() vals_p50=() vals_p99=() vals_cpu=()
+    for r in $(seq 1 "$ROUNDS"); do
+        vals_rps+=("${R_RPS[$run,$r]:-}"); vals_p50+=("${R_P50[$run,$r]:-}")
+        vals_p99+=("${R_P99[$run,$r]:-}"); vals_cpu+=("${R_CPU[$run,$r]:-}")
+    done
+    RPS[$run]="$(median %.0f "${vals_rps[@]}")"
+    P50[$run]="$(median %.0f "${vals_p50[@]}")"
+    P99[$run]="$(median %.0f "${vals_p99[@]}")"
+    CPU[$run]="$(median %.2f "${vals_cpu[@]}")"
+done
+stop_pid "$GW_PID"
 stop_pid "$UP_PID"
 
 # ---------------------------------------------------------------- report
@@ -511,6 +619,50 @@ echo "Informational (CPU-based equivalent of the rps target, robust against neig
 gc64="${CPU[gateway,64]:-}"; nc64="${CPU[nginx,64]:-}"
 verdict "c=64 gateway CPU/req <= 1.25 x nginx CPU/req ($(or_na "$gc64") vs $(awk -v n="$nc64" 'BEGIN { if (n == "") print "n/a"; else printf "%.2f", 1.25 * n }') us)" \
     "$(check 'a <= 1.25 * b' "$gc64" "$nc64") (throughput-equivalent $(fdiv "$nc64" "$gc64") x nginx, target >= 0.8)"
+echo
+echo "LLM routes at c=$AI_CONNS (gateway; medians of $ROUNDS interleaved rounds; ratio = route rps / plain-route rps of this phase)"
+printf '%-28s | %9s %6s | %7s %7s | %9s | %s\n' route rps ratio p50 p99 "cpu us/req" "per-round rps"
+printf -- '-----------------------------+------------------+-----------------+-----------+------------------------\n'
+ai_label() {
+    case "$1" in
+        plain) echo "plain GET / (reference)" ;;
+        ai) echo "/ai            openai" ;;
+        ai-stream) echo "/ai            openai SSE" ;;
+        xlat) echo "/translated    ->anthropic" ;;
+        xlat-stream) echo "/translated    ->anthr. SSE" ;;
+        direct-sse) echo "direct SSE POST (no proxy)" ;;
+    esac
+}
+PLAIN_RPS="${RPS[plain,$AI_CONNS]:-}"
+for target in "${AI_TARGETS[@]}"; do
+    row=""; for r in $(seq 1 "$ROUNDS"); do row+="$(or_na "${R_RPS[$target,$AI_CONNS,$r]:-}") "; done
+    ratio="$(fdiv "${RPS[$target,$AI_CONNS]:-}" "$PLAIN_RPS")"
+    [ "$target" = direct-sse ] && ratio="-"
+    printf '%-28s | %9s %6s | %7s %7s | %9s | %s\n' "$(ai_label "$target")" "$(or_na "${RPS[$target,$AI_CONNS]:-}")" "$ratio" \
+        "$(or_na "${P50[$target,$AI_CONNS]:-}")" "$(or_na "${P99[$target,$AI_CONNS]:-}")" "$(or_na "${CPU[$target,$AI_CONNS]:-}")" "${row% }"
+done
+echo
+echo "Added latency of a streamed chat completion (estimate of the gateway's added time to first byte;"
+echo "direct = streaming POST straight at the upstream, via /ai = the same POST through the gateway's /ai route):"
+ttft_line() {
+    local c="$1" ds50="${P50[direct-sse,$1]:-}" ds99="${P99[direct-sse,$1]:-}" as50="${P50[ai-stream,$1]:-}" as99="${P99[ai-stream,$1]:-}"
+    ADD50="$(fsub "$as50" "$ds50")"; ADD99="$(fsub "$as99" "$ds99")"
+    printf '  c=%-3s direct p50/p99 %s/%s us, via /ai %s/%s us: added p50 %s us, added p99 %s us\n' "$c" \
+        "$(or_na "$ds50")" "$(or_na "$ds99")" "$(or_na "$as50")" "$(or_na "$as99")" "$ADD50" "$ADD99"
+}
+ttft_line 1; ADD99_C1="$ADD99"
+[ "$AI_CONNS" != 1 ] && ttft_line "$AI_CONNS"
+echo "  (wrk's latency is the time to the complete response; these streams are tiny, so it is time to first"
+echo "   byte plus a negligible stream time, and the difference is the gateway's added latency. At c=1 that is"
+echo "   pure per-request cost; at higher concurrency it also includes queueing on the gateway's single core.)"
+echo
+echo "LLM targets:"
+for target in ai ai-stream xlat xlat-stream; do
+    x="$(fdiv "${RPS[$target,$AI_CONNS]:-}" "$PLAIN_RPS")"
+    verdict "c=$AI_CONNS $(ai_label "$target" | tr -s ' ') rps >= 0.90 x plain route ($x)" "$(check 'a >= 0.9' "$x" 1)"
+done
+verdict "c=1 added TTFT p99 (/ai stream vs direct SSE) < 200 us ($ADD99_C1 us)" "$(check 'a < 200' "$ADD99_C1" 1)"
+
 echo
 echo "Caveats:"
 echo "  - gateway runs with --log-level warn, so its (info-level) access log is off, like nginx's access_log off."
