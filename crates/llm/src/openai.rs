@@ -50,24 +50,34 @@ pub(crate) fn prepare(
 
 /// The model that answered and the usage, from a non-streamed response body.
 pub fn response_facts(body: &[u8]) -> (Option<String>, Option<Usage>) {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(v) => facts(&v),
+    match serde_json::from_slice::<Facts>(body) {
+        Ok(f) => f.into_parts(),
         Err(_) => (None, None),
     }
 }
 
 /// The same, from one `data:` payload of a stream (`[DONE]` and non-JSON give nothing).
 pub fn chunk_facts(data: &str) -> (Option<String>, Option<Usage>) {
-    match serde_json::from_str::<Value>(data) {
-        Ok(v) => facts(&v),
+    match serde_json::from_str::<Facts>(data) {
+        Ok(f) => f.into_parts(),
         Err(_) => (None, None),
     }
 }
 
-fn facts(v: &Value) -> (Option<String>, Option<Usage>) {
-    let model = v.get("model").and_then(Value::as_str).map(str::to_string);
-    let usage = v.get("usage").and_then(Usage::from_openai);
-    (model, usage)
+/// Only the two fields usage accounting needs: the rest of a response (choices, text) is
+/// skipped by the parser instead of being built into a tree.
+#[derive(serde::Deserialize)]
+struct Facts {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+impl Facts {
+    fn into_parts(self) -> (Option<String>, Option<Usage>) {
+        (self.model, self.usage.as_ref().and_then(Usage::from_openai))
+    }
 }
 
 #[cfg(test)]

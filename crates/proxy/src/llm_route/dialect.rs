@@ -75,9 +75,16 @@ impl Dialect {
     }
 
     /// Folds one stream event's data into the model and usage seen so far.
+    /// Only events that can carry them are parsed: the first chunk (model) and usage
+    /// chunks for OpenAI, `message_start` / `message_delta` for Anthropic; text deltas pass
+    /// by unparsed.
     pub fn observe(self, data: &str, model: &mut Option<String>, usage: &mut Option<Usage>) {
         match self {
             Self::OpenAi => {
+                let has_usage = data.contains("\"usage\":{") || data.contains("\"usage\": {");
+                if model.is_some() && !has_usage {
+                    return;
+                }
                 let (m, u) = openai::chunk_facts(data);
                 if m.is_some() {
                     *model = m;
@@ -86,7 +93,11 @@ impl Dialect {
                     *usage = u;
                 }
             }
-            Self::Anthropic => anthropic::observe_event(data, model, usage),
+            Self::Anthropic => {
+                if data.contains("\"message_start\"") || data.contains("\"message_delta\"") {
+                    anthropic::observe_event(data, model, usage);
+                }
+            }
         }
     }
 
