@@ -6,12 +6,11 @@
 
 mod common;
 
-use common::{ai_backend, gateway, route_to, start};
+use common::llm_gateway;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use test_support::client::{get, http1, send};
-use test_support::free_port;
-use test_support::provider_mock::{Flavor, ProviderMock, fixture};
+use test_support::provider_mock::{Flavor, fixture};
 
 fn messages(port: u16, body: Value) -> http::Request<http_body_util::Full<bytes::Bytes>> {
     http::Request::post(format!("http://127.0.0.1:{port}/anthropic/v1/messages"))
@@ -27,12 +26,11 @@ fn hello(model: &str, stream: bool) -> Value {
 
 #[tokio::test]
 async fn messages_get_the_backend_key_version_and_model() {
-    let provider = ProviderMock::start(Flavor::Anthropic, Some("sk-gateway-key")).await;
-    let port = free_port();
-    let gw = start(
-        &(gateway(port)
-            + &ai_backend("anthropic", provider.port(), Some("claude-sonnet-4-5"))
-            + &route_to("llm")),
+    let (provider, port, gw) = llm_gateway(
+        Flavor::Anthropic,
+        "anthropic",
+        Some("claude-sonnet-4-5"),
+        "",
     )
     .await;
     let r = send(messages(port, hello("claude-3-haiku", false))).await;
@@ -56,12 +54,7 @@ async fn messages_get_the_backend_key_version_and_model() {
 
 #[tokio::test]
 async fn streams_keep_the_exact_event_sequence() {
-    let provider = ProviderMock::start(Flavor::Anthropic, None).await;
-    let port = free_port();
-    let gw = start(
-        &(gateway(port) + &ai_backend("anthropic", provider.port(), None) + &route_to("llm")),
-    )
-    .await;
+    let (_provider, port, gw) = llm_gateway(Flavor::Anthropic, "anthropic", None, "").await;
     let response = http1()
         .request(messages(port, hello("claude-sonnet-4-5", true)))
         .await
@@ -96,12 +89,7 @@ async fn streams_keep_the_exact_event_sequence() {
 
 #[tokio::test]
 async fn errors_come_back_in_anthropic_shape() {
-    let provider = ProviderMock::start(Flavor::Anthropic, None).await;
-    let port = free_port();
-    let _gw = start(
-        &(gateway(port) + &ai_backend("anthropic", provider.port(), None) + &route_to("llm")),
-    )
-    .await;
+    let (_provider, port, _gw) = llm_gateway(Flavor::Anthropic, "anthropic", None, "").await;
     let r = get(&format!("http://127.0.0.1:{port}/anthropic/v1/messages")).await;
     assert_eq!(r.status, 405);
     assert_eq!(r.headers["allow"], "POST");
@@ -131,12 +119,7 @@ async fn errors_come_back_in_anthropic_shape() {
 
 #[tokio::test]
 async fn a_broken_stream_ends_with_an_error_event() {
-    let provider = ProviderMock::start(Flavor::Anthropic, None).await;
-    let port = free_port();
-    let _gw = start(
-        &(gateway(port) + &ai_backend("anthropic", provider.port(), None) + &route_to("llm")),
-    )
-    .await;
+    let (_provider, port, _gw) = llm_gateway(Flavor::Anthropic, "anthropic", None, "").await;
     let response = http1()
         .request(messages(port, hello("break-stream", true)))
         .await
@@ -168,12 +151,7 @@ fn openai_chat(port: u16, body: Value) -> http::Request<http_body_util::Full<byt
 
 #[tokio::test]
 async fn openai_clients_are_translated_to_messages_and_back() {
-    let provider = ProviderMock::start(Flavor::Anthropic, Some("sk-gateway-key")).await;
-    let port = free_port();
-    let _gw = start(
-        &(gateway(port) + &ai_backend("anthropic", provider.port(), None) + &route_to("llm")),
-    )
-    .await;
+    let (provider, port, _gw) = llm_gateway(Flavor::Anthropic, "anthropic", None, "").await;
     let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
     let request = json!({"model": "claude-sonnet-4-5", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather?"}], "tools": tools});
     let r = send(openai_chat(port, request)).await;
@@ -201,12 +179,7 @@ async fn openai_clients_are_translated_to_messages_and_back() {
 
 #[tokio::test]
 async fn translated_streams_end_with_usage_and_done() {
-    let provider = ProviderMock::start(Flavor::Anthropic, None).await;
-    let port = free_port();
-    let _gw = start(
-        &(gateway(port) + &ai_backend("anthropic", provider.port(), None) + &route_to("llm")),
-    )
-    .await;
+    let (_provider, port, _gw) = llm_gateway(Flavor::Anthropic, "anthropic", None, "").await;
     let request = json!({"model": "claude-sonnet-4-5", "stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hi"}]});
     let response = http1().request(openai_chat(port, request)).await.unwrap();
     assert_eq!(response.headers()["content-type"], "text/event-stream");
@@ -234,12 +207,7 @@ async fn translated_streams_end_with_usage_and_done() {
 
 #[tokio::test]
 async fn translated_errors_use_the_openai_shape() {
-    let provider = ProviderMock::start(Flavor::Anthropic, None).await;
-    let port = free_port();
-    let _gw = start(
-        &(gateway(port) + &ai_backend("anthropic", provider.port(), None) + &route_to("llm")),
-    )
-    .await;
+    let (_provider, port, _gw) = llm_gateway(Flavor::Anthropic, "anthropic", None, "").await;
     let r = send(openai_chat(
         port,
         json!({"model": "missing-model", "messages": [{"role": "user", "content": "hi"}]}),

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{gateway, route_to, start};
+use common::{gateway, llm_gateway, route_to, start};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use test_support::client::{get, http1, send};
@@ -61,9 +61,7 @@ async fn chat_completion_gets_the_backend_model_and_key_and_usage_is_counted() {
 
 #[tokio::test]
 async fn streams_pass_through_chunk_by_chunk_with_usage_from_the_last_chunk() {
-    let provider = ProviderMock::start(Flavor::OpenAi, Some("sk-gateway-key")).await;
-    let port = free_port();
-    let gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
+    let (provider, port, gw) = llm_gateway(Flavor::OpenAi, "openai", None, "").await;
     let request = chat(
         port,
         json!({"model": "gpt-4o-mini", "stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hi"}]}),
@@ -108,9 +106,7 @@ async fn streams_pass_through_chunk_by_chunk_with_usage_from_the_last_chunk() {
 
 #[tokio::test]
 async fn a_broken_stream_ends_with_an_error_event() {
-    let provider = ProviderMock::start(Flavor::OpenAi, None).await;
-    let port = free_port();
-    let _gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
+    let (_provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", None, "").await;
     let response = http1().request(chat(port, json!({"model": "break-stream", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))).await.unwrap();
     let text = String::from_utf8(
         response
@@ -135,9 +131,7 @@ async fn a_broken_stream_ends_with_an_error_event() {
 
 #[tokio::test]
 async fn bad_requests_get_openai_shaped_errors() {
-    let provider = ProviderMock::start(Flavor::OpenAi, None).await;
-    let port = free_port();
-    let _gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
+    let (provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", None, "").await;
     let url = format!("http://127.0.0.1:{port}/ollama/v1/chat/completions");
     let r = get(&url).await;
     assert_eq!(r.status, 405);
@@ -162,12 +156,8 @@ async fn bad_requests_get_openai_shaped_errors() {
 
 #[tokio::test]
 async fn provider_404_is_passed_on_naming_the_model() {
-    let provider = ProviderMock::start(Flavor::OpenAi, None).await;
-    let port = free_port();
-    let _gw = start(
-        &(gateway(port) + &backend(provider.port(), Some("missing-model")) + &route_to("llm")),
-    )
-    .await;
+    let (_provider, port, _gw) =
+        llm_gateway(Flavor::OpenAi, "openai", Some("missing-model"), "").await;
     let r = send(chat(
         port,
         json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
@@ -190,9 +180,7 @@ async fn provider_404_is_passed_on_naming_the_model() {
 
 #[tokio::test]
 async fn models_are_listed_from_the_provider() {
-    let provider = ProviderMock::start(Flavor::OpenAi, None).await;
-    let port = free_port();
-    let _gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
+    let (provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", None, "").await;
     let r = get(&format!("http://127.0.0.1:{port}/ollama/v1/models")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["object"], "list");
@@ -209,9 +197,7 @@ fn anthropic_messages(port: u16, body: Value) -> http::Request<http_body_util::F
 
 #[tokio::test]
 async fn anthropic_clients_are_translated_to_chat_completions_and_back() {
-    let provider = ProviderMock::start(Flavor::OpenAi, Some("sk-gateway-key")).await;
-    let port = free_port();
-    let _gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
+    let (provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", None, "").await;
     let tools = json!([{"name": "get_weather", "input_schema": {"type": "object"}}]);
     let request = json!({"model": "llama3.2", "max_tokens": 64, "system": "Be brief.", "tools": tools, "messages": [{"role": "user", "content": "Weather?"}]});
     let r = send(anthropic_messages(port, request)).await;
@@ -232,9 +218,7 @@ async fn anthropic_clients_are_translated_to_chat_completions_and_back() {
 
 #[tokio::test]
 async fn anthropic_streams_are_rebuilt_from_chat_chunks() {
-    let provider = ProviderMock::start(Flavor::OpenAi, None).await;
-    let port = free_port();
-    let _gw = start(&(gateway(port) + &backend(provider.port(), None) + &route_to("llm"))).await;
+    let (provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", None, "").await;
     let request = json!({"model": "llama3.2", "max_tokens": 64, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
     let response = http1()
         .request(anthropic_messages(port, request))

@@ -99,3 +99,23 @@ spec:
 "
     )
 }
+
+/// A mock provider of `flavor` (requiring the key `ai_backend` gives the gateway) behind a
+/// gateway whose route sends everything to a `provider_kind` backend, optionally pinning
+/// `model`, plus `extra` YAML. Returns the mock, the gateway port and the gateway.
+pub async fn llm_gateway(
+    flavor: test_support::provider_mock::Flavor,
+    provider_kind: &str,
+    model: Option<&str>,
+    extra: &str,
+) -> (test_support::provider_mock::ProviderMock, u16, Arc<Gateway>) {
+    let provider =
+        test_support::provider_mock::ProviderMock::start(flavor, Some("sk-gateway-key")).await;
+    let port = test_support::free_port();
+    let yaml = gateway(port)
+        + &ai_backend(provider_kind, provider.port(), model)
+        + &route_to("llm")
+        + extra;
+    let gw = start(&yaml).await;
+    (provider, port, gw)
+}
