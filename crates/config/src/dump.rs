@@ -52,13 +52,21 @@ pub fn config_dump(config: &Config) -> Value {
 }
 
 fn provider(ai: &AiBackend) -> Value {
-    json!({
+    let mut value = json!({
         "provider": ai.provider.name(),
         "model": ai.model,
         "path": ai.path,
         "pathPrefix": ai.path_prefix,
         "target": target(&ai.target),
-    })
+    });
+    // Region settings only appear for the providers that have them.
+    if let Some(v) = &ai.vertex {
+        value["vertex"] = json!({"project": v.project, "region": v.region});
+    }
+    if let Some(b) = &ai.bedrock {
+        value["bedrock"] = json!({"region": b.region});
+    }
+    value
 }
 
 fn target(s: &StaticBackend) -> Value {
@@ -81,6 +89,15 @@ fn credential(c: &BackendCredential) -> Value {
     match c {
         BackendCredential::Authorization(_) => json!({"authorization": "<redacted>"}),
         BackendCredential::Passthrough => json!({"passthrough": {}}),
+        BackendCredential::Aws(aws) => json!({"aws": {
+            "accessKeyId": "<redacted>",
+            "sessionToken": aws.keys.session_token.is_some(),
+            "region": aws.region,
+        }}),
+        BackendCredential::Gcp(gcp) => json!({"gcp": {
+            "serviceAccount": gcp.account.client_email,
+            "tokenEndpoint": target(&gcp.token_endpoint),
+        }}),
     }
 }
 

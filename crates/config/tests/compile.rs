@@ -172,8 +172,78 @@ spec:
         served.warnings.is_empty(),
         "OpenAI-compatible providers are served"
     );
-    let later = compile("apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayBackend\nmetadata: {name: ai}\nspec: {ai: {provider: {gemini: {model: m}}}}\n").unwrap();
-    assert_eq!(later.warnings.len(), 1, "served later, said now");
+    let gemini = compile("apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayBackend\nmetadata: {name: ai}\nspec: {ai: {provider: {gemini: {model: m}}}}\n").unwrap();
+    assert!(gemini.warnings.is_empty(), "Gemini is served");
+}
+
+const BACKEND_HEAD: &str = "apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: cloud}
+spec:
+  ai:
+    provider:
+";
+
+#[test]
+fn cloud_providers_need_a_credential_they_can_use() {
+    // No AWS keys in the (injected) environment and no Secret: nothing to sign with.
+    let e = errors(&format!("{BACKEND_HEAD}      bedrock: {{region: us-east-1, model: m}}\n"));
+    assert!(e.contains("AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not in the environment"), "{e}");
+    let e = errors(&format!("{BACKEND_HEAD}      vertexai: {{projectId: p, model: m}}\n"));
+    assert!(e.contains("Vertex AI needs a credential"), "{e}");
+    // A Secret that is not a service-account key file is refused at compile time.
+    let e = errors(&format!(
+        "{BACKEND_HEAD}      vertexai: {{projectId: p, model: m}}
+  policies:
+    auth: {{gcp: {{secretRef: {{name: sa}}}}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: sa}}
+stringData: {{key.json: '{{\"type\": \"authorized_user\"}}'}}
+"
+    ));
+    assert!(e.contains("Secret sa: "), "{e}");
+    assert!(e.contains("authorized_user"), "{e}");
+    let e = errors(&format!(
+        "{BACKEND_HEAD}      bedrock: {{region: us-east-1}}
+  policies:
+    auth: {{aws: {{secretRef: {{name: aws}}}}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: aws}}
+stringData: {{accessKeyId: AKID}}
+"
+    ));
+    assert!(e.contains("needs the keys accessKeyId and secretAccessKey"), "{e}");
+    let e = errors(&format!(
+        "{BACKEND_HEAD}      azureopenai: {{endpoint: r.openai.azure.com}}
+  policies:
+    auth: {{azure: {{}}}}
+"
+    ));
+    assert!(e.contains("Entra ID tokens (`auth.azure`) are not supported"), "{e}");
+}
+
+#[test]
+fn cloud_credentials_never_show_their_secrets() {
+    let aws = compile(&format!(
+        "{BACKEND_HEAD}      bedrock: {{region: eu-west-1, model: m}}
+  policies:
+    auth: {{aws: {{secretRef: {{name: aws}}}}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: aws}}
+stringData: {{accessKeyId: AKIDSECRET, secretAccessKey: very-secret-key}}
+"
+    ))
+    .unwrap();
+    let dump = config_dump(&aws).to_string();
+    assert!(dump.contains("bedrock-runtime.eu-west-1.amazonaws.com"), "{dump}");
+    assert!(!dump.contains("very-secret-key") && !dump.contains("AKIDSECRET"), "{dump}");
+    assert!(!format!("{aws:?}").contains("very-secret-key"));
 }
 
 #[test]

@@ -9,14 +9,21 @@ use std::sync::Arc;
 use config::dump::config_dump;
 use config::{CompileOptions, load_and_compile, load_path};
 
-/// Environment for the examples: a real certificate for the HTTPS one, a dummy for keys.
+/// Environment for the examples: a real certificate for the HTTPS one, the sample
+/// service-account key file for Vertex AI, a dummy for keys.
 fn options() -> CompileOptions {
     let cert = rcgen::generate_simple_self_signed(vec!["*.example.com".to_string()]).unwrap();
     let (crt, key) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+    let account = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/providers/vertex/service_account.FAKE.json"),
+    )
+    .unwrap();
     CompileOptions {
         env: Arc::new(move |name| match name {
             "GATEWAY_TLS_CRT" => Some(crt.clone()),
             "GATEWAY_TLS_KEY" => Some(key.clone()),
+            "GCP_SERVICE_ACCOUNT_JSON" => Some(account.clone()),
             _ => Some(format!("example-{name}")),
         }),
     }

@@ -3,7 +3,10 @@
 //! usage, and server-sent events. No networking here: the proxy drives these.
 
 pub mod anthropic;
+pub mod aws;
 pub mod error;
+pub mod gcp;
+pub mod gemini;
 pub mod openai;
 pub mod policy;
 mod request;

@@ -52,6 +52,23 @@ impl Usage {
     }
 }
 
+impl Usage {
+    /// From a Bedrock Converse `usage` object (the response and the stream's `metadata`
+    /// event). Like Anthropic, Bedrock leaves cache reads and writes out of `inputTokens`
+    /// (its `totalTokens` includes them); they are added back so `input` is the whole prompt.
+    pub fn from_bedrock(usage: &Value) -> Option<Self> {
+        let get = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let input = usage.get("inputTokens")?.as_u64()?;
+        let cached = get("cacheReadInputTokens");
+        Some(Self {
+            input: input + cached + get("cacheWriteInputTokens"),
+            output: get("outputTokens"),
+            cached,
+            reasoning: 0,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

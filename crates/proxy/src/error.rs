@@ -42,6 +42,8 @@ pub enum ProxyError {
     RequestTimeout { route: String, after: Duration },
     #[error("backend {backend} closed the connection or sent an invalid response: {reason}")]
     UpstreamProtocol { backend: String, reason: String },
+    #[error("backend {backend}: could not obtain a credential for the provider: {reason}")]
+    Credential { backend: String, reason: String },
     #[error("the request could not be forwarded: {0}")]
     InvalidRequest(String),
     #[error("internal error: {0}")]
@@ -58,7 +60,8 @@ impl ProxyError {
                 source: ConnectError::Tls { .. },
                 ..
             }
-            | Self::UpstreamProtocol { .. } => StatusCode::BAD_GATEWAY,
+            | Self::UpstreamProtocol { .. }
+            | Self::Credential { .. } => StatusCode::BAD_GATEWAY,
             Self::Connect { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamTimeout { .. } | Self::RequestTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
@@ -75,7 +78,8 @@ impl ProxyError {
             Self::Connect { .. }
             | Self::UpstreamTimeout { .. }
             | Self::RequestTimeout { .. }
-            | Self::UpstreamProtocol { .. } => ErrorSource::Upstream,
+            | Self::UpstreamProtocol { .. }
+            | Self::Credential { .. } => ErrorSource::Upstream,
             Self::NoBackends { .. } | Self::NotYetServed { .. } | Self::Internal(_) => {
                 ErrorSource::Internal
             }
@@ -115,6 +119,7 @@ impl ProxyError {
             Self::UpstreamTimeout { .. } => "upstream_timeout",
             Self::RequestTimeout { .. } => "request_timeout",
             Self::UpstreamProtocol { .. } => "upstream_protocol_error",
+            Self::Credential { .. } => "credential_error",
             Self::InvalidRequest(_) => "invalid_request",
             Self::Internal(_) => "internal_error",
         }
@@ -133,6 +138,7 @@ impl ProxyError {
             Self::Connect { source: ConnectError::Timeout { .. }, .. } => "the backend did not accept the connection in time: check firewalls and policies.tcp.connectTimeout".into(),
             Self::Connect { source: ConnectError::Tls { .. }, .. } => "check policies.tls (caCertificateRefs, sni), or that the backend speaks TLS at all".into(),
             Self::UpstreamTimeout { .. } | Self::RequestTimeout { .. } => "raise the route's timeouts.request / backendRequest, or look at why the backend is slow".into(),
+            Self::Credential { .. } => "check the backend's policies.auth Secret (service-account key or AWS keys) and that the token endpoint is reachable".into(),
             _ => return None,
         })
     }

@@ -138,7 +138,11 @@ pub fn prepare(out: &Outbound<'_>, parts: &mut http::request::Parts) -> Result<(
             value.set_sensitive(true);
             headers.insert(header::AUTHORIZATION, value);
         }
-        Some(BackendCredential::Passthrough) | None => {}
+        // Signatures and minted tokens depend on the final request; the LLM layer adds them.
+        Some(
+            BackendCredential::Passthrough | BackendCredential::Aws(_) | BackendCredential::Gcp(_),
+        )
+        | None => {}
     }
     Ok(())
 }

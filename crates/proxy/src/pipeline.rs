@@ -220,12 +220,12 @@ async fn forward_to_backend(
             let outbound = outbound(snapshot, name, &ai.target, traffic, hop)?;
             // Boxed: LLM routes are rare next to plain proxying and their future is large.
             let served: LlmFuture<'_> = Box::pin(llm_route::serve(
+                snapshot,
                 ai,
                 traffic.ai.as_deref(),
                 outbound,
                 parts,
                 body,
-                &snapshot.metrics,
             ));
             within(deadline, rule, served).await
         }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use config::ir::{Backend, Config, Listener, StaticBackend, WeightedBackend};
 
+use crate::llm_route::cloud_auth::TokenCache;
 use crate::metrics::{Metrics, RequestLabels, RequestSeries};
 use crate::upstream::health::ProviderHealth;
 use crate::upstream::{UpstreamClient, UpstreamPools};
@@ -23,6 +24,8 @@ pub struct Snapshot {
     /// Ejection state of providers in priority groups, keyed by target address.
     health: HashMap<usize, Arc<ProviderHealth>>,
     pub metrics: Arc<Metrics>,
+    /// Access tokens minted for providers (shared with every other snapshot).
+    pub tokens: Arc<TokenCache>,
 }
 
 /// Creates (or reuses) the upstream client of every target of a backend, keyed by the
@@ -108,6 +111,7 @@ impl Snapshot {
             unmatched,
             health,
             metrics: metrics.clone(),
+            tokens: pools.tokens.clone(),
         })
     }
 

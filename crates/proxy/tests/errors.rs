@@ -142,22 +142,21 @@ async fn streaming_bodies_pass_through_chunk_by_chunk() {
 }
 
 #[tokio::test]
-async fn providers_not_served_yet_answer_501() {
+async fn backends_not_served_yet_answer_501() {
     let port = free_port();
     let yaml = gateway(port)
         + "---
 apiVersion: agentgateway.dev/v1alpha1
 kind: AgentgatewayBackend
-metadata: {name: openai}
+metadata: {name: tools}
 spec:
-  ai:
-    provider:
-      gemini: {model: gemini-2.5-flash}
-" + &route_to("openai");
+  mcp:
+    targets: [{name: everything, static: {host: 127.0.0.1, port: 3001}}]
+" + &route_to("tools");
     let _gw = start(&yaml).await;
-    let r = get(&format!("http://127.0.0.1:{port}/v1/chat/completions")).await;
+    let r = get(&format!("http://127.0.0.1:{port}/mcp")).await;
     assert_eq!(r.status, 501);
-    assert!(r.text().contains("AI provider backend"));
+    assert!(r.text().contains("MCP backend"), "{}", r.text());
 }
 
 #[tokio::test]

@@ -10,13 +10,13 @@ use api::backend::{
     LlmProvider, McpBackend, StaticBackend as RawStatic,
 };
 
-use crate::compile::Ctx;
 use crate::compile::secrets::ResolvedSecrets;
 use crate::compile::tls::ca_bundle;
+use crate::compile::{Ctx, cloud_credentials};
 use crate::duration::parse_duration;
 use crate::ir::backend::{
     AiBackend, AiGroups, AiProvider, AzureSettings, Backend, BackendCredential, BackendKind,
-    Endpoint, NamedProvider, StaticBackend, UpstreamTls,
+    BedrockSettings, Endpoint, NamedProvider, StaticBackend, UpstreamTls, VertexSettings,
 };
 use crate::status::Condition;
 use crate::store::{Entry, ObjectKey};
@@ -82,7 +82,6 @@ fn compile_backend(
         check_ai(ctx, entry, ai, secrets);
         match ai_kind(ctx, entry, ai, policies, secrets, credential) {
             Served::Yes(kind) => kind,
-            Served::NotYet => not_yet_served(ctx, entry, "spec.ai", "AI provider"),
             Served::Invalid => return None,
         }
     } else if let Some(mcp) = &spec.mcp {
@@ -200,7 +199,6 @@ fn static_backend(
 
 enum Served {
     Yes(BackendKind),
-    NotYet,
     Invalid,
 }
 
@@ -209,13 +207,28 @@ fn served_provider(p: &LlmProvider) -> Option<(AiProvider, Option<String>)> {
     if p.provider_count() != 1 {
         return None;
     }
-    match (&p.openai, &p.anthropic, &p.azureopenai) {
-        (Some(o), _, _) => Some((AiProvider::OpenAi, o.model.clone())),
-        (_, Some(a), _) => Some((AiProvider::Anthropic, a.model.clone())),
-        (_, _, Some(_)) => Some((AiProvider::AzureOpenAi, None)),
-        _ => None,
+    if let Some(o) = &p.openai {
+        return Some((AiProvider::OpenAi, o.model.clone()));
     }
+    if let Some(a) = &p.anthropic {
+        return Some((AiProvider::Anthropic, a.model.clone()));
+    }
+    if p.azureopenai.is_some() {
+        return Some((AiProvider::AzureOpenAi, None));
+    }
+    if let Some(g) = &p.gemini {
+        return Some((AiProvider::Gemini, g.model.clone()));
+    }
+    if let Some(v) = &p.vertexai {
+        return Some((AiProvider::VertexAi, v.model.clone()));
+    }
+    p.bedrock
+        .as_ref()
+        .map(|b| (AiProvider::Bedrock, b.model.clone()))
 }
+
+/// The Vertex AI location used when a backend names none.
+const VERTEX_REGION: &str = "global";
 
 /// The API version used when an Azure backend names none.
 const AZURE_API_VERSION: &str = "2024-10-21";
@@ -231,7 +244,7 @@ fn ai_kind(
 ) -> Served {
     if let Some(provider) = &ai.provider {
         let Some((kind, model)) = served_provider(provider) else {
-            return Served::NotYet;
+            return Served::Invalid;
         };
         return match provider_backend(
             ctx, entry, provider, kind, model, policies, secrets, credential,
@@ -257,7 +270,7 @@ fn ai_kind(
                 path_prefix: named.path_prefix.clone(),
             };
             let Some((kind, model)) = served_provider(&provider) else {
-                return Served::NotYet;
+                return Served::Invalid;
             };
             // A provider's own policies replace the backend's (each has its own key).
             let own = named.policies.as_ref().unwrap_or(policies);
@@ -317,19 +330,65 @@ fn provider_backend(
     let (host, port, default_tls) = match (&provider.host, provider.port) {
         (Some(host), Some(port)) => (host.clone(), port, false),
         _ => {
-            let host = match (kind.public_host(), &provider.azureopenai) {
+            let host = match (kind.public_host(), provider) {
                 (Some(host), _) => host.to_string(),
-                (None, Some(azure)) => azure
+                (
+                    None,
+                    LlmProvider {
+                        azureopenai: Some(azure),
+                        ..
+                    },
+                ) => azure
                     .endpoint
                     .trim_start_matches("https://")
                     .trim_end_matches('/')
                     .to_string(),
-                (None, None) => return None,
+                (
+                    None,
+                    LlmProvider {
+                        vertexai: Some(v), ..
+                    },
+                ) => llm::gcp::vertex_host(v.region.as_deref().unwrap_or(VERTEX_REGION)),
+                (
+                    None,
+                    LlmProvider {
+                        bedrock: Some(b), ..
+                    },
+                ) => {
+                    format!("bedrock-runtime.{}.amazonaws.com", b.region)
+                }
+                (None, _) => return None,
             };
             (host, 443, true)
         }
     };
     let raw = RawStatic { host, port };
+    let credential = match (kind, credential) {
+        // Bedrock signs with the standard AWS environment variables unless told otherwise.
+        (AiProvider::Bedrock, None) => {
+            let default = api::backend::AwsAuth {
+                secret_ref: None,
+                region: None,
+            };
+            Some(cloud_credentials::aws(
+                ctx,
+                entry,
+                "spec.policies.auth",
+                &default,
+                secrets,
+            )?)
+        }
+        (AiProvider::VertexAi, None) => {
+            ctx.error(
+                entry,
+                "spec.policies.auth",
+                "Vertex AI needs a credential: requests carry an OAuth token minted from a service account",
+                "set policies.auth.gcp.secretRef to a Secret holding the service-account JSON key",
+            );
+            return None;
+        }
+        (_, credential) => credential,
+    };
     let mut target = static_backend(ctx, entry, &raw, policies, secrets, credential)?;
     if default_tls && target.tls.is_none() {
         target.tls = Some(UpstreamTls {
@@ -360,6 +419,16 @@ fn provider_backend(
                 .api_version
                 .clone()
                 .unwrap_or_else(|| AZURE_API_VERSION.to_string()),
+        }),
+        vertex: provider.vertexai.as_ref().map(|v| VertexSettings {
+            project: v.project_id.clone(),
+            region: v
+                .region
+                .clone()
+                .unwrap_or_else(|| VERTEX_REGION.to_string()),
+        }),
+        bedrock: provider.bedrock.as_ref().map(|b| BedrockSettings {
+            region: b.region.clone(),
         }),
     })
 }
@@ -498,11 +567,10 @@ pub(crate) fn credential<T>(
     if auth.passthrough.is_some() {
         return Some(BackendCredential::Passthrough);
     }
-    let (method, secret_ref) = match (&auth.aws, &auth.gcp, &auth.azure) {
-        (Some(a), _, _) => ("aws", a.secret_ref.as_ref()),
-        (_, Some(g), _) => ("gcp", g.secret_ref.as_ref()),
-        (_, _, Some(a)) => ("azure", a.secret_ref.as_ref()),
-        _ => return None,
+    let method = match (&auth.aws, &auth.gcp) {
+        (Some(_), _) => "aws",
+        (_, Some(_)) => "gcp",
+        _ => "azure",
     };
     if is_static {
         ctx.error(
@@ -511,18 +579,21 @@ pub(crate) fn credential<T>(
             format!("`{method}` credentials are minted for AI provider backends only"),
             "use secretRef or key for a static backend",
         );
-    } else if let Some(secret_ref) = secret_ref {
-        let key = ObjectKey::new(ResourceKind::Secret, &entry.key.namespace, &secret_ref.name);
-        if secrets.get(&key).is_none() {
+        return None;
+    }
+    match (&auth.aws, &auth.gcp) {
+        (Some(aws), _) => cloud_credentials::aws(ctx, entry, path, aws, secrets),
+        (_, Some(gcp)) => cloud_credentials::gcp(ctx, entry, path, gcp, secrets),
+        _ => {
             ctx.error(
                 entry,
-                &format!("{path}.{method}.secretRef.name"),
-                format!("Secret {}/{} does not exist", key.namespace, key.name),
-                "",
+                &format!("{path}.azure"),
+                "Entra ID tokens (`auth.azure`) are not supported by this build yet",
+                "put the Azure OpenAI resource key in a Secret and use secretRef; it is sent as the api-key header",
             );
+            None
         }
     }
-    None
 }
 
 fn check_ai(

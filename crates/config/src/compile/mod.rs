@@ -5,6 +5,7 @@
 //! attached to listeners last.
 
 mod backend;
+mod cloud_credentials;
 mod filters;
 mod gateway;
 mod matches;
@@ -51,12 +52,15 @@ pub(crate) struct Ctx<'a> {
     pub errors: ConfigErrors,
     pub warnings: Vec<ConfigError>,
     pub statuses: BTreeMap<ObjectKey, Vec<Condition>>,
+    /// The environment (Secret interpolation, AWS keys when no Secret names them).
+    pub env: EnvLookup,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(store: &'a ResourceStore) -> Self {
+    fn new(store: &'a ResourceStore, env: EnvLookup) -> Self {
         Self {
             store,
+            env,
             errors: ConfigErrors::default(),
             warnings: Vec::new(),
             statuses: BTreeMap::new(),
@@ -107,7 +111,7 @@ impl<'a> Ctx<'a> {
 
 /// Compiles a store into a Config, or returns every error found.
 pub fn compile(store: &ResourceStore, options: &CompileOptions) -> Result<Config, ConfigErrors> {
-    let mut ctx = Ctx::new(store);
+    let mut ctx = Ctx::new(store, options.env.clone());
     let secrets = secrets::resolve(&mut ctx, &options.env);
     let backends = backend::compile_all(&mut ctx, &secrets);
     let policies = policy::compile_all(&mut ctx, &secrets);

@@ -56,6 +56,12 @@ pub enum AiProvider {
     Anthropic,
     /// Azure OpenAI: the OpenAI API at a resource's endpoint, deployments in the path.
     AzureOpenAi,
+    /// Google's Gemini API (`generateContent`).
+    Gemini,
+    /// Vertex AI: Gemini models natively, Anthropic models through `rawPredict`.
+    VertexAi,
+    /// AWS Bedrock's Converse API, SigV4-signed.
+    Bedrock,
 }
 
 impl AiProvider {
@@ -65,16 +71,20 @@ impl AiProvider {
             Self::OpenAi => "openai",
             Self::Anthropic => "anthropic",
             Self::AzureOpenAi => "azure.ai.openai",
+            Self::Gemini => "gcp.gemini",
+            Self::VertexAi => "gcp.vertex_ai",
+            Self::Bedrock => "aws.bedrock",
         }
     }
 
     /// The public endpoint used when the backend does not override host and port (Azure
-    /// names its own resource endpoint).
+    /// names its own resource endpoint; Vertex and Bedrock endpoints depend on the region).
     pub fn public_host(self) -> Option<&'static str> {
         match self {
             Self::OpenAi => Some("api.openai.com"),
             Self::Anthropic => Some("api.anthropic.com"),
-            Self::AzureOpenAi => None,
+            Self::Gemini => Some("generativelanguage.googleapis.com"),
+            Self::AzureOpenAi | Self::VertexAi | Self::Bedrock => None,
         }
     }
 }
@@ -93,6 +103,24 @@ pub struct AiBackend {
     pub path_prefix: Option<String>,
     /// Azure OpenAI only.
     pub azure: Option<AzureSettings>,
+    /// Vertex AI only.
+    pub vertex: Option<VertexSettings>,
+    /// Bedrock only.
+    pub bedrock: Option<BedrockSettings>,
+}
+
+/// Where a Vertex AI request goes: the model decides the publisher (`claude*` models are
+/// Anthropic's, served through `rawPredict`; the rest Google's).
+#[derive(Debug, Clone)]
+pub struct VertexSettings {
+    pub project: String,
+    pub region: String,
+}
+
+/// The region a Bedrock request is addressed to and signed for.
+#[derive(Debug, Clone)]
+pub struct BedrockSettings {
+    pub region: String,
 }
 
 /// Where an Azure OpenAI request goes: a deployment (classic API, dated `api-version`) or,
@@ -121,12 +149,12 @@ impl Backend {
     pub fn targets(&self) -> Vec<&StaticBackend> {
         match &self.kind {
             BackendKind::Static(s) => vec![s.as_ref()],
-            BackendKind::Ai(ai) => vec![&ai.target],
+            BackendKind::Ai(ai) => ai.targets().collect(),
             BackendKind::AiGroups(g) => g
                 .groups
                 .iter()
                 .flatten()
-                .map(|p| &p.backend.target)
+                .flat_map(|p| p.backend.targets())
                 .collect(),
             BackendKind::NotYetServed { .. } => Vec::new(),
         }
@@ -134,6 +162,15 @@ impl Backend {
 }
 
 impl AiBackend {
+    /// The provider, and the token endpoint its credential is minted at, if any.
+    pub fn targets(&self) -> impl Iterator<Item = &StaticBackend> {
+        let token = match &self.target.credential {
+            Some(BackendCredential::Gcp(gcp)) => Some(&gcp.token_endpoint),
+            _ => None,
+        };
+        std::iter::once(&self.target).chain(token)
+    }
+
     /// The provider path for an OpenAI-style API suffix such as `/chat/completions`.
     pub fn provider_path(&self, suffix: &str) -> String {
         if let (None, Some(azure)) = (&self.path, &self.azure) {
@@ -224,6 +261,28 @@ pub enum BackendCredential {
     Authorization(SecretText),
     /// The client's own `Authorization` header is forwarded untouched.
     Passthrough,
+    /// AWS keys: every request is SigV4-signed with them.
+    Aws(Arc<AwsCredential>),
+    /// A Google service account: requests carry an OAuth access token minted from it.
+    Gcp(Arc<GcpCredential>),
+}
+
+/// Static AWS keys (from a Secret or the standard environment variables).
+#[derive(Debug)]
+pub struct AwsCredential {
+    pub keys: llm::aws::sigv4::Credentials,
+    /// Overrides the provider's region for signing (`auth.aws.region`).
+    pub region: Option<String>,
+}
+
+/// A service account and the token endpoint its access tokens come from.
+#[derive(Debug)]
+pub struct GcpCredential {
+    pub account: llm::gcp::ServiceAccount,
+    /// `token_uri` of the key file, as a connection target.
+    pub token_endpoint: StaticBackend,
+    /// Path (and query) of `token_uri`.
+    pub token_path: String,
 }
 
 #[cfg(test)]

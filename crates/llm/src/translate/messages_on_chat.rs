@@ -193,10 +193,22 @@ pub fn chat_to_message(chat: &Value) -> Value {
 /// An OpenAI error body in Anthropic's shape.
 pub fn error_to_anthropic(body: &Value) -> Value {
     let error = &body["error"];
+    // Types Anthropic shares with the translated error pass through; OpenAI's own names
+    // for a rate limit (as type or code) become Anthropic's.
+    let code = error["code"].as_str();
     let kind = match error["type"].as_str() {
-        Some("invalid_request_error") => "invalid_request_error",
-        Some("authentication_error") => "authentication_error",
+        Some(
+            kind @ ("invalid_request_error"
+            | "authentication_error"
+            | "permission_error"
+            | "not_found_error"
+            | "rate_limit_error"
+            | "overloaded_error"),
+        ) => kind,
         Some("rate_limit_exceeded" | "insufficient_quota") => "rate_limit_error",
+        _ if matches!(code, Some("rate_limit_exceeded" | "insufficient_quota")) => {
+            "rate_limit_error"
+        }
         _ => "api_error",
     };
     anthropic_error(

@@ -2,7 +2,12 @@
 //! Each direction lives in its own file; both stream translators share one trait so the
 //! proxy drives them the same way.
 
+pub mod chain;
+pub mod chat_on_converse;
+pub mod chat_on_gemini;
 pub mod chat_on_messages;
+pub mod converse_stream;
+pub mod gemini_stream;
 pub mod messages_on_chat;
 
 use crate::sse::Event;

@@ -2,7 +2,6 @@
 //! between them: request checks, error shapes, usage, and how a broken stream is reported.
 
 use bytes::Bytes;
-use config::ir::backend::AiProvider;
 use llm::openai::PreparedChat;
 use llm::{ClientApi, LlmError, Usage, anthropic, openai};
 use serde_json::Value;
@@ -27,13 +26,6 @@ impl Dialect {
         match self {
             Self::OpenAi => ClientApi::ChatCompletions,
             Self::Anthropic => ClientApi::Messages,
-        }
-    }
-
-    pub fn of_provider(provider: AiProvider) -> Self {
-        match provider {
-            AiProvider::OpenAi | AiProvider::AzureOpenAi => Self::OpenAi,
-            AiProvider::Anthropic => Self::Anthropic,
         }
     }
 

@@ -77,12 +77,12 @@ pub(crate) async fn serve(
         let target = &member.backend.target;
         let out = outbound(snapshot, name, target, traffic, hop.clone())?;
         let result = super::serve(
+            snapshot,
             &member.backend,
             traffic.ai.as_deref(),
             out,
             parts.clone(),
             full(bytes.clone()),
-            &snapshot.metrics,
         )
         .await;
         let health = snapshot.health(target);

@@ -21,12 +21,14 @@ use crate::forward::{self, Outbound};
 use crate::gen_ai_metrics::{GenAiFacts, GenAiLabels, SharedGenAiFacts};
 use crate::metrics::Metrics;
 use crate::observed::{Observed, Observer};
+use crate::snapshot::Snapshot;
 
+pub mod cloud_auth;
 mod dialect;
 pub(crate) mod failover;
 mod translated;
+mod wire;
 use dialect::Dialect;
-use translated::Direction;
 
 /// Largest request body an LLM route reads (prompts with images can be large).
 pub(crate) const REQUEST_LIMIT: usize = 32 * 1024 * 1024;
@@ -36,16 +38,16 @@ pub(crate) const RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
 /// Serves one request to a provider. `out` names the provider's connection; its credential
 /// decides whether the client's own reaches the provider.
 pub async fn serve(
+    snapshot: &Snapshot,
     ai: &AiBackend,
     policy: Option<&RequestPolicy>,
     mut out: Outbound<'_>,
     mut parts: http::request::Parts,
     body: BoxBody,
-    metrics: &Arc<Metrics>,
 ) -> Result<Response<BoxBody>, ProxyError> {
+    let metrics = &snapshot.metrics;
     let api = ClientApi::from_path(parts.uri.path());
     let client = Dialect::of_client(api);
-    let provider = Dialect::of_provider(ai.provider);
     let chat_api = matches!(api, ClientApi::ChatCompletions | ClientApi::Messages);
     if chat_api && parts.method != Method::POST {
         let route = if client == Dialect::Anthropic {
@@ -63,38 +65,59 @@ pub async fn serve(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return Ok(response);
     }
-    // A client on a provider of the other API is translated both ways.
-    if chat_api && client != provider {
-        let direction = match client {
-            Dialect::OpenAi => Direction::ChatOnMessages,
-            Dialect::Anthropic => Direction::MessagesOnChat,
-        };
-        apply_credential(&mut out, &mut parts, ai);
-        return translated::chat(ai, direction, policy, &out, parts, body, metrics).await;
+    let deferred = apply_credential(&mut out, &mut parts, ai);
+    let native = match client {
+        Dialect::OpenAi => matches!(ai.provider, AiProvider::OpenAi | AiProvider::AzureOpenAi),
+        Dialect::Anthropic => ai.provider == AiProvider::Anthropic,
+    };
+    if chat_api && !native {
+        return translated::chat(
+            snapshot, ai, client, policy, &out, deferred, parts, body, metrics,
+        )
+        .await;
     }
-    apply_credential(&mut out, &mut parts, ai);
+    let openai_compatible = matches!(ai.provider, AiProvider::OpenAi | AiProvider::AzureOpenAi);
     let suffix = match api {
-        ClientApi::ChatCompletions | ClientApi::Messages => provider.chat_suffix(),
-        ClientApi::Embeddings => "/embeddings",
-        ClientApi::Models => "/models",
-        ClientApi::Passthrough => return forward_as_is(&out, parts, body).await,
+        ClientApi::ChatCompletions | ClientApi::Messages => client.chat_suffix(),
+        ClientApi::Embeddings if openai_compatible => "/embeddings",
+        ClientApi::Models if openai_compatible || ai.provider == AiProvider::Anthropic => "/models",
+        ClientApi::Embeddings | ClientApi::Models => {
+            let message = format!(
+                "{} through this gateway is not available for {} backends yet; use an OpenAI-compatible backend for it",
+                parts.uri.path(),
+                ai.provider.name()
+            );
+            return Ok(json_response(
+                StatusCode::NOT_IMPLEMENTED,
+                &client.message("not_implemented", &message),
+            ));
+        }
+        ClientApi::Passthrough => {
+            return forward_as_is(snapshot, ai, &out, deferred, parts, body).await;
+        }
     };
     set_path(&mut parts, &ai.provider_path(suffix))?;
     if !chat_api {
-        return forward_as_is(&out, parts, body).await;
+        return forward_as_is(snapshot, ai, &out, deferred, parts, body).await;
     }
-    chat(ai, provider, policy, &out, parts, body, metrics).await
+    chat(snapshot, ai, client, policy, &out, parts, body, metrics).await
 }
 
 /// The client's key is for the gateway, never for the provider (unless `passthrough`);
-/// the backend's key goes in the provider's own header.
-fn apply_credential(out: &mut Outbound<'_>, parts: &mut http::request::Parts, ai: &AiBackend) {
+/// the backend's key goes in the provider's own header. Credentials that depend on the
+/// final request (AWS signatures, Google tokens) are returned to be added just before
+/// sending.
+fn apply_credential<'a>(
+    out: &mut Outbound<'a>,
+    parts: &mut http::request::Parts,
+    ai: &AiBackend,
+) -> Option<&'a BackendCredential> {
     let credential = out.credential.take();
     if matches!(credential, Some(BackendCredential::Passthrough)) {
-        return;
+        return None;
     }
-    for name in ["authorization", "x-api-key", "api-key"] {
-        parts.headers.remove(name);
+    for name in CLIENT_CREDENTIAL_HEADERS {
+        parts.headers.remove(*name);
     }
     if ai.provider == AiProvider::Anthropic && !parts.headers.contains_key("anthropic-version") {
         parts.headers.insert(
@@ -102,22 +125,40 @@ fn apply_credential(out: &mut Outbound<'_>, parts: &mut http::request::Parts, ai
             HeaderValue::from_static(llm::anthropic::DEFAULT_VERSION),
         );
     }
-    let Some(BackendCredential::Authorization(secret)) = credential else {
-        return;
+    let secret = match credential {
+        Some(BackendCredential::Authorization(secret)) => secret,
+        deferred => return deferred,
     };
     let key = secret.expose().trim_start_matches("Bearer ");
     let (name, value) = match ai.provider {
-        AiProvider::OpenAi => ("authorization", format!("Bearer {key}")),
+        AiProvider::OpenAi | AiProvider::VertexAi | AiProvider::Bedrock => {
+            ("authorization", format!("Bearer {key}"))
+        }
         AiProvider::Anthropic => ("x-api-key", key.to_string()),
         AiProvider::AzureOpenAi => ("api-key", key.to_string()),
+        AiProvider::Gemini => ("x-goog-api-key", key.to_string()),
     };
     if let Ok(mut value) = HeaderValue::from_str(&value) {
         value.set_sensitive(true);
         parts.headers.insert(name, value);
     }
+    None
 }
 
+/// Headers a client may authenticate to the gateway with; none reaches a provider.
+const CLIENT_CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "x-amz-security-token",
+    "x-amz-date",
+    "x-amz-content-sha256",
+];
+
+#[allow(clippy::too_many_arguments)]
 async fn chat(
+    snapshot: &Snapshot,
     ai: &AiBackend,
     dialect: Dialect,
     policy: Option<&RequestPolicy>,
@@ -136,7 +177,8 @@ async fn chat(
         Err(answer) => return Ok(answer),
     };
     let model = prepared.model.clone();
-    let (parts, body, labels, facts) = send_json(ai, out, parts, prepared.body, &model).await?;
+    let (parts, body, labels, facts) =
+        send_json(snapshot, ai, out, None, parts, prepared.body, &model).await?;
     if !parts.status.is_success() {
         metrics.gen_ai.record(&labels, None, start.elapsed());
         return Ok(provider_error(parts, body, ai, dialect, &model, &out.backend_name).await);
@@ -175,13 +217,25 @@ async fn chat(
     Ok(Response::from_parts(parts, full(bytes)))
 }
 
+/// Forwards a request the gateway does not interpret (a provider's own API, embeddings,
+/// models), adding the provider's credential. A signed credential needs the whole body.
 async fn forward_as_is(
+    snapshot: &Snapshot,
+    ai: &AiBackend,
     out: &Outbound<'_>,
+    credential: Option<&BackendCredential>,
     mut parts: http::request::Parts,
     body: BoxBody,
 ) -> Result<Response<BoxBody>, ProxyError> {
     forward::prepare(out, &mut parts)?;
-    forward::send(out, parts, body).await
+    if credential.is_none() {
+        return forward::send(out, parts, body).await;
+    }
+    let bytes = collect_limited(body, REQUEST_LIMIT)
+        .await
+        .map_err(|e| ProxyError::InvalidRequest(e.to_string()))?;
+    cloud_auth::authorize(snapshot, ai, out, credential, &mut parts, &bytes).await?;
+    forward::send(out, parts, full(bytes)).await
 }
 
 pub(crate) fn set_path(parts: &mut http::request::Parts, path: &str) -> Result<(), ProxyError> {
@@ -272,8 +326,10 @@ fn client_error(client: Dialect, error: &LlmError) -> Response<BoxBody> {
 /// Sends a JSON body to the provider. Returns the answer's head and body, the metric labels
 /// and the access-log facts (already attached to the head) of the call.
 pub(crate) async fn send_json(
+    snapshot: &Snapshot,
     ai: &AiBackend,
     out: &Outbound<'_>,
+    credential: Option<&BackendCredential>,
     mut parts: http::request::Parts,
     body: Bytes,
     model: &str,
@@ -294,6 +350,7 @@ pub(crate) async fn send_json(
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     forward::prepare(out, &mut parts)?;
+    cloud_auth::authorize(snapshot, ai, out, credential, &mut parts, &body).await?;
     let response = forward::send(out, parts, full(body)).await?;
     let labels = GenAiLabels {
         operation: "chat",

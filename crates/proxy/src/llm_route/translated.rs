@@ -1,5 +1,7 @@
-//! Clients on a provider that speaks the other API: the request is translated on the way
-//! out, and the answer (a body, or a stream event by event) on the way back.
+//! Clients on a provider that speaks another format: the request is translated on the way
+//! out, and the answer (a body, or a stream event by event) on the way back. Every
+//! provider format is translated to and from Chat Completions; Anthropic clients reach the
+//! others through that pivot.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -8,13 +10,16 @@ use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
+use config::ir::backend::{AiBackend, AiProvider, BackendCredential};
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use llm::Usage;
 use llm::openai::PreparedChat;
 use llm::policy::RequestPolicy;
-use llm::sse::SseDecoder;
+use llm::translate::chain::{AnthropicPassthrough, Chained};
+use llm::translate::chat_on_converse::{ConverseStreamTranslator, converse_to_chat};
+use llm::translate::chat_on_gemini::{GeminiStreamTranslator, chat_to_gemini, gemini_to_chat};
 use llm::translate::messages_on_chat::ChunkTranslator;
 use llm::translate::{self, EventTranslator, StreamTranslator, messages_on_chat};
 use serde_json::Value;
@@ -24,9 +29,10 @@ use crate::error::ProxyError;
 use crate::forward::Outbound;
 use crate::gen_ai_metrics::{GenAiLabels, SharedGenAiFacts};
 use crate::llm_route::dialect::Dialect;
+use crate::llm_route::wire::{FrameDecoder, Wire};
 use crate::llm_route::{RESPONSE_LIMIT, name_the_model, read_request, send_json, set_path, settle};
 use crate::metrics::Metrics;
-use config::ir::backend::AiBackend;
+use crate::snapshot::Snapshot;
 
 fn now() -> u64 {
     SystemTime::now()
@@ -35,100 +41,178 @@ fn now() -> u64 {
         .unwrap_or_default()
 }
 
-/// Which way a request is translated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Direction {
-    /// OpenAI Chat Completions client, Anthropic Messages provider.
-    ChatOnMessages,
-    /// Anthropic Messages client, OpenAI-compatible provider.
-    MessagesOnChat,
+/// How one request travels: the client's format, the provider's, and whether the provider
+/// is Vertex AI (whose Anthropic endpoint wants the model out of the body).
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    client: Dialect,
+    wire: Wire,
+    vertex: bool,
 }
 
-impl Direction {
-    fn client(self) -> Dialect {
-        match self {
-            Self::ChatOnMessages => Dialect::OpenAi,
-            Self::MessagesOnChat => Dialect::Anthropic,
-        }
-    }
+/// The client's request, checked, with its model pinned and written in the provider's format.
+struct Translated {
+    prepared: PreparedChat,
+    plan: Plan,
+    body: Value,
+    /// Whether the stream translator should report usage in a final chunk.
+    include_usage: bool,
+}
 
-    /// Checks the client's request, pins the model, and writes it in the provider's API.
-    fn request(
-        self,
+impl Plan {
+    fn translate(
+        client: Dialect,
+        ai: &AiBackend,
         bytes: Bytes,
-        model: Option<&str>,
-    ) -> Result<(PreparedChat, Value, bool), llm::LlmError> {
-        let prepared = self.client().prepare(bytes, model)?;
+    ) -> Result<Translated, llm::LlmError> {
+        let prepared = client.prepare(bytes, ai.model.as_deref())?;
+        let plan = Plan {
+            client,
+            wire: Wire::of(ai, &prepared.model),
+            vertex: ai.provider == AiProvider::VertexAi,
+        };
         let request: Value = serde_json::from_slice(&prepared.body)
             .map_err(|e| llm::LlmError::InvalidJson(e.to_string()))?;
-        let include_usage = request["stream_options"]["include_usage"]
+        let (body, include_usage) = plan.request(request)?;
+        Ok(Translated {
+            prepared,
+            plan,
+            body,
+            include_usage,
+        })
+    }
+
+    fn request(self, request: Value) -> Result<(Value, bool), llm::LlmError> {
+        if let (Dialect::Anthropic, Wire::AnthropicMessages) = (self.client, self.wire) {
+            let mut body = request;
+            if self.vertex {
+                llm::gcp::anthropic_body_for_vertex(&mut body);
+            }
+            return Ok((body, false));
+        }
+        // Everything else goes through Chat Completions.
+        let chat = match self.client {
+            Dialect::OpenAi => request,
+            Dialect::Anthropic => messages_on_chat::messages_to_chat(&request),
+        };
+        let include_usage = chat["stream_options"]["include_usage"]
             .as_bool()
             .unwrap_or(false);
-        let translated = match self {
-            Self::ChatOnMessages => translate::chat_to_messages(&request)?,
-            Self::MessagesOnChat => messages_on_chat::messages_to_chat(&request),
+        let body = match self.wire {
+            Wire::OpenAiChat => chat,
+            Wire::AnthropicMessages => {
+                let mut body = translate::chat_to_messages(&chat)?;
+                if self.vertex {
+                    llm::gcp::anthropic_body_for_vertex(&mut body);
+                }
+                body
+            }
+            Wire::Gemini => chat_to_gemini(&chat)?,
+            Wire::Converse => llm::translate::chat_on_converse::chat_to_converse(&chat)?,
         };
-        Ok((prepared, translated, include_usage))
+        Ok((body, include_usage))
     }
 
-    fn provider_suffix(self) -> &'static str {
-        match self {
-            Self::ChatOnMessages => "/messages",
-            Self::MessagesOnChat => "/chat/completions",
+    /// The provider's error in the client's shape; `None` when the body is not an error
+    /// body this provider sends.
+    fn error(self, body: &Value, status: u16, error_type: Option<&str>) -> Option<Value> {
+        if let (Dialect::Anthropic, Wire::AnthropicMessages) = (self.client, self.wire) {
+            return body.get("error").is_some().then(|| body.clone());
         }
+        let openai = self.wire.error_to_openai(body, status, error_type)?;
+        Some(match self.client {
+            Dialect::OpenAi => openai,
+            Dialect::Anthropic => messages_on_chat::error_to_anthropic(&openai),
+        })
     }
 
-    fn error(self, provider_error: &Value) -> Value {
-        match self {
-            Self::ChatOnMessages => translate::error_to_openai(provider_error),
-            Self::MessagesOnChat => messages_on_chat::error_to_anthropic(provider_error),
-        }
-    }
-
-    /// The provider's answer in the client's API, with the usage it reported.
-    fn response(self, answer: &Value) -> (Value, Option<Usage>) {
-        match self {
-            Self::ChatOnMessages => (
-                translate::message_to_chat(answer, now()),
+    /// The provider's answer in the client's format, with the usage it reported.
+    fn response(self, answer: &Value, model: &str) -> (Value, Option<Usage>) {
+        if let (Dialect::Anthropic, Wire::AnthropicMessages) = (self.client, self.wire) {
+            return (
+                answer.clone(),
                 answer.get("usage").and_then(Usage::from_anthropic),
-            ),
-            Self::MessagesOnChat => (
-                messages_on_chat::chat_to_message(answer),
-                answer.get("usage").and_then(Usage::from_openai),
-            ),
+            );
+        }
+        let chat = match self.wire {
+            Wire::OpenAiChat => answer.clone(),
+            Wire::AnthropicMessages => translate::message_to_chat(answer, now()),
+            Wire::Gemini => gemini_to_chat(answer, model, now()),
+            Wire::Converse => converse_to_chat(answer, model, now()),
+        };
+        let usage = chat.get("usage").and_then(Usage::from_openai);
+        match self.client {
+            Dialect::OpenAi => (chat, usage),
+            Dialect::Anthropic => (messages_on_chat::chat_to_message(&chat), usage),
         }
     }
 
     fn stream(self, model: &str, include_usage: bool) -> Box<dyn EventTranslator> {
-        match self {
-            Self::ChatOnMessages => Box::new(StreamTranslator::new(model, now(), include_usage)),
-            Self::MessagesOnChat => Box::new(ChunkTranslator::new(model)),
+        let to_chat: Option<Box<dyn EventTranslator>> = match self.wire {
+            Wire::OpenAiChat => None,
+            Wire::AnthropicMessages if self.client == Dialect::Anthropic => {
+                return Box::new(AnthropicPassthrough::new(model));
+            }
+            Wire::AnthropicMessages => {
+                Some(Box::new(StreamTranslator::new(model, now(), include_usage)))
+            }
+            Wire::Gemini => Some(Box::new(GeminiStreamTranslator::new(
+                model,
+                now(),
+                include_usage,
+            ))),
+            Wire::Converse => Some(Box::new(ConverseStreamTranslator::new(
+                model,
+                now(),
+                include_usage,
+            ))),
+        };
+        match (self.client, to_chat) {
+            (Dialect::OpenAi, Some(to_chat)) => to_chat,
+            (Dialect::Anthropic, Some(to_chat)) => {
+                Box::new(Chained::new(to_chat, Box::new(ChunkTranslator::new(model))))
+            }
+            // Chat Completions to an OpenAI client is served natively, never here; an
+            // Anthropic client on it needs only the chunk translator.
+            (_, None) => Box::new(ChunkTranslator::new(model)),
         }
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn chat(
+    snapshot: &Snapshot,
     ai: &AiBackend,
-    direction: Direction,
+    client: Dialect,
     policy: Option<&RequestPolicy>,
     out: &Outbound<'_>,
+    credential: Option<&BackendCredential>,
     mut parts: http::request::Parts,
     body: BoxBody,
     metrics: &Arc<Metrics>,
 ) -> Result<Response<BoxBody>, ProxyError> {
     let start = Instant::now();
-    let client = direction.client();
-    let (prepared, request, include_usage) = match read_request(body, client, policy, |bytes| {
-        direction.request(bytes, ai.model.as_deref())
+    let translated = match read_request(body, client, policy, |bytes| {
+        Plan::translate(client, ai, bytes)
     })
     .await?
     {
         Ok(translated) => translated,
         Err(answer) => return Ok(answer),
     };
-    set_path(&mut parts, &ai.provider_path(direction.provider_suffix()))?;
-    let body = Bytes::from(request.to_string());
-    let (mut parts, body, labels, facts) = send_json(ai, out, parts, body, &prepared.model).await?;
+    let Translated {
+        prepared,
+        plan,
+        body,
+        include_usage,
+    } = translated;
+    set_path(
+        &mut parts,
+        &plan.wire.path(ai, &prepared.model, prepared.stream),
+    )?;
+    let body = Bytes::from(body.to_string());
+    let (mut parts, body, labels, facts) =
+        send_json(snapshot, ai, out, credential, parts, body, &prepared.model).await?;
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::TRANSFER_ENCODING);
     if !parts.status.is_success() {
@@ -136,17 +220,23 @@ pub(crate) async fn chat(
         let bytes = collect_limited(body, RESPONSE_LIMIT)
             .await
             .unwrap_or_default();
-        let mut error = match serde_json::from_slice::<Value>(&bytes) {
-            Ok(v) if v.get("error").is_some() => direction.error(&v),
-            _ => client.message(
+        let error_type = parts
+            .headers
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok());
+        let translated = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| plan.error(&v, parts.status.as_u16(), error_type));
+        let mut error = translated.unwrap_or_else(|| {
+            client.message(
                 "api_error",
                 &format!(
                     "provider answered {}: {}",
                     parts.status,
                     String::from_utf8_lossy(&bytes).trim()
                 ),
-            ),
-        };
+            )
+        });
         if parts.status == StatusCode::NOT_FOUND {
             name_the_model(&mut error, ai, &prepared.model, &out.backend_name);
         }
@@ -159,8 +249,8 @@ pub(crate) async fn chat(
     if prepared.stream {
         let stream = TranslatedStream {
             inner: body,
-            decoder: SseDecoder::default(),
-            translator: direction.stream(&prepared.model, include_usage),
+            frames: plan.wire.frames(),
+            translator: plan.stream(&prepared.model, include_usage),
             pending: VecDeque::new(),
             done: false,
             labels,
@@ -187,12 +277,13 @@ pub(crate) async fn chat(
             backend: out.backend_name.to_string(),
             reason: format!("the provider's answer is not JSON: {e}"),
         })?;
-    let (translated, usage) = direction.response(&answer);
+    let (translated, usage) = plan.response(&answer, &prepared.model);
+    let response_model = translated["model"]
+        .as_str()
+        .unwrap_or(&prepared.model)
+        .to_string();
     let labels = GenAiLabels {
-        response_model: answer["model"]
-            .as_str()
-            .unwrap_or(&prepared.model)
-            .to_string(),
+        response_model,
         ..labels
     };
     metrics.gen_ai.record(&labels, usage, start.elapsed());
@@ -208,7 +299,7 @@ pub(crate) async fn chat(
 /// terminator, or with an error event in the client's format when the provider breaks off.
 struct TranslatedStream {
     inner: BoxBody,
-    decoder: SseDecoder,
+    frames: FrameDecoder,
     translator: Box<dyn EventTranslator>,
     pending: VecDeque<Bytes>,
     done: bool,
@@ -264,7 +355,18 @@ impl Body for TranslatedStream {
                             .gen_ai
                             .first_token(&this.labels, this.start.elapsed());
                     }
-                    for event in this.decoder.feed(data) {
+                    let events = match this.frames.feed(data) {
+                        Ok(events) => events,
+                        Err(error) => {
+                            let text = this.translator.error(&format!(
+                                "the provider's stream could not be read: {error}"
+                            ));
+                            this.push(text);
+                            this.finish();
+                            continue;
+                        }
+                    };
+                    for event in events {
                         let text = this.translator.event(&event);
                         this.push(text);
                         if this.translator.finished() {

@@ -29,6 +29,8 @@ struct PoolKey {
 pub struct UpstreamPools {
     // Taken only while a configuration is being prepared, never per request.
     clients: Mutex<HashMap<PoolKey, UpstreamClient>>,
+    /// Provider access tokens outlive configurations just as connections do.
+    pub tokens: std::sync::Arc<crate::llm_route::cloud_auth::TokenCache>,
 }
 
 impl UpstreamPools {

@@ -1,4 +1,4 @@
-//! `provider-mock openai|anthropic PORT [API_KEY]`: a mock LLM provider as a process, for
+//! `provider-mock openai|anthropic|gemini|vertex|bedrock PORT [API_KEY]`: a mock LLM provider as a process, for
 //! end-to-end tests that drive the real gateway binary with official SDKs.
 
 // A test tool: failing loudly on a bad argument is what it should do.
@@ -6,7 +6,7 @@
 
 use test_support::provider_mock::{Flavor, ProviderMock};
 
-const USAGE: &str = "usage: provider-mock openai|anthropic PORT [API_KEY]";
+const USAGE: &str = "usage: provider-mock openai|anthropic|gemini|vertex|bedrock PORT [API_KEY]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -14,6 +14,9 @@ async fn main() {
     let flavor = match args.next().expect(USAGE).as_str() {
         "openai" => Flavor::OpenAi,
         "anthropic" => Flavor::Anthropic,
+        "gemini" => Flavor::Gemini,
+        "vertex" => Flavor::Vertex,
+        "bedrock" => Flavor::Bedrock,
         other => panic!("unknown provider '{other}'; {USAGE}"),
     };
     let port: u16 = args

@@ -1,10 +1,10 @@
-//! Mock LLM providers (OpenAI and Anthropic) that speak the real wire formats: they answer
+//! Mock LLM providers (OpenAI, Anthropic, Azure OpenAI, Gemini, Vertex AI, Bedrock) that speak the real wire formats: they answer
 //! with the provider samples kept beside the project (checked against the official SDKs'
 //! types), check the key, headers and body they receive, and record every request.
 //!
-//! Models with special meaning: `missing-model` answers 404 as the provider does;
-//! `rate-limited` answers 429 with `Retry-After: 30`; `break-stream` sends two events and
-//! then breaks the connection.
+//! Models with special meaning: `missing-model` answers the provider's "no such model"
+//! error; `rate-limited` answers 429 (with `Retry-After: 30` where the provider sends it);
+//! `break-stream` sends two pieces of the stream and then breaks the connection.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,8 +22,14 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+mod bedrock;
+mod google;
+
+pub use bedrock::ACCESS_KEY_ID as BEDROCK_ACCESS_KEY_ID;
+pub use google::access_token as google_access_token;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type MockBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
+pub(crate) type MockBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
 
 /// The provider samples directory (shared by the project, beside the repository).
 pub fn fixture(path: &str) -> Vec<u8> {
@@ -41,6 +47,12 @@ pub enum Flavor {
     Anthropic,
     /// Azure OpenAI: `api-key` header, deployments in the path, a dated `api-version`.
     Azure,
+    /// Gemini API: `x-goog-api-key`, `models/{model}:generateContent`.
+    Gemini,
+    /// Vertex AI: OAuth tokens from its own `/token` endpoint, Gemini and Claude models.
+    Vertex,
+    /// Bedrock Converse: SigV4-signed requests, binary event streams.
+    Bedrock,
 }
 
 /// One request as the provider saw it.
@@ -108,7 +120,7 @@ impl ProviderMock {
     }
 }
 
-fn json(status: StatusCode, body: Vec<u8>) -> Response<MockBody> {
+pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Response<MockBody> {
     let mut r = Response::new(
         http_body_util::Full::new(Bytes::from(body))
             .map_err(|n| match n {})
@@ -150,6 +162,9 @@ async fn handle(
     };
     let route = (parts.method.as_str(), parts.uri.path());
     Ok(match flavor {
+        Flavor::Gemini => google::gemini(&parts, &value, key.as_deref()),
+        Flavor::Vertex => google::vertex(&parts, &bytes, &value, key.as_deref()),
+        Flavor::Bedrock => bedrock::converse(&parts, &value, key.as_deref()),
         Flavor::OpenAi => {
             if let Some(key) = key
                 && header("authorization") != Some(format!("Bearer {key}"))
@@ -287,31 +302,61 @@ fn chat(body: &Value, samples: &Samples) -> Response<MockBody> {
     if body["stream"].as_bool() != Some(true) {
         return json(StatusCode::OK, fixture(response));
     }
-    let text = String::from_utf8(fixture(stream)).unwrap();
-    let events: Vec<String> = text
-        .split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| format!("{e}\n\n"))
-        .collect();
-    let breaks = model == "break-stream";
+    streamed(
+        sse_events(&fixture(stream)),
+        model == "break-stream",
+        "text/event-stream",
+    )
+}
+
+/// The events of an SSE sample, each with its blank line (`\n\n`, or `\r\n\r\n` as
+/// Google sends them), kept byte for byte.
+fn sse_events(sample: &[u8]) -> Vec<Bytes> {
+    let mut events = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < sample.len() {
+        let end = if sample[i..].starts_with(b"\r\n\r\n") {
+            Some(i + 4)
+        } else if sample[i..].starts_with(b"\n\n") {
+            Some(i + 2)
+        } else {
+            None
+        };
+        match end {
+            Some(end) => {
+                events.push(Bytes::copy_from_slice(&sample[start..end]));
+                start = end;
+                i = end;
+            }
+            None => i += 1,
+        }
+    }
+    if start < sample.len() && !sample[start..].iter().all(u8::is_ascii_whitespace) {
+        events.push(Bytes::copy_from_slice(&sample[start..]));
+    }
+    events
+}
+
+/// A streamed answer, a piece at a time as a provider sends it; `breaks` cuts the
+/// connection after two pieces.
+fn streamed(pieces: Vec<Bytes>, breaks: bool, content_type: &'static str) -> Response<MockBody> {
     let (tx, rx) = mpsc::channel::<Result<Bytes, BoxError>>(4);
     tokio::spawn(async move {
-        for (i, event) in events.into_iter().enumerate() {
+        for (i, piece) in pieces.into_iter().enumerate() {
             if breaks && i == 2 {
                 let _ = tx.send(Err("provider connection lost".into())).await;
                 return;
             }
-            if tx.send(Ok(Bytes::from(event))).await.is_err() {
+            if tx.send(Ok(piece)).await.is_err() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     });
     let mut r = Response::new(ChannelStream { rx }.boxed());
-    r.headers_mut().insert(
-        "content-type",
-        http::HeaderValue::from_static("text/event-stream"),
-    );
+    r.headers_mut()
+        .insert("content-type", http::HeaderValue::from_static(content_type));
     r
 }
 

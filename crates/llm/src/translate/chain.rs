@@ -1,0 +1,128 @@
+//! Stream translators that compose: a provider's events become Chat Completions chunks,
+//! and those chunks become the client's events. Every provider translates to and from
+//! Chat Completions once, and Anthropic clients reach all of them through this chain.
+
+use super::EventTranslator;
+use crate::sse::{Event, SseDecoder};
+use crate::usage::Usage;
+
+/// Feeds the output of `first` (framed SSE) into `second`.
+pub struct Chained {
+    first: Box<dyn EventTranslator>,
+    second: Box<dyn EventTranslator>,
+    between: SseDecoder,
+}
+
+impl Chained {
+    pub fn new(first: Box<dyn EventTranslator>, second: Box<dyn EventTranslator>) -> Self {
+        Self {
+            first,
+            second,
+            between: SseDecoder::default(),
+        }
+    }
+
+    fn pass(&mut self, framed: &str) -> String {
+        let mut out = String::new();
+        for event in self.between.feed(framed.as_bytes()) {
+            if self.second.finished() {
+                break;
+            }
+            out.push_str(&self.second.event(&event));
+        }
+        out
+    }
+}
+
+impl EventTranslator for Chained {
+    fn event(&mut self, event: &Event) -> String {
+        let framed = self.first.event(event);
+        self.pass(&framed)
+    }
+
+    fn finish(&mut self) -> String {
+        let framed = self.first.finish();
+        let mut out = self.pass(&framed);
+        if !self.second.finished() {
+            out.push_str(&self.second.finish());
+        }
+        out
+    }
+
+    fn finished(&self) -> bool {
+        self.second.finished()
+    }
+
+    fn error(&mut self, message: &str) -> String {
+        self.second.error(message)
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.second.usage().or_else(|| self.first.usage())
+    }
+
+    fn model(&self) -> &str {
+        self.second.model()
+    }
+}
+
+/// Re-emits events as they came, for providers that already speak the client's format but
+/// are reached through the translating path (Claude on Vertex AI). Usage and model are
+/// read from Anthropic's `message_start` / `message_delta` as they pass.
+pub struct AnthropicPassthrough {
+    model: String,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+impl AnthropicPassthrough {
+    pub fn new(model: &str) -> Self {
+        Self {
+            model: model.to_string(),
+            usage: None,
+            done: false,
+        }
+    }
+}
+
+impl EventTranslator for AnthropicPassthrough {
+    fn event(&mut self, event: &Event) -> String {
+        let kind = event.event.as_deref().unwrap_or("message");
+        if kind == "message_start" || kind == "message_delta" {
+            let mut model = None;
+            crate::anthropic::observe_event(&event.data, &mut model, &mut self.usage);
+            if let Some(model) = model {
+                self.model = model;
+            }
+        }
+        if kind == "message_stop" || kind == "error" {
+            self.done = true;
+        }
+        format!("event: {kind}\ndata: {}\n\n", event.data)
+    }
+
+    fn finish(&mut self) -> String {
+        if self.done {
+            return String::new();
+        }
+        self.error("the provider ended the stream before message_stop")
+    }
+
+    fn finished(&self) -> bool {
+        self.done
+    }
+
+    fn error(&mut self, message: &str) -> String {
+        self.done = true;
+        let body = crate::error::anthropic_error("api_error", message);
+        format!("event: error\ndata: {body}\n\n")
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+}

@@ -1,0 +1,512 @@
+//! OpenAI Chat Completions clients on AWS Bedrock's Converse API: the request body and the
+//! error bodies. What Bedrock answers (the Converse response and the ConverseStream) is
+//! translated in `converse_stream` and re-exported here, so this module is the one entry
+//! point. The model is not part of a Converse body; it goes in the URL
+//! (`/model/{modelId}/converse`).
+
+use serde_json::{Map, Value, json};
+
+use crate::error::LlmError;
+
+pub use super::converse_stream::{ConverseStreamTranslator, converse_to_chat, finish_reason};
+
+/// An OpenAI Chat Completions request as a Converse request body.
+pub fn chat_to_converse(request: &Value) -> Result<Value, LlmError> {
+    if request
+        .get("n")
+        .and_then(Value::as_u64)
+        .is_some_and(|n| n > 1)
+    {
+        return Err(LlmError::InvalidField {
+            field: "n",
+            why: "Bedrock Converse returns one choice; send n = 1".into(),
+        });
+    }
+    let input = request["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let (system, messages) = messages(input)?;
+    let mut out = Map::new();
+    if !system.is_empty() {
+        out.insert("system".into(), Value::Array(system));
+    }
+    out.insert("messages".into(), Value::Array(messages));
+    let inference = inference_config(request);
+    if !inference.is_empty() {
+        out.insert("inferenceConfig".into(), Value::Object(inference));
+    }
+    if let Some(tool_config) = tool_config(request)? {
+        out.insert("toolConfig".into(), tool_config);
+    }
+    Ok(Value::Object(out))
+}
+
+fn inference_config(request: &Value) -> Map<String, Value> {
+    let mut config = Map::new();
+    let max_tokens = request
+        .get("max_completion_tokens")
+        .filter(|v| !v.is_null())
+        .or_else(|| request.get("max_tokens"));
+    let fields = [
+        ("maxTokens", max_tokens),
+        ("temperature", request.get("temperature")),
+        ("topP", request.get("top_p")),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value.filter(|v| !v.is_null()) {
+            config.insert(name.into(), value.clone());
+        }
+    }
+    let stop = match request.get("stop") {
+        Some(Value::String(s)) => vec![json!(s)],
+        Some(Value::Array(a)) => a.clone(),
+        _ => Vec::new(),
+    };
+    if !stop.is_empty() {
+        config.insert("stopSequences".into(), Value::Array(stop));
+    }
+    config
+}
+
+/// System and developer messages become `system` blocks; tool results become user turns;
+/// turns of one role in a row are merged, because Converse requires them to alternate.
+fn messages(input: &[Value]) -> Result<(Vec<Value>, Vec<Value>), LlmError> {
+    let mut system = Vec::new();
+    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    for (index, message) in input.iter().enumerate() {
+        let (role, blocks) = match message["role"].as_str().unwrap_or_default() {
+            "system" | "developer" => {
+                let text = text_of(&message["content"]);
+                if !text.is_empty() {
+                    system.push(json!({ "text": text }));
+                }
+                continue;
+            }
+            "user" => ("user", user_blocks(&message["content"], index)?),
+            "assistant" => ("assistant", assistant_blocks(message)),
+            "tool" => ("user", vec![tool_result(message)]),
+            other => {
+                return Err(LlmError::InvalidField {
+                    field: "messages",
+                    why: format!(
+                        "messages[{index}].role '{other}' is not one of system, developer, user, assistant, tool"
+                    ),
+                });
+            }
+        };
+        // Converse rejects a turn with no content blocks.
+        if blocks.is_empty() {
+            continue;
+        }
+        match turns.last_mut() {
+            Some((last, existing)) if *last == role => existing.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    }
+    let messages = turns
+        .into_iter()
+        .map(|(role, content)| json!({ "role": role, "content": content }))
+        .collect();
+    Ok((system, messages))
+}
+
+/// The text of a content that is a string or a list of text parts.
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str().or_else(|| p["refusal"].as_str()))
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => String::new(),
+    }
+}
+
+fn user_blocks(content: &Value, index: usize) -> Result<Vec<Value>, LlmError> {
+    let parts = match content {
+        Value::String(s) if s.is_empty() => return Ok(Vec::new()),
+        Value::String(s) => return Ok(vec![json!({ "text": s })]),
+        Value::Array(parts) => parts,
+        _ => return Ok(Vec::new()),
+    };
+    let mut blocks = Vec::new();
+    for (part_index, part) in parts.iter().enumerate() {
+        let at = || format!("messages[{index}].content[{part_index}]");
+        match part["type"].as_str().unwrap_or_default() {
+            "text" => {
+                // Converse rejects blank text blocks.
+                if let Some(text) = part["text"].as_str().filter(|t| !t.is_empty()) {
+                    blocks.push(json!({ "text": text }));
+                }
+            }
+            "image_url" => blocks.push(image_block(&part["image_url"]["url"], at)?),
+            other => {
+                return Err(LlmError::InvalidField {
+                    field: "messages",
+                    why: format!(
+                        "{}.type '{other}' is not supported on Bedrock; send text or image_url parts",
+                        at()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(blocks)
+}
+
+/// Converse only takes inline image bytes, so the image must be a base64 `data:` URL.
+fn image_block(url: &Value, at: impl Fn() -> String) -> Result<Value, LlmError> {
+    let invalid = |why: &str| LlmError::InvalidField {
+        field: "messages",
+        why: format!("{}.image_url.url {why}", at()),
+    };
+    let url = url.as_str().unwrap_or_default();
+    let (media_type, data) = url
+        .strip_prefix("data:")
+        .and_then(|rest| rest.split_once(";base64,"))
+        .ok_or_else(|| {
+            invalid("must be a base64 data: URL; Bedrock Converse does not fetch image URLs")
+        })?;
+    let format = match media_type.to_ascii_lowercase().as_str() {
+        "image/png" => "png",
+        "image/jpeg" | "image/jpg" => "jpeg",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        other => {
+            return Err(invalid(&format!(
+                "has media type '{other}'; Bedrock takes png, jpeg, gif or webp"
+            )));
+        }
+    };
+    Ok(json!({ "image": { "format": format, "source": { "bytes": data } } }))
+}
+
+fn assistant_blocks(message: &Value) -> Vec<Value> {
+    let mut blocks = Vec::new();
+    let text = text_of(&message["content"]);
+    if !text.is_empty() {
+        blocks.push(json!({ "text": text }));
+    }
+    for call in message["tool_calls"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        // Models sometimes emit arguments that are not JSON; the conversation is still
+        // worth continuing, so such a call is replayed with empty input.
+        let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
+        let input: Value = serde_json::from_str(arguments).unwrap_or_else(|_| json!({}));
+        blocks.push(json!({
+            "toolUse": { "toolUseId": call["id"], "name": call["function"]["name"], "input": input }
+        }));
+    }
+    blocks
+}
+
+/// A tool message's content travels as a JSON block when it is a JSON object (as the AWS
+/// SDKs send structured results) and as text otherwise.
+fn tool_result(message: &Value) -> Value {
+    let text = text_of(&message["content"]);
+    let content = match serde_json::from_str::<Value>(&text) {
+        Ok(object @ Value::Object(_)) => json!({ "json": object }),
+        _ => json!({ "text": text }),
+    };
+    json!({
+        "toolResult": {
+            "toolUseId": message["tool_call_id"].as_str().unwrap_or_default(),
+            "content": [content],
+        }
+    })
+}
+
+/// `tool_choice: "none"` drops the tools, as Converse has no way to say "do not call".
+fn tool_config(request: &Value) -> Result<Option<Value>, LlmError> {
+    let Some(tools) = request
+        .get("tools")
+        .and_then(Value::as_array)
+        .filter(|t| !t.is_empty())
+    else {
+        return Ok(None);
+    };
+    let choice = match request.get("tool_choice") {
+        Some(Value::String(s)) if s == "none" => return Ok(None),
+        Some(Value::String(s)) if s == "auto" => Some(json!({ "auto": {} })),
+        Some(Value::String(s)) if s == "required" => Some(json!({ "any": {} })),
+        Some(Value::Object(o)) => {
+            let name = o.get("function").and_then(|f| f.get("name"));
+            let name = name.ok_or_else(|| LlmError::InvalidField {
+                field: "tool_choice",
+                why: "an object tool_choice needs function.name".into(),
+            })?;
+            Some(json!({ "tool": { "name": name } }))
+        }
+        // Absent: Converse defaults to auto.
+        _ => None,
+    };
+    let specs = tools.iter().map(tool_spec).collect::<Result<Vec<_>, _>>()?;
+    let mut config = json!({ "tools": specs });
+    if let Some(choice) = choice {
+        config["toolChoice"] = choice;
+    }
+    Ok(Some(config))
+}
+
+fn tool_spec(tool: &Value) -> Result<Value, LlmError> {
+    if tool["type"].as_str().is_some_and(|t| t != "function") {
+        return Err(LlmError::InvalidField {
+            field: "tools",
+            why: format!(
+                "tool type '{}' is not supported on Bedrock; send function tools",
+                tool["type"].as_str().unwrap_or_default()
+            ),
+        });
+    }
+    let function = &tool["function"];
+    let schema = function
+        .get("parameters")
+        .filter(|p| !p.is_null())
+        .cloned()
+        .unwrap_or_else(|| json!({ "type": "object", "properties": {} }));
+    let mut spec = json!({ "name": function["name"], "inputSchema": { "json": schema } });
+    // Converse rejects an empty description, so only a real one is sent.
+    if let Some(description) = function["description"].as_str().filter(|d| !d.is_empty()) {
+        spec["description"] = json!(description);
+    }
+    Ok(json!({ "toolSpec": spec }))
+}
+
+/// A Bedrock error in OpenAI's shape. Bedrock puts the error code in the `x-amzn-ErrorType`
+/// header (`ThrottlingException:http://...`), the message in the body, and some AWS
+/// front ends use `Message` or `__type` in the body instead.
+pub fn error_to_openai(body: &Value, error_type: Option<&str>, status: u16) -> Value {
+    let code = error_type
+        .or_else(|| body["__type"].as_str())
+        .map(|t| t.split(':').next().unwrap_or(t))
+        // `__type` may be namespaced: `com.amazon.coral.service#UnrecognizedClientException`.
+        .map(|t| t.rsplit('#').next().unwrap_or(t))
+        .filter(|t| !t.is_empty());
+    let message = body["message"]
+        .as_str()
+        .or_else(|| body["Message"].as_str())
+        .unwrap_or("the provider reported an error");
+    crate::error::openai_error(message, openai_error_type(code, status), None, code)
+}
+
+/// The OpenAI error `type` closest to a Bedrock error code (stream exceptions spell it in
+/// lower camel case), falling back on the HTTP status.
+fn openai_error_type(code: Option<&str>, status: u16) -> &'static str {
+    let code = code.unwrap_or_default().to_ascii_lowercase();
+    match code.as_str() {
+        "validationexception" => "invalid_request_error",
+        "accessdeniedexception" => "permission_error",
+        "unrecognizedclientexception"
+        | "invalidsignatureexception"
+        | "expiredtokenexception"
+        | "incompletesignatureexception" => "authentication_error",
+        "resourcenotfoundexception" => "not_found_error",
+        "throttlingexception" | "modelnotreadyexception" | "servicequotaexceededexception" => {
+            "rate_limit_error"
+        }
+        "modeltimeoutexception" => "timeout_error",
+        "internalserverexception"
+        | "serviceunavailableexception"
+        | "modelerrorexception"
+        | "modelstreamerrorexception" => "server_error",
+        _ => match status {
+            400 | 413 | 422 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            429 => "rate_limit_error",
+            500..=599 => "server_error",
+            _ => "api_error",
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+
+    fn load(path: &str) -> Value {
+        serde_json::from_slice(&fixture(path)).unwrap()
+    }
+
+    #[test]
+    fn chat_request_becomes_the_converse_shape() {
+        let expected = load("bedrock/converse_request.json");
+        let out = chat_to_converse(&load("openai/chat_request.json")).unwrap();
+        assert_eq!(out["system"], json!([expected["system"][0]]));
+        assert_eq!(
+            out["messages"],
+            json!([{"role": "user", "content": [{"text": "What's the weather in Paris right now?"}]}])
+        );
+        assert_eq!(
+            out["inferenceConfig"],
+            json!({"maxTokens": 512, "temperature": 0.2})
+        );
+        // botocore's serialisation of the same tool and the same "auto" choice.
+        assert_eq!(out["toolConfig"], expected["toolConfig"]);
+        for openai_only in ["model", "stream", "stream_options", "tools", "user"] {
+            assert!(out.get(openai_only).is_none(), "{openai_only}");
+        }
+    }
+
+    #[test]
+    fn tool_calls_and_results_become_tool_use_and_tool_result_turns() {
+        let expected = load("bedrock/converse_request.json");
+        let out = chat_to_converse(&load("openai/chat_request_tool_result.json")).unwrap();
+        let messages = out["messages"].as_array().unwrap();
+        let roles: Vec<&str> = messages
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["user", "assistant", "user"]);
+        assert_eq!(
+            messages[1]["content"],
+            json!([{"toolUse": {"toolUseId": "call_Qm3xV8pL2nR7tY4wZ1aB6cDe", "name": "get_weather", "input": {"location": "Paris", "unit": "celsius"}}}])
+        );
+        let result = &messages[2]["content"][0]["toolResult"];
+        assert_eq!(result["toolUseId"], "call_Qm3xV8pL2nR7tY4wZ1aB6cDe");
+        assert_eq!(
+            result["content"],
+            expected["messages"][2]["content"][0]["toolResult"]["content"]
+        );
+        assert_eq!(out["inferenceConfig"], json!({"maxTokens": 512}));
+        assert_eq!(out["toolConfig"]["tools"], expected["toolConfig"]["tools"]);
+        assert!(
+            out["toolConfig"].get("toolChoice").is_none(),
+            "absent means auto"
+        );
+    }
+
+    #[test]
+    fn images_merging_stops_and_tool_choices() {
+        let expected = load("bedrock/converse_request.json");
+        let png = expected["messages"][0]["content"][1]["image"]["source"]["bytes"]
+            .as_str()
+            .unwrap();
+        let tools = json!([{"type": "function", "function": {"name": "f"}}]);
+        let request = json!({
+            "model": "m",
+            "messages": [
+                {"role": "developer", "content": [{"type": "text", "text": "Be brief."}]},
+                {"role": "user", "content": [{"type": "text", "text": "Sky?"}, {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{png}")}}]},
+                {"role": "user", "content": "And now?"},
+                {"role": "assistant", "content": ""}
+            ],
+            "stop": "END", "top_p": 0.9, "max_tokens": 10, "tools": tools, "tool_choice": "required"
+        });
+        let out = chat_to_converse(&request).unwrap();
+        assert_eq!(out["system"], json!([{"text": "Be brief."}]));
+        let messages = out["messages"].as_array().unwrap();
+        assert_eq!(
+            messages.len(),
+            1,
+            "two user turns merge, the empty assistant one is dropped"
+        );
+        assert_eq!(
+            messages[0]["content"][1],
+            expected["messages"][0]["content"][1]
+        );
+        assert_eq!(messages[0]["content"][2]["text"], "And now?");
+        assert_eq!(
+            out["inferenceConfig"],
+            json!({"maxTokens": 10, "topP": 0.9, "stopSequences": ["END"]})
+        );
+        assert_eq!(out["toolConfig"]["toolChoice"], json!({"any": {}}));
+        assert_eq!(
+            out["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]["type"],
+            "object"
+        );
+
+        let named = json!({"messages": [], "tools": tools, "tool_choice": {"type": "function", "function": {"name": "f"}}});
+        assert_eq!(
+            chat_to_converse(&named).unwrap()["toolConfig"]["toolChoice"],
+            json!({"tool": {"name": "f"}})
+        );
+        let none = json!({"messages": [], "tools": tools, "tool_choice": "none"});
+        assert!(chat_to_converse(&none).unwrap().get("toolConfig").is_none());
+    }
+
+    #[test]
+    fn unsupported_inputs_name_the_field() {
+        let with_url = |url: &str| json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": url}}]}]});
+        let Err(LlmError::InvalidField { field, why }) =
+            chat_to_converse(&with_url("https://x/a.png"))
+        else {
+            panic!("http image URLs are not supported");
+        };
+        assert_eq!(field, "messages");
+        assert!(
+            why.starts_with("messages[0].content[1].image_url.url must be a base64 data: URL"),
+            "{why}"
+        );
+        let svg = chat_to_converse(&with_url("data:image/svg+xml;base64,AAAA")).unwrap_err();
+        assert!(svg.to_string().contains("'image/svg+xml'"));
+        let audio = json!({"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]});
+        assert!(
+            chat_to_converse(&audio)
+                .unwrap_err()
+                .to_string()
+                .contains("'input_audio'")
+        );
+        let n = chat_to_converse(&json!({"messages": [], "n": 2})).unwrap_err();
+        assert_eq!(n.openai_body()["error"]["param"], "n");
+        let role = chat_to_converse(&json!({"messages": [{"role": "bot", "content": "x"}]}));
+        assert!(
+            role.unwrap_err()
+                .to_string()
+                .contains("messages[0].role 'bot'")
+        );
+    }
+
+    #[test]
+    fn error_bodies_keep_the_message_and_code() {
+        let coral = ":http://internal.amazon.com/coral/com.amazon.bedrock/";
+        let cases = [
+            (
+                "error_throttling.json",
+                Some("ThrottlingException"),
+                429,
+                "rate_limit_error",
+            ),
+            (
+                "error_validation.json",
+                Some("ValidationException"),
+                400,
+                "invalid_request_error",
+            ),
+            (
+                "error_validation_conversation.json",
+                Some("ValidationException"),
+                400,
+                "invalid_request_error",
+            ),
+            (
+                "error_access_denied.json",
+                Some("AccessDeniedException"),
+                403,
+                "permission_error",
+            ),
+            ("error_service_unavailable.json", None, 503, "server_error"),
+        ];
+        for (file, code, status, kind) in cases {
+            let body = load(&format!("bedrock/{file}"));
+            let header = code.map(|c| format!("{c}{coral}"));
+            let out = error_to_openai(&body, header.as_deref(), status);
+            assert_eq!(out["error"]["message"], body["message"], "{file}");
+            assert_eq!(out["error"]["type"], kind, "{file}");
+            assert_eq!(out["error"]["code"], json!(code), "{file}");
+        }
+        let namespaced = json!({"__type": "com.amazon.coral.service#UnrecognizedClientException", "Message": "bad key"});
+        let out = error_to_openai(&namespaced, None, 403);
+        assert_eq!(
+            out["error"],
+            json!({"message": "bad key", "type": "authentication_error", "param": null, "code": "UnrecognizedClientException"})
+        );
+    }
+}

@@ -1,0 +1,454 @@
+//! What Bedrock answers, for OpenAI Chat Completions clients: a Converse response becomes a
+//! `chat.completion`, and a ConverseStream, decoded into events by
+//! `aws::eventstream::to_sse_event`, becomes `chat.completion.chunk` frames.
+//!
+//! Bedrock sends `messageStart`, then per content block an optional `contentBlockStart`
+//! (tool use only), `contentBlockDelta`s and a `contentBlockStop`, then `messageStop` with
+//! the stop reason and finally `metadata` with the usage; that last event ends the stream.
+
+use serde_json::{Value, json};
+
+use super::chat_on_converse::error_to_openai;
+use crate::sse::Event;
+use crate::usage::Usage;
+
+/// Converse's `stopReason` as OpenAI's `finish_reason`.
+pub fn finish_reason(stop_reason: Option<&str>) -> &'static str {
+    match stop_reason {
+        Some("max_tokens" | "model_context_window_exceeded") => "length",
+        Some("tool_use") => "tool_calls",
+        Some("guardrail_intervened" | "content_filtered") => "content_filter",
+        _ => "stop",
+    }
+}
+
+/// OpenAI's `usage` object. `prompt_tokens` counts the whole prompt, cached parts included.
+fn openai_usage(usage: &Usage) -> Value {
+    json!({
+        "prompt_tokens": usage.input,
+        "completion_tokens": usage.output,
+        "total_tokens": usage.input + usage.output,
+        "prompt_tokens_details": { "cached_tokens": usage.cached },
+    })
+}
+
+/// Converse responses carry no id, but OpenAI clients expect a unique `chatcmpl-` one.
+fn completion_id() -> String {
+    let mut bytes = [0u8; 12];
+    let random = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    if random.is_err() {
+        // Without randomness the id is only a label; the time still tells requests apart.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        return format!("chatcmpl-{nanos:x}");
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("chatcmpl-{hex}")
+}
+
+/// A Converse response as an OpenAI Chat Completion. `model` is the one the client asked
+/// for, since Converse does not echo it.
+pub fn converse_to_chat(response: &Value, model: &str, created: u64) -> Value {
+    let blocks = response["output"]["message"]["content"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let text: String = blocks.iter().filter_map(|b| b["text"].as_str()).collect();
+    let calls: Vec<Value> = blocks
+        .iter()
+        .filter_map(|b| b.get("toolUse"))
+        .map(|tool_use| {
+            json!({
+                "id": tool_use["toolUseId"],
+                "type": "function",
+                "function": { "name": tool_use["name"], "arguments": tool_use["input"].to_string() },
+            })
+        })
+        .collect();
+    let content = if text.is_empty() {
+        Value::Null
+    } else {
+        json!(text)
+    };
+    let mut reply = json!({ "role": "assistant", "content": content, "refusal": null });
+    if !calls.is_empty() {
+        reply["tool_calls"] = Value::Array(calls);
+    }
+    let usage = response
+        .get("usage")
+        .and_then(Usage::from_bedrock)
+        .unwrap_or_default();
+    json!({
+        "id": completion_id(),
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": reply,
+            "logprobs": null,
+            "finish_reason": finish_reason(response["stopReason"].as_str()),
+        }],
+        "usage": openai_usage(&usage),
+    })
+}
+
+/// Turns a ConverseStream into OpenAI chunks, event by event.
+#[derive(Debug)]
+pub struct ConverseStreamTranslator {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+    /// Converse `contentBlockIndex` -> OpenAI tool-call index, for tool-use blocks.
+    tool_calls: Vec<(u64, usize)>,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+impl ConverseStreamTranslator {
+    /// `model` is the one the client asked for; Converse never names it.
+    pub fn new(model: &str, created: u64, include_usage: bool) -> Self {
+        Self {
+            id: completion_id(),
+            model: model.to_string(),
+            created,
+            include_usage,
+            tool_calls: Vec::new(),
+            usage: None,
+            done: false,
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
+        json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
+        })
+        .to_string()
+    }
+
+    /// The `data:` payloads (without framing) that one Converse event becomes.
+    pub fn payloads(&mut self, event: &Event) -> Vec<String> {
+        if self.done {
+            return Vec::new();
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
+            return Vec::new();
+        };
+        match event.event.as_deref().unwrap_or_default() {
+            "messageStart" => {
+                vec![self.chunk(json!({ "role": "assistant", "content": "" }), None)]
+            }
+            "contentBlockStart" => {
+                let Some(tool_use) = v["start"].get("toolUse") else {
+                    return Vec::new();
+                };
+                let index = self.tool_calls.len();
+                let block = v["contentBlockIndex"].as_u64().unwrap_or(0);
+                self.tool_calls.push((block, index));
+                let call = json!({
+                    "index": index,
+                    "id": tool_use["toolUseId"],
+                    "type": "function",
+                    "function": { "name": tool_use["name"], "arguments": "" },
+                });
+                vec![self.chunk(json!({ "tool_calls": [call] }), None)]
+            }
+            "contentBlockDelta" => self.delta(&v),
+            "messageStop" => {
+                vec![self.chunk(json!({}), Some(finish_reason(v["stopReason"].as_str())))]
+            }
+            "metadata" => {
+                self.usage = v.get("usage").and_then(Usage::from_bedrock);
+                let mut out = Vec::new();
+                if self.include_usage {
+                    let usage = self.usage.unwrap_or_default();
+                    out.push(
+                        json!({
+                            "id": self.id,
+                            "object": "chat.completion.chunk",
+                            "created": self.created,
+                            "model": self.model,
+                            "choices": [],
+                            "usage": openai_usage(&usage),
+                        })
+                        .to_string(),
+                    );
+                }
+                out.push("[DONE]".to_string());
+                out
+            }
+            "exception" => {
+                // Stream exceptions spell the code in lower camel case (`throttlingException`);
+                // it is capitalised to match the `x-amzn-ErrorType` of non-streaming errors.
+                let code = v["type"].as_str().map(|code| {
+                    let mut chars = code.chars();
+                    chars
+                        .next()
+                        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                        .unwrap_or_default()
+                });
+                self.done = true;
+                vec![error_to_openai(&v, code.as_deref(), 0).to_string()]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn delta(&self, v: &Value) -> Vec<String> {
+        let delta = &v["delta"];
+        if let Some(text) = delta["text"].as_str() {
+            return vec![self.chunk(json!({ "content": text }), None)];
+        }
+        let Some(fragment) = delta["toolUse"]["input"].as_str() else {
+            // Reasoning and citation deltas have no Chat Completions counterpart.
+            return Vec::new();
+        };
+        let block = v["contentBlockIndex"].as_u64().unwrap_or(0);
+        let Some(&(_, index)) = self.tool_calls.iter().find(|(b, _)| *b == block) else {
+            return Vec::new();
+        };
+        // Bedrock opens every tool input with an empty fragment; it carries nothing.
+        if fragment.is_empty() {
+            return Vec::new();
+        }
+        let call = json!({ "index": index, "function": { "arguments": fragment } });
+        vec![self.chunk(json!({ "tool_calls": [call] }), None)]
+    }
+}
+
+impl super::EventTranslator for ConverseStreamTranslator {
+    fn event(&mut self, event: &Event) -> String {
+        let payloads = self.payloads(event);
+        if payloads.last().is_some_and(|p| p == "[DONE]") {
+            self.done = true;
+        }
+        payloads.iter().map(|p| format!("data: {p}\n\n")).collect()
+    }
+
+    fn finish(&mut self) -> String {
+        if self.done {
+            return String::new();
+        }
+        self.done = true;
+        "data: [DONE]\n\n".to_string()
+    }
+
+    fn finished(&self) -> bool {
+        self.done
+    }
+
+    fn error(&mut self, message: &str) -> String {
+        self.done = true;
+        format!(
+            "data: {}\n\n",
+            crate::error::openai_error(message, "upstream_error", None, None)
+        )
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::eventstream::{EventStreamDecoder, to_sse_event};
+    use crate::fixture;
+    use crate::translate::EventTranslator;
+
+    /// Decodes a binary fixture in 37-byte reads and translates it, framed as the client
+    /// would receive it.
+    fn translate(path: &str, include_usage: bool) -> (String, ConverseStreamTranslator) {
+        let mut decoder = EventStreamDecoder::new();
+        let mut translator = ConverseStreamTranslator::new("claude-on-bedrock", 7, include_usage);
+        let mut out = String::new();
+        for chunk in fixture(path).chunks(37) {
+            for message in decoder.feed(chunk).unwrap() {
+                out.push_str(&translator.event(&to_sse_event(&message)));
+            }
+        }
+        out.push_str(&translator.finish());
+        (out, translator)
+    }
+
+    fn load(path: &str) -> Value {
+        serde_json::from_slice(&fixture(path)).unwrap()
+    }
+
+    fn chunks(framed: &str) -> Vec<Value> {
+        framed
+            .split("\n\n")
+            .filter_map(|frame| frame.strip_prefix("data: "))
+            .filter(|data| *data != "[DONE]")
+            .map(|data| serde_json::from_str(data).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn stream_rebuilds_text_tool_call_finish_and_usage() {
+        let (framed, translator) = translate("bedrock/converse_stream.bin", true);
+        assert!(framed.ends_with("data: [DONE]\n\n"));
+        assert_eq!(framed.matches("[DONE]").count(), 1, "finish adds nothing");
+        assert!(translator.finished());
+        let chunks = chunks(&framed);
+        assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c["object"] == "chat.completion.chunk")
+        );
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c["id"] == chunks[0]["id"] && c["model"] == "claude-on-bedrock")
+        );
+        let delta = |c: &Value| c["choices"][0]["delta"].clone();
+        let text: String = chunks
+            .iter()
+            .filter_map(|c| delta(c)["content"].as_str().map(String::from))
+            .collect();
+        assert_eq!(text, "I'll look up the current weather in Paris.");
+        let calls: Vec<Value> = chunks
+            .iter()
+            .filter_map(|c| delta(c)["tool_calls"].get(0).cloned())
+            .collect();
+        assert_eq!(calls[0]["id"], "tooluse_Xq3vR8kLmN2pT5wY7zA1bC");
+        assert_eq!(calls[0]["function"]["name"], "get_weather");
+        assert!(calls.iter().all(|c| c["index"] == 0));
+        let args: String = calls
+            .iter()
+            .filter_map(|c| c["function"]["arguments"].as_str())
+            .collect();
+        assert_eq!(args, r#"{"location": "Paris", "unit": "celsius"}"#);
+        let finishes: Vec<&str> = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["finish_reason"].as_str())
+            .collect();
+        assert_eq!(finishes, ["tool_calls"]);
+        let usage = chunks.last().unwrap();
+        assert_eq!(usage["choices"], json!([]));
+        assert_eq!(
+            usage["usage"],
+            json!({"prompt_tokens": 412 + 1536, "completion_tokens": 74, "total_tokens": 2022, "prompt_tokens_details": {"cached_tokens": 1536}})
+        );
+        assert_eq!(
+            translator.usage(),
+            Some(Usage {
+                input: 1948,
+                output: 74,
+                cached: 1536,
+                reasoning: 0
+            })
+        );
+    }
+
+    #[test]
+    fn usage_chunk_is_only_sent_when_asked_for() {
+        let (framed, translator) = translate("bedrock/converse_stream.bin", false);
+        assert!(chunks(&framed).iter().all(|c| c.get("usage").is_none()));
+        assert!(framed.ends_with("data: [DONE]\n\n"));
+        assert_eq!(translator.usage().map(|u| u.output), Some(74));
+    }
+
+    #[test]
+    fn in_stream_exception_becomes_an_error_frame_and_ends_the_stream() {
+        let (framed, translator) = translate("bedrock/converse_stream_exception.bin", true);
+        assert!(translator.finished());
+        assert!(!framed.contains("[DONE]"), "the error is the last frame");
+        let chunks = chunks(&framed);
+        let error = &chunks.last().unwrap()["error"];
+        assert_eq!(
+            error["message"],
+            "Too many tokens, please wait before trying again."
+        );
+        assert_eq!(error["type"], "rate_limit_error");
+        assert_eq!(error["code"], "ThrottlingException");
+        let text: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert!(text.ends_with("Paris is"), "{text}");
+    }
+
+    #[test]
+    fn a_stream_cut_before_metadata_is_closed_by_finish() {
+        let mut translator = ConverseStreamTranslator::new("m", 1, true);
+        let start = Event {
+            event: Some("messageStart".into()),
+            data: r#"{"role":"assistant"}"#.into(),
+        };
+        assert!(translator.event(&start).starts_with("data: {"));
+        assert!(!translator.finished());
+        assert_eq!(translator.finish(), "data: [DONE]\n\n");
+        assert!(translator.finished());
+        assert_eq!(translator.finish(), "");
+        assert_eq!(translator.usage(), None);
+    }
+
+    #[test]
+    fn text_response_translates_with_usage() {
+        let chat = converse_to_chat(&load("bedrock/converse_response.json"), "claude", 7);
+        assert!(chat["id"].as_str().unwrap().starts_with("chatcmpl-"));
+        assert_eq!(chat["object"], "chat.completion");
+        assert_eq!(chat["model"], "claude");
+        assert_eq!(chat["created"], 7);
+        let choice = &chat["choices"][0];
+        assert_eq!(
+            choice["message"]["content"],
+            "It's 18 °C and partly cloudy in Paris right now."
+        );
+        assert!(choice["message"].get("tool_calls").is_none());
+        assert_eq!(choice["finish_reason"], "stop");
+        assert_eq!(
+            chat["usage"],
+            json!({"prompt_tokens": 57 + 1536, "completion_tokens": 19, "total_tokens": 1612, "prompt_tokens_details": {"cached_tokens": 0}})
+        );
+    }
+
+    #[test]
+    fn tool_use_response_translates_to_tool_calls() {
+        let chat = converse_to_chat(
+            &load("bedrock/converse_response_tool_use.json"),
+            "claude",
+            7,
+        );
+        let choice = &chat["choices"][0];
+        assert_eq!(choice["finish_reason"], "tool_calls");
+        assert_eq!(
+            choice["message"]["content"],
+            "I'll look up the current weather in Paris."
+        );
+        let call = &choice["message"]["tool_calls"][0];
+        assert_eq!(call["id"], "tooluse_Xq3vR8kLmN2pT5wY7zA1bC");
+        assert_eq!(call["function"]["name"], "get_weather");
+        let args: Value =
+            serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(args, json!({"location": "Paris", "unit": "celsius"}));
+        assert_eq!(chat["usage"]["prompt_tokens"], 412 + 1536);
+        assert_eq!(chat["usage"]["total_tokens"], 2022);
+        assert_eq!(
+            chat["usage"]["prompt_tokens_details"]["cached_tokens"],
+            1536
+        );
+        for (stop, finish) in [
+            ("max_tokens", "length"),
+            ("stop_sequence", "stop"),
+            ("guardrail_intervened", "content_filter"),
+            ("content_filtered", "content_filter"),
+        ] {
+            assert_eq!(finish_reason(Some(stop)), finish);
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! What a provider speaks on the wire, and everything that follows from it: the request
+//! path, how its stream is framed, and how its errors read.
+
+use bytes::Bytes;
+use config::ir::backend::{AiBackend, AiProvider};
+use llm::aws::eventstream::{EventStreamDecoder, to_sse_event};
+use llm::sse::{Event, SseDecoder};
+use llm::translate::chat_on_converse;
+use serde_json::Value;
+
+/// A provider's request/response format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    /// OpenAI Chat Completions (OpenAI, Azure OpenAI, Ollama, vLLM, ...).
+    OpenAiChat,
+    /// Anthropic Messages (Anthropic, and Claude models on Vertex AI).
+    AnthropicMessages,
+    /// Gemini `generateContent` (Gemini API, and Google models on Vertex AI).
+    Gemini,
+    /// Bedrock Converse.
+    Converse,
+}
+
+impl Wire {
+    /// The format of a provider; on Vertex AI the model decides, since Claude models are
+    /// served by Anthropic's own API there.
+    pub fn of(ai: &AiBackend, model: &str) -> Self {
+        match ai.provider {
+            AiProvider::OpenAi | AiProvider::AzureOpenAi => Self::OpenAiChat,
+            AiProvider::Anthropic => Self::AnthropicMessages,
+            AiProvider::Gemini => Self::Gemini,
+            AiProvider::VertexAi if is_claude(model) => Self::AnthropicMessages,
+            AiProvider::VertexAi => Self::Gemini,
+            AiProvider::Bedrock => Self::Converse,
+        }
+    }
+
+    /// The request path (and query) of a chat call with this model.
+    pub fn path(self, ai: &AiBackend, model: &str, stream: bool) -> String {
+        if let (Some(vertex), AiProvider::VertexAi) = (&ai.vertex, ai.provider) {
+            let (project, region) = (&vertex.project, &vertex.region);
+            return match self {
+                Self::AnthropicMessages => {
+                    llm::gcp::vertex_anthropic_path(project, region, model, stream)
+                }
+                _ => llm::gcp::vertex_gemini_path(project, region, model, stream),
+            };
+        }
+        match self {
+            Self::OpenAiChat => ai.provider_path("/chat/completions"),
+            Self::AnthropicMessages => ai.provider_path("/messages"),
+            Self::Gemini => match &ai.path {
+                Some(path) => path.clone(),
+                None => {
+                    let prefix = ai.path_prefix.as_deref().unwrap_or("/v1beta");
+                    format!(
+                        "{}/{}",
+                        prefix.trim_end_matches('/'),
+                        llm::gemini::model_path(model, stream)
+                    )
+                }
+            },
+            Self::Converse => match &ai.path {
+                Some(path) => path.clone(),
+                None => {
+                    let action = if stream {
+                        "converse-stream"
+                    } else {
+                        "converse"
+                    };
+                    let model = llm::aws::sigv4::encode_path_segment(model);
+                    format!("/model/{model}/{action}")
+                }
+            },
+        }
+    }
+
+    /// A provider error body as an OpenAI-shaped error, keeping the provider's message.
+    /// `None` when the body is not one of this provider's error bodies.
+    pub fn error_to_openai(
+        self,
+        body: &Value,
+        status: u16,
+        error_type: Option<&str>,
+    ) -> Option<Value> {
+        match self {
+            Self::OpenAiChat => body.get("error").is_some().then(|| body.clone()),
+            Self::AnthropicMessages => body
+                .get("error")
+                .is_some()
+                .then(|| llm::translate::error_to_openai(body)),
+            // Vertex wraps its error objects in an array.
+            Self::Gemini => (body.get("error").is_some() || body[0].get("error").is_some())
+                .then(|| llm::gemini::error_to_openai(body, status)),
+            Self::Converse => body
+                .get("message")
+                .or_else(|| body.get("Message"))
+                .is_some()
+                .then(|| chat_on_converse::error_to_openai(body, error_type, status)),
+        }
+    }
+
+    pub fn frames(self) -> FrameDecoder {
+        match self {
+            Self::Converse => FrameDecoder::AwsEventStream(EventStreamDecoder::default()),
+            _ => FrameDecoder::Sse(SseDecoder::default()),
+        }
+    }
+}
+
+fn is_claude(model: &str) -> bool {
+    model.starts_with("claude")
+}
+
+/// Splits a provider's streamed body into events: SSE for most, AWS's binary event stream
+/// for Bedrock (whose messages become events named by their `:event-type`).
+pub(crate) enum FrameDecoder {
+    Sse(SseDecoder),
+    AwsEventStream(EventStreamDecoder),
+}
+
+impl FrameDecoder {
+    pub fn feed(&mut self, data: &Bytes) -> Result<Vec<Event>, String> {
+        match self {
+            Self::Sse(decoder) => Ok(decoder.feed(data)),
+            Self::AwsEventStream(decoder) => decoder
+                .feed(data)
+                .map(|messages| messages.iter().map(to_sse_event).collect())
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
