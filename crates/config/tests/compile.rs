@@ -187,9 +187,16 @@ spec:
 #[test]
 fn cloud_providers_need_a_credential_they_can_use() {
     // No AWS keys in the (injected) environment and no Secret: nothing to sign with.
-    let e = errors(&format!("{BACKEND_HEAD}      bedrock: {{region: us-east-1, model: m}}\n"));
-    assert!(e.contains("AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not in the environment"), "{e}");
-    let e = errors(&format!("{BACKEND_HEAD}      vertexai: {{projectId: p, model: m}}\n"));
+    let e = errors(&format!(
+        "{BACKEND_HEAD}      bedrock: {{region: us-east-1, model: m}}\n"
+    ));
+    assert!(
+        e.contains("AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not in the environment"),
+        "{e}"
+    );
+    let e = errors(&format!(
+        "{BACKEND_HEAD}      vertexai: {{projectId: p, model: m}}\n"
+    ));
     assert!(e.contains("Vertex AI needs a credential"), "{e}");
     // A Secret that is not a service-account key file is refused at compile time.
     let e = errors(&format!(
@@ -216,14 +223,20 @@ metadata: {{name: aws}}
 stringData: {{accessKeyId: AKID}}
 "
     ));
-    assert!(e.contains("needs the keys accessKeyId and secretAccessKey"), "{e}");
+    assert!(
+        e.contains("needs the keys accessKeyId and secretAccessKey"),
+        "{e}"
+    );
     let e = errors(&format!(
         "{BACKEND_HEAD}      azureopenai: {{endpoint: r.openai.azure.com}}
   policies:
     auth: {{azure: {{}}}}
 "
     ));
-    assert!(e.contains("Entra ID tokens (`auth.azure`) are not supported"), "{e}");
+    assert!(
+        e.contains("Entra ID tokens (`auth.azure`) are not supported"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -241,8 +254,14 @@ stringData: {{accessKeyId: AKIDSECRET, secretAccessKey: very-secret-key}}
     ))
     .unwrap();
     let dump = config_dump(&aws).to_string();
-    assert!(dump.contains("bedrock-runtime.eu-west-1.amazonaws.com"), "{dump}");
-    assert!(!dump.contains("very-secret-key") && !dump.contains("AKIDSECRET"), "{dump}");
+    assert!(
+        dump.contains("bedrock-runtime.eu-west-1.amazonaws.com"),
+        "{dump}"
+    );
+    assert!(
+        !dump.contains("very-secret-key") && !dump.contains("AKIDSECRET"),
+        "{dump}"
+    );
     assert!(!format!("{aws:?}").contains("very-secret-key"));
 }
 

@@ -22,43 +22,6 @@ pub fn model_path(model: &str, stream: bool) -> String {
     }
 }
 
-/// The model that answered (`modelVersion`) and the usage, from a non-streamed response.
-pub fn response_facts(body: &[u8]) -> (Option<String>, Option<Usage>) {
-    match serde_json::from_slice::<Facts>(body) {
-        Ok(f) => f.into_parts(),
-        Err(_) => (None, None),
-    }
-}
-
-/// The same, from one `data:` payload of a stream. Every chunk repeats the cumulative
-/// usage, so the last chunk that has it is the whole count.
-pub fn chunk_facts(data: &str) -> (Option<String>, Option<Usage>) {
-    match serde_json::from_str::<Facts>(data) {
-        Ok(f) => f.into_parts(),
-        Err(_) => (None, None),
-    }
-}
-
-/// Only the two fields usage accounting needs; candidates are skipped by the parser
-/// instead of being built into a tree.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Facts {
-    #[serde(default)]
-    model_version: Option<String>,
-    #[serde(default)]
-    usage_metadata: Option<Value>,
-}
-
-impl Facts {
-    fn into_parts(self) -> (Option<String>, Option<Usage>) {
-        (
-            self.model_version,
-            self.usage_metadata.as_ref().and_then(Usage::from_gemini),
-        )
-    }
-}
-
 impl Usage {
     /// From Gemini's `usageMetadata`. Gemini counts thinking apart from the answer
     /// (`thoughtsTokenCount` is not in `candidatesTokenCount`) and tool-use prompt tokens
@@ -313,11 +276,13 @@ mod tests {
     }
 
     #[test]
-    fn facts_from_responses_and_stream_chunks() {
-        let (model, usage) = response_facts(&fixture("gemini/generate_content_response.json"));
-        assert_eq!(model.as_deref(), Some("gemini-2.5-flash"));
+    fn usage_from_responses_and_stream_chunks() {
+        let usage_of = |path: &str| {
+            let response: Value = serde_json::from_slice(&fixture(path)).unwrap();
+            Usage::from_gemini(&response["usageMetadata"])
+        };
         assert_eq!(
-            usage,
+            usage_of("gemini/generate_content_response.json"),
             Some(Usage {
                 input: 1152,
                 output: 14 + 184,
@@ -325,21 +290,18 @@ mod tests {
                 reasoning: 184
             })
         );
-        let (_, blocked) = response_facts(&fixture(
-            "gemini/generate_content_response_blocked_prompt.json",
-        ));
         assert_eq!(
-            blocked,
+            usage_of("gemini/generate_content_response_blocked_prompt.json"),
             Some(Usage {
                 input: 12,
                 ..Usage::default()
             })
         );
-        let (model, usage) = chunk_facts(
-            r#"{"usageMetadata":{"trafficType":"ON_DEMAND"},"modelVersion":"gemini-2.5-flash"}"#,
+        // Vertex's first stream chunk carries only the traffic type.
+        assert_eq!(
+            Usage::from_gemini(&json!({"trafficType": "ON_DEMAND"})),
+            None
         );
-        assert_eq!((model.as_deref(), usage), (Some("gemini-2.5-flash"), None));
-        assert_eq!(response_facts(b"not json"), (None, None));
         let tool_use = json!({"promptTokenCount": 10, "toolUsePromptTokenCount": 5, "candidatesTokenCount": 2});
         assert_eq!(Usage::from_gemini(&tool_use).unwrap().input, 15);
     }

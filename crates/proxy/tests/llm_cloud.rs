@@ -8,41 +8,26 @@
 
 mod common;
 
-use common::{gateway, route_to, start};
+use common::{gateway, post_json, route_to, sse_data, start, streamed_text};
 use std::sync::Arc;
 
 use proxy::gateway::Gateway;
 use serde_json::{Value, json};
-use test_support::client::{collect, http1, send};
+use test_support::client::send;
 use test_support::provider_mock::{Flavor, ProviderMock, fixture};
 
-fn post(port: u16, path: &str, body: Value) -> http::Request<http_body_util::Full<bytes::Bytes>> {
-    http::Request::post(format!("http://127.0.0.1:{port}{path}"))
-        .header("content-type", "application/json")
-        .header("authorization", "Bearer client-key")
-        .body(body.to_string().into())
-        .unwrap()
-}
-
-fn payloads(text: &str) -> Vec<String> {
-    text.split("\n\n")
-        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
-        .map(str::to_string)
-        .collect()
-}
-
-/// The sample service account, with its token endpoint moved to the mock.
-fn service_account(mock_port: u16) -> String {
+/// A gateway whose backend is Vertex AI (served by a mock, which also serves the token
+/// endpoint) pinning `model`, with the sample service account changed by `edit`.
+async fn vertex_gateway(
+    model: &str,
+    edit: impl FnOnce(&mut Value),
+) -> (ProviderMock, u16, Arc<Gateway>) {
+    let mock = ProviderMock::start(Flavor::Vertex, None).await;
     let mut account: Value =
         serde_json::from_slice(&fixture("vertex/service_account.FAKE.json")).unwrap();
-    account["token_uri"] = json!(format!("http://127.0.0.1:{mock_port}/token"));
-    account.to_string()
-}
-
-async fn vertex_gateway(model: Option<&str>) -> (ProviderMock, u16, Arc<Gateway>) {
-    let mock = ProviderMock::start(Flavor::Vertex, None).await;
+    account["token_uri"] = json!(format!("http://127.0.0.1:{}/token", mock.port()));
+    edit(&mut account);
     let port = test_support::free_port();
-    let model = model.map(|m| format!("model: {m}")).unwrap_or_default();
     let yaml = gateway(port)
         + &format!(
             "---
@@ -50,7 +35,7 @@ apiVersion: v1
 kind: Secret
 metadata: {{name: gcp-sa}}
 stringData:
-  key.json: '{}'
+  key.json: '{account}'
 ---
 apiVersion: agentgateway.dev/v1alpha1
 kind: AgentgatewayBackend
@@ -58,13 +43,12 @@ metadata: {{name: llm}}
 spec:
   ai:
     provider:
-      vertexai: {{projectId: my-proj, region: us-central1, {model}}}
+      vertexai: {{projectId: my-proj, region: us-central1, model: '{model}'}}
       host: 127.0.0.1
       port: {}
   policies:
     auth: {{gcp: {{secretRef: {{name: gcp-sa}}}}}}
 ",
-            service_account(mock.port()),
             mock.port()
         )
         + &route_to("llm");
@@ -74,10 +58,10 @@ spec:
 
 #[tokio::test]
 async fn vertex_gemini_gets_a_minted_token_that_is_cached() {
-    let (mock, port, _gw) = vertex_gateway(Some("gemini-2.5-pro")).await;
+    let (mock, port, _gw) = vertex_gateway("gemini-2.5-pro", |_| {}).await;
     let hello = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
     for _ in 0..3 {
-        let r = send(post(port, "/v1/chat/completions", hello.clone())).await;
+        let r = send(post_json(port, "/v1/chat/completions", &hello.clone())).await;
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.json()["object"], "chat.completion");
     }
@@ -101,9 +85,9 @@ async fn vertex_gemini_gets_a_minted_token_that_is_cached() {
 
 #[tokio::test]
 async fn vertex_claude_models_use_raw_predict_for_both_client_apis() {
-    let (mock, port, _gw) = vertex_gateway(Some("claude-sonnet-4-5@20250929")).await;
+    let (mock, port, _gw) = vertex_gateway("claude-sonnet-4-5@20250929", |_| {}).await;
     let anthropic = json!({"model": "claude", "max_tokens": 256, "messages": [{"role": "user", "content": "Weather in Paris?"}]});
-    let r = send(post(port, "/v1/messages", anthropic.clone())).await;
+    let r = send(post_json(port, "/v1/messages", &anthropic.clone())).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["type"], "message");
     let call = mock
@@ -124,12 +108,8 @@ async fn vertex_claude_models_use_raw_predict_for_both_client_apis() {
     );
 
     let chat = json!({"model": "x", "stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "Weather in Paris?"}]});
-    let response = http1()
-        .request(post(port, "/v1/chat/completions", chat))
-        .await
-        .unwrap();
-    let text = collect(response).await.text();
-    let payloads = payloads(&text);
+    let text = streamed_text(port, "/v1/chat/completions", &chat).await;
+    let payloads = sse_data(&text);
     assert_eq!(
         payloads.last().map(String::as_str),
         Some("[DONE]"),
@@ -137,11 +117,7 @@ async fn vertex_claude_models_use_raw_predict_for_both_client_apis() {
     );
     let mut streamed = anthropic;
     streamed["stream"] = json!(true);
-    let response = http1()
-        .request(post(port, "/v1/messages", streamed))
-        .await
-        .unwrap();
-    let text = collect(response).await.text();
+    let text = streamed_text(port, "/v1/messages", &streamed).await;
     assert!(text.starts_with("event: message_start\n"), "{text}");
     assert!(
         text.trim_end()
@@ -152,44 +128,13 @@ async fn vertex_claude_models_use_raw_predict_for_both_client_apis() {
 
 #[tokio::test]
 async fn a_service_account_the_token_endpoint_refuses_is_a_clear_502() {
-    let mock = ProviderMock::start(Flavor::Vertex, None).await;
-    let port = test_support::free_port();
-    let mut account: Value =
-        serde_json::from_slice(&fixture("vertex/service_account.FAKE.json")).unwrap();
-    account["token_uri"] = json!(format!("http://127.0.0.1:{}/token", mock.port()));
     // Signed by the right key but claiming to be another account: the endpoint refuses it.
-    account["client_email"] = json!("someone-else@example.iam.gserviceaccount.com");
-    let yaml = gateway(port)
-        + &format!(
-            "---
-apiVersion: v1
-kind: Secret
-metadata: {{name: gcp-sa}}
-stringData:
-  key.json: '{account}'
----
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: llm}}
-spec:
-  ai:
-    provider:
-      vertexai: {{projectId: p, model: gemini-2.5-pro}}
-      host: 127.0.0.1
-      port: {}
-  policies:
-    auth: {{gcp: {{secretRef: {{name: gcp-sa}}}}}}
-",
-            mock.port()
-        )
-        + &route_to("llm");
-    let _gw = start(&yaml).await;
-    let r = send(post(
-        port,
-        "/v1/chat/completions",
-        json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
-    ))
+    let (_mock, port, _gw) = vertex_gateway("gemini-2.5-pro", |account| {
+        account["client_email"] = json!("someone-else@example.iam.gserviceaccount.com");
+    })
     .await;
+    let hello = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    let r = send(post_json(port, "/v1/chat/completions", &hello)).await;
     assert_eq!(r.status, 502, "{}", r.text());
     let message = r.json()["error"]["message"].as_str().unwrap().to_string();
     assert!(
@@ -237,7 +182,7 @@ spec:
 async fn bedrock_converse_is_signed_and_translated() {
     let (mock, port, _gw) = bedrock_gateway("anthropic.claude-3-haiku-20240307-v1:0").await;
     let request = json!({"model": "gpt-4o", "max_tokens": 64, "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]});
-    let r = send(post(port, "/v1/chat/completions", request)).await;
+    let r = send(post_json(port, "/v1/chat/completions", &request)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let chat = r.json();
     assert_eq!(chat["object"], "chat.completion");
@@ -264,12 +209,8 @@ async fn bedrock_event_streams_become_chat_chunks_and_anthropic_events() {
     let (_mock, port, _gw) = bedrock_gateway("anthropic.claude-3-haiku-20240307-v1:0").await;
     let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
     let chat = json!({"model": "m", "stream": true, "stream_options": {"include_usage": true}, "tools": tools, "messages": [{"role": "user", "content": "Weather in Paris?"}]});
-    let response = http1()
-        .request(post(port, "/v1/chat/completions", chat))
-        .await
-        .unwrap();
-    let text = collect(response).await.text();
-    let payloads = payloads(&text);
+    let text = streamed_text(port, "/v1/chat/completions", &chat).await;
+    let payloads = sse_data(&text);
     assert_eq!(
         payloads.last().map(String::as_str),
         Some("[DONE]"),
@@ -299,11 +240,7 @@ async fn bedrock_event_streams_become_chat_chunks_and_anthropic_events() {
     assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 1536);
 
     let anthropic = json!({"model": "m", "max_tokens": 100, "stream": true, "messages": [{"role": "user", "content": "Weather in Paris?"}]});
-    let response = http1()
-        .request(post(port, "/v1/messages", anthropic))
-        .await
-        .unwrap();
-    let text = collect(response).await.text();
+    let text = streamed_text(port, "/v1/messages", &anthropic).await;
     assert!(text.starts_with("event: message_start\n"), "{text}");
     assert!(text.contains("\"input_json_delta\""), "{text}");
     assert!(text.contains("\"stop_reason\":\"tool_use\""), "{text}");
@@ -318,7 +255,7 @@ async fn bedrock_event_streams_become_chat_chunks_and_anthropic_events() {
 async fn bedrock_errors_and_in_stream_exceptions_reach_the_client() {
     let (_mock, port, _gw) = bedrock_gateway("rate-limited").await;
     let hello = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
-    let r = send(post(port, "/v1/chat/completions", hello)).await;
+    let r = send(post_json(port, "/v1/chat/completions", &hello)).await;
     assert_eq!(r.status, 429);
     let error = &r.json()["error"];
     assert!(
@@ -333,13 +270,8 @@ async fn bedrock_errors_and_in_stream_exceptions_reach_the_client() {
     let (_mock, port, _gw) = bedrock_gateway("stream-exception").await;
     let chat =
         json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
-    let response = http1()
-        .request(post(port, "/v1/chat/completions", chat))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let text = collect(response).await.text();
-    let last: Value = serde_json::from_str(payloads(&text).last().unwrap()).unwrap();
+    let text = streamed_text(port, "/v1/chat/completions", &chat).await;
+    let last: Value = serde_json::from_str(sse_data(&text).last().unwrap()).unwrap();
     assert!(
         last["error"].is_object(),
         "the exception ends the stream as an error: {text}"

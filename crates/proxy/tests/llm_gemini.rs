@@ -7,29 +7,13 @@
 
 mod common;
 
-use common::llm_gateway;
+use common::{llm_gateway, post_json, sse_data, streamed_text};
 use serde_json::{Value, json};
 use test_support::client::{collect, http1, send};
 use test_support::provider_mock::Flavor;
 
-fn post(port: u16, path: &str, body: Value) -> http::Request<http_body_util::Full<bytes::Bytes>> {
-    http::Request::post(format!("http://127.0.0.1:{port}{path}"))
-        .header("content-type", "application/json")
-        .header("authorization", "Bearer client-key")
-        .body(body.to_string().into())
-        .unwrap()
-}
-
 fn weather_tools() -> Value {
     json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city", "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"], "additionalProperties": false}}}])
-}
-
-/// The `data:` payloads of an SSE body.
-fn payloads(text: &str) -> Vec<String> {
-    text.split("\n\n")
-        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
-        .map(str::to_string)
-        .collect()
 }
 
 #[tokio::test]
@@ -37,7 +21,7 @@ async fn openai_chat_reaches_gemini_with_the_backend_key_and_model() {
     let (provider, port, gw) =
         llm_gateway(Flavor::Gemini, "gemini", Some("gemini-2.5-flash"), "").await;
     let request = json!({"model": "gpt-4o", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}], "max_tokens": 100, "temperature": 0.2});
-    let r = send(post(port, "/v1/chat/completions", request)).await;
+    let r = send(post_json(port, "/v1/chat/completions", &request)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let chat = r.json();
     assert_eq!(chat["object"], "chat.completion");
@@ -75,7 +59,7 @@ async fn openai_chat_reaches_gemini_with_the_backend_key_and_model() {
 async fn tool_calls_round_trip_through_gemini() {
     let (provider, port, _gw) = llm_gateway(Flavor::Gemini, "gemini", None, "").await;
     let request = json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "Weather in Paris?"}], "tools": weather_tools(), "tool_choice": "required"});
-    let r = send(post(port, "/v1/chat/completions", request)).await;
+    let r = send(post_json(port, "/v1/chat/completions", &request)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let chat = r.json();
     assert_eq!(chat["choices"][0]["finish_reason"], "tool_calls");
@@ -100,7 +84,7 @@ async fn tool_calls_round_trip_through_gemini() {
         {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\"}"}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\": 18}"}
     ]});
-    let r = send(post(port, "/v1/chat/completions", follow_up)).await;
+    let r = send(post_json(port, "/v1/chat/completions", &follow_up)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let sent = &provider.received()[1].body;
     assert_eq!(sent["contents"][1]["role"], "model");
@@ -119,12 +103,12 @@ async fn gemini_streams_become_openai_chunks_with_usage_and_done() {
     let (provider, port, _gw) = llm_gateway(Flavor::Gemini, "gemini", None, "").await;
     let request = json!({"model": "gemini-2.5-flash", "stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hi"}]});
     let response = http1()
-        .request(post(port, "/v1/chat/completions", request))
+        .request(post_json(port, "/v1/chat/completions", &request))
         .await
         .unwrap();
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let text = collect(response).await.text();
-    let payloads = payloads(&text);
+    let payloads = sse_data(&text);
     assert_eq!(
         payloads.last().map(String::as_str),
         Some("[DONE]"),
@@ -165,7 +149,7 @@ async fn anthropic_clients_reach_gemini_through_the_chat_pivot() {
     let (_provider, port, _gw) =
         llm_gateway(Flavor::Gemini, "gemini", Some("gemini-2.5-flash"), "").await;
     let request = json!({"model": "claude-sonnet-4-5", "max_tokens": 256, "system": "Be brief.", "messages": [{"role": "user", "content": "hi"}]});
-    let r = send(post(port, "/v1/messages", request.clone())).await;
+    let r = send(post_json(port, "/v1/messages", &request.clone())).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let message = r.json();
     assert_eq!(message["type"], "message");
@@ -174,11 +158,7 @@ async fn anthropic_clients_reach_gemini_through_the_chat_pivot() {
     assert!(message["usage"]["output_tokens"].as_u64().unwrap() > 0);
     let mut streamed = request;
     streamed["stream"] = json!(true);
-    let response = http1()
-        .request(post(port, "/v1/messages", streamed))
-        .await
-        .unwrap();
-    let text = collect(response).await.text();
+    let text = streamed_text(port, "/v1/messages", &streamed).await;
     let kinds: Vec<&str> = text
         .split("\n\n")
         .filter_map(|e| e.strip_prefix("event: "))
@@ -197,7 +177,12 @@ async fn anthropic_clients_reach_gemini_through_the_chat_pivot() {
 async fn gemini_errors_come_back_in_the_clients_shape() {
     let (_provider, port, _gw) = llm_gateway(Flavor::Gemini, "gemini", None, "").await;
     let hello = |model: &str| json!({"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]});
-    let r = send(post(port, "/v1/chat/completions", hello("missing-model"))).await;
+    let r = send(post_json(
+        port,
+        "/v1/chat/completions",
+        &hello("missing-model"),
+    ))
+    .await;
     assert_eq!(r.status, 404);
     let message = r.json()["error"]["message"].as_str().unwrap().to_string();
     assert!(
@@ -205,7 +190,7 @@ async fn gemini_errors_come_back_in_the_clients_shape() {
         "provider's message kept: {message}"
     );
     assert!(message.contains("sent model 'missing-model'"), "{message}");
-    let r = send(post(port, "/v1/messages", hello("rate-limited"))).await;
+    let r = send(post_json(port, "/v1/messages", &hello("rate-limited"))).await;
     assert_eq!(r.status, 429);
     assert_eq!(r.json()["type"], "error");
     assert_eq!(
@@ -220,12 +205,8 @@ async fn gemini_errors_come_back_in_the_clients_shape() {
 async fn a_broken_gemini_stream_ends_with_an_error_chunk() {
     let (_provider, port, _gw) = llm_gateway(Flavor::Gemini, "gemini", None, "").await;
     let request = json!({"model": "break-stream", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
-    let response = http1()
-        .request(post(port, "/v1/chat/completions", request))
-        .await
-        .unwrap();
-    let text = collect(response).await.text();
-    let last: Value = serde_json::from_str(payloads(&text).last().unwrap())
+    let text = streamed_text(port, "/v1/chat/completions", &request).await;
+    let last: Value = serde_json::from_str(sse_data(&text).last().unwrap())
         .unwrap_or_else(|e| panic!("{e}: {text}"));
     assert!(
         last["error"]["message"]

@@ -366,30 +366,17 @@ impl StreamTranslator {
     }
 }
 
-impl super::EventTranslator for StreamTranslator {
-    fn event(&mut self, event: &Event) -> String {
-        let payloads = self.payloads(event);
-        if payloads.last().is_some_and(|p| p == "[DONE]") {
-            self.done = true;
-        }
-        payloads.iter().map(|p| format!("data: {p}\n\n")).collect()
+impl super::ChunkStream for StreamTranslator {
+    fn translate(&mut self, event: &Event) -> Vec<String> {
+        self.payloads(event)
     }
 
-    fn finish(&mut self) -> String {
-        self.done = true;
-        "data: [DONE]\n\n".to_string()
-    }
-
-    fn finished(&self) -> bool {
+    fn is_done(&self) -> bool {
         self.done
     }
 
-    fn error(&mut self, message: &str) -> String {
+    fn mark_done(&mut self) {
         self.done = true;
-        format!(
-            "data: {}\n\n",
-            crate::error::openai_error(message, "upstream_error", None, None)
-        )
     }
 
     fn usage(&self) -> Option<Usage> {

@@ -269,36 +269,21 @@ impl GeminiStreamTranslator {
     }
 }
 
-fn frames(payloads: &[String]) -> String {
-    payloads.iter().map(|p| format!("data: {p}\n\n")).collect()
-}
-
-impl super::EventTranslator for GeminiStreamTranslator {
-    fn event(&mut self, event: &Event) -> String {
-        if self.done {
-            return String::new();
-        }
-        frames(&self.payloads(event))
+impl super::ChunkStream for GeminiStreamTranslator {
+    fn translate(&mut self, event: &Event) -> Vec<String> {
+        self.payloads(event)
     }
 
-    fn finish(&mut self) -> String {
-        if self.done {
-            return String::new();
-        }
-        self.done = true;
-        frames(&self.closing())
+    fn close(&mut self) -> Vec<String> {
+        self.closing()
     }
 
-    fn finished(&self) -> bool {
+    fn is_done(&self) -> bool {
         self.done
     }
 
-    fn error(&mut self, message: &str) -> String {
+    fn mark_done(&mut self) {
         self.done = true;
-        format!(
-            "data: {}\n\n",
-            crate::error::openai_error(message, "upstream_error", None, None)
-        )
     }
 
     fn usage(&self) -> Option<Usage> {

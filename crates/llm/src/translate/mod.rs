@@ -33,3 +33,64 @@ pub trait EventTranslator: Send + Sync {
     /// The model the provider reported (the requested one until it says).
     fn model(&self) -> &str;
 }
+
+/// A provider stream translated into Chat Completions chunk payloads (JSON texts, the last
+/// one `[DONE]`). The SSE framing and the end-of-stream bookkeeping every such stream
+/// needs are written once, in the `EventTranslator` implementation below.
+pub trait ChunkStream: Send + Sync {
+    /// The payloads one provider event becomes.
+    fn translate(&mut self, event: &Event) -> Vec<String>;
+    /// The payloads that close a stream the provider ended without its own end marker.
+    fn close(&mut self) -> Vec<String> {
+        vec!["[DONE]".to_string()]
+    }
+    /// Whether the stream has ended (its `[DONE]` or an error sent).
+    fn is_done(&self) -> bool;
+    fn mark_done(&mut self);
+    fn usage(&self) -> Option<Usage>;
+    fn model(&self) -> &str;
+}
+
+fn data_frames(payloads: &[String]) -> String {
+    payloads.iter().map(|p| format!("data: {p}\n\n")).collect()
+}
+
+impl<T: ChunkStream> EventTranslator for T {
+    fn event(&mut self, event: &Event) -> String {
+        if self.is_done() {
+            return String::new();
+        }
+        let payloads = self.translate(event);
+        if payloads.last().is_some_and(|p| p == "[DONE]") {
+            self.mark_done();
+        }
+        data_frames(&payloads)
+    }
+
+    fn finish(&mut self) -> String {
+        if self.is_done() {
+            return String::new();
+        }
+        let payloads = self.close();
+        self.mark_done();
+        data_frames(&payloads)
+    }
+
+    fn finished(&self) -> bool {
+        self.is_done()
+    }
+
+    fn error(&mut self, message: &str) -> String {
+        self.mark_done();
+        let error = crate::error::openai_error(message, "upstream_error", None, None);
+        format!("data: {error}\n\n")
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        ChunkStream::usage(self)
+    }
+
+    fn model(&self) -> &str {
+        ChunkStream::model(self)
+    }
+}

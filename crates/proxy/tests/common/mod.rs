@@ -119,3 +119,33 @@ pub async fn llm_gateway(
     let gw = start(&yaml).await;
     (provider, port, gw)
 }
+
+/// A JSON POST with a client key the gateway must not pass on.
+pub fn post_json(
+    port: u16,
+    path: &str,
+    body: &serde_json::Value,
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    http::Request::post(format!("http://127.0.0.1:{port}{path}"))
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer client-key")
+        .body(body.to_string().into())
+        .unwrap()
+}
+
+/// The whole body of a streamed answer to a JSON POST.
+pub async fn streamed_text(port: u16, path: &str, body: &serde_json::Value) -> String {
+    let response = test_support::client::http1()
+        .request(post_json(port, path, body))
+        .await
+        .unwrap();
+    test_support::client::collect(response).await.text()
+}
+
+/// The `data:` payloads of an SSE body, in order.
+pub fn sse_data(text: &str) -> Vec<String> {
+    text.split("\n\n")
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(str::to_string)
+        .collect()
+}
