@@ -1,5 +1,5 @@
 //! Request policies an operator sets on LLM routes (`backend.ai` of AgentgatewayPolicy):
-//! model aliases, field defaults and overrides, and prompt enrichment.
+//! model aliases, field defaults and overrides, prompt enrichment and the route table.
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -24,11 +24,24 @@ pub struct RequestPolicy {
     pub overrides: Vec<(String, Value)>,
     pub prepend: Vec<PromptMessage>,
     pub append: Vec<PromptMessage>,
+    /// Path suffix -> the API requests on it speak (`routes`), longest suffix first, `*`
+    /// last; replaces the detection by well-known suffixes when set.
+    pub routes: Vec<(String, ClientApi)>,
 }
 
 impl RequestPolicy {
+    /// Whether the policy leaves request bodies as they are.
     pub fn is_empty(&self) -> bool {
-        *self == Self::default()
+        self.model_aliases.is_empty()
+            && self.defaults.is_empty()
+            && self.overrides.is_empty()
+            && self.prepend.is_empty()
+            && self.append.is_empty()
+    }
+
+    /// The API a request path speaks under this policy's route table.
+    pub fn client_api(&self, path: &str) -> ClientApi {
+        ClientApi::from_route_table(path, &self.routes)
     }
 
     /// Applies the policy to a request body of the client's API.
@@ -115,6 +128,7 @@ mod tests {
                 content: "Be brief.".into(),
             }],
             append: vec![],
+            routes: vec![],
         }
     }
 

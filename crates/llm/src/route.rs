@@ -31,6 +31,18 @@ impl ClientApi {
         }
     }
 
+    /// The API of a path under an operator's route table (`backend.ai.routes`): the first
+    /// entry whose suffix ends the path (the table is ordered longest suffix first, `*`
+    /// matching anything last); the well-known suffixes when none does.
+    pub fn from_route_table(path: &str, routes: &[(String, Self)]) -> Self {
+        let trimmed = path.trim_end_matches('/');
+        routes
+            .iter()
+            .find(|(suffix, _)| suffix == "*" || trimmed.ends_with(suffix.trim_end_matches('/')))
+            .map(|(_, api)| *api)
+            .unwrap_or_else(|| Self::from_path(path))
+    }
+
     /// The OpenTelemetry GenAI operation name.
     pub fn operation(self) -> &'static str {
         match self {
@@ -65,5 +77,29 @@ mod tests {
         );
         assert_eq!(ClientApi::from_path("/openai/v1/models"), ClientApi::Models);
         assert_eq!(ClientApi::from_path("/v1/files"), ClientApi::Passthrough);
+    }
+
+    #[test]
+    fn a_route_table_overrides_the_suffixes() {
+        let table = vec![
+            ("/v1/chat".to_string(), ClientApi::ChatCompletions),
+            ("/custom/models".to_string(), ClientApi::Models),
+            ("*".to_string(), ClientApi::Passthrough),
+        ];
+        assert_eq!(
+            ClientApi::from_route_table("/llm/v1/chat", &table),
+            ClientApi::ChatCompletions
+        );
+        assert_eq!(
+            ClientApi::from_route_table("/llm/v1/chat/completions", &table),
+            ClientApi::Passthrough,
+            "`*` catches what the table does not name"
+        );
+        let without_fallback = &table[..2];
+        assert_eq!(
+            ClientApi::from_route_table("/x/v1/messages", without_fallback),
+            ClientApi::Messages,
+            "without `*` the well-known suffixes still apply"
+        );
     }
 }

@@ -7,6 +7,7 @@ use api::ResourceKind;
 
 use api::policy::{AgentgatewayPolicy, AiPolicy, HeaderModifiers, TrafficPolicy};
 use api::resource::{AGENTGATEWAY_GROUP, GATEWAY_API_GROUP};
+use llm::ClientApi;
 use llm::policy::{PromptMessage, RequestPolicy};
 
 use crate::compile::Ctx;
@@ -230,8 +231,8 @@ fn find_target(
     }
 }
 
-/// `backend.ai`: aliases, defaults, overrides and prompt enrichment. Prompt guards and
-/// custom route tables are refused until they are enforced.
+/// `backend.ai`: aliases, defaults, overrides, prompt enrichment and the route table.
+/// Prompt guards are refused until they are enforced.
 fn ai_policy(ctx: &mut Ctx<'_>, entry: &Entry<AgentgatewayPolicy>, ai: &AiPolicy) -> RequestPolicy {
     if ai.prompt_guard.is_some() {
         ctx.error(
@@ -241,14 +242,43 @@ fn ai_policy(ctx: &mut Ctx<'_>, entry: &Entry<AgentgatewayPolicy>, ai: &AiPolicy
             NOT_YET,
         );
     }
-    if !ai.routes.is_empty() {
-        ctx.error(
-            entry,
-            "spec.backend.ai.routes",
-            "`backend.ai.routes` is not supported yet",
-            NOT_YET,
-        );
+    let mut routes = Vec::new();
+    for (suffix, kind) in &ai.routes {
+        let api = match kind.as_str() {
+            "Completions" => ClientApi::ChatCompletions,
+            "Messages" => ClientApi::Messages,
+            "Models" => ClientApi::Models,
+            "Embeddings" => ClientApi::Embeddings,
+            "Passthrough" => ClientApi::Passthrough,
+            other => {
+                ctx.error(
+                    entry,
+                    &format!("spec.backend.ai.routes.{suffix}"),
+                    format!("'{other}' is not a route type"),
+                    "use Completions, Messages, Models, Embeddings or Passthrough",
+                );
+                continue;
+            }
+        };
+        if suffix != "*" && !suffix.starts_with('/') {
+            ctx.error(
+                entry,
+                &format!("spec.backend.ai.routes.{suffix}"),
+                format!("'{suffix}' is neither a path suffix nor `*`"),
+                "write suffixes like /v1/chat/completions, and `*` for everything else",
+            );
+            continue;
+        }
+        routes.push((suffix.clone(), api));
     }
+    // Longest suffix first, so the most specific entry wins; `*` only when nothing else does.
+    routes.sort_by_key(|(suffix, _)| {
+        (
+            suffix == "*",
+            std::cmp::Reverse(suffix.len()),
+            suffix.clone(),
+        )
+    });
     // Values are JSON written as strings ("0.2", "true", "\"text\""); anything that is not
     // valid JSON is taken as a plain string.
     let value = |v: &str| {
@@ -285,6 +315,7 @@ fn ai_policy(ctx: &mut Ctx<'_>, entry: &Entry<AgentgatewayPolicy>, ai: &AiPolicy
             .as_ref()
             .map(|p| messages(&p.append))
             .unwrap_or_default(),
+        routes,
     }
 }
 

@@ -59,7 +59,18 @@ pub(crate) async fn serve(
     body: BoxBody,
 ) -> Result<Response<BoxBody>, ProxyError> {
     // Read once so that every attempt can send it again.
-    let client = Dialect::of_client(ClientApi::from_path(parts.uri.path()));
+    let path = parts.uri.path();
+    let api = traffic
+        .ai
+        .as_deref()
+        .map_or_else(|| ClientApi::from_path(path), |p| p.client_api(path));
+    let client = Dialect::of_client(api);
+    if api == ClientApi::Models {
+        let members = groups.groups.iter().flatten().map(|m| &m.backend);
+        if let Some(list) = super::models::pinned_list(members, traffic.ai.as_deref()) {
+            return Ok(list);
+        }
+    }
     let bytes: Bytes = match collect_limited(body, REQUEST_LIMIT).await {
         Ok(bytes) => bytes,
         Err(CollectError::TooLarge(limit)) => {

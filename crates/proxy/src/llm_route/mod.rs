@@ -26,6 +26,7 @@ use crate::snapshot::Snapshot;
 pub mod cloud_auth;
 mod dialect;
 pub(crate) mod failover;
+mod models;
 mod translated;
 mod wire;
 use dialect::Dialect;
@@ -46,7 +47,8 @@ pub async fn serve(
     body: BoxBody,
 ) -> Result<Response<BoxBody>, ProxyError> {
     let metrics = &snapshot.metrics;
-    let api = ClientApi::from_path(parts.uri.path());
+    let path = parts.uri.path();
+    let api = policy.map_or_else(|| ClientApi::from_path(path), |p| p.client_api(path));
     let client = Dialect::of_client(api);
     let chat_api = matches!(api, ClientApi::ChatCompletions | ClientApi::Messages);
     if chat_api && parts.method != Method::POST {
@@ -76,12 +78,28 @@ pub async fn serve(
         )
         .await;
     }
+    if api == ClientApi::Models
+        && let Some(list) = models::pinned_list([ai], policy)
+    {
+        return Ok(list);
+    }
     let openai_compatible = matches!(ai.provider, AiProvider::OpenAi | AiProvider::AzureOpenAi);
     let suffix = match api {
         ClientApi::ChatCompletions | ClientApi::Messages => client.chat_suffix(),
         ClientApi::Embeddings if openai_compatible => "/embeddings",
         ClientApi::Models if openai_compatible || ai.provider == AiProvider::Anthropic => "/models",
-        ClientApi::Embeddings | ClientApi::Models => {
+        ClientApi::Models => {
+            let message = format!(
+                "{} cannot list the models of a {} backend that pins none; set spec.ai.provider.*.model so the gateway can answer from configuration",
+                parts.uri.path(),
+                ai.provider.name()
+            );
+            return Ok(json_response(
+                StatusCode::NOT_IMPLEMENTED,
+                &client.message("not_implemented", &message),
+            ));
+        }
+        ClientApi::Embeddings => {
             let message = format!(
                 "{} through this gateway is not available for {} backends yet; use an OpenAI-compatible backend for it",
                 parts.uri.path(),
