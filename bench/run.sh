@@ -392,10 +392,14 @@ URL[gateway]="http://127.0.0.1:$GW_PORT/"
 CPU_PID[gateway]="$GW_PID"
 
 # LLM-route targets, measured in their own phase at c=$AI_CONNS after the proxy comparison.
-# "plain" is the gateway's plain route again, so every LLM row has a same-phase reference;
-# "direct-sse" is the streaming POST straight at the upstream (baseline for added latency).
-AI_TARGETS=(plain ai ai-stream xlat xlat-stream direct-sse)
-URL[plain]="http://127.0.0.1:$GW_PORT/"
+# "plain" / "plain-stream" send the same chat POSTs through the gateway's plain (static)
+# route, so every LLM row is compared with the proxy carrying the same bytes without the
+# LLM processing; "direct-sse" is the streaming POST straight at the upstream (baseline for
+# added latency).
+AI_TARGETS=(plain plain-stream ai ai-stream xlat xlat-stream direct-sse)
+URL[plain]="http://127.0.0.1:$GW_PORT/v1/chat/completions"
+URL[plain-stream]="${URL[plain]}"
+SCRIPT[plain]="$BENCH_DIR/chat.lua"; SCRIPT[plain-stream]="$BENCH_DIR/chat_stream.lua"
 URL[ai]="http://127.0.0.1:$GW_PORT/ai/v1/chat/completions"
 URL[ai-stream]="${URL[ai]}"
 URL[xlat]="http://127.0.0.1:$GW_PORT/translated/v1/chat/completions"
@@ -404,8 +408,10 @@ URL[direct-sse]="http://127.0.0.1:$UP_PORT/v1/chat/completions"
 SCRIPT[ai]="$BENCH_DIR/chat.lua"; SCRIPT[xlat]="$BENCH_DIR/chat.lua"
 SCRIPT[ai-stream]="$BENCH_DIR/chat_stream.lua"; SCRIPT[xlat-stream]="$BENCH_DIR/chat_stream.lua"
 SCRIPT[direct-sse]="$BENCH_DIR/chat_stream.lua"
-for target in plain ai ai-stream xlat xlat-stream; do CPU_PID[$target]="$GW_PID"; done
+for target in plain plain-stream ai ai-stream xlat xlat-stream; do CPU_PID[$target]="$GW_PID"; done
 check_chat "${URL[direct-sse]}" "direct stream" "${SCRIPT[direct-sse]}" "[DONE]"
+check_chat "${URL[plain]}" "gateway plain route" "${SCRIPT[plain]}" '"chat.completion"'
+check_chat "${URL[plain-stream]}" "gateway plain route stream" "${SCRIPT[plain-stream]}" "[DONE]"
 check_chat "${URL[ai]}" "gateway /ai" "${SCRIPT[ai]}" '"chat.completion"'
 check_chat "${URL[ai-stream]}" "gateway /ai stream" "${SCRIPT[ai-stream]}" "[DONE]"
 check_chat "${URL[xlat]}" "gateway /translated" "${SCRIPT[xlat]}" '"chat.completion"'
@@ -620,12 +626,14 @@ gc64="${CPU[gateway,64]:-}"; nc64="${CPU[nginx,64]:-}"
 verdict "c=64 gateway CPU/req <= 1.25 x nginx CPU/req ($(or_na "$gc64") vs $(awk -v n="$nc64" 'BEGIN { if (n == "") print "n/a"; else printf "%.2f", 1.25 * n }') us)" \
     "$(check 'a <= 1.25 * b' "$gc64" "$nc64") (throughput-equivalent $(fdiv "$nc64" "$gc64") x nginx, target >= 0.8)"
 echo
-echo "LLM routes at c=$AI_CONNS (gateway; medians of $ROUNDS interleaved rounds; ratio = route rps / plain-route rps of this phase)"
+echo "LLM routes at c=$AI_CONNS (gateway; medians of $ROUNDS interleaved rounds; ratio = route rps / rps of the same POSTs"
+echo "through the plain static route in this phase: JSON rows against 'plain', SSE rows against 'plain SSE')"
 printf '%-28s | %9s %6s | %7s %7s | %9s | %s\n' route rps ratio p50 p99 "cpu us/req" "per-round rps"
 printf -- '-----------------------------+------------------+-----------------+-----------+------------------------\n'
 ai_label() {
     case "$1" in
-        plain) echo "plain GET / (reference)" ;;
+        plain) echo "plain route POST (reference)" ;;
+        plain-stream) echo "plain route SSE (reference)" ;;
         ai) echo "/ai            openai" ;;
         ai-stream) echo "/ai            openai SSE" ;;
         xlat) echo "/translated    ->anthropic" ;;
@@ -633,10 +641,16 @@ ai_label() {
         direct-sse) echo "direct SSE POST (no proxy)" ;;
     esac
 }
-PLAIN_RPS="${RPS[plain,$AI_CONNS]:-}"
+# reference_rps TARGET: the plain-route rps the target is compared with.
+reference_rps() {
+    case "$1" in
+        *-stream) echo "${RPS[plain-stream,$AI_CONNS]:-}" ;;
+        *) echo "${RPS[plain,$AI_CONNS]:-}" ;;
+    esac
+}
 for target in "${AI_TARGETS[@]}"; do
     row=""; for r in $(seq 1 "$ROUNDS"); do row+="$(or_na "${R_RPS[$target,$AI_CONNS,$r]:-}") "; done
-    ratio="$(fdiv "${RPS[$target,$AI_CONNS]:-}" "$PLAIN_RPS")"
+    ratio="$(fdiv "${RPS[$target,$AI_CONNS]:-}" "$(reference_rps "$target")")"
     [ "$target" = direct-sse ] && ratio="-"
     printf '%-28s | %9s %6s | %7s %7s | %9s | %s\n' "$(ai_label "$target")" "$(or_na "${RPS[$target,$AI_CONNS]:-}")" "$ratio" \
         "$(or_na "${P50[$target,$AI_CONNS]:-}")" "$(or_na "${P99[$target,$AI_CONNS]:-}")" "$(or_na "${CPU[$target,$AI_CONNS]:-}")" "${row% }"
@@ -658,7 +672,7 @@ echo "   pure per-request cost; at higher concurrency it also includes queueing 
 echo
 echo "LLM targets:"
 for target in ai ai-stream xlat xlat-stream; do
-    x="$(fdiv "${RPS[$target,$AI_CONNS]:-}" "$PLAIN_RPS")"
+    x="$(fdiv "${RPS[$target,$AI_CONNS]:-}" "$(reference_rps "$target")")"
     verdict "c=$AI_CONNS $(ai_label "$target" | tr -s ' ') rps >= 0.90 x plain route ($x)" "$(check 'a >= 0.9' "$x" 1)"
 done
 verdict "c=1 added TTFT p99 (/ai stream vs direct SSE) < 200 us ($ADD99_C1 us)" "$(check 'a < 200' "$ADD99_C1" 1)"

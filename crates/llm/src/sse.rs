@@ -19,49 +19,65 @@ pub struct SseDecoder {
 }
 
 impl SseDecoder {
-    /// Feeds bytes; returns the events they complete.
+    /// Feeds bytes; returns the events they complete. Whole lines inside `bytes` are read
+    /// in place; only a line split across two reads is copied.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
         let mut out = Vec::new();
-        for &b in bytes {
-            if b != b'\n' {
-                if self.line.len() < MAX_EVENT {
-                    self.line.push(b);
-                } else {
-                    self.oversized = true;
-                }
-                continue;
-            }
-            let mut line = std::mem::take(&mut self.line);
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            if line.is_empty() {
-                let event = std::mem::take(&mut self.current);
-                if self.has_data && !self.oversized {
-                    out.push(event);
-                }
-                self.has_data = false;
-                self.oversized = false;
-                continue;
-            }
-            let text = String::from_utf8_lossy(&line);
-            let (field, value) = match text.split_once(':') {
-                Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-                None => (text.as_ref(), ""),
-            };
-            match field {
-                "data" => {
-                    if self.has_data {
-                        self.current.data.push('\n');
-                    }
-                    self.current.data.push_str(value);
-                    self.has_data = true;
-                }
-                "event" => self.current.event = Some(value.to_string()),
-                _ => {}
+        let mut rest = bytes;
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            let (line, tail) = rest.split_at(end);
+            rest = &tail[1..];
+            if self.line.is_empty() {
+                self.line_end(line, &mut out);
+            } else {
+                self.buffer(line);
+                let pending = std::mem::take(&mut self.line);
+                self.line_end(&pending, &mut out);
+                // Keep the allocation for the next split line.
+                self.line = pending;
+                self.line.clear();
             }
         }
+        self.buffer(rest);
         out
+    }
+
+    /// Keeps part of a line until its end arrives (bounded: an oversized event is dropped).
+    fn buffer(&mut self, part: &[u8]) {
+        if self.line.len() + part.len() <= MAX_EVENT {
+            self.line.extend_from_slice(part);
+        } else {
+            self.oversized = true;
+        }
+    }
+
+    fn line_end(&mut self, line: &[u8], out: &mut Vec<Event>) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            let event = std::mem::take(&mut self.current);
+            if self.has_data && !self.oversized {
+                out.push(event);
+            }
+            self.has_data = false;
+            self.oversized = false;
+            return;
+        }
+        let text = String::from_utf8_lossy(line);
+        let (field, value) = match text.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (text.as_ref(), ""),
+        };
+        match field {
+            "data" => {
+                if self.has_data {
+                    self.current.data.push('\n');
+                }
+                self.current.data.push_str(value);
+                self.has_data = true;
+            }
+            "event" => self.current.event = Some(value.to_string()),
+            _ => {}
+        }
     }
 }
 
@@ -81,5 +97,16 @@ mod tests {
             assert_eq!(events[1].event.as_deref(), Some("message_stop"));
             assert_eq!(events[2].data, "[DONE]");
         }
+    }
+
+    #[test]
+    fn an_event_too_large_to_buffer_is_dropped_and_the_next_one_kept() {
+        let mut d = SseDecoder::default();
+        let big = vec![b'x'; MAX_EVENT + 1];
+        assert!(d.feed(b"data: ").is_empty());
+        assert!(d.feed(&big).is_empty());
+        let events = d.feed(b"\n\ndata: ok\n\n");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data, "ok");
     }
 }
