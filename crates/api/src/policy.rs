@@ -136,8 +136,31 @@ api_struct! {
         #[serde(default)]
         pub tokens: Option<u64>,
         pub unit: RateLimitUnit,
+        /// Added to the refill amount to make the bucket's capacity (default 0).
         #[serde(default)]
         pub burst: Option<u64>,
+        /// Gives each client its own bucket (memory is bounded: idle buckets are dropped);
+        /// without it the policy has one bucket for everyone.
+        #[serde(default)]
+        pub key: Option<RateLimitKey>,
+    }
+}
+
+api_struct! {
+    /// Exactly one selector. Requests without the value share one bucket of their own.
+    pub struct RateLimitKey {
+        /// The value of this request header.
+        #[serde(default)]
+        pub header: Option<String>,
+        /// The client's IP address (the TCP peer).
+        #[serde(default)]
+        pub client_ip: Option<crate::backend::Empty>,
+        /// A claim of the validated JWT, e.g. `sub` or `org.id`.
+        #[serde(default)]
+        pub jwt_claim: Option<String>,
+        /// The id (Secret key name) of the API key the request authenticated with.
+        #[serde(default)]
+        pub api_key_id: Option<crate::backend::Empty>,
     }
 }
 

@@ -20,6 +20,9 @@ pub enum LlmError {
     InvalidField { field: &'static str, why: String },
     #[error("the request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    /// The operator's prompt guard refused the request.
+    #[error("{0}")]
+    Guarded(crate::guard::Blocked),
 }
 
 impl LlmError {
@@ -27,6 +30,7 @@ impl LlmError {
         match self {
             Self::MethodNotAllowed { .. } => 405,
             Self::TooLarge { .. } => 413,
+            Self::Guarded(blocked) => blocked.status,
             _ => 400,
         }
     }
@@ -41,6 +45,9 @@ impl LlmError {
 
     /// The body clients of the OpenAI API expect.
     pub fn openai_body(&self) -> Value {
+        if let Self::Guarded(blocked) = self {
+            return blocked.error_body(crate::ClientApi::ChatCompletions);
+        }
         openai_error(
             &self.to_string(),
             "invalid_request_error",
@@ -53,6 +60,9 @@ impl LlmError {
 impl LlmError {
     /// The body clients of the Anthropic API expect.
     pub fn anthropic_body(&self) -> Value {
+        if let Self::Guarded(blocked) = self {
+            return blocked.error_body(crate::ClientApi::Messages);
+        }
         let kind = match self {
             Self::TooLarge { .. } => "request_too_large",
             _ => "invalid_request_error",

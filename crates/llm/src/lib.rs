@@ -7,11 +7,13 @@ pub mod aws;
 pub mod error;
 pub mod gcp;
 pub mod gemini;
+pub mod guard;
 pub mod openai;
 pub mod policy;
 mod request;
 pub mod route;
 pub mod sse;
+pub mod tokens;
 pub mod translate;
 pub mod usage;
 

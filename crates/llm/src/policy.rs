@@ -5,6 +5,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::error::LlmError;
+use crate::guard::PromptGuard;
 use crate::route::ClientApi;
 
 /// A message added to every prompt.
@@ -14,7 +15,7 @@ pub struct PromptMessage {
     pub content: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RequestPolicy {
     /// Client model name -> model sent.
     pub model_aliases: Vec<(String, String)>,
@@ -27,6 +28,8 @@ pub struct RequestPolicy {
     /// Path suffix -> the API requests on it speak (`routes`), longest suffix first, `*`
     /// last; replaces the detection by well-known suffixes when set.
     pub routes: Vec<(String, ClientApi)>,
+    /// `promptGuard`: checks (and may mask) requests here, responses in the proxy.
+    pub guard: Option<PromptGuard>,
 }
 
 impl RequestPolicy {
@@ -37,6 +40,15 @@ impl RequestPolicy {
             && self.overrides.is_empty()
             && self.prepend.is_empty()
             && self.append.is_empty()
+            && !self
+                .guard
+                .as_ref()
+                .is_some_and(PromptGuard::has_request_rules)
+    }
+
+    /// The guard for responses, when the policy has response rules.
+    pub fn response_guard(&self) -> Option<&PromptGuard> {
+        self.guard.as_ref().filter(|g| g.has_response_rules())
     }
 
     /// The API a request path speaks under this policy's route table.
@@ -66,6 +78,12 @@ impl RequestPolicy {
             object.insert(field.clone(), v.clone());
         }
         enrich(&mut value, &self.prepend, &self.append, api);
+        // The guard sees the prompt as the provider will, enrichment included.
+        if let Some(guard) = &self.guard {
+            guard
+                .check_request(api, &mut value)
+                .map_err(LlmError::Guarded)?;
+        }
         serde_json::to_vec(&value)
             .map(Bytes::from)
             .map_err(|e| LlmError::InvalidJson(e.to_string()))
@@ -129,6 +147,7 @@ mod tests {
             }],
             append: vec![],
             routes: vec![],
+            guard: None,
         }
     }
 

@@ -8,6 +8,7 @@ use api::ResourceKind;
 use api::policy::{AgentgatewayPolicy, AiPolicy, HeaderModifiers, TrafficPolicy};
 use api::resource::{AGENTGATEWAY_GROUP, GATEWAY_API_GROUP};
 use llm::ClientApi;
+use llm::guard::{Builtin, GuardAction, PromptGuard, Rule};
 use llm::policy::{PromptMessage, RequestPolicy};
 
 use crate::compile::Ctx;
@@ -231,17 +232,13 @@ fn find_target(
     }
 }
 
-/// `backend.ai`: aliases, defaults, overrides, prompt enrichment and the route table.
-/// Prompt guards are refused until they are enforced.
+/// `backend.ai`: aliases, defaults, overrides, prompt enrichment, prompt guards and the
+/// route table.
 fn ai_policy(ctx: &mut Ctx<'_>, entry: &Entry<AgentgatewayPolicy>, ai: &AiPolicy) -> RequestPolicy {
-    if ai.prompt_guard.is_some() {
-        ctx.error(
-            entry,
-            "spec.backend.ai.promptGuard",
-            "`backend.ai.promptGuard` is not supported yet",
-            NOT_YET,
-        );
-    }
+    let guard = ai
+        .prompt_guard
+        .as_ref()
+        .and_then(|g| prompt_guard(ctx, entry, g));
     let mut routes = Vec::new();
     for (suffix, kind) in &ai.routes {
         let api = match kind.as_str() {
@@ -316,6 +313,67 @@ fn ai_policy(ctx: &mut Ctx<'_>, entry: &Entry<AgentgatewayPolicy>, ai: &AiPolicy
             .map(|p| messages(&p.append))
             .unwrap_or_default(),
         routes,
+        guard,
+    }
+}
+
+/// `promptGuard`: every rule compiled now, so a bad pattern is a config error naming it.
+fn prompt_guard(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<AgentgatewayPolicy>,
+    guard: &api::policy::PromptGuard,
+) -> Option<PromptGuard> {
+    let mut compile_rules =
+        |rules: &[api::policy::PromptGuardRule], direction: &str, default: GuardAction| {
+            let mut compiled = Vec::new();
+            for (i, rule) in rules.iter().enumerate() {
+                let path = format!("spec.backend.ai.promptGuard.{direction}[{i}]");
+                let Some(regex) = &rule.regex else {
+                    ctx.error(
+                        entry,
+                        &path,
+                        "a prompt guard rule needs `regex` (matches and/or builtins)",
+                        "e.g. regex: {action: Reject, builtins: [Email]}",
+                    );
+                    continue;
+                };
+                let action = match regex.action {
+                    Some(api::policy::GuardAction::Reject) => GuardAction::Reject,
+                    Some(api::policy::GuardAction::Mask) => GuardAction::Mask,
+                    None => default,
+                };
+                let builtins: Vec<Builtin> = regex
+                    .builtins
+                    .iter()
+                    .map(|b| match b {
+                        api::policy::BuiltinDetector::CreditCard => Builtin::CreditCard,
+                        api::policy::BuiltinDetector::Email => Builtin::Email,
+                        api::policy::BuiltinDetector::Ssn => Builtin::Ssn,
+                        api::policy::BuiltinDetector::PhoneNumber => Builtin::PhoneNumber,
+                    })
+                    .collect();
+                let response = rule.response.as_ref();
+                match Rule::new(
+                    action,
+                    &regex.matches,
+                    &builtins,
+                    response.and_then(|r| r.message.clone()),
+                    response.and_then(|r| r.status_code),
+                ) {
+                    Ok(rule) => compiled.push(rule),
+                    Err(e) => ctx.error(entry, &format!("{path}.regex"), e.to_string(), ""),
+                }
+            }
+            compiled
+        };
+    let request = compile_rules(&guard.request, "request", GuardAction::REQUEST_DEFAULT);
+    let response = compile_rules(&guard.response, "response", GuardAction::RESPONSE_DEFAULT);
+    match PromptGuard::new(request, response) {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            ctx.error(entry, "spec.backend.ai.promptGuard", e.to_string(), "");
+            None
+        }
     }
 }
 

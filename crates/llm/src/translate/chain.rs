@@ -126,3 +126,58 @@ impl EventTranslator for AnthropicPassthrough {
         &self.model
     }
 }
+
+/// Re-emits a Chat Completions stream as it came (for guarded native streams), reading the
+/// model and usage from the chunks that carry them.
+pub struct ChatPassthrough {
+    model: String,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+impl ChatPassthrough {
+    pub fn new(model: &str) -> Self {
+        Self {
+            model: model.to_string(),
+            usage: None,
+            done: false,
+        }
+    }
+}
+
+impl EventTranslator for ChatPassthrough {
+    fn event(&mut self, event: &Event) -> String {
+        if event.data == "[DONE]" {
+            self.done = true;
+        } else if event.data.contains("\"usage\":{") || event.data.contains("\"usage\": {") {
+            let (model, usage) = crate::openai::chunk_facts(&event.data);
+            if let Some(model) = model {
+                self.model = model;
+            }
+            self.usage = usage.or(self.usage);
+        }
+        format!("data: {}\n\n", event.data)
+    }
+
+    fn finish(&mut self) -> String {
+        String::new()
+    }
+
+    fn finished(&self) -> bool {
+        self.done
+    }
+
+    fn error(&mut self, message: &str) -> String {
+        self.done = true;
+        let body = crate::error::openai_error(message, "upstream_error", None, None);
+        format!("data: {body}\n\n")
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+}

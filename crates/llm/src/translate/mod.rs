@@ -7,7 +7,9 @@ pub mod chat_on_converse;
 pub mod chat_on_gemini;
 pub mod chat_on_messages;
 pub mod converse_stream;
+pub mod embeddings;
 pub mod gemini_stream;
+pub mod guarded;
 pub mod messages_on_chat;
 
 use crate::sse::Event;

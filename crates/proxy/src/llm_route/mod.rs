@@ -12,6 +12,8 @@ use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
 use llm::policy::RequestPolicy;
 use llm::sse::SseDecoder;
+use llm::translate::chain::{AnthropicPassthrough, ChatPassthrough};
+use llm::translate::guarded::Guarded;
 use llm::{ClientApi, LlmError, Usage};
 use serde_json::Value;
 
@@ -201,6 +203,25 @@ async fn chat(
         metrics.gen_ai.record(&labels, None, start.elapsed());
         return Ok(provider_error(parts, body, ai, dialect, &model, &out.backend_name).await);
     }
+    let guard = policy.and_then(RequestPolicy::response_guard);
+    if prepared.stream
+        && let Some(guard) = guard
+    {
+        // A guarded stream is re-emitted event by event so text can be masked in flight.
+        let passthrough: Box<dyn llm::translate::EventTranslator> = match dialect {
+            Dialect::OpenAi => Box::new(ChatPassthrough::new(&model)),
+            Dialect::Anthropic => Box::new(AnthropicPassthrough::new(&model)),
+        };
+        let stream = translated::StreamParts {
+            frames: wire::FrameDecoder::Sse(SseDecoder::default()),
+            translator: Guarded::wrap(passthrough, guard, dialect.api()),
+            labels,
+            start,
+            metrics: metrics.clone(),
+            facts,
+        };
+        return Ok(stream.respond(parts, body));
+    }
     if prepared.stream {
         let observer = StreamUsage {
             dialect,
@@ -232,7 +253,30 @@ async fn chat(
     };
     metrics.gen_ai.record(&labels, usage, start.elapsed());
     settle(&facts, &labels, usage);
-    Ok(Response::from_parts(parts, full(bytes)))
+    let Some(guard) = guard else {
+        return Ok(Response::from_parts(parts, full(bytes)));
+    };
+    guarded_body(guard, dialect, parts, bytes)
+}
+
+/// A complete answer checked by the response guard: masked, or refused.
+fn guarded_body(
+    guard: &llm::guard::PromptGuard,
+    client: Dialect,
+    mut parts: http::response::Parts,
+    bytes: Bytes,
+) -> Result<Response<BoxBody>, ProxyError> {
+    let Ok(mut answer) = serde_json::from_slice::<Value>(&bytes) else {
+        return Ok(Response::from_parts(parts, full(bytes)));
+    };
+    match guard.guard_response(client.api(), &mut answer) {
+        Err(blocked) => Ok(translated::blocked_response(&blocked, client)),
+        Ok(false) => Ok(Response::from_parts(parts, full(bytes))),
+        Ok(true) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Ok(Response::from_parts(parts, full(answer.to_string())))
+        }
+    }
 }
 
 /// Forwards a request the gateway does not interpret (a provider's own API, embeddings,

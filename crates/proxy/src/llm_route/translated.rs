@@ -20,6 +20,7 @@ use llm::policy::RequestPolicy;
 use llm::translate::chain::{AnthropicPassthrough, Chained};
 use llm::translate::chat_on_converse::{ConverseStreamTranslator, converse_to_chat};
 use llm::translate::chat_on_gemini::{GeminiStreamTranslator, chat_to_gemini, gemini_to_chat};
+use llm::translate::guarded::Guarded;
 use llm::translate::messages_on_chat::ChunkTranslator;
 use llm::translate::{self, EventTranslator, StreamTranslator, messages_on_chat};
 use serde_json::Value;
@@ -247,23 +248,19 @@ pub(crate) async fn chat(
         return Ok(Response::from_parts(parts, full(error.to_string())));
     }
     if prepared.stream {
-        let stream = TranslatedStream {
-            inner: body,
+        let mut translator = plan.stream(&prepared.model, include_usage);
+        if let Some(guard) = policy.and_then(RequestPolicy::response_guard) {
+            translator = Guarded::wrap(translator, guard, client.api());
+        }
+        let stream = StreamParts {
             frames: plan.wire.frames(),
-            translator: plan.stream(&prepared.model, include_usage),
-            pending: VecDeque::new(),
-            done: false,
+            translator,
             labels,
             start,
-            first: false,
             metrics: metrics.clone(),
             facts,
         };
-        parts.headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        return Ok(Response::from_parts(parts, boxed(stream)));
+        return Ok(stream.respond(parts, body));
     }
     let bytes =
         collect_limited(body, RESPONSE_LIMIT)
@@ -277,7 +274,13 @@ pub(crate) async fn chat(
             backend: out.backend_name.to_string(),
             reason: format!("the provider's answer is not JSON: {e}"),
         })?;
-    let (translated, usage) = plan.response(&answer, &prepared.model);
+    let (mut translated, usage) = plan.response(&answer, &prepared.model);
+    if let Some(guard) = policy.and_then(RequestPolicy::response_guard)
+        && let Err(blocked) = guard.guard_response(client.api(), &mut translated)
+    {
+        metrics.gen_ai.record(&labels, usage, start.elapsed());
+        return Ok(blocked_response(&blocked, client));
+    }
     let response_model = translated["model"]
         .as_str()
         .unwrap_or(&prepared.model)
@@ -293,6 +296,50 @@ pub(crate) async fn chat(
         HeaderValue::from_static("application/json"),
     );
     Ok(Response::from_parts(parts, full(translated.to_string())))
+}
+
+/// What a re-emitted stream needs besides the provider's body.
+pub(crate) struct StreamParts {
+    pub frames: FrameDecoder,
+    pub translator: Box<dyn EventTranslator>,
+    pub labels: GenAiLabels,
+    pub start: Instant,
+    pub metrics: Arc<Metrics>,
+    pub facts: SharedGenAiFacts,
+}
+
+impl StreamParts {
+    /// The client's streamed answer: the provider's body re-emitted event by event.
+    pub fn respond(self, mut parts: http::response::Parts, body: BoxBody) -> Response<BoxBody> {
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        let stream = TranslatedStream {
+            inner: body,
+            frames: self.frames,
+            translator: self.translator,
+            pending: VecDeque::new(),
+            done: false,
+            labels: self.labels,
+            start: self.start,
+            first: false,
+            metrics: self.metrics,
+            facts: self.facts,
+        };
+        Response::from_parts(parts, boxed(stream))
+    }
+}
+
+/// The client's answer when the prompt guard refuses a response.
+pub(crate) fn blocked_response(
+    blocked: &llm::guard::Blocked,
+    client: Dialect,
+) -> Response<BoxBody> {
+    let status = StatusCode::from_u16(blocked.status).unwrap_or(StatusCode::FORBIDDEN);
+    crate::llm_route::json_response(status, &blocked.error_body(client.api()))
 }
 
 /// A provider's event stream re-emitted in the client's format, ending with the client's
