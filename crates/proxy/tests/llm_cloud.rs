@@ -277,3 +277,27 @@ async fn bedrock_errors_and_in_stream_exceptions_reach_the_client() {
         "the exception ends the stream as an error: {text}"
     );
 }
+
+#[tokio::test]
+async fn bedrock_embeddings_call_titan_once_per_input_signed() {
+    let (mock, port, _gw) = bedrock_gateway("amazon.titan-embed-text-v2:0").await;
+    let request = json!({"model": "x", "input": ["one two three", "four"], "dimensions": 256});
+    let r = send(post_json(port, "/v1/embeddings", &request)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer = r.json();
+    assert_eq!(answer["data"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        answer["usage"]["prompt_tokens"], 4,
+        "Titan's own token counts, summed"
+    );
+    let seen = mock.received();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].path, "/model/amazon.titan-embed-text-v2%3A0/invoke");
+    assert_eq!(seen[1].body["inputText"], "four");
+    assert_eq!(seen[0].body["dimensions"], 256);
+    let auth = seen[1].headers["authorization"].to_str().unwrap();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+        "{auth}"
+    );
+}

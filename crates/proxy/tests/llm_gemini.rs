@@ -216,3 +216,43 @@ async fn a_broken_gemini_stream_ends_with_an_error_chunk() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn openai_embeddings_are_translated_to_batch_embed_contents() {
+    let (provider, port, _gw) =
+        llm_gateway(Flavor::Gemini, "gemini", Some("text-embedding-004"), "").await;
+    let request = json!({"model": "text-embedding-3-small", "input": ["first text", "second"]});
+    let r = send(post_json(port, "/v1/embeddings", &request)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer = r.json();
+    assert_eq!(answer["object"], "list");
+    assert_eq!(answer["data"][1]["index"], 1);
+    assert_eq!(
+        answer["data"][0]["embedding"][0], 0.1,
+        "first text is 10 bytes long"
+    );
+    assert!(answer["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+    let seen = &provider.received()[0];
+    assert_eq!(
+        seen.path,
+        "/v1beta/models/text-embedding-004:batchEmbedContents"
+    );
+    assert_eq!(seen.headers["x-goog-api-key"], "sk-gateway-key");
+    assert_eq!(
+        seen.body["requests"][1]["content"]["parts"][0]["text"],
+        "second"
+    );
+    // The OpenAI SDK asks for base64 by default; it gets little-endian f32s.
+    let request = json!({"model": "m", "input": "first text", "encoding_format": "base64"});
+    let r = send(post_json(port, "/v1/embeddings", &request)).await;
+    assert!(r.json()["data"][0]["embedding"].is_string(), "{}", r.text());
+    // Token ids cannot be sent to Gemini: a 400 naming the field.
+    let r = send(post_json(
+        port,
+        "/v1/embeddings",
+        &json!({"model": "m", "input": [[1, 2, 3]]}),
+    ))
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["param"], "input");
+}

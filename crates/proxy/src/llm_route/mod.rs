@@ -27,6 +27,7 @@ use crate::snapshot::Snapshot;
 
 pub mod cloud_auth;
 mod dialect;
+mod embeddings;
 pub(crate) mod failover;
 mod models;
 mod translated;
@@ -85,6 +86,17 @@ pub async fn serve(
     {
         return Ok(list);
     }
+    if api == ClientApi::Embeddings
+        && matches!(ai.provider, AiProvider::Gemini | AiProvider::Bedrock)
+    {
+        let provider = embeddings::Provider {
+            snapshot,
+            ai,
+            out: &out,
+            credential: deferred,
+        };
+        return embeddings::serve(provider, parts, body, metrics).await;
+    }
     let openai_compatible = matches!(ai.provider, AiProvider::OpenAi | AiProvider::AzureOpenAi);
     let suffix = match api {
         ClientApi::ChatCompletions | ClientApi::Messages => client.chat_suffix(),
@@ -103,7 +115,7 @@ pub async fn serve(
         }
         ClientApi::Embeddings => {
             let message = format!(
-                "{} through this gateway is not available for {} backends yet; use an OpenAI-compatible backend for it",
+                "{} is not available for {} backends; route embeddings to an OpenAI-compatible, Gemini or Bedrock backend",
                 parts.uri.path(),
                 ai.provider.name()
             );

@@ -148,6 +148,9 @@ pub(super) fn converse(parts: &Parts, body: &Value, key: Option<&str>) -> http::
             "the model id must be percent-encoded in the path (':' as %3A)",
         );
     }
+    if action == "invoke" {
+        return invoke(model, body);
+    }
     if let Err(message) = check_request(body) {
         return error(StatusCode::BAD_REQUEST, "ValidationException", &message);
     }
@@ -195,4 +198,48 @@ pub(super) fn converse(parts: &Parts, body: &Value, key: Option<&str>) -> http::
         }
         other => error(StatusCode::NOT_FOUND, "UnknownOperationException", other),
     }
+}
+
+/// InvokeModel for the embedding models: Titan text v2 (one `inputText`) and Cohere embed
+/// (`texts` with an `input_type`).
+fn invoke(model: &str, body: &Value) -> http::Response<MockBody> {
+    if model.starts_with("amazon.titan-embed-text") {
+        let Some(text) = body["inputText"].as_str() else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                "Malformed input request: #: required key [inputText] not found",
+            );
+        };
+        let answer = serde_json::json!({
+            "embedding": super::google::vector(text),
+            "inputTextTokenCount": text.split_whitespace().count(),
+        });
+        return json(StatusCode::OK, answer.to_string().into_bytes());
+    }
+    if model.starts_with("cohere.embed") {
+        let texts: Vec<&str> = body["texts"]
+            .as_array()
+            .map(|t| t.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if texts.is_empty() || body["input_type"].as_str().is_none() {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                "Malformed input request: texts and input_type are required",
+            );
+        }
+        let answer = serde_json::json!({
+            "id": "emb-mock",
+            "response_type": "embeddings_floats",
+            "texts": texts,
+            "embeddings": texts.iter().map(|t| super::google::vector(t)).collect::<Vec<_>>(),
+        });
+        return json(StatusCode::OK, answer.to_string().into_bytes());
+    }
+    error(
+        StatusCode::BAD_REQUEST,
+        "ValidationException",
+        "The provided model identifier is invalid.",
+    )
 }

@@ -178,6 +178,9 @@ pub(super) fn gemini(parts: &Parts, body: &Value, key: Option<&str>) -> http::Re
         .strip_prefix("/v1beta/models/")
         .or_else(|| path.strip_prefix("/v1/models/"));
     match rest.and_then(model_action) {
+        Some((model, "batchEmbedContents")) if parts.method == http::Method::POST => {
+            embed(model, body)
+        }
         Some((model, action)) if parts.method == http::Method::POST => {
             generate("gemini", model, action, parts.uri.query(), body)
         }
@@ -343,4 +346,51 @@ fn verify_assertion(jwt: &str) -> Result<(), String> {
     public
         .verify(signed.as_bytes(), &decode(signature)?)
         .map_err(|_| "signature".to_string())
+}
+
+/// `batchEmbedContents`: each request must name this model and carry text parts; each
+/// answer is a small vector derived from its text, so tests can tell them apart.
+fn embed(model: &str, body: &Value) -> http::Response<MockBody> {
+    let Some(requests) = body["requests"].as_array().filter(|r| !r.is_empty()) else {
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "* BatchEmbedContentsRequest.requests: requests is not specified",
+        );
+    };
+    let mut embeddings = Vec::new();
+    for (i, request) in requests.iter().enumerate() {
+        if request["model"] != format!("models/{model}") {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                &format!("requests[{i}].model must be models/{model}"),
+            );
+        }
+        let text: String = request["content"]["parts"]
+            .as_array()
+            .map(|parts| parts.iter().filter_map(|p| p["text"].as_str()).collect())
+            .unwrap_or_default();
+        if text.is_empty() {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                &format!("requests[{i}].content has no text"),
+            );
+        }
+        embeddings.push(serde_json::json!({"values": vector(&text)}));
+    }
+    json(
+        StatusCode::OK,
+        serde_json::json!({"embeddings": embeddings})
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+/// A deterministic 4-value vector for a text (its length and first bytes).
+pub(super) fn vector(text: &str) -> Vec<f64> {
+    let bytes = text.as_bytes();
+    let at = |i: usize| f64::from(bytes.get(i).copied().unwrap_or(0)) / 256.0;
+    vec![text.len() as f64 / 100.0, at(0), at(1), at(2)]
 }
