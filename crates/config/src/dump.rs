@@ -94,6 +94,12 @@ fn credential(c: &BackendCredential) -> Value {
             "sessionToken": aws.keys.session_token.is_some(),
             "region": aws.region,
         }}),
+        BackendCredential::Azure(azure) => json!({"azure": {
+            "tenantId": azure.tenant_id,
+            "clientId": azure.client_id,
+            "clientSecret": "<redacted>",
+            "tokenEndpoint": target(&azure.token_endpoint),
+        }}),
         BackendCredential::Gcp(gcp) => json!({"gcp": {
             "serviceAccount": gcp.account.client_email,
             "tokenEndpoint": target(&gcp.token_endpoint),

@@ -234,7 +234,7 @@ stringData: {{accessKeyId: AKID}}
 "
     ));
     assert!(
-        e.contains("Entra ID tokens (`auth.azure`) are not supported"),
+        e.contains("azure credentials need a Secret with the app registration's tenantId"),
         "{e}"
     );
 }

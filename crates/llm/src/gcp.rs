@@ -209,7 +209,7 @@ pub fn token_request_body(assertion: &str) -> String {
 
 /// Percent-encodes all but RFC 3986 unreserved characters and `keep`. Good for form values
 /// too: form decoders read `%XX` for any byte.
-fn percent_encode(value: &str, keep: &[u8]) -> String {
+pub(crate) fn percent_encode(value: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) || keep.contains(&byte) {
@@ -294,6 +294,9 @@ fn rejection_hint(error: &str) -> &'static str {
         }
         "invalid_scope" => " (the service account may not use the requested scope)",
         "unauthorized_client" => " (the service account is disabled or lacks permission)",
+        "invalid_client" => {
+            " (check the client id and secret, and that the secret has not expired)"
+        }
         _ => "",
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod aws;
+pub mod azure;
 pub mod error;
 pub mod gcp;
 pub mod gemini;

@@ -140,7 +140,10 @@ pub fn prepare(out: &Outbound<'_>, parts: &mut http::request::Parts) -> Result<(
         }
         // Signatures and minted tokens depend on the final request; the LLM layer adds them.
         Some(
-            BackendCredential::Passthrough | BackendCredential::Aws(_) | BackendCredential::Gcp(_),
+            BackendCredential::Passthrough
+            | BackendCredential::Aws(_)
+            | BackendCredential::Gcp(_)
+            | BackendCredential::Azure(_),
         )
         | None => {}
     }

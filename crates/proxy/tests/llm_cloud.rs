@@ -301,3 +301,72 @@ async fn bedrock_embeddings_call_titan_once_per_input_signed() {
         "{auth}"
     );
 }
+
+async fn entra_gateway(secret: &str) -> (ProviderMock, u16, Arc<Gateway>) {
+    let mock = ProviderMock::start(Flavor::Azure, Some("an-api-key-nobody-sends")).await;
+    let port = test_support::free_port();
+    let yaml = gateway(port)
+        + &format!(
+            "---
+apiVersion: v1
+kind: Secret
+metadata: {{name: entra-app}}
+stringData: {{tenantId: tenant-1, clientId: app-1, clientSecret: {secret}, authorityHost: 'http://127.0.0.1:{}'}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: llm}}
+spec:
+  ai:
+    provider:
+      azureopenai: {{endpoint: my-resource.openai.azure.com, deploymentName: gpt-4o-prod}}
+      host: 127.0.0.1
+      port: {}
+  policies:
+    auth: {{azure: {{secretRef: {{name: entra-app}}}}}}
+",
+            mock.port(),
+            mock.port()
+        )
+        + &route_to("llm");
+    let gw = start(&yaml).await;
+    (mock, port, gw)
+}
+
+#[tokio::test]
+async fn azure_openai_gets_a_cached_entra_id_token() {
+    let (mock, port, _gw) = entra_gateway(test_support::provider_mock::ENTRA_CLIENT_SECRET).await;
+    let hello = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    for _ in 0..2 {
+        let r = send(post_json(port, "/v1/chat/completions", &hello)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let seen = mock.received();
+    let tokens: Vec<_> = seen
+        .iter()
+        .filter(|r| r.path == "/tenant-1/oauth2/v2.0/token")
+        .collect();
+    assert_eq!(tokens.len(), 1, "one token for both requests");
+    let call = seen
+        .iter()
+        .rfind(|r| r.path.ends_with("/chat/completions"))
+        .unwrap();
+    let bearer = format!("Bearer {}", test_support::provider_mock::ENTRA_TOKEN);
+    assert_eq!(call.headers["authorization"], bearer.as_str());
+    assert!(!call.headers.contains_key("api-key"));
+}
+
+#[tokio::test]
+async fn a_wrong_entra_secret_is_a_502_with_entras_reason() {
+    let (_mock, port, _gw) = entra_gateway("wrong").await;
+    let hello = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    let r = send(post_json(port, "/v1/chat/completions", &hello)).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("invalid_client"), "{message}");
+    assert!(message.contains("AADSTS7000215"), "{message}");
+    assert!(
+        !message.contains("wrong"),
+        "the secret never shows: {message}"
+    );
+}

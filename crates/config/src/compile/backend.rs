@@ -581,18 +581,11 @@ pub(crate) fn credential<T>(
         );
         return None;
     }
-    match (&auth.aws, &auth.gcp) {
-        (Some(aws), _) => cloud_credentials::aws(ctx, entry, path, aws, secrets),
-        (_, Some(gcp)) => cloud_credentials::gcp(ctx, entry, path, gcp, secrets),
-        _ => {
-            ctx.error(
-                entry,
-                &format!("{path}.azure"),
-                "Entra ID tokens (`auth.azure`) are not supported by this build yet",
-                "put the Azure OpenAI resource key in a Secret and use secretRef; it is sent as the api-key header",
-            );
-            None
-        }
+    match (&auth.aws, &auth.gcp, &auth.azure) {
+        (Some(aws), _, _) => cloud_credentials::aws(ctx, entry, path, aws, secrets),
+        (_, Some(gcp), _) => cloud_credentials::gcp(ctx, entry, path, gcp, secrets),
+        (_, _, Some(azure)) => cloud_credentials::azure(ctx, entry, path, azure, secrets),
+        _ => None,
     }
 }
 

@@ -14,7 +14,8 @@ use crate::compile::Ctx;
 use crate::compile::backend::DEFAULT_CONNECT_TIMEOUT;
 use crate::compile::secrets::{ResolvedSecrets, SecretValues};
 use crate::ir::backend::{
-    AwsCredential, BackendCredential, Endpoint, GcpCredential, StaticBackend, UpstreamTls,
+    AwsCredential, AzureCredential, BackendCredential, Endpoint, GcpCredential, StaticBackend,
+    UpstreamTls,
 };
 use crate::store::{Entry, ObjectKey};
 
@@ -41,6 +42,24 @@ fn secret_values<'s, T>(
         );
     }
     values
+}
+
+/// The Secret `auth.secretRef` names (required), or errors saying what it should hold.
+fn named_secret<'a, T>(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<T>,
+    path: &str,
+    auth: &'a SecretRefAuth,
+    secrets: &'a ResolvedSecrets,
+    what: &str,
+    hint: &str,
+) -> Option<(&'a api::meta::LocalSecretRef, &'a SecretValues)> {
+    let Some(secret_ref) = &auth.secret_ref else {
+        ctx.error(entry, &format!("{path}.secretRef"), what, hint);
+        return None;
+    };
+    let values = secret_values(ctx, entry, path, &secret_ref.name, secrets, hint)?;
+    Some((secret_ref, values))
 }
 
 /// AWS keys from the named Secret (`accessKeyId`, `secretAccessKey`, optional
@@ -115,16 +134,8 @@ pub(crate) fn gcp<T>(
 ) -> Option<BackendCredential> {
     let path = format!("{path}.gcp");
     let hint = "kubectl create secret generic NAME --from-file=key.json=service-account.json";
-    let Some(secret_ref) = &auth.secret_ref else {
-        ctx.error(
-            entry,
-            &format!("{path}.secretRef"),
-            "gcp credentials need a Secret holding a service-account key file",
-            hint,
-        );
-        return None;
-    };
-    let values = secret_values(ctx, entry, &path, &secret_ref.name, secrets, hint)?;
+    let what = "gcp credentials need a Secret holding a service-account key file";
+    let (secret_ref, values) = named_secret(ctx, entry, &path, auth, secrets, what, hint)?;
     let json = match values.len() {
         1 => values.values().next().map(SecretText::expose),
         _ => None,
@@ -168,6 +179,62 @@ pub(crate) fn gcp<T>(
     };
     Some(BackendCredential::Gcp(Arc::new(GcpCredential {
         account,
+        token_endpoint,
+        token_path,
+    })))
+}
+
+/// An Entra ID app registration from the named Secret (`tenantId`, `clientId`,
+/// `clientSecret`, optional `authorityHost` for sovereign clouds).
+pub(crate) fn azure<T>(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<T>,
+    path: &str,
+    auth: &SecretRefAuth,
+    secrets: &ResolvedSecrets,
+) -> Option<BackendCredential> {
+    let path = format!("{path}.azure");
+    let hint = "kubectl create secret generic NAME --from-literal=tenantId=... --from-literal=clientId=... --from-literal=clientSecret=...";
+    let what = "azure credentials need a Secret with the app registration's tenantId, clientId and clientSecret";
+    let (secret_ref, values) = named_secret(ctx, entry, &path, auth, secrets, what, hint)?;
+    let get = |k: &str| values.get(k).map(|v| v.expose().trim().to_string());
+    let (Some(tenant_id), Some(client_id), Some(client_secret)) =
+        (get("tenantId"), get("clientId"), values.get("clientSecret"))
+    else {
+        ctx.error(
+            entry,
+            &format!("{path}.secretRef.name"),
+            format!(
+                "Secret {} needs the keys tenantId, clientId and clientSecret",
+                secret_ref.name
+            ),
+            hint,
+        );
+        return None;
+    };
+    let authority =
+        get("authorityHost").unwrap_or_else(|| llm::azure::DEFAULT_AUTHORITY.to_string());
+    let url = format!(
+        "{}{}",
+        authority.trim_end_matches('/'),
+        llm::azure::token_path(&tenant_id)
+    );
+    let Some((token_endpoint, token_path)) = token_target(&url) else {
+        ctx.error(
+            entry,
+            &format!("{path}.secretRef.name"),
+            format!(
+                "Secret {}: authorityHost '{authority}' is not an http(s) URL",
+                secret_ref.name
+            ),
+            "leave it out for the public cloud, or write e.g. https://login.microsoftonline.us",
+        );
+        return None;
+    };
+    Some(BackendCredential::Azure(Arc::new(AzureCredential {
+        tenant_id,
+        client_id,
+        client_secret: client_secret.clone(),
         token_endpoint,
         token_path,
     })))

@@ -166,6 +166,7 @@ impl AiBackend {
     pub fn targets(&self) -> impl Iterator<Item = &StaticBackend> {
         let token = match &self.target.credential {
             Some(BackendCredential::Gcp(gcp)) => Some(&gcp.token_endpoint),
+            Some(BackendCredential::Azure(azure)) => Some(&azure.token_endpoint),
             _ => None,
         };
         std::iter::once(&self.target).chain(token)
@@ -265,6 +266,20 @@ pub enum BackendCredential {
     Aws(Arc<AwsCredential>),
     /// A Google service account: requests carry an OAuth access token minted from it.
     Gcp(Arc<GcpCredential>),
+    /// An Entra ID app registration: requests carry a token from its client credentials.
+    Azure(Arc<AzureCredential>),
+}
+
+/// An Entra ID app registration (client-credentials grant) and where its tokens come from.
+#[derive(Debug)]
+pub struct AzureCredential {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: SecretText,
+    /// The tenant's token endpoint as a connection target (login.microsoftonline.com by
+    /// default, `authorityHost` otherwise).
+    pub token_endpoint: StaticBackend,
+    pub token_path: String,
 }
 
 /// Static AWS keys (from a Secret or the standard environment variables).

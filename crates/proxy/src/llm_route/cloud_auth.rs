@@ -1,16 +1,21 @@
 //! Credentials made per request: a SigV4 signature over the final request for Bedrock, and
-//! an OAuth access token for Vertex AI, minted from the service account, cached and
-//! refreshed before it expires.
+//! OAuth access tokens (Vertex AI: minted from a service account; Azure OpenAI: Entra ID
+//! client credentials), cached and refreshed before they expire.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use config::ir::backend::{AiBackend, AwsCredential, BackendCredential, GcpCredential};
+use std::future::Future;
+
+use config::ir::backend::{
+    AiBackend, AwsCredential, AzureCredential, BackendCredential, GcpCredential, StaticBackend,
+};
 use http::header::{self, HeaderValue};
 use http::{Method, Request};
 use llm::aws::sigv4::{self, SigningRequest};
+use llm::gcp::AccessToken;
 
 use crate::body::{collect_limited, full};
 use crate::error::ProxyError;
@@ -47,17 +52,17 @@ impl TokenCache {
             .map(|t| t.header.clone())
     }
 
-    /// `Authorization: Bearer <token>` for the service account.
-    async fn bearer(
+    /// `Authorization: Bearer <token>` for the credential named by `key`, minting a token
+    /// with `mint` when there is no fresh one.
+    async fn bearer<F>(
         &self,
-        snapshot: &Snapshot,
-        gcp: &GcpCredential,
+        key: String,
         backend: &str,
-    ) -> Result<HeaderValue, ProxyError> {
-        let key = format!(
-            "{}|{}|{}",
-            gcp.account.client_email, gcp.account.private_key_id, gcp.account.token_uri
-        );
+        mint: F,
+    ) -> Result<HeaderValue, ProxyError>
+    where
+        F: Future<Output = Result<llm::gcp::AccessToken, String>>,
+    {
         if let Some(header) = self.fresh(&key) {
             return Ok(header);
         }
@@ -65,19 +70,17 @@ impl TokenCache {
         if let Some(header) = self.fresh(&key) {
             return Ok(header);
         }
-        let token = mint(snapshot, gcp)
-            .await
-            .map_err(|reason| ProxyError::Credential {
-                backend: backend.to_string(),
-                reason,
-            })?;
+        let credential_error = |reason: String| ProxyError::Credential {
+            backend: backend.to_string(),
+            reason,
+        };
+        let token = mint.await.map_err(credential_error)?;
         let mut header =
             HeaderValue::from_str(&format!("Bearer {}", token.token)).map_err(|_| {
-                ProxyError::Credential {
-                    backend: backend.to_string(),
-                    reason: "the token endpoint returned a token that is not a valid header value"
+                credential_error(
+                    "the token endpoint returned a token that is not a valid header value"
                         .to_string(),
-                }
+                )
             })?;
         header.set_sensitive(true);
         let lifetime = token.expires_in.saturating_sub(REFRESH_MARGIN);
@@ -94,7 +97,7 @@ impl TokenCache {
 }
 
 /// Exchanges a signed assertion for an access token at the account's token endpoint.
-async fn mint(snapshot: &Snapshot, gcp: &GcpCredential) -> Result<llm::gcp::AccessToken, String> {
+async fn mint_gcp(snapshot: &Snapshot, gcp: &GcpCredential) -> Result<AccessToken, String> {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -104,32 +107,50 @@ async fn mint(snapshot: &Snapshot, gcp: &GcpCredential) -> Result<llm::gcp::Acce
         .assertion(llm::gcp::CLOUD_PLATFORM_SCOPE, now)
         .map_err(|e| e.to_string())?;
     let body = llm::gcp::token_request_body(&assertion);
-    let endpoint = &gcp.token_endpoint.endpoint;
+    post_form(snapshot, &gcp.token_endpoint, &gcp.token_path, body).await
+}
+
+/// Asks Entra ID for a token with the app registration's client credentials.
+async fn mint_azure(snapshot: &Snapshot, azure: &AzureCredential) -> Result<AccessToken, String> {
+    let body = llm::azure::client_credentials_body(
+        &azure.client_id,
+        azure.client_secret.expose(),
+        llm::azure::COGNITIVE_SERVICES_SCOPE,
+    );
+    post_form(snapshot, &azure.token_endpoint, &azure.token_path, body).await
+}
+
+/// POSTs an OAuth2 token request and reads the standard answer.
+async fn post_form(
+    snapshot: &Snapshot,
+    endpoint: &StaticBackend,
+    path: &str,
+    body: String,
+) -> Result<AccessToken, String> {
+    let address = &endpoint.endpoint;
+    let shown = format!("{}://{}{path}", address.scheme, address.authority);
     let uri = http::Uri::builder()
-        .scheme(endpoint.scheme.clone())
-        .authority(endpoint.authority.clone())
-        .path_and_query(gcp.token_path.as_str())
+        .scheme(address.scheme.clone())
+        .authority(address.authority.clone())
+        .path_and_query(path)
         .build()
-        .map_err(|e| format!("token_uri: {e}"))?;
+        .map_err(|e| format!("token endpoint: {e}"))?;
     let request = Request::builder()
         .method(Method::POST)
         .uri(uri)
-        .header(header::HOST, endpoint.host_header.clone())
+        .header(header::HOST, address.host_header.clone())
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::CONTENT_LENGTH, body.len())
         .body(full(body))
         .map_err(|e| e.to_string())?;
     let client = snapshot
-        .client(&gcp.token_endpoint)
+        .client(endpoint)
         .ok_or_else(|| "no connection pool for the token endpoint".to_string())?;
-    let limit = gcp
-        .token_endpoint
-        .request_timeout
-        .unwrap_or(Duration::from_secs(30));
+    let limit = endpoint.request_timeout.unwrap_or(Duration::from_secs(30));
     let response = tokio::time::timeout(limit, client.request(request))
         .await
-        .map_err(|_| format!("{} did not answer within {limit:?}", gcp.account.token_uri))?
-        .map_err(|e| format!("{}: {e}", gcp.account.token_uri))?;
+        .map_err(|_| format!("{shown} did not answer within {limit:?}"))?
+        .map_err(|e| format!("{shown}: {e}"))?;
     let status = response.status().as_u16();
     let bytes = collect_limited(response.into_body(), TOKEN_RESPONSE_LIMIT)
         .await
@@ -149,10 +170,21 @@ pub(crate) async fn authorize(
 ) -> Result<(), ProxyError> {
     match credential {
         Some(BackendCredential::Gcp(gcp)) => {
-            let header = snapshot
-                .tokens
-                .bearer(snapshot, gcp, &out.backend_name)
-                .await?;
+            let key = format!(
+                "gcp|{}|{}|{}",
+                gcp.account.client_email, gcp.account.private_key_id, gcp.account.token_uri
+            );
+            let mint = mint_gcp(snapshot, gcp);
+            let header = snapshot.tokens.bearer(key, &out.backend_name, mint).await?;
+            parts.headers.insert(header::AUTHORIZATION, header);
+        }
+        Some(BackendCredential::Azure(azure)) => {
+            let key = format!(
+                "azure|{}|{}|{}",
+                azure.tenant_id, azure.client_id, azure.token_endpoint.endpoint.authority
+            );
+            let mint = mint_azure(snapshot, azure);
+            let header = snapshot.tokens.bearer(key, &out.backend_name, mint).await?;
             parts.headers.insert(header::AUTHORIZATION, header);
         }
         Some(BackendCredential::Aws(aws)) => sign(ai, aws, out, parts, body)?,

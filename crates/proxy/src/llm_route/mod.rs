@@ -132,7 +132,10 @@ pub async fn serve(
     if !chat_api {
         return forward_as_is(snapshot, ai, &out, deferred, parts, body).await;
     }
-    chat(snapshot, ai, client, policy, &out, parts, body, metrics).await
+    chat(
+        snapshot, ai, client, policy, &out, deferred, parts, body, metrics,
+    )
+    .await
 }
 
 /// The client's key is for the gateway, never for the provider (unless `passthrough`);
@@ -195,6 +198,7 @@ async fn chat(
     dialect: Dialect,
     policy: Option<&RequestPolicy>,
     out: &Outbound<'_>,
+    credential: Option<&BackendCredential>,
     parts: http::request::Parts,
     body: BoxBody,
     metrics: &Arc<Metrics>,
@@ -210,7 +214,7 @@ async fn chat(
     };
     let model = prepared.model.clone();
     let (parts, body, labels, facts) =
-        send_json(snapshot, ai, out, None, parts, prepared.body, &model).await?;
+        send_json(snapshot, ai, out, credential, parts, prepared.body, &model).await?;
     if !parts.status.is_success() {
         metrics.gen_ai.record(&labels, None, start.elapsed());
         return Ok(provider_error(parts, body, ai, dialect, &model, &out.backend_name).await);

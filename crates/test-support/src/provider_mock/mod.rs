@@ -181,8 +181,13 @@ async fn handle(
             }
         }
         Flavor::Azure => {
+            if parts.uri.path().ends_with("/oauth2/v2.0/token") {
+                return Ok(entra_token(&bytes));
+            }
+            let entra = header("authorization") == Some(format!("Bearer {ENTRA_TOKEN}"));
             if let Some(key) = key
                 && header("api-key") != Some(key)
+                && !entra
             {
                 return Ok(json(
                     StatusCode::UNAUTHORIZED,
@@ -235,6 +240,33 @@ async fn handle(
             }
         }
     })
+}
+
+/// The token the mock's Entra ID endpoint issues, and the client secret it requires.
+pub const ENTRA_TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.entra-mock-token";
+pub const ENTRA_CLIENT_SECRET: &str = "entra-client-secret";
+
+/// Entra ID's client-credentials grant, as Azure OpenAI callers use it.
+fn entra_token(form: &[u8]) -> Response<MockBody> {
+    let form = String::from_utf8_lossy(form);
+    let field = |name: &str| {
+        form.split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .map(str::to_string)
+    };
+    let valid = field("grant_type").as_deref() == Some("client_credentials")
+        && field("client_secret").as_deref() == Some(ENTRA_CLIENT_SECRET)
+        && field("client_id").is_some()
+        && field("scope").as_deref()
+            == Some("https%3A%2F%2Fcognitiveservices.azure.com%2F.default");
+    if !valid {
+        let body = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#;
+        return json(StatusCode::UNAUTHORIZED, body.to_vec());
+    }
+    let body = format!(
+        r#"{{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"{ENTRA_TOKEN}"}}"#
+    );
+    json(StatusCode::OK, body.into_bytes())
 }
 
 /// The samples one provider answers with.
