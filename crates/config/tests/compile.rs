@@ -124,18 +124,19 @@ metadata: {name: p, namespace: infra}
 spec:
   targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
   traffic:
+    extAuth: {backendRef: {name: authz, port: 9000}, grpc: {}}
     jwtAuthentication:
       providers: [{issuer: https://idp, jwks: {inline: '{}'}}]
-    rateLimit: {local: [{requests: 10, unit: Minutes}]}
 ";
     let e = errors(&yaml);
     assert!(
-        e.contains(
-            "spec.traffic.jwtAuthentication: `traffic.jwtAuthentication` is not supported yet"
-        ),
+        e.contains("spec.traffic.extAuth: `traffic.extAuth` is not supported yet"),
         "{e}"
     );
-    assert!(e.contains("spec.traffic.rateLimit"), "{e}");
+    assert!(
+        e.contains("spec.traffic.jwtAuthentication.providers[0].jwks.inline: JWKS must be"),
+        "a served section is checked instead: {e}"
+    );
 }
 
 #[test]

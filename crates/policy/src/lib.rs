@@ -4,6 +4,7 @@
 
 pub mod apikey;
 pub mod auth;
+pub mod authorization;
 pub mod basic;
 pub mod cors;
 pub mod jwt;

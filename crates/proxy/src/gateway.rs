@@ -95,6 +95,7 @@ impl Gateway {
             applying: Mutex::new(()),
         });
         gateway.sync_ports().await?;
+        crate::jwks::spawn_refreshers(&gateway.shared.snapshot.load_full());
         gateway.shared.ready.store(true, Ordering::Release);
         Ok(gateway)
     }
@@ -117,12 +118,13 @@ impl Gateway {
                 return Err(e.into());
             }
         };
-        let previous = self.shared.snapshot.swap(snapshot);
+        let previous = self.shared.snapshot.swap(snapshot.clone());
         if let Err(e) = self.sync_ports().await {
             self.shared.snapshot.store(previous);
             self.record_failure(vec![e.to_string()]);
             return Err(e);
         }
+        crate::jwks::spawn_refreshers(&snapshot);
         self.shared.metrics.reload(true);
         *self
             .shared

@@ -2,11 +2,13 @@
 
 pub mod access_log;
 pub mod admin;
+mod admission;
 pub mod body;
 pub mod error;
 pub mod forward;
 pub mod gateway;
 pub mod gen_ai_metrics;
+mod jwks;
 pub mod llm_route;
 pub mod metrics;
 pub mod mirror;

@@ -22,6 +22,7 @@ use hyper::body::Incoming;
 
 use crate::Shared;
 use crate::access_log::{AccessLog, RequestLog};
+use crate::admission;
 use crate::body::{BoxBody, boxed, empty};
 use crate::error::ProxyError;
 use crate::forward::{self, Outbound, strip_hop_by_hop};
@@ -116,18 +117,25 @@ async fn route_and_serve(
     log.backend = Some(backend.backend.name().clone());
     log.series = snapshot.series(backend).cloned().or(log.series.take());
 
-    // 4. Request edits, in Gateway API order: the rule's filters, the backendRef's, then
-    //    policy header modifiers; the URL rewrite last so header edits see the original path.
+    // 4. Traffic policies: CORS (preflights answered here), authentication, request rate
+    //    limits. They come before any edit so they judge the request the client sent.
     let (mut parts, body) = request.into_parts();
+    let admitted = match admission::admit(&backend.traffic, &mut parts, conn.client.ip()) {
+        Ok(admitted) => admitted,
+        Err(answer) => return Ok(answer),
+    };
+
+    // 5. Request edits, in Gateway API order: the rule's filters, the backendRef's, then
+    //    policy header modifiers; the URL rewrite last so header edits see the original path.
     let rewritten_host = edit_request(&mut parts, entry, backend)?;
 
-    // 5. Mirrors get the request as the backend will see it; they never hold it up.
+    // 6. Mirrors get the request as the backend will see it; they never hold it up.
     let body = match rule.filters.mirrors.is_empty() {
         true => boxed(body),
         false => spawn_mirrors(snapshot, entry, &parts, boxed(body), conn, &host),
     };
 
-    // 6. Forward to the backend, within the route's overall deadline.
+    // 7. Forward to the backend, within the route's overall deadline.
     let hop = Hop {
         conn,
         original_host: host,
@@ -135,14 +143,21 @@ async fn route_and_serve(
     };
     let response = forward_to_backend(snapshot, rule, backend, parts, body, hop).await?;
 
-    // 7. Response edits: hop-by-hop headers out, then the rule's, backendRef's and policy's
-    //    modifiers.
+    // 8. Response edits: hop-by-hop headers out, then the rule's, backendRef's and policy's
+    //    modifiers, then what the traffic policies owe the answer (CORS, rate-limit state).
     let (mut parts, body) = response.into_parts();
     log.upstream = parts.extensions.get::<UpstreamAddr>().map(|a| a.0);
     strip_hop_by_hop(&mut parts.headers);
     rule.filters.response_headers.apply(&mut parts.headers);
     backend.filters.response_headers.apply(&mut parts.headers);
     backend.traffic.response_headers.apply(&mut parts.headers);
+    for (name, value) in admitted.response_headers.iter() {
+        if name == header::VARY {
+            parts.headers.append(name, value.clone());
+        } else {
+            parts.headers.insert(name, value.clone());
+        }
+    }
     Ok(Response::from_parts(parts, body))
 }
 

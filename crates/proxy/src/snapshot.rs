@@ -37,10 +37,20 @@ fn add_backend<'c>(
     live: &mut Vec<&'c StaticBackend>,
 ) -> Result<(), rustls::Error> {
     for target in backend.targets() {
-        live.push(target);
-        if let std::collections::hash_map::Entry::Vacant(slot) = clients.entry(addr(target)) {
-            slot.insert(pools.client_for(target)?);
-        }
+        add_target(target, pools, clients, live)?;
+    }
+    Ok(())
+}
+
+fn add_target<'c>(
+    target: &'c StaticBackend,
+    pools: &UpstreamPools,
+    clients: &mut HashMap<usize, UpstreamClient>,
+    live: &mut Vec<&'c StaticBackend>,
+) -> Result<(), rustls::Error> {
+    live.push(target);
+    if let std::collections::hash_map::Entry::Vacant(slot) = clients.entry(addr(target)) {
+        slot.insert(pools.client_for(target)?);
     }
     Ok(())
 }
@@ -92,6 +102,9 @@ impl Snapshot {
         }
         for backend in config.backends.values() {
             add_backend(backend, pools, &mut clients, &mut live)?;
+        }
+        for jwks in &config.remote_jwks {
+            add_target(&jwks.target, pools, &mut clients, &mut live)?;
         }
         pools.retain(&live);
         let health = live

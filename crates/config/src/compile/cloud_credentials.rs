@@ -165,7 +165,7 @@ pub(crate) fn gcp<T>(
             return None;
         }
     };
-    let Some((token_endpoint, token_path)) = token_target(&account.token_uri) else {
+    let Some((token_endpoint, token_path)) = url_target(&account.token_uri) else {
         ctx.error(
             entry,
             &format!("{path}.secretRef.name"),
@@ -219,7 +219,7 @@ pub(crate) fn azure<T>(
         authority.trim_end_matches('/'),
         llm::azure::token_path(&tenant_id)
     );
-    let Some((token_endpoint, token_path)) = token_target(&url) else {
+    let Some((token_endpoint, token_path)) = url_target(&url) else {
         ctx.error(
             entry,
             &format!("{path}.secretRef.name"),
@@ -240,8 +240,8 @@ pub(crate) fn azure<T>(
     })))
 }
 
-/// The token endpoint as a connection target (system roots for https) and its path.
-fn token_target(uri: &str) -> Option<(StaticBackend, String)> {
+/// A URL as a connection target (system roots for https) and its path.
+pub(crate) fn url_target(uri: &str) -> Option<(StaticBackend, String)> {
     let uri: http::Uri = uri.parse().ok()?;
     let tls = match uri.scheme_str() {
         Some("https") => true,

@@ -15,6 +15,7 @@ mod refs;
 mod route;
 mod secrets;
 mod tls;
+mod traffic;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -115,6 +116,7 @@ pub fn compile(store: &ResourceStore, options: &CompileOptions) -> Result<Config
     let secrets = secrets::resolve(&mut ctx, &options.env);
     let backends = backend::compile_all(&mut ctx, &secrets);
     let policies = policy::compile_all(&mut ctx, &secrets);
+    let remote_jwks = policies.remote_jwks.clone();
     let mut listeners = gateway::compile_listeners(&mut ctx, &secrets);
     route::attach_all(&mut ctx, &mut listeners, &backends, &policies);
     let ports = gateway::bind_ports(&mut ctx, listeners);
@@ -144,6 +146,7 @@ pub fn compile(store: &ResourceStore, options: &CompileOptions) -> Result<Config
         statuses,
         warnings: ctx.warnings,
         resource_count: store.len(),
+        remote_jwks,
     })
 }
 

@@ -11,13 +11,13 @@ use llm::ClientApi;
 use llm::guard::{Builtin, GuardAction, PromptGuard, Rule};
 use llm::policy::{PromptMessage, RequestPolicy};
 
-use crate::compile::Ctx;
 use crate::compile::backend::{credential, duration};
 use crate::compile::filters::header_ops;
 use crate::compile::secrets::ResolvedSecrets;
+use crate::compile::{Ctx, traffic};
 use crate::ir::backend::BackendCredential;
 use crate::ir::filters::HeaderOps;
-use crate::ir::policy::{RetryPolicy, TrafficSettings};
+use crate::ir::policy::{LocalLimit, RemoteJwks, RetryPolicy, TrafficSettings};
 use crate::status::Condition;
 use crate::store::{Entry, ObjectKey, ResourceStore};
 
@@ -42,15 +42,26 @@ pub(crate) struct PolicyParts {
     pub response_headers: Option<HeaderOps>,
     pub credential: Option<BackendCredential>,
     pub ai: Option<Arc<RequestPolicy>>,
+    pub cors: Option<Arc<::policy::cors::CorsPolicy>>,
+    pub jwt: Option<Arc<::policy::jwt::JwtValidator>>,
+    pub api_keys: Option<Arc<::policy::apikey::ApiKeyAuthentication>>,
+    pub basic: Option<Arc<::policy::basic::BasicAuthentication>>,
+    pub local_limits: Option<Vec<Arc<LocalLimit>>>,
 }
 
-/// Policies by target, each list in policy-name order.
+/// Policies by target, each list in policy-name order, and the remote key sets they need.
 #[derive(Debug, Default)]
-pub(crate) struct PolicyIndex(BTreeMap<Target, Vec<PolicyParts>>);
+pub(crate) struct PolicyIndex {
+    by_target: BTreeMap<Target, Vec<PolicyParts>>,
+    pub remote_jwks: Vec<Arc<RemoteJwks>>,
+}
 
 impl PolicyIndex {
     pub fn at(&self, target: &Target) -> &[PolicyParts] {
-        self.0.get(target).map(Vec::as_slice).unwrap_or_default()
+        self.by_target
+            .get(target)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 }
 
@@ -78,6 +89,21 @@ impl PolicyParts {
         if let Some(ai) = &self.ai {
             settings.ai = Some(ai.clone());
         }
+        if let Some(cors) = &self.cors {
+            settings.cors = Some(cors.clone());
+        }
+        if let Some(jwt) = &self.jwt {
+            settings.jwt = Some(jwt.clone());
+        }
+        if let Some(keys) = &self.api_keys {
+            settings.api_keys = Some(keys.clone());
+        }
+        if let Some(basic) = &self.basic {
+            settings.basic = Some(basic.clone());
+        }
+        if let Some(limits) = &self.local_limits {
+            settings.local_limits = limits.clone();
+        }
     }
 }
 
@@ -86,7 +112,7 @@ pub(crate) fn compile_all(ctx: &mut Ctx<'_>, secrets: &ResolvedSecrets) -> Polic
     for entry in ctx.store.policies.values() {
         let targets = targets(ctx, entry);
         let before = ctx.errors.len();
-        let parts = parts(ctx, entry, secrets);
+        let parts = parts(ctx, entry, secrets, &mut index.remote_jwks);
         if ctx.errors.len() != before || targets.is_empty() {
             continue;
         }
@@ -104,7 +130,11 @@ pub(crate) fn compile_all(ctx: &mut Ctx<'_>, secrets: &ResolvedSecrets) -> Polic
             ),
         );
         for target in targets {
-            index.0.entry(target).or_default().push(parts.clone());
+            index
+                .by_target
+                .entry(target)
+                .or_default()
+                .push(parts.clone());
         }
     }
     index
@@ -386,6 +416,7 @@ fn parts(
     ctx: &mut Ctx<'_>,
     entry: &Entry<AgentgatewayPolicy>,
     secrets: &ResolvedSecrets,
+    remote_jwks: &mut Vec<Arc<RemoteJwks>>,
 ) -> PolicyParts {
     let spec = &entry.resource.spec;
     let mut parts = PolicyParts::default();
@@ -409,6 +440,21 @@ fn parts(
     }
     if let Some(traffic) = &spec.traffic {
         traffic_parts(ctx, entry, traffic, &mut parts);
+        if let Some(c) = &traffic.cors {
+            parts.cors = traffic::cors(ctx, entry, c);
+        }
+        if let Some(j) = &traffic.jwt_authentication {
+            parts.jwt = traffic::jwt(ctx, entry, j, remote_jwks);
+        }
+        if let Some(k) = &traffic.api_key_authentication {
+            parts.api_keys = traffic::api_keys(ctx, entry, k, secrets);
+        }
+        if let Some(b) = &traffic.basic_authentication {
+            parts.basic = traffic::basic(ctx, entry, b, secrets);
+        }
+        if let Some(limits) = &traffic.rate_limit {
+            parts.local_limits = traffic::local_limits(ctx, entry, limits);
+        }
     }
     if let Some(backend) = &spec.backend {
         if let Some(ai) = &backend.ai {
@@ -436,16 +482,12 @@ fn traffic_parts(
     parts: &mut PolicyParts,
 ) {
     let unsupported = [
-        ("rateLimit", traffic.rate_limit.is_some()),
-        ("cors", traffic.cors.is_some()),
-        ("jwtAuthentication", traffic.jwt_authentication.is_some()),
         (
-            "apiKeyAuthentication",
-            traffic.api_key_authentication.is_some(),
-        ),
-        (
-            "basicAuthentication",
-            traffic.basic_authentication.is_some(),
+            "rateLimit.global",
+            traffic
+                .rate_limit
+                .as_ref()
+                .is_some_and(|r| r.global.is_some()),
         ),
         ("authorization", traffic.authorization.is_some()),
         ("extAuth", traffic.ext_auth.is_some()),

@@ -34,6 +34,8 @@ pub struct Config {
     /// this build does not serve yet: requests to it get a clear 501).
     pub warnings: Vec<ConfigError>,
     pub resource_count: usize,
+    /// JWKS documents to fetch (and keep fresh) for JWT authentication.
+    pub remote_jwks: Vec<Arc<crate::ir::policy::RemoteJwks>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

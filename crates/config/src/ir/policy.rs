@@ -1,6 +1,13 @@
 //! Traffic settings after merging every policy level, most specific last.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use ::policy::apikey::ApiKeyAuthentication;
+use ::policy::basic::BasicAuthentication;
+use ::policy::cors::CorsPolicy;
+use ::policy::jwt::{JwksHandle, JwtValidator};
+use ::policy::ratelimit::{KeyedLimiter, Limiter};
 
 use crate::ir::backend::BackendCredential;
 use crate::ir::filters::HeaderOps;
@@ -17,6 +24,58 @@ pub struct TrafficSettings {
     pub credential: Option<BackendCredential>,
     /// From `backend.ai`: applied to LLM requests before they are checked and sent.
     pub ai: Option<std::sync::Arc<llm::policy::RequestPolicy>>,
+    /// `traffic.cors`: preflights answered by the gateway, CORS headers on answers.
+    pub cors: Option<Arc<CorsPolicy>>,
+    /// `traffic.jwtAuthentication`.
+    pub jwt: Option<Arc<JwtValidator>>,
+    /// `traffic.apiKeyAuthentication`.
+    pub api_keys: Option<Arc<ApiKeyAuthentication>>,
+    /// `traffic.basicAuthentication`.
+    pub basic: Option<Arc<BasicAuthentication>>,
+    /// `traffic.rateLimit.local`: every bucket must admit the request.
+    pub local_limits: Vec<Arc<LocalLimit>>,
+}
+
+/// One `rateLimit.local` entry: its buckets live as long as the configuration.
+#[derive(Debug)]
+pub struct LocalLimit {
+    /// What the bucket counts.
+    pub unit: LimitUnit,
+    pub buckets: Buckets,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitUnit {
+    Requests,
+    /// LLM tokens: reserved at admission from the estimate, settled with the real usage.
+    Tokens,
+}
+
+/// One bucket for everyone, or one per client.
+#[derive(Debug)]
+pub enum Buckets {
+    Shared(Limiter),
+    PerKey(KeyedLimiter, LimitKey),
+}
+
+/// What tells clients apart for a keyed limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitKey {
+    Header(http::HeaderName),
+    ClientIp,
+    JwtClaim(String),
+    ApiKeyId,
+}
+
+/// A JWKS fetched from a URL and refreshed in the background.
+#[derive(Debug)]
+pub struct RemoteJwks {
+    pub url: String,
+    pub target: crate::ir::backend::StaticBackend,
+    pub path: String,
+    pub refresh: Duration,
+    /// Where fetched key sets go; the validator reads it.
+    pub keys: JwksHandle,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,343 @@
+//! `traffic` policy sections that decide about requests: CORS, JWT / API-key / basic
+//! authentication and local rate limits, compiled into the `policy` crate's types so a bad
+//! origin, key file or JWKS is a config error with its field path.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ::policy::apikey::{ApiKeyAuthentication, ApiKeys, CredentialLocation};
+use ::policy::auth::AuthMode;
+use ::policy::basic::{BasicAuthentication, BasicUsers};
+use ::policy::cors::CorsPolicy;
+use ::policy::jwt::{Jwks, JwksHandle, JwtProvider, JwtValidator};
+use ::policy::ratelimit::{DEFAULT_MAX_KEYS, KeyedLimiter, Limit, Limiter};
+use api::ResourceKind;
+use api::policy::{AgentgatewayPolicy, Cors, JwtAuthentication, RateLimit, RateLimitUnit};
+
+use crate::compile::Ctx;
+use crate::compile::backend::duration;
+use crate::compile::cloud_credentials::url_target;
+use crate::compile::secrets::{ResolvedSecrets, SecretValues};
+use crate::ir::policy::{Buckets, LimitKey, LimitUnit, LocalLimit, RemoteJwks};
+use crate::store::{Entry, ObjectKey};
+
+type PolicyEntry = Entry<AgentgatewayPolicy>;
+
+/// How often a remote JWKS is fetched again unless `cacheDuration` says otherwise.
+const DEFAULT_JWKS_REFRESH: Duration = Duration::from_secs(300);
+
+fn mode(mode: Option<api::policy::AuthMode>) -> AuthMode {
+    match mode {
+        Some(api::policy::AuthMode::Optional) => AuthMode::Optional,
+        Some(api::policy::AuthMode::Permissive) => AuthMode::Permissive,
+        Some(api::policy::AuthMode::Strict) | None => AuthMode::Strict,
+    }
+}
+
+pub(crate) fn cors(ctx: &mut Ctx<'_>, entry: &PolicyEntry, cors: &Cors) -> Option<Arc<CorsPolicy>> {
+    match CorsPolicy::new(
+        &cors.allow_origins,
+        &cors.allow_methods,
+        &cors.allow_headers,
+        &cors.expose_headers,
+        cors.allow_credentials.unwrap_or(false),
+        cors.max_age,
+    ) {
+        Ok(policy) => Some(Arc::new(policy)),
+        Err(e) => {
+            ctx.error(entry, "spec.traffic.cors", e.to_string(), "");
+            None
+        }
+    }
+}
+
+/// JWT providers; remote key sets are registered in `remote` to be fetched by the proxy.
+pub(crate) fn jwt(
+    ctx: &mut Ctx<'_>,
+    entry: &PolicyEntry,
+    jwt: &JwtAuthentication,
+    remote: &mut Vec<Arc<RemoteJwks>>,
+) -> Option<Arc<JwtValidator>> {
+    let mut providers = Vec::new();
+    let mut ok = true;
+    for (i, provider) in jwt.providers.iter().enumerate() {
+        let path = format!("spec.traffic.jwtAuthentication.providers[{i}].jwks");
+        let keys = match (&provider.jwks.inline, &provider.jwks.remote) {
+            (Some(inline), None) => match Jwks::parse(inline) {
+                Ok(jwks) => JwksHandle::new(jwks),
+                Err(e) => {
+                    ctx.error(entry, &format!("{path}.inline"), e.to_string(), "");
+                    ok = false;
+                    continue;
+                }
+            },
+            (None, Some(source)) => {
+                let refresh = duration(
+                    ctx,
+                    entry,
+                    &format!("{path}.remote.cacheDuration"),
+                    source.cache_duration.as_deref(),
+                    &mut ok,
+                )
+                .unwrap_or(DEFAULT_JWKS_REFRESH);
+                let Some((target, url_path)) = url_target(&source.url) else {
+                    ctx.error(
+                        entry,
+                        &format!("{path}.remote.url"),
+                        format!("'{}' is not an http(s) URL", source.url),
+                        "e.g. https://idp.example.com/.well-known/jwks.json",
+                    );
+                    ok = false;
+                    continue;
+                };
+                let keys = JwksHandle::pending();
+                remote.push(Arc::new(RemoteJwks {
+                    url: source.url.clone(),
+                    target,
+                    path: url_path,
+                    refresh,
+                    keys: keys.clone(),
+                }));
+                keys
+            }
+            _ => {
+                ctx.error(
+                    entry,
+                    &path,
+                    "exactly one of `inline` or `remote` must be set",
+                    "",
+                );
+                ok = false;
+                continue;
+            }
+        };
+        providers.push(JwtProvider::new(
+            provider.issuer.clone(),
+            provider.audiences.clone(),
+            keys,
+        ));
+    }
+    if !ok {
+        return None;
+    }
+    match JwtValidator::new(mode(jwt.mode), providers) {
+        Ok(validator) => Some(Arc::new(validator)),
+        Err(e) => {
+            ctx.error(
+                entry,
+                "spec.traffic.jwtAuthentication.providers",
+                e.to_string(),
+                "",
+            );
+            None
+        }
+    }
+}
+
+/// The Secret a policy names, or an error.
+fn policy_secret<'s>(
+    ctx: &mut Ctx<'_>,
+    entry: &PolicyEntry,
+    path: &str,
+    name: &str,
+    secrets: &'s ResolvedSecrets,
+) -> Option<&'s SecretValues> {
+    let key = ObjectKey::new(ResourceKind::Secret, &entry.key.namespace, name);
+    let values = secrets.get(&key);
+    if values.is_none() {
+        ctx.error(
+            entry,
+            path,
+            format!("Secret {}/{} does not exist", key.namespace, key.name),
+            "",
+        );
+    }
+    values
+}
+
+pub(crate) fn api_keys(
+    ctx: &mut Ctx<'_>,
+    entry: &PolicyEntry,
+    auth: &api::policy::ApiKeyAuthentication,
+    secrets: &ResolvedSecrets,
+) -> Option<Arc<ApiKeyAuthentication>> {
+    let base = "spec.traffic.apiKeyAuthentication";
+    let path = format!("{base}.secretRef.name");
+    let values = policy_secret(ctx, entry, &path, &auth.secret_ref.name, secrets)?;
+    let keys = ApiKeys::new(
+        values
+            .iter()
+            .map(|(id, value)| (id.clone(), value.expose().to_string())),
+    );
+    let keys = match keys {
+        Ok(keys) => keys,
+        Err(e) => {
+            ctx.error(entry, &path, e.to_string(), "each Secret entry: the key, `sha256:<hex>` of it, or JSON {\"key\"|\"keyHash\", \"metadata\"}");
+            return None;
+        }
+    };
+    let location = match &auth.location {
+        None => Ok(CredentialLocation::default()),
+        Some(l) => match (&l.header, &l.query_parameter, &l.cookie) {
+            (Some(h), None, None) => CredentialLocation::header(&h.name, h.prefix.as_deref()),
+            (None, Some(q), None) => CredentialLocation::query_parameter(q),
+            (None, None, Some(c)) => CredentialLocation::cookie(c),
+            _ => {
+                ctx.error(
+                    entry,
+                    &format!("{base}.location"),
+                    "exactly one of header, queryParameter or cookie must be set",
+                    "",
+                );
+                return None;
+            }
+        },
+    };
+    match location {
+        Ok(location) => Some(Arc::new(ApiKeyAuthentication::new(
+            mode(auth.mode),
+            location,
+            keys,
+        ))),
+        Err(e) => {
+            ctx.error(entry, &format!("{base}.location"), e.to_string(), "");
+            None
+        }
+    }
+}
+
+pub(crate) fn basic(
+    ctx: &mut Ctx<'_>,
+    entry: &PolicyEntry,
+    auth: &api::policy::BasicAuthentication,
+    secrets: &ResolvedSecrets,
+) -> Option<Arc<BasicAuthentication>> {
+    let path = "spec.traffic.basicAuthentication.secretRef.name";
+    let values = policy_secret(ctx, entry, path, &auth.secret_ref.name, secrets)?;
+    // The htpasswd file sits under `.htaccess` (as the docs name it) or `.htpasswd`, or is
+    // the Secret's only key.
+    let file = values
+        .get(".htaccess")
+        .or_else(|| values.get(".htpasswd"))
+        .or_else(|| {
+            (values.len() == 1)
+                .then(|| values.values().next())
+                .flatten()
+        });
+    let Some(file) = file else {
+        ctx.error(
+            entry,
+            path,
+            format!(
+                "Secret {} holds no htpasswd file (key .htaccess or .htpasswd)",
+                auth.secret_ref.name
+            ),
+            "kubectl create secret generic NAME --from-file=.htaccess=htpasswd",
+        );
+        return None;
+    };
+    match BasicUsers::new(file.expose()) {
+        Ok(users) => Some(Arc::new(BasicAuthentication::new(
+            mode(auth.mode),
+            auth.realm.clone(),
+            users,
+        ))),
+        Err(e) => {
+            ctx.error(entry, path, e.to_string(), "create lines with htpasswd -B");
+            None
+        }
+    }
+}
+
+pub(crate) fn local_limits(
+    ctx: &mut Ctx<'_>,
+    entry: &PolicyEntry,
+    limits: &RateLimit,
+) -> Option<Vec<Arc<LocalLimit>>> {
+    let mut out = Vec::new();
+    let now = Instant::now();
+    for (i, raw) in limits.local.iter().enumerate() {
+        let path = format!("spec.traffic.rateLimit.local[{i}]");
+        let (unit, per_unit) = match (raw.requests, raw.tokens) {
+            (Some(n), None) => (LimitUnit::Requests, n),
+            (None, Some(n)) => (LimitUnit::Tokens, n),
+            _ => {
+                ctx.error(
+                    entry,
+                    &path,
+                    "exactly one of `requests` or `tokens` must be set",
+                    "",
+                );
+                return None;
+            }
+        };
+        let period = match raw.unit {
+            RateLimitUnit::Seconds => Duration::from_secs(1),
+            RateLimitUnit::Minutes => Duration::from_secs(60),
+            RateLimitUnit::Hours => Duration::from_secs(3600),
+        };
+        // The bucket holds one period's worth plus `burst`.
+        let capacity = per_unit.saturating_add(raw.burst.unwrap_or(0));
+        let limit = match Limit::new(per_unit, period, Some(capacity)) {
+            Ok(limit) => limit,
+            Err(e) => {
+                ctx.error(entry, &path, e.to_string(), "");
+                return None;
+            }
+        };
+        let buckets = match &raw.key {
+            None => Buckets::Shared(Limiter::new(limit, now)),
+            Some(key) => {
+                let key = limit_key(ctx, entry, &format!("{path}.key"), key)?;
+                Buckets::PerKey(KeyedLimiter::new(limit, DEFAULT_MAX_KEYS), key)
+            }
+        };
+        out.push(Arc::new(LocalLimit { unit, buckets }));
+    }
+    Some(out)
+}
+
+fn limit_key(
+    ctx: &mut Ctx<'_>,
+    entry: &PolicyEntry,
+    path: &str,
+    key: &api::policy::RateLimitKey,
+) -> Option<LimitKey> {
+    let chosen = [
+        key.header.is_some(),
+        key.client_ip.is_some(),
+        key.jwt_claim.is_some(),
+        key.api_key_id.is_some(),
+    ];
+    if chosen.iter().filter(|c| **c).count() != 1 {
+        ctx.error(
+            entry,
+            path,
+            "exactly one of header, clientIp, jwtClaim or apiKeyId must be set",
+            "",
+        );
+        return None;
+    }
+    if let Some(name) = &key.header {
+        return match http::HeaderName::try_from(name.as_str()) {
+            Ok(name) => Some(LimitKey::Header(name)),
+            Err(_) => {
+                ctx.error(
+                    entry,
+                    &format!("{path}.header"),
+                    format!("'{name}' is not a header name"),
+                    "",
+                );
+                None
+            }
+        };
+    }
+    if let Some(claim) = &key.jwt_claim {
+        return Some(LimitKey::JwtClaim(claim.clone()));
+    }
+    Some(if key.client_ip.is_some() {
+        LimitKey::ClientIp
+    } else {
+        LimitKey::ApiKeyId
+    })
+}

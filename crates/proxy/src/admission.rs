@@ -1,0 +1,241 @@
+//! The traffic policies that decide whether a request goes on: CORS first (preflights are
+//! answered here, and every answer after it carries the CORS headers), then authentication
+//! (JWT, API key, basic), then local request rate limits. A refusal is an answer, not an
+//! error: 401 with a challenge, 429 with `Retry-After`, a preflight verdict.
+
+use std::net::IpAddr;
+use std::time::{Instant, SystemTime};
+
+use config::ir::policy::{Buckets, LimitKey, LimitUnit, TrafficSettings};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+use policy::auth::{Outcome, Rejection};
+use policy::cors::Preflight;
+use policy::jwt::Claims;
+use policy::ratelimit::Decision;
+use serde_json::json;
+
+use crate::body::{BoxBody, full};
+
+/// Who the request is, once authenticated, and what its answer must carry.
+#[derive(Default)]
+pub(crate) struct Admitted {
+    /// CORS and rate-limit headers for the answer.
+    pub response_headers: HeaderMap,
+    pub jwt: Option<Claims>,
+    pub api_key_id: Option<String>,
+}
+
+/// Runs the policies in order; `Err` is the answer to send instead of forwarding.
+pub(crate) fn admit(
+    traffic: &TrafficSettings,
+    parts: &mut http::request::Parts,
+    client_ip: IpAddr,
+) -> Result<Admitted, Response<BoxBody>> {
+    let mut admitted = Admitted::default();
+    if let Some(cors) = &traffic.cors {
+        match cors.preflight(&parts.method, &parts.headers) {
+            Some(Preflight::Allowed(headers)) => {
+                let mut response = Response::new(full(""));
+                *response.status_mut() = StatusCode::NO_CONTENT;
+                *response.headers_mut() = headers;
+                return Err(response);
+            }
+            // Without CORS headers the browser refuses the real request; the body says why
+            // for whoever reads it with curl.
+            Some(Preflight::Rejected) => {
+                return Err(refusal(
+                    StatusCode::FORBIDDEN,
+                    "cors_rejected",
+                    "CORS preflight refused: the origin, method or headers are not allowed by the route's cors policy",
+                    &HeaderMap::new(),
+                ));
+            }
+            None => {}
+        }
+        if let Some(headers) = cors.response_headers(&parts.headers) {
+            admitted.response_headers.extend(headers);
+        }
+    }
+    authenticate(traffic, parts, &mut admitted)?;
+    limit_requests(traffic, parts, client_ip, &mut admitted)?;
+    Ok(admitted)
+}
+
+fn authenticate(
+    traffic: &TrafficSettings,
+    parts: &mut http::request::Parts,
+    admitted: &mut Admitted,
+) -> Result<(), Response<BoxBody>> {
+    if let Some(jwt) = &traffic.jwt {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        match jwt.authenticate(&parts.headers, now) {
+            Outcome::Authenticated(claims) => {
+                admitted.jwt = Some(claims);
+                // The token was for the gateway; the backend gets its own credential.
+                parts.headers.remove(header::AUTHORIZATION);
+            }
+            Outcome::Anonymous { .. } => {}
+            Outcome::Rejected(rejection) => {
+                let mut challenge = admitted.response_headers.clone();
+                challenge.insert(
+                    header::WWW_AUTHENTICATE,
+                    policy::jwt::bearer_challenge(&rejection),
+                );
+                return Err(unauthorized(&rejection, "JWT", &challenge));
+            }
+        }
+    }
+    if let Some(keys) = &traffic.api_keys {
+        match keys.authenticate(parts) {
+            Outcome::Authenticated(identity) => {
+                admitted.api_key_id = Some(identity.id.clone());
+                if keys.strip_credential(parts).is_err() {
+                    return Err(refusal(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "the API key could not be removed from the request URL",
+                        &admitted.response_headers,
+                    ));
+                }
+            }
+            Outcome::Anonymous { .. } => {}
+            Outcome::Rejected(rejection) => {
+                return Err(unauthorized(
+                    &rejection,
+                    "API key",
+                    &admitted.response_headers,
+                ));
+            }
+        }
+    }
+    if let Some(basic) = &traffic.basic {
+        match basic.authenticate(&parts.headers) {
+            Outcome::Authenticated(_) => {
+                parts.headers.remove(header::AUTHORIZATION);
+            }
+            Outcome::Anonymous { .. } => {}
+            Outcome::Rejected(rejection) => {
+                let mut challenge = admitted.response_headers.clone();
+                challenge.insert(header::WWW_AUTHENTICATE, basic.challenge());
+                return Err(unauthorized(&rejection, "basic", &challenge));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unauthorized<E: std::fmt::Display>(
+    rejection: &Rejection<E>,
+    method: &str,
+    headers: &HeaderMap,
+) -> Response<BoxBody> {
+    refusal(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        &format!("{method} authentication failed: {rejection}"),
+        headers,
+    )
+}
+
+/// Takes one request from every request bucket; the answer carries the headers of the
+/// tightest one (the fewest requests left).
+fn limit_requests(
+    traffic: &TrafficSettings,
+    parts: &http::request::Parts,
+    client_ip: IpAddr,
+    admitted: &mut Admitted,
+) -> Result<(), Response<BoxBody>> {
+    let now = Instant::now();
+    let mut tightest: Option<Decision> = None;
+    for limit in &traffic.local_limits {
+        if limit.unit != LimitUnit::Requests {
+            continue;
+        }
+        let decision = match &limit.buckets {
+            Buckets::Shared(bucket) => bucket.check(now, 1),
+            Buckets::PerKey(buckets, key) => {
+                let key = bucket_key(key, parts, client_ip, admitted);
+                buckets.check(&key, now, 1)
+            }
+        };
+        if !decision.allowed {
+            let mut headers = admitted.response_headers.clone();
+            headers.extend(decision.headers());
+            if let Some((name, value)) = decision.retry_after_header() {
+                headers.insert(name, value);
+            }
+            return Err(refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                &format!(
+                    "rate limit of {} requests exceeded; retry after the Retry-After seconds",
+                    decision.limit
+                ),
+                &headers,
+            ));
+        }
+        if tightest
+            .as_ref()
+            .is_none_or(|t| decision.remaining < t.remaining)
+        {
+            tightest = Some(decision);
+        }
+    }
+    if let Some(decision) = tightest {
+        admitted.response_headers.extend(decision.headers());
+    }
+    Ok(())
+}
+
+/// The bucket of this request; requests without the value share the empty key's bucket.
+fn bucket_key(
+    key: &LimitKey,
+    parts: &http::request::Parts,
+    client_ip: IpAddr,
+    admitted: &Admitted,
+) -> String {
+    match key {
+        LimitKey::ClientIp => client_ip.to_string(),
+        LimitKey::Header(name) => header_text(&parts.headers, name),
+        LimitKey::JwtClaim(claim) => admitted
+            .jwt
+            .as_ref()
+            .and_then(|c| c.get(claim))
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default(),
+        LimitKey::ApiKeyId => admitted.api_key_id.clone().unwrap_or_default(),
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: &HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A policy's refusal as JSON, with the headers the answer must carry.
+fn refusal(
+    status: StatusCode,
+    kind: &str,
+    message: &str,
+    headers: &HeaderMap,
+) -> Response<BoxBody> {
+    let body = json!({ "error": { "message": message, "type": kind, "code": status.as_u16() } });
+    let mut response = Response::new(full(body.to_string()));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers.clone();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
