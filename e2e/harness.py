@@ -78,15 +78,15 @@ class Processes:
         self.dir.cleanup()
 
 
-def start_gateway(procs, config_text):
-    """Runs `agentgateway run -f` on the config; returns (listener port, admin port)."""
+def start_gateway(procs, config_text, name="gateway"):
+    """Runs `agentgateway run -f` on the config; returns (admin port, metrics port)."""
     admin, metrics, ready = free_port(), free_port(), free_port()
-    path = procs.write("gateway.yaml", config_text)
+    path = procs.write(f"{name}.yaml", config_text)
     procs.start(
         [GATEWAY, "run", "-f", path, "--bind", "127.0.0.1",
          "--admin-addr", f"127.0.0.1:{admin}", "--metrics-addr", f"127.0.0.1:{metrics}",
          "--readiness-addr", f"127.0.0.1:{ready}"],
-        "gateway.log",
+        f"{name}.log",
     )
     wait_http(f"http://127.0.0.1:{ready}/healthz/ready")
     return admin, metrics

@@ -17,6 +17,11 @@ cargo fmt --all -- --check
 step "lints (clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "test servers (redis-server from the distribution)"
+./scripts/ensure-redis.sh
+# The Redis tests fail rather than skip if the server is missing.
+export REDIS_LIMIT_REQUIRE_SERVER=1
+
 step "tests"
 # Snapshots must match what is checked in; never rewrite them during a test run.
 export INSTA_UPDATE=no

@@ -165,11 +165,35 @@ api_struct! {
 }
 
 api_struct! {
+    /// Limits shared by every replica: kept in Redis by the gateway itself (`redis` +
+    /// `limits`), or asked of an Envoy rate-limit service (`backendRef` + `domain` +
+    /// `descriptors`).
     pub struct GlobalRateLimit {
-        pub backend_ref: BackendObjectRef,
-        pub domain: String,
+        #[serde(default)]
+        pub backend_ref: Option<BackendObjectRef>,
+        #[serde(default)]
+        pub domain: Option<String>,
         #[serde(default)]
         pub descriptors: Vec<RateLimitDescriptor>,
+        #[serde(default)]
+        pub redis: Option<RedisRateLimit>,
+        /// With `redis`: the buckets, as for `local` (each with its own optional key).
+        #[serde(default)]
+        pub limits: Vec<LocalRateLimit>,
+    }
+}
+
+api_struct! {
+    pub struct RedisRateLimit {
+        /// `host:port` of the Redis server every replica uses.
+        pub address: String,
+        /// What happens while Redis cannot be reached (default `FailOpen`: traffic flows,
+        /// unlimited, and `agentgateway_ratelimit_degraded_total` counts it).
+        #[serde(default)]
+        pub failure_mode: Option<crate::backend::FailureMode>,
+        /// Prefix of the Redis keys (default `agentgateway:ratelimit:`).
+        #[serde(default)]
+        pub key_prefix: Option<String>,
     }
 }
 

@@ -13,26 +13,31 @@
 //! 4. otherwise the request is allowed (no rule sets at all allows everything).
 //!
 //! An expression that fails to evaluate (an absent attribute such as `jwt.sub` without a
-//! token, a type error, a result that is not a bool) fails closed: it is not a match for an
-//! `Allow` or `Require` rule set, and it *is* a match for a `Deny` rule set. Another expression
-//! of the same `Allow`/`Require` rule set may still match. So a `Deny` rule must guard
-//! attributes that are not always there, e.g. `has(mcp.tool) && mcp.tool.name == "delete"`
-//! (otherwise it would deny every prompt and resource request too).
+//! token or a header the request lacks, a type error, a result that is not a bool) fails
+//! closed: it is not a match for an `Allow` or `Require` rule set, and it *is* a match for a
+//! `Deny` rule set. Another expression of the same `Allow`/`Require` rule set may still match.
+//! So a `Deny` rule must guard attributes that are not always there, or it denies every request
+//! without them: `has(mcp.tool) && mcp.tool.name == "delete"`, `"x-env" in request.headers &&
+//! ...`, or CEL's optional syntax, `request.headers[?"x-env"].orValue("") == "prod"`,
+//! `jwt.?sub.orValue("") == "mallory"`.
 //!
 //! # Variables
 //!
 //! | variable | value |
 //! |---|---|
 //! | `request.method`, `request.path`, `request.host` | strings (`path` without the query) |
-//! | `request.headers["x-team"]` | first value of a header, by lower-case name; `null` when absent |
-//! | `source.address` | the client's IP address as a string |
+//! | `request.headers["x-team"]` | first value of a header, by lower-case name; absent when not sent |
+//! | `source.address` | the client's IP address as a string; absent when unknown |
 //! | `jwt.<claim>` | the verified claims (nested objects and arrays converted); `{}` without a token |
 //! | `apiKey.id`, `apiKey.<field>` | the key's Secret entry name and metadata; `{}` without a key |
 //! | `mcp.tool.name`, `mcp.tool.target`, `mcp.prompt.name`, `mcp.resource.uri` | the MCP item; only its own kind is present |
 //!
-//! Functions are cel-interpreter's standard ones (`size`, `contains`, `startsWith`, `endsWith`,
-//! `in`, `has`, `exists`, `all`, `map`, `filter`, conversions) and `matches` (RE2-style regex,
-//! as the `regex` crate reads it). Literal patterns are compiled, and checked, at config time.
+//! Unknown variables, unknown fields of `request` / `source` / `mcp`, and upper-case header
+//! names are refused at compile time: they could never match. Functions are the CEL standard
+//! library as the `cel` crate implements it, without timestamps and durations (`size`,
+//! `contains`, `startsWith`, `endsWith`, `in`, `has`, `exists`, `all`, `map`, `filter`,
+//! conversions, optionals), plus `matches` (RE2-style, as the `regex` crate reads it); literal
+//! patterns are compiled, and checked, at config time.
 //!
 //! # Cost per request
 //!
@@ -52,16 +57,18 @@ use std::net::IpAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use cel_interpreter::extractors::This;
-use cel_interpreter::{Context, ExecutionError, FunctionContext, Value};
-use cel_parser::Expression;
+use cel::common::ast::IdedExpr as Expression;
+use cel::extractors::This;
+use cel::{Context, FunctionContext, Value};
 use regex::{Regex, RegexBuilder};
 
-use self::analysis::{ITERABLE_FN, Needs, Problem};
+use self::analysis::{Needs, Problem};
 
-/// Longer expressions are refused: the parser recurses per nesting level, and no real rule
-/// comes close.
+/// Longer expressions are refused: it bounds parsing work, and no real rule comes close.
 const MAX_EXPRESSION_LEN: usize = 4096;
+
+/// How much of an over-long expression its error repeats.
+const TOO_LONG_ECHO_CHARS: usize = 64;
 
 /// Compiled-size limit for a regex whose pattern is only known per request (computed from
 /// request data); literal patterns from config get the crate's default.
@@ -98,8 +105,9 @@ struct Compiled {
 pub enum AuthzError {
     #[error("authorization policy has no match expressions")]
     NoExpressions,
-    #[error("CEL expression `{expression}` is longer than {MAX_EXPRESSION_LEN} bytes")]
-    TooLong { expression: String },
+    /// `start` is the expression's beginning, enough to find it.
+    #[error("CEL expression `{start}...` is longer than {MAX_EXPRESSION_LEN} bytes")]
+    TooLong { start: String },
     #[error("invalid CEL expression `{expression}`: {message}")]
     Parse { expression: String, message: String },
     #[error(
@@ -165,7 +173,7 @@ pub struct Authorizer {
     needs: Needs,
     /// Standard functions plus `matches` (over this authorizer's precompiled patterns), built
     /// once; each check adds its variables in a child scope.
-    root: Context<'static>,
+    root: Context<'static, 'static>,
 }
 
 /// The outcome of [`Authorizer::check`].
@@ -188,8 +196,8 @@ pub fn compile(expressions: &[String], action: Action) -> Result<RuleSet, AuthzE
     let mut needs = Needs::default();
     let mut patterns: Vec<(String, Regex)> = Vec::new();
     for source in expressions {
-        let mut expr = parse(source)?;
-        let analysis = analysis::analyze(&mut expr).map_err(|problem| problem.error(source))?;
+        let expr = parse(source)?;
+        let analysis = analysis::analyze(&expr).map_err(|problem| problem.error(source))?;
         needs.merge(&analysis.needs);
         for pattern in analysis.patterns {
             if patterns.iter().any(|(known, _)| *known == pattern) {
@@ -218,13 +226,16 @@ pub fn compile(expressions: &[String], action: Action) -> Result<RuleSet, AuthzE
 fn parse(source: &str) -> Result<Expression, AuthzError> {
     if source.len() > MAX_EXPRESSION_LEN {
         return Err(AuthzError::TooLong {
-            expression: source.to_owned(),
+            start: source.chars().take(TOO_LONG_ECHO_CHARS).collect(),
         });
     }
-    // The parser is generated code from another crate; should it panic on some input, that is
-    // a refused expression, not a crashed config load.
+    // The parser is generated code (ANTLR); earlier releases panicked on some invalid input.
+    // Should one still do, that is a refused expression, not a crashed config load.
     let parsed = catch_unwind(|| {
-        cel_parser::Parser::default()
+        // Optional syntax (`request.headers[?"x"].orValue("")`, `jwt.?sub`) is how a rule reads
+        // an attribute that may be absent without failing to evaluate.
+        cel::parser::Parser::default()
+            .enable_optional_syntax(true)
             .parse(source)
             .map_err(|errors| {
                 // Position and message only: the parser's own rendering repeats the source over
@@ -295,6 +306,13 @@ impl RuleSet {
 
     pub fn references_mcp(&self) -> bool {
         self.needs.mcp.is_used()
+    }
+
+    /// Any expression true; one that fails to evaluate does not count (fail closed).
+    fn matches(&self, ctx: &Context<'_, '_>) -> bool {
+        self.expressions
+            .iter()
+            .any(|compiled| evaluate(&compiled.expr, ctx) == Some(true))
     }
 }
 
@@ -405,30 +423,19 @@ impl FromIterator<RuleSet> for Authorizer {
     }
 }
 
-impl RuleSet {
-    /// Any expression true; one that fails to evaluate does not count (fail closed).
-    fn matches(&self, ctx: &Context<'_>) -> bool {
-        self.expressions
-            .iter()
-            .any(|compiled| evaluate(&compiled.expr, ctx) == Some(true))
-    }
-}
-
 /// `Some(result)` for a bool result, `None` when evaluation fails or yields anything else.
-fn evaluate(expr: &Expression, ctx: &Context<'_>) -> Option<bool> {
-    // Request data reaches interpreter code paths that panic instead of erroring (some remain
-    // after the compile-time checks, e.g. arithmetic overflow in string indexing); a panic must
-    // fail this request closed, not take down the worker serving everyone.
+fn evaluate(expr: &Expression, ctx: &Context<'_, '_>) -> Option<bool> {
+    // Request data reaches third-party interpreter code; should some path panic instead of
+    // erroring, that must fail this request closed, not take down the worker serving everyone.
     match catch_unwind(AssertUnwindSafe(|| Value::resolve(expr, ctx))) {
         Ok(Ok(Value::Bool(result))) => Some(result),
         Ok(Ok(_) | Err(_)) | Err(_) => None,
     }
 }
 
-fn root_context(patterns: HashMap<String, Regex>) -> Context<'static> {
+fn root_context(patterns: HashMap<String, Regex>) -> Context<'static, 'static> {
     let mut root = Context::default();
-    root.add_function(
-        "matches",
+    let matches =
         move |ftx: &FunctionContext, This(text): This<Arc<String>>, pattern: Arc<String>| {
             if let Some(regex) = patterns.get(pattern.as_str()) {
                 return Ok(regex.is_match(&text));
@@ -440,16 +447,10 @@ fn root_context(patterns: HashMap<String, Regex>) -> Context<'static> {
                 .build()
                 .map(|regex| regex.is_match(&text))
                 .map_err(|e| ftx.error(e))
-        },
-    );
-    root.add_function(ITERABLE_FN, iterable);
+        };
+    // Only fails for a name the standard library declares, and it declares `matches` only with
+    // cel's `regex` feature, which is off. Were it to fail, `matches` would be undeclared and
+    // every expression calling it would fail closed; the tests cover it working.
+    let _ = root.add_function("matches", matches);
     root
-}
-
-/// See `analysis::guard_range`.
-fn iterable(ftx: &FunctionContext, value: Value) -> Result<Value, ExecutionError> {
-    match value {
-        Value::List(_) | Value::Map(_) => Ok(value),
-        other => Err(ftx.error(format!("cannot iterate over {:?}", other.type_of()))),
-    }
 }

@@ -1,7 +1,8 @@
 //! The traffic policies that decide whether a request goes on: CORS first (preflights are
 //! answered here, and every answer after it carries the CORS headers), then authentication
-//! (JWT, API key, basic), then local request rate limits. A refusal is an answer, not an
-//! error: 401 with a challenge, 429 with `Retry-After`, a preflight verdict.
+//! (JWT, API key, basic), then local request rate limits; token budgets are handed to the
+//! LLM route, which knows the prompt. A refusal is an answer, not an error: 401 with a
+//! challenge, 429 with `Retry-After`, a preflight verdict.
 
 use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
@@ -16,6 +17,7 @@ use policy::ratelimit::Decision;
 use serde_json::json;
 
 use crate::body::{BoxBody, full};
+use crate::llm_route::budget::TokenBudgets;
 
 /// Who the request is, once authenticated, and what its answer must carry.
 #[derive(Default)]
@@ -145,14 +147,21 @@ fn unauthorized<E: std::fmt::Display>(
 /// tightest one (the fewest requests left).
 fn limit_requests(
     traffic: &TrafficSettings,
-    parts: &http::request::Parts,
+    parts: &mut http::request::Parts,
     client_ip: IpAddr,
     admitted: &mut Admitted,
 ) -> Result<(), Response<BoxBody>> {
     let now = Instant::now();
     let mut tightest: Option<Decision> = None;
+    let mut budgets = TokenBudgets::default();
     for limit in &traffic.local_limits {
-        if limit.unit != LimitUnit::Requests {
+        if limit.unit == LimitUnit::Tokens {
+            // Token budgets are taken by the LLM route, which knows the prompt.
+            let key = match &limit.buckets {
+                Buckets::Shared(_) => String::new(),
+                Buckets::PerKey(_, key) => bucket_key(key, parts, client_ip, admitted),
+            };
+            budgets.0.push((limit.clone(), key));
             continue;
         }
         let decision = match &limit.buckets {
@@ -187,6 +196,9 @@ fn limit_requests(
     }
     if let Some(decision) = tightest {
         admitted.response_headers.extend(decision.headers());
+    }
+    if !budgets.0.is_empty() {
+        parts.extensions.insert(budgets);
     }
     Ok(())
 }
@@ -238,4 +250,81 @@ fn refusal(
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// Takes one request from every Redis-kept bucket (shared by all replicas). Redis being
+/// unreachable is decided by the policy's failure mode, counted and logged (once per burst,
+/// by the limiter).
+pub(crate) async fn limit_globally(
+    traffic: &TrafficSettings,
+    parts: &http::request::Parts,
+    client_ip: IpAddr,
+    admitted: &mut Admitted,
+    metrics: &crate::metrics::Metrics,
+) -> Result<(), Response<BoxBody>> {
+    let Some(global) = &traffic.global_limits else {
+        return Ok(());
+    };
+    for entry in &global.entries {
+        // Token budgets in Redis are not taken yet; validation documents it.
+        if entry.unit != LimitUnit::Requests {
+            continue;
+        }
+        let value = entry
+            .key
+            .as_ref()
+            .map(|key| bucket_key(key, parts, client_ip, admitted))
+            .unwrap_or_default();
+        let key = format!("{}:{value}", entry.id);
+        let capacity = entry.limit.effective_capacity();
+        match global.limiter.check(&key, &entry.limit, 1).await {
+            redis_limit::Outcome::Allowed { remaining, reset } => {
+                let decision = Decision {
+                    allowed: true,
+                    limit: capacity,
+                    remaining,
+                    reset,
+                    retry_after: None,
+                };
+                admitted.response_headers.extend(decision.headers());
+            }
+            redis_limit::Outcome::Limited { retry_after, reset } => {
+                let decision = Decision {
+                    allowed: false,
+                    limit: capacity,
+                    remaining: 0,
+                    reset,
+                    retry_after,
+                };
+                let mut headers = admitted.response_headers.clone();
+                headers.extend(decision.headers());
+                if let Some((name, value)) = decision.retry_after_header() {
+                    headers.insert(name, value);
+                }
+                return Err(refusal(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    &format!(
+                        "shared rate limit of {capacity} requests exceeded; retry after the Retry-After seconds"
+                    ),
+                    &headers,
+                ));
+            }
+            redis_limit::Outcome::Degraded { allowed, error } => {
+                metrics.ratelimit_degraded();
+                if !allowed {
+                    return Err(refusal(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "rate_limit_unavailable",
+                        &format!(
+                            "the shared rate-limit store at {} cannot be reached ({error}) and the policy fails closed",
+                            global.address
+                        ),
+                        &admitted.response_headers,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -28,6 +28,8 @@ pub struct GenAiFacts {
     pub request_model: String,
     pub response_model: Option<String>,
     pub usage: Option<Usage>,
+    /// Tokens reserved in token budgets, settled with `usage` when the answer ends.
+    pub(crate) budget: Option<std::sync::Arc<crate::llm_route::budget::PendingBudget>>,
 }
 
 pub type SharedGenAiFacts = std::sync::Arc<Mutex<GenAiFacts>>;

@@ -63,6 +63,8 @@ pub struct Metrics {
     connect_errors: Mutex<BTreeMap<(String, &'static str), Arc<AtomicU64>>>,
     reload_success: AtomicU64,
     reload_failure: AtomicU64,
+    /// Requests decided without the shared rate-limit store (it could not be reached).
+    ratelimit_degraded: AtomicU64,
     pub gen_ai: crate::gen_ai_metrics::GenAiMetrics,
 }
 
@@ -86,6 +88,11 @@ impl Metrics {
                 .clone()
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A global rate-limit decision taken without Redis (by the failure mode).
+    pub fn ratelimit_degraded(&self) {
+        self.ratelimit_degraded.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn reload(&self, success: bool) {
@@ -193,6 +200,16 @@ impl Metrics {
             out,
             "agentgateway_config_reloads_total{{result=\"failure\"}} {}",
             self.reload_failure.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP agentgateway_ratelimit_degraded_total Global rate-limit decisions taken by the failure mode because Redis could not be reached."
+        );
+        let _ = writeln!(out, "# TYPE agentgateway_ratelimit_degraded_total counter");
+        let _ = writeln!(
+            out,
+            "agentgateway_ratelimit_degraded_total {}",
+            self.ratelimit_degraded.load(Ordering::Relaxed)
         );
         self.gen_ai.render(&mut out);
         out

@@ -120,10 +120,21 @@ async fn route_and_serve(
     // 4. Traffic policies: CORS (preflights answered here), authentication, request rate
     //    limits. They come before any edit so they judge the request the client sent.
     let (mut parts, body) = request.into_parts();
-    let admitted = match admission::admit(&backend.traffic, &mut parts, conn.client.ip()) {
+    let mut admitted = match admission::admit(&backend.traffic, &mut parts, conn.client.ip()) {
         Ok(admitted) => admitted,
         Err(answer) => return Ok(answer),
     };
+    if let Err(answer) = admission::limit_globally(
+        &backend.traffic,
+        &parts,
+        conn.client.ip(),
+        &mut admitted,
+        &snapshot.metrics,
+    )
+    .await
+    {
+        return Ok(answer);
+    }
 
     // 5. Request edits, in Gateway API order: the rule's filters, the backendRef's, then
     //    policy header modifiers; the URL rewrite last so header edits see the original path.

@@ -17,7 +17,7 @@ use crate::compile::secrets::ResolvedSecrets;
 use crate::compile::{Ctx, traffic};
 use crate::ir::backend::BackendCredential;
 use crate::ir::filters::HeaderOps;
-use crate::ir::policy::{LocalLimit, RemoteJwks, RetryPolicy, TrafficSettings};
+use crate::ir::policy::{GlobalLimits, LocalLimit, RemoteJwks, RetryPolicy, TrafficSettings};
 use crate::status::Condition;
 use crate::store::{Entry, ObjectKey, ResourceStore};
 
@@ -47,6 +47,7 @@ pub(crate) struct PolicyParts {
     pub api_keys: Option<Arc<::policy::apikey::ApiKeyAuthentication>>,
     pub basic: Option<Arc<::policy::basic::BasicAuthentication>>,
     pub local_limits: Option<Vec<Arc<LocalLimit>>>,
+    pub global_limits: Option<Arc<GlobalLimits>>,
 }
 
 /// Policies by target, each list in policy-name order, and the remote key sets they need.
@@ -103,6 +104,9 @@ impl PolicyParts {
         }
         if let Some(limits) = &self.local_limits {
             settings.local_limits = limits.clone();
+        }
+        if let Some(global) = &self.global_limits {
+            settings.global_limits = Some(global.clone());
         }
     }
 }
@@ -453,7 +457,12 @@ fn parts(
             parts.basic = traffic::basic(ctx, entry, b, secrets);
         }
         if let Some(limits) = &traffic.rate_limit {
-            parts.local_limits = traffic::local_limits(ctx, entry, limits);
+            if !limits.local.is_empty() {
+                parts.local_limits = traffic::local_limits(ctx, entry, limits);
+            }
+            if let Some(global) = &limits.global {
+                parts.global_limits = traffic::global_limits(ctx, entry, global);
+            }
         }
     }
     if let Some(backend) = &spec.backend {
@@ -482,13 +491,6 @@ fn traffic_parts(
     parts: &mut PolicyParts,
 ) {
     let unsupported = [
-        (
-            "rateLimit.global",
-            traffic
-                .rate_limit
-                .as_ref()
-                .is_some_and(|r| r.global.is_some()),
-        ),
         ("authorization", traffic.authorization.is_some()),
         ("extAuth", traffic.ext_auth.is_some()),
         ("extProc", traffic.ext_proc.is_some()),

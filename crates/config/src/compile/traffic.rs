@@ -18,8 +18,11 @@ use crate::compile::Ctx;
 use crate::compile::backend::duration;
 use crate::compile::cloud_credentials::url_target;
 use crate::compile::secrets::{ResolvedSecrets, SecretValues};
-use crate::ir::policy::{Buckets, LimitKey, LimitUnit, LocalLimit, RemoteJwks};
+use crate::ir::policy::{
+    Buckets, GlobalEntry, GlobalLimits, LimitKey, LimitUnit, LocalLimit, RemoteJwks,
+};
 use crate::store::{Entry, ObjectKey};
+use redis_limit::{FailureMode, GlobalLimit, RedisConfig, RedisLimiter};
 
 type PolicyEntry = Entry<AgentgatewayPolicy>;
 
@@ -249,6 +252,53 @@ pub(crate) fn basic(
     }
 }
 
+/// One `rateLimit` bucket entry, checked: what it counts, its rate and capacity, its key.
+struct BucketSpec {
+    unit: LimitUnit,
+    per_unit: u64,
+    period: Duration,
+    capacity: u64,
+    key: Option<LimitKey>,
+}
+
+fn bucket_spec(
+    ctx: &mut Ctx<'_>,
+    entry: &PolicyEntry,
+    path: &str,
+    raw: &api::policy::LocalRateLimit,
+) -> Option<BucketSpec> {
+    let (unit, per_unit) = match (raw.requests, raw.tokens) {
+        (Some(n), None) => (LimitUnit::Requests, n),
+        (None, Some(n)) => (LimitUnit::Tokens, n),
+        _ => {
+            ctx.error(
+                entry,
+                path,
+                "exactly one of `requests` or `tokens` must be set",
+                "",
+            );
+            return None;
+        }
+    };
+    let period = match raw.unit {
+        RateLimitUnit::Seconds => Duration::from_secs(1),
+        RateLimitUnit::Minutes => Duration::from_secs(60),
+        RateLimitUnit::Hours => Duration::from_secs(3600),
+    };
+    let key = match &raw.key {
+        Some(key) => Some(limit_key(ctx, entry, &format!("{path}.key"), key)?),
+        None => None,
+    };
+    Some(BucketSpec {
+        unit,
+        per_unit,
+        period,
+        // The bucket holds one period's worth plus `burst`.
+        capacity: per_unit.saturating_add(raw.burst.unwrap_or(0)),
+        key,
+    })
+}
+
 pub(crate) fn local_limits(
     ctx: &mut Ctx<'_>,
     entry: &PolicyEntry,
@@ -258,43 +308,100 @@ pub(crate) fn local_limits(
     let now = Instant::now();
     for (i, raw) in limits.local.iter().enumerate() {
         let path = format!("spec.traffic.rateLimit.local[{i}]");
-        let (unit, per_unit) = match (raw.requests, raw.tokens) {
-            (Some(n), None) => (LimitUnit::Requests, n),
-            (None, Some(n)) => (LimitUnit::Tokens, n),
-            _ => {
-                ctx.error(
-                    entry,
-                    &path,
-                    "exactly one of `requests` or `tokens` must be set",
-                    "",
-                );
-                return None;
-            }
-        };
-        let period = match raw.unit {
-            RateLimitUnit::Seconds => Duration::from_secs(1),
-            RateLimitUnit::Minutes => Duration::from_secs(60),
-            RateLimitUnit::Hours => Duration::from_secs(3600),
-        };
-        // The bucket holds one period's worth plus `burst`.
-        let capacity = per_unit.saturating_add(raw.burst.unwrap_or(0));
-        let limit = match Limit::new(per_unit, period, Some(capacity)) {
+        let spec = bucket_spec(ctx, entry, &path, raw)?;
+        let limit = match Limit::new(spec.per_unit, spec.period, Some(spec.capacity)) {
             Ok(limit) => limit,
             Err(e) => {
                 ctx.error(entry, &path, e.to_string(), "");
                 return None;
             }
         };
-        let buckets = match &raw.key {
+        let buckets = match spec.key {
             None => Buckets::Shared(Limiter::new(limit, now)),
-            Some(key) => {
-                let key = limit_key(ctx, entry, &format!("{path}.key"), key)?;
-                Buckets::PerKey(KeyedLimiter::new(limit, DEFAULT_MAX_KEYS), key)
-            }
+            Some(key) => Buckets::PerKey(KeyedLimiter::new(limit, DEFAULT_MAX_KEYS), key),
         };
-        out.push(Arc::new(LocalLimit { unit, buckets }));
+        out.push(Arc::new(LocalLimit {
+            unit: spec.unit,
+            buckets,
+        }));
     }
     Some(out)
+}
+
+/// `rateLimit.global` kept in Redis by the gateway. The Envoy rate-limit service protocol
+/// (`backendRef`) is refused until it is served.
+pub(crate) fn global_limits(
+    ctx: &mut Ctx<'_>,
+    entry: &PolicyEntry,
+    global: &api::policy::GlobalRateLimit,
+) -> Option<Arc<GlobalLimits>> {
+    let base = "spec.traffic.rateLimit.global";
+    let Some(redis) = &global.redis else {
+        ctx.error(
+            entry,
+            base,
+            "the Envoy rate-limit service protocol (`backendRef`) is not supported yet",
+            "keep the shared limits in Redis: global: {redis: {address: host:6379}, limits: [...]}",
+        );
+        return None;
+    };
+    if global.backend_ref.is_some() {
+        ctx.error(
+            entry,
+            base,
+            "set either `redis` (+ `limits`) or `backendRef` (+ `domain`, `descriptors`), not both",
+            "",
+        );
+        return None;
+    }
+    if global.limits.is_empty() {
+        ctx.error(
+            entry,
+            &format!("{base}.limits"),
+            "`redis` needs at least one entry in `limits`",
+            "e.g. limits: [{requests: 100, unit: Minutes}]",
+        );
+        return None;
+    }
+    let mut entries = Vec::new();
+    for (i, raw) in global.limits.iter().enumerate() {
+        let path = format!("{base}.limits[{i}]");
+        let spec = bucket_spec(ctx, entry, &path, raw)?;
+        let limit = GlobalLimit {
+            per_unit: spec.per_unit,
+            unit: spec.period,
+            capacity: spec.capacity,
+        };
+        if let Err(e) = limit.validate() {
+            ctx.error(entry, &path, e.to_string(), "");
+            return None;
+        }
+        entries.push(GlobalEntry {
+            // Replicas with the same configuration share keys; the policy names the bucket.
+            id: format!("{}/{}/{i}", entry.key.namespace, entry.key.name),
+            unit: spec.unit,
+            limit,
+            key: spec.key,
+        });
+    }
+    let defaults = RedisConfig::default();
+    let limiter = RedisLimiter::new(RedisConfig {
+        address: redis.address.clone(),
+        key_prefix: redis
+            .key_prefix
+            .clone()
+            .unwrap_or(defaults.key_prefix.clone()),
+        failure_mode: match redis.failure_mode {
+            Some(api::backend::FailureMode::FailClosed) => FailureMode::FailClosed,
+            _ => FailureMode::FailOpen,
+        },
+        ..defaults
+    });
+    Some(Arc::new(GlobalLimits {
+        address: redis.address.clone(),
+        limiter,
+        entries,
+    }))
 }
 
 fn limit_key(

@@ -34,6 +34,25 @@ pub struct TrafficSettings {
     pub basic: Option<Arc<BasicAuthentication>>,
     /// `traffic.rateLimit.local`: every bucket must admit the request.
     pub local_limits: Vec<Arc<LocalLimit>>,
+    /// `traffic.rateLimit.global`: buckets in Redis, shared by every replica.
+    pub global_limits: Option<Arc<GlobalLimits>>,
+}
+
+/// Buckets kept in Redis.
+#[derive(Debug)]
+pub struct GlobalLimits {
+    pub address: String,
+    pub limiter: redis_limit::RedisLimiter,
+    pub entries: Vec<GlobalEntry>,
+}
+
+#[derive(Debug)]
+pub struct GlobalEntry {
+    /// Names the bucket in Redis (with the key's value, if any).
+    pub id: String,
+    pub unit: LimitUnit,
+    pub limit: redis_limit::GlobalLimit,
+    pub key: Option<LimitKey>,
 }
 
 /// One `rateLimit.local` entry: its buckets live as long as the configuration.

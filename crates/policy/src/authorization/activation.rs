@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cel_interpreter::objects::{Key, Map};
-use cel_interpreter::{Context, Value};
+use cel::objects::{Key, Map};
+use cel::{Context, Value};
 use http::HeaderMap;
 
 use super::analysis::{Access, Needs};
@@ -15,7 +15,7 @@ use super::{McpAttributes, RequestAttributes};
 /// Adds the variables `needs` names to `ctx`. A variable whose source is absent (no token, no
 /// API key) is an empty map, so `jwt.sub` fails to evaluate (and the rule fails closed) while
 /// `has(jwt.sub)` is simply false.
-pub(super) fn bind(ctx: &mut Context<'_>, needs: &Needs, attrs: &RequestAttributes<'_>) {
+pub(super) fn bind(ctx: &mut Context<'_, '_>, needs: &Needs, attrs: &RequestAttributes<'_>) {
     if needs.request.is_used() {
         ctx.add_variable_from_value("request", request(&needs.request, attrs));
     }

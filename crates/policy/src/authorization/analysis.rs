@@ -1,12 +1,10 @@
 //! What a parsed expression needs, found once at config time: which attributes it reads (so a
 //! request builds only those), which regex literals it uses (so they are compiled once), and
-//! whether it uses a construct the interpreter would panic on instead of failing.
+//! whether it uses a construct that cannot work here.
 
 use std::collections::BTreeMap;
 
-use cel_parser::Expression;
-use cel_parser::ast::{CallExpr, EntryExpr, Expr, IdedExpr, operators};
-use cel_parser::reference::Val;
+use cel::common::ast::{CallExpr, EntryExpr, Expr, IdedExpr, LiteralValue, operators};
 
 /// The variables an expression may name.
 pub(super) const VARIABLES: [&str; 5] = ["request", "source", "jwt", "apiKey", "mcp"];
@@ -25,10 +23,6 @@ const MCP_FIELDS: [(&str, &[&str]); 3] = [
 /// Deeper trees are refused: evaluation recurses once per level, on a proxy worker's stack.
 /// Real rules are a handful of levels deep (`&&` / `||` chains are balanced by the parser).
 const MAX_DEPTH: usize = 48;
-
-/// The interpreter function that guards comprehension ranges (see [`guard_range`]). A leading
-/// `@` cannot be written in CEL source, so an expression cannot call or shadow it.
-pub(super) const ITERABLE_FN: &str = "@authz_iterable";
 
 /// How much of a variable the expressions read.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -69,8 +63,8 @@ pub(super) struct Analysis {
     pub patterns: Vec<String>,
 }
 
-/// Walks `expr`, guarding its comprehension ranges in place, and returns what it needs.
-pub(super) fn analyze(expr: &mut Expression) -> Result<Analysis, Problem> {
+/// Walks `expr` and returns what it needs.
+pub(super) fn analyze(expr: &IdedExpr) -> Result<Analysis, Problem> {
     let mut walker = Walker {
         analysis: Analysis::default(),
         bound: Vec::new(),
@@ -168,7 +162,7 @@ struct Walker {
 }
 
 impl Walker {
-    fn walk(&mut self, expr: &mut IdedExpr, depth: usize) -> Result<(), Problem> {
+    fn walk(&mut self, expr: &IdedExpr, depth: usize) -> Result<(), Problem> {
         if depth > MAX_DEPTH {
             return Err(Problem::TooDeep);
         }
@@ -179,51 +173,46 @@ impl Walker {
             return Ok(());
         }
         let depth = depth + 1;
-        match &mut expr.expr {
+        match &expr.expr {
             Expr::Literal(_) => Ok(()),
             Expr::Ident(name) => self.ident(name),
-            Expr::Select(select) => self.walk(&mut select.operand, depth),
+            Expr::Select(select) => self.walk(&select.operand, depth),
             Expr::Call(call) => {
                 if let Some(pattern) = regex_literal(call) {
                     self.analysis.patterns.push(pattern.to_owned());
                 }
-                if let Some(target) = &mut call.target {
+                if let Some(target) = &call.target {
                     self.walk(target, depth)?;
                 }
-                call.args
-                    .iter_mut()
-                    .try_for_each(|arg| self.walk(arg, depth))
+                call.args.iter().try_for_each(|arg| self.walk(arg, depth))
             }
             Expr::List(list) => list
                 .elements
-                .iter_mut()
+                .iter()
                 .try_for_each(|element| self.walk(element, depth)),
-            Expr::Map(map) => map
-                .entries
-                .iter_mut()
-                .try_for_each(|entry| match &mut entry.expr {
-                    EntryExpr::MapEntry(entry) => {
-                        self.walk(&mut entry.key, depth)?;
-                        self.walk(&mut entry.value, depth)
-                    }
-                    // The interpreter panics on these; they only occur in message literals anyway.
-                    EntryExpr::StructField(_) => Err(Problem::Unsupported("message fields")),
-                }),
+            Expr::Map(map) => map.entries.iter().try_for_each(|entry| match &entry.expr {
+                EntryExpr::MapEntry(entry) => {
+                    self.walk(&entry.key, depth)?;
+                    self.walk(&entry.value, depth)
+                }
+                // The interpreter panics on a field entry in a map; the parser only makes them
+                // in message literals anyway.
+                EntryExpr::StructField(_) => Err(Problem::Unsupported("message literals")),
+            }),
             Expr::Comprehension(comp) => {
-                self.walk(&mut comp.iter_range, depth)?;
-                self.walk(&mut comp.accu_init, depth)?;
-                guard_range(&mut comp.iter_range);
+                self.walk(&comp.iter_range, depth)?;
+                self.walk(&comp.accu_init, depth)?;
                 let scope = self.bound.len();
                 self.bound.push(comp.iter_var.clone());
                 self.bound.extend(comp.iter_var2.clone());
                 self.bound.push(comp.accu_var.clone());
-                let inner = [&mut comp.loop_cond, &mut comp.loop_step, &mut comp.result]
+                let inner = [&comp.loop_cond, &comp.loop_step, &comp.result]
                     .into_iter()
                     .try_for_each(|part| self.walk(part, depth));
                 self.bound.truncate(scope);
                 inner
             }
-            // The interpreter has no protobuf types and panics on message literals.
+            // No message types are registered here, so a message literal could only fail.
             Expr::Struct(_) => Err(Problem::Unsupported("message literals")),
             Expr::Unspecified => Err(Problem::Unsupported("an empty expression")),
         }
@@ -243,9 +232,9 @@ impl Walker {
         }
     }
 
-    /// `jwt.org.id`, `request.headers["x-team"]`, `has(jwt.sub)`: a chain of field selections
-    /// and string-literal indexes on a variable, as (variable, fields). Only these can be
-    /// narrowed to the fields they name.
+    /// `jwt.org.id`, `request.headers["x-team"]`, `has(jwt.sub)`, `jwt.?sub`: a chain of field
+    /// selections and string-literal indexes on a variable, as (variable, fields). Only these
+    /// can be narrowed to the fields they name.
     fn attribute_path<'e>(&self, expr: &'e IdedExpr) -> Option<(&'e str, Vec<&'e str>)> {
         let mut path = Vec::new();
         let mut current = expr;
@@ -255,14 +244,14 @@ impl Walker {
                     path.push(select.field.as_str());
                     current = &select.operand;
                 }
-                Expr::Call(call) if call.func_name == operators::INDEX && call.target.is_none() => {
+                Expr::Call(call) if call.target.is_none() && is_field_access(&call.func_name) => {
                     let [operand, key] = call.args.as_slice() else {
                         return None;
                     };
-                    let Expr::Literal(Val::String(key)) = &key.expr else {
+                    let Expr::Literal(LiteralValue::String(key)) = &key.expr else {
                         return None;
                     };
-                    path.push(key.as_str());
+                    path.push(key.inner());
                     current = operand;
                 }
                 Expr::Ident(name) => {
@@ -279,6 +268,17 @@ impl Walker {
     }
 }
 
+/// `a[k]`, `a[?k]` and `a.?k` (the parser's calls for the latter two): with a literal `k`,
+/// each reads field `k` of `a`.
+fn is_field_access(func: &str) -> bool {
+    [
+        operators::INDEX,
+        operators::OPT_INDEX,
+        operators::OPT_SELECT,
+    ]
+    .contains(&func)
+}
+
 /// The pattern of `x.matches("...")` / `matches(x, "...")` when it is a literal.
 fn regex_literal(call: &CallExpr) -> Option<&str> {
     if call.func_name != "matches" {
@@ -289,25 +289,9 @@ fn regex_literal(call: &CallExpr) -> Option<&str> {
         _ => return None,
     };
     match &pattern.expr {
-        Expr::Literal(Val::String(pattern)) => Some(pattern),
+        Expr::Literal(LiteralValue::String(pattern)) => Some(pattern.inner()),
         _ => None,
     }
-}
-
-/// Wraps a comprehension's range in [`ITERABLE_FN`]: the interpreter panics when a macro
-/// (`exists`, `all`, ...) iterates something other than a list or map, e.g. a claim that is a
-/// string in some tokens; the wrapper turns that into an evaluation error instead.
-fn guard_range(range: &mut Box<IdedExpr>) {
-    let id = range.id;
-    let inner = std::mem::take(&mut **range);
-    **range = IdedExpr {
-        id,
-        expr: Expr::Call(CallExpr {
-            func_name: ITERABLE_FN.to_owned(),
-            target: None,
-            args: vec![inner],
-        }),
-    };
 }
 
 fn check_fields(needs: &Needs) -> Result<(), Problem> {

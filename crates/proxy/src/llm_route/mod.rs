@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::observed::{Observed, Observer};
 use crate::snapshot::Snapshot;
 
+pub(crate) mod budget;
 pub mod cloud_auth;
 mod dialect;
 mod embeddings;
@@ -212,11 +213,16 @@ async fn chat(
         Ok(prepared) => prepared,
         Err(answer) => return Ok(answer),
     };
+    let reserved = match budget::reserve(&parts, dialect, &prepared.body) {
+        Ok(reserved) => reserved,
+        Err(answer) => return Ok(answer),
+    };
     let model = prepared.model.clone();
-    let (parts, body, labels, facts) =
-        send_json(snapshot, ai, out, credential, parts, prepared.body, &model).await?;
+    let sent = send_json(snapshot, ai, out, credential, parts, prepared.body, &model).await;
+    let (parts, body, labels, facts) = budget::after_send(sent, reserved)?;
     if !parts.status.is_success() {
         metrics.gen_ai.record(&labels, None, start.elapsed());
+        budget::settle(&facts, Some(Usage::default()));
         return Ok(provider_error(parts, body, ai, dialect, &model, &out.backend_name).await);
     }
     let guard = policy.and_then(RequestPolicy::response_guard);
@@ -472,9 +478,12 @@ pub(crate) fn new_facts(ai: &AiBackend, request_model: &str) -> SharedGenAiFacts
 
 /// Completes the access-log facts of a call once its answer is known.
 pub(crate) fn settle(facts: &SharedGenAiFacts, labels: &GenAiLabels, usage: Option<Usage>) {
-    let mut facts = facts.lock().unwrap_or_else(|p| p.into_inner());
-    facts.response_model = Some(labels.response_model.clone());
-    facts.usage = usage;
+    {
+        let mut facts = facts.lock().unwrap_or_else(|p| p.into_inner());
+        facts.response_model = Some(labels.response_model.clone());
+        facts.usage = usage;
+    }
+    budget::settle(facts, usage);
 }
 
 /// Reads usage from a provider's event stream as it passes through untouched. If the

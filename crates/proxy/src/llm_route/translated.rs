@@ -211,13 +211,18 @@ pub(crate) async fn chat(
         &mut parts,
         &plan.wire.path(ai, &prepared.model, prepared.stream),
     )?;
+    let reserved = match super::budget::reserve(&parts, client, &prepared.body) {
+        Ok(reserved) => reserved,
+        Err(answer) => return Ok(answer),
+    };
     let body = Bytes::from(body.to_string());
-    let (mut parts, body, labels, facts) =
-        send_json(snapshot, ai, out, credential, parts, body, &prepared.model).await?;
+    let sent = send_json(snapshot, ai, out, credential, parts, body, &prepared.model).await;
+    let (mut parts, body, labels, facts) = super::budget::after_send(sent, reserved)?;
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::TRANSFER_ENCODING);
     if !parts.status.is_success() {
         metrics.gen_ai.record(&labels, None, start.elapsed());
+        super::budget::settle(&facts, Some(Usage::default()));
         let bytes = collect_limited(body, RESPONSE_LIMIT)
             .await
             .unwrap_or_default();

@@ -1,0 +1,160 @@
+//! LLM token budgets (`rateLimit.local` entries counting `tokens`): the estimated input plus
+//! `max_tokens` is reserved before the provider is called, and the reservation is settled
+//! with the provider's real usage when the answer (or stream) ends: unused tokens go back,
+//! an overrun is taken (the bucket may go into debt, so the next requests wait).
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use config::ir::policy::{Buckets, LocalLimit};
+use http::header::HeaderValue;
+use http::{Response, StatusCode};
+use llm::Usage;
+use policy::ratelimit::{Rejection, Reservation};
+
+use crate::body::BoxBody;
+use crate::error::ProxyError;
+use crate::gen_ai_metrics::{GenAiLabels, SharedGenAiFacts};
+use crate::llm_route::dialect::Dialect;
+use crate::llm_route::json_response;
+
+/// The token buckets a request must fit in, each with the key of its bucket; put on the
+/// request by admission, read by the LLM route.
+#[derive(Clone, Default)]
+pub(crate) struct TokenBudgets(pub Vec<(Arc<LocalLimit>, String)>);
+
+/// Tokens taken from every budget, to settle once the real usage is known.
+pub(crate) struct Reserved(Vec<(Arc<LocalLimit>, String, Reservation)>);
+
+/// A reservation waiting for the answer's usage; shared with the access-log facts so every
+/// way an answer ends settles it once.
+#[derive(Default)]
+pub(crate) struct PendingBudget(Mutex<Option<Reserved>>);
+
+impl std::fmt::Debug for PendingBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingBudget")
+    }
+}
+
+/// Reserves the request's estimated tokens in every budget on it. `Err` is the client's
+/// 429 (in its API's shape) naming the budget and, when it can never fit, why.
+pub(crate) fn reserve(
+    parts: &http::request::Parts,
+    client: Dialect,
+    body: &[u8],
+) -> Result<Option<Reserved>, Response<BoxBody>> {
+    let Some(budgets) = parts.extensions.get::<TokenBudgets>() else {
+        return Ok(None);
+    };
+    let Ok(request) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(None);
+    };
+    let api = client.api();
+    let estimate = llm::tokens::estimate_request(api, &request)
+        .saturating_add(llm::tokens::max_output(api, &request).unwrap_or(0));
+    let now = Instant::now();
+    let mut taken = Vec::new();
+    for (limit, key) in &budgets.0 {
+        let result = match &limit.buckets {
+            Buckets::Shared(bucket) => bucket.reserve(now, estimate),
+            Buckets::PerKey(buckets, _) => buckets.reserve(key, now, estimate),
+        };
+        match result {
+            Ok(reservation) => taken.push((limit.clone(), key.clone(), reservation)),
+            Err(rejection) => {
+                // What was already taken goes back: this request never runs.
+                Reserved(taken).settle(0);
+                return Err(refusal(client, estimate, &rejection));
+            }
+        }
+    }
+    Ok(Some(Reserved(taken)))
+}
+
+impl Reserved {
+    /// Gives back what the request did not use, or takes what it used beyond the estimate.
+    pub fn settle(self, actual: u64) {
+        let now = Instant::now();
+        for (limit, key, reservation) in self.0 {
+            match &limit.buckets {
+                Buckets::Shared(bucket) => {
+                    bucket.settle(now, reservation, actual);
+                }
+                Buckets::PerKey(buckets, _) => {
+                    buckets.settle(&key, now, reservation, actual);
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the reservation with the call's facts until the answer's usage is known; a call
+/// that never reached the provider gives it all back.
+pub(crate) fn after_send<T>(
+    sent: Result<(T, BoxBody, GenAiLabels, SharedGenAiFacts), ProxyError>,
+    reserved: Option<Reserved>,
+) -> Result<(T, BoxBody, GenAiLabels, SharedGenAiFacts), ProxyError> {
+    match (sent, reserved) {
+        (Err(error), Some(reserved)) => {
+            reserved.settle(0);
+            Err(error)
+        }
+        (Ok(sent), Some(reserved)) => {
+            let mut facts = sent.3.lock().unwrap_or_else(|p| p.into_inner());
+            facts.budget = Some(Arc::new(PendingBudget(Mutex::new(Some(reserved)))));
+            drop(facts);
+            Ok(sent)
+        }
+        (sent, None) => sent,
+    }
+}
+
+/// Settles the call's reservation with its usage (a failed call used nothing).
+pub(crate) fn settle(facts: &SharedGenAiFacts, usage: Option<Usage>) {
+    let pending = facts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .budget
+        .take();
+    let Some(pending) = pending else {
+        return;
+    };
+    let reserved = pending.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(reserved) = reserved {
+        // Without a usage report the estimate stands: nothing is given back.
+        if let Some(usage) = usage {
+            reserved.settle(usage.input.saturating_add(usage.output));
+        }
+    }
+}
+
+fn refusal(client: Dialect, estimate: u64, rejection: &Rejection) -> Response<BoxBody> {
+    let message = match rejection {
+        Rejection::NeverFits { needed, capacity } => format!(
+            "this request needs about {needed} tokens (estimated input plus max_tokens), more than the token budget can ever hold ({capacity}); lower max_tokens or shorten the prompt"
+        ),
+        Rejection::Limited(decision) => format!(
+            "token budget exhausted: this request needs about {estimate} tokens and {} are left; retry after the Retry-After seconds",
+            decision.remaining
+        ),
+    };
+    let body = match client {
+        Dialect::OpenAi => {
+            llm::error::openai_error(&message, "tokens", None, Some("rate_limit_exceeded"))
+        }
+        Dialect::Anthropic => llm::error::anthropic_error("rate_limit_error", &message),
+    };
+    let mut response = json_response(StatusCode::TOO_MANY_REQUESTS, &body);
+    if let Some(decision) = rejection.decision() {
+        response.headers_mut().extend(decision.headers());
+        if let Some((name, value)) = decision.retry_after_header() {
+            response.headers_mut().insert(name, value);
+        }
+    } else if let Rejection::NeverFits { capacity, .. } = rejection {
+        response
+            .headers_mut()
+            .insert("x-ratelimit-limit", HeaderValue::from(*capacity));
+    }
+    response
+}

@@ -1,0 +1,89 @@
+//! Token budgets on LLM routes: the estimated prompt plus `max_tokens` is reserved before
+//! the provider is called and settled with the provider's real usage afterwards.
+
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{llm_gateway, post_json};
+use serde_json::json;
+use test_support::client::send;
+use test_support::provider_mock::Flavor;
+
+const BUDGET: &str = "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: budget}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: llm}]
+  traffic:
+    rateLimit:
+      local: [{tokens: 2000, unit: Hours, key: {header: x-team}}]
+";
+
+fn ask(max_tokens: u64) -> serde_json::Value {
+    json!({"model": "gpt-4o", "max_tokens": max_tokens, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+fn team(
+    port: u16,
+    team: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    let mut request = post_json(port, path, body);
+    request
+        .headers_mut()
+        .insert("x-team", team.parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn real_usage_is_charged_and_an_exhausted_budget_answers_429() {
+    let (provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", None, BUDGET).await;
+    // Each answer reports 1632 tokens (the sample), far more than the ~110 reserved.
+    for _ in 0..2 {
+        let r = send(team(port, "a", "/v1/chat/completions", &ask(100))).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let r = send(team(port, "a", "/v1/chat/completions", &ask(100))).await;
+    assert_eq!(r.status, 429, "the overrun was charged: {}", r.text());
+    assert_eq!(r.json()["error"]["code"], "rate_limit_exceeded");
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(
+        provider.received().len(),
+        2,
+        "a refused request never reaches the provider"
+    );
+    let r = send(team(port, "b", "/v1/chat/completions", &ask(100))).await;
+    assert_eq!(r.status, 200, "each team has its own budget");
+}
+
+#[tokio::test]
+async fn a_request_that_can_never_fit_is_refused_with_the_reason() {
+    let (provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", None, BUDGET).await;
+    let r = send(team(port, "a", "/v1/chat/completions", &ask(5000))).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("can ever hold (2000)"), "{message}");
+    assert!(message.contains("lower max_tokens"), "{message}");
+    // Anthropic clients get their own shape.
+    let anthropic =
+        json!({"model": "m", "max_tokens": 5000, "messages": [{"role": "user", "content": "hi"}]});
+    let r = send(team(port, "a", "/v1/messages", &anthropic)).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["error"]["type"], "rate_limit_error");
+    assert!(provider.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_call_gives_its_reservation_back() {
+    let (_provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", None, BUDGET).await;
+    // 1500 of 2000 reserved each time; a provider 404 uses nothing, so both fit.
+    for _ in 0..3 {
+        let missing = json!({"model": "missing-model", "max_tokens": 1500, "messages": [{"role": "user", "content": "hi"}]});
+        let r = send(team(port, "a", "/v1/chat/completions", &missing)).await;
+        assert_eq!(r.status, 404, "{}", r.text());
+    }
+}
