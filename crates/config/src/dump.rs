@@ -7,7 +7,7 @@ use crate::duration::format_duration;
 use crate::ir::Config;
 use crate::ir::backend::{AiBackend, BackendCredential, BackendKind, StaticBackend};
 use crate::ir::filters::{HeaderOps, PathModifier, RouteFilters};
-use crate::ir::policy::TrafficSettings;
+use crate::ir::policy::{Buckets, LimitKey, LimitUnit, TrafficSettings};
 use crate::ir::route::{PathMatch, RequestMatch, ValueMatch};
 
 pub fn config_dump(config: &Config) -> Value {
@@ -186,6 +186,61 @@ fn filters(f: &RouteFilters) -> Value {
 }
 
 fn traffic(t: &TrafficSettings) -> Value {
+    let mut value = traffic_basics(t);
+    // Request policies appear only where set, so dumps of routes without them stay short.
+    if let Some(policies) = request_policies(t) {
+        value["policies"] = policies;
+    }
+    value
+}
+
+/// CORS, authentication and rate limits, without their secrets.
+fn request_policies(t: &TrafficSettings) -> Option<Value> {
+    let limit = |unit: LimitUnit, limit: &::policy::ratelimit::Limit, key: Option<&LimitKey>| {
+        json!({
+            "unit": format!("{unit:?}"),
+            "perUnit": limit.per_unit,
+            "period": format_duration(limit.unit),
+            "capacity": limit.capacity(),
+            "key": key.map(|k| format!("{k:?}")),
+        })
+    };
+    let locals: Vec<Value> = t
+        .local_limits
+        .iter()
+        .map(|l| match &l.buckets {
+            Buckets::Shared(b) => limit(l.unit, b.limit(), None),
+            Buckets::PerKey(b, key) => limit(l.unit, b.limit(), Some(key)),
+        })
+        .collect();
+    let any = t.cors.is_some()
+        || t.jwt.is_some()
+        || t.api_keys.is_some()
+        || t.basic.is_some()
+        || !locals.is_empty()
+        || t.global_limits.is_some();
+    any.then(|| {
+        json!({
+            "cors": t.cors.is_some(),
+            "jwtIssuers": t.jwt.as_ref().map(|j| j.providers().iter().map(|p| p.issuer().to_string()).collect::<Vec<_>>()),
+            "apiKeys": t.api_keys.as_ref().map(|k| k.keys().len()),
+            "basicUsers": t.basic.as_ref().map(|b| b.users().len()),
+            "localLimits": locals,
+            "globalLimits": t.global_limits.as_ref().map(|g| json!({
+                "redis": g.address,
+                "limits": g.entries.iter().map(|e| json!({
+                    "unit": format!("{:?}", e.unit),
+                    "perUnit": e.limit.per_unit,
+                    "period": format_duration(e.limit.unit),
+                    "capacity": e.limit.effective_capacity(),
+                    "key": e.key.as_ref().map(|k| format!("{k:?}")),
+                })).collect::<Vec<_>>(),
+            })),
+        })
+    })
+}
+
+fn traffic_basics(t: &TrafficSettings) -> Value {
     json!({
         "timeouts": {
             "request": t.timeouts.request.map(format_duration),
