@@ -1,6 +1,6 @@
 //! The traffic policies that decide whether a request goes on: CORS first (preflights are
 //! answered here, and every answer after it carries the CORS headers), then authentication
-//! (JWT, API key, basic), then local request rate limits; token budgets are handed to the
+//! (JWT, API key, basic), authorization (CEL rules), then local request rate limits; token budgets are handed to the
 //! LLM route, which knows the prompt. A refusal is an answer, not an error: 401 with a
 //! challenge, 429 with `Retry-After`, a preflight verdict.
 
@@ -11,6 +11,7 @@ use config::ir::policy::{Buckets, LimitKey, LimitUnit, TrafficSettings};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 use policy::auth::{Outcome, Rejection};
+use policy::authorization::{Decision as AuthzDecision, RequestAttributes};
 use policy::cors::Preflight;
 use policy::jwt::Claims;
 use policy::ratelimit::Decision;
@@ -26,6 +27,7 @@ pub(crate) struct Admitted {
     pub response_headers: HeaderMap,
     pub jwt: Option<Claims>,
     pub api_key_id: Option<String>,
+    pub api_key_metadata: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Runs the policies in order; `Err` is the answer to send instead of forwarding.
@@ -60,8 +62,49 @@ pub(crate) fn admit(
         }
     }
     authenticate(traffic, parts, &mut admitted)?;
+    authorize(traffic, parts, client_ip, &admitted)?;
     limit_requests(traffic, parts, client_ip, &mut admitted)?;
     Ok(admitted)
+}
+
+/// CEL rules over the request and who sent it; a rule that cannot be evaluated denies.
+fn authorize(
+    traffic: &TrafficSettings,
+    parts: &http::request::Parts,
+    client_ip: IpAddr,
+    admitted: &Admitted,
+) -> Result<(), Response<BoxBody>> {
+    let Some(authorizer) = &traffic.authorizer else {
+        return Ok(());
+    };
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.host())
+        .unwrap_or_default();
+    let attributes = RequestAttributes {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        host,
+        headers: &parts.headers,
+        source_ip: Some(client_ip),
+        jwt: admitted.jwt.as_ref().map(Claims::as_map),
+        api_key: admitted
+            .api_key_id
+            .as_deref()
+            .map(|id| (id, &admitted.api_key_metadata)),
+        mcp: None,
+    };
+    match authorizer.check(&attributes) {
+        AuthzDecision::Allowed => Ok(()),
+        AuthzDecision::Denied { reason } => Err(refusal(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            &reason,
+            &admitted.response_headers,
+        )),
+    }
 }
 
 fn authenticate(
@@ -95,6 +138,7 @@ fn authenticate(
         match keys.authenticate(parts) {
             Outcome::Authenticated(identity) => {
                 admitted.api_key_id = Some(identity.id.clone());
+                admitted.api_key_metadata = identity.metadata.clone();
                 if keys.strip_credential(parts).is_err() {
                     return Err(refusal(
                         StatusCode::BAD_REQUEST,

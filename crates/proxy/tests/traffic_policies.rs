@@ -398,3 +398,54 @@ async fn hashed_api_keys_with_metadata_work_too() {
     .await;
     assert_eq!(r.status, 401, "the key is read where the policy says");
 }
+
+#[tokio::test]
+async fn cel_authorization_rules_accumulate_and_fail_closed() {
+    let route_level = "    apiKeyAuthentication: {secretRef: {name: api-keys}, location: {header: {name: x-api-key}}}\n    authorization: {action: Require, policy: {matchExpressions: ['apiKey.tier == \"gold\"']}}\n";
+    let gateway_level = "    authorization: {action: Deny, policy: {matchExpressions: ['request.path.startsWith(\"/items/secret\")']}}\n";
+    let extra = API_KEYS.to_string()
+        + &policy("gold-only", "HTTPRoute", "r", route_level)
+        + &policy("no-secrets", "Gateway", "gw", gateway_level);
+    let (upstream, port, _gw) = app(&extra).await;
+    let r = send(request(port, "GET", &[("x-api-key", "sk-team-b")])).await;
+    assert_eq!(r.status, 200, "gold tier passes: {}", r.text());
+    let r = send(request(port, "GET", &[("x-api-key", "sk-team-a-1234")])).await;
+    assert_eq!(
+        r.status, 403,
+        "no tier metadata: the Require rule cannot match"
+    );
+    assert!(
+        r.text().contains("required authorization rule"),
+        "{}",
+        r.text()
+    );
+    let secret = http::Request::get(format!("http://127.0.0.1:{port}/items/secret"))
+        .header("x-api-key", "sk-team-b")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let r = send(secret).await;
+    assert_eq!(r.status, 403, "the Gateway's Deny rule still applies");
+    assert_eq!(upstream.seen().len(), 1);
+}
+
+#[test]
+fn a_cel_mistake_is_a_config_error_naming_the_expression() {
+    let yaml = gateway(8080)
+        + &policy(
+            "bad",
+            "Gateway",
+            "gw",
+            "    authorization: {policy: {matchExpressions: ['jwt.sub ==']}}\n",
+        );
+    let errors = config::load_and_compile(
+        config::load_str("t.yaml", &yaml),
+        &config::CompileOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        errors.contains("spec.traffic.authorization.policy.matchExpressions"),
+        "{errors}"
+    );
+    assert!(errors.contains("jwt.sub =="), "{errors}");
+}

@@ -48,6 +48,7 @@ pub(crate) struct PolicyParts {
     pub basic: Option<Arc<::policy::basic::BasicAuthentication>>,
     pub local_limits: Option<Vec<Arc<LocalLimit>>>,
     pub global_limits: Option<Arc<GlobalLimits>>,
+    pub authorization: Option<::policy::authorization::RuleSet>,
 }
 
 /// Policies by target, each list in policy-name order, and the remote key sets they need.
@@ -107,6 +108,10 @@ impl PolicyParts {
         }
         if let Some(global) = &self.global_limits {
             settings.global_limits = Some(global.clone());
+        }
+        // Authorization rules accumulate: every level's rules must be satisfied.
+        if let Some(rules) = &self.authorization {
+            settings.authorization.push(rules.clone());
         }
     }
 }
@@ -490,8 +495,30 @@ fn traffic_parts(
     traffic: &TrafficPolicy,
     parts: &mut PolicyParts,
 ) {
+    if let Some(authorization) = &traffic.authorization {
+        let action = match authorization.action {
+            Some(api::policy::AuthorizationAction::Deny) => ::policy::authorization::Action::Deny,
+            Some(api::policy::AuthorizationAction::Require) => {
+                ::policy::authorization::Action::Require
+            }
+            Some(api::policy::AuthorizationAction::Allow) | None => {
+                ::policy::authorization::Action::Allow
+            }
+        };
+        match ::policy::authorization::compile(
+            &authorization.policy.match_expressions,
+            action,
+        ) {
+            Ok(rules) => parts.authorization = Some(rules),
+            Err(e) => ctx.error(
+                entry,
+                "spec.traffic.authorization.policy.matchExpressions",
+                e.to_string(),
+                "CEL over request.*, source.address, jwt.*, apiKey.*; guard optional values with has(...)",
+            ),
+        }
+    }
     let unsupported = [
-        ("authorization", traffic.authorization.is_some()),
         ("extAuth", traffic.ext_auth.is_some()),
         ("extProc", traffic.ext_proc.is_some()),
     ];

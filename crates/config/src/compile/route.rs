@@ -520,6 +520,7 @@ fn route_rule(
         .map(|(weight, backend, filters)| {
             let mut backend_traffic = traffic.clone();
             apply(Target::Backend(backend.key.clone()), &mut backend_traffic);
+            backend_traffic.seal();
             WeightedBackend {
                 weight: *weight,
                 backend: backend.clone(),

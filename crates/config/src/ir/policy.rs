@@ -36,6 +36,21 @@ pub struct TrafficSettings {
     pub local_limits: Vec<Arc<LocalLimit>>,
     /// `traffic.rateLimit.global`: buckets in Redis, shared by every replica.
     pub global_limits: Option<Arc<GlobalLimits>>,
+    /// `traffic.authorization` rules of every level, least specific first: they accumulate.
+    pub authorization: Vec<::policy::authorization::RuleSet>,
+    /// The rules above, ready to evaluate (built once the levels are merged).
+    pub authorizer: Option<Arc<::policy::authorization::Authorizer>>,
+}
+
+impl TrafficSettings {
+    /// Called once every level is applied: prepares what is evaluated per request.
+    pub fn seal(&mut self) {
+        self.authorizer = (!self.authorization.is_empty()).then(|| {
+            Arc::new(::policy::authorization::Authorizer::new(
+                self.authorization.clone(),
+            ))
+        });
+    }
 }
 
 /// Buckets kept in Redis.
