@@ -335,8 +335,13 @@ api_struct! {
         pub grpc: Option<crate::backend::Empty>,
         #[serde(default)]
         pub http: Option<ExtAuthHttp>,
+        /// What happens when the authorization service cannot be reached or fails
+        /// (default `FailClosed`: the request is refused with 403).
         #[serde(default)]
         pub failure_mode: Option<FailureMode>,
+        /// Deadline of one check (default 1s).
+        #[serde(default)]
+        pub timeout: Option<String>,
     }
 }
 

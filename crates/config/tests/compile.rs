@@ -124,13 +124,13 @@ metadata: {name: p, namespace: infra}
 spec:
   targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
   traffic:
-    extAuth: {backendRef: {name: authz, port: 9000}, grpc: {}}
+    extProc: {backendRef: {name: processor, port: 9001}}
     jwtAuthentication:
       providers: [{issuer: https://idp, jwks: {inline: '{}'}}]
 ";
     let e = errors(&yaml);
     assert!(
-        e.contains("spec.traffic.extAuth: `traffic.extAuth` is not supported yet"),
+        e.contains("spec.traffic.extProc: `traffic.extProc` is not supported yet"),
         "{e}"
     );
     assert!(

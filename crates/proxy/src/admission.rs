@@ -30,11 +30,10 @@ pub(crate) struct Admitted {
     pub api_key_metadata: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Runs the policies in order; `Err` is the answer to send instead of forwarding.
+/// CORS and authentication; `Err` is the answer to send instead of forwarding.
 pub(crate) fn admit(
     traffic: &TrafficSettings,
     parts: &mut http::request::Parts,
-    client_ip: IpAddr,
 ) -> Result<Admitted, Response<BoxBody>> {
     let mut admitted = Admitted::default();
     if let Some(cors) = &traffic.cors {
@@ -62,9 +61,109 @@ pub(crate) fn admit(
         }
     }
     authenticate(traffic, parts, &mut admitted)?;
-    authorize(traffic, parts, client_ip, &admitted)?;
-    limit_requests(traffic, parts, client_ip, &mut admitted)?;
     Ok(admitted)
+}
+
+/// After the external authorization service: the CEL rules, then the local request limits.
+pub(crate) fn decide(
+    traffic: &TrafficSettings,
+    parts: &mut http::request::Parts,
+    client_ip: IpAddr,
+    admitted: &mut Admitted,
+) -> Result<(), Response<BoxBody>> {
+    authorize(traffic, parts, client_ip, admitted)?;
+    limit_requests(traffic, parts, client_ip, admitted)
+}
+
+/// Asks the Envoy ext_authz service. Its headers are added to the request when it allows;
+/// its status, headers and body are the answer when it denies. An unreachable or failing
+/// service refuses the request (403) unless the policy fails open.
+pub(crate) async fn external_authz(
+    traffic: &TrafficSettings,
+    parts: &mut http::request::Parts,
+    client: std::net::SocketAddr,
+    tls: bool,
+    admitted: &Admitted,
+) -> Result<(), Response<BoxBody>> {
+    let Some(ext) = &traffic.ext_authz else {
+        return Ok(());
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.host())
+        .unwrap_or_default();
+    let protocol = match parts.version {
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
+    let request = envoy_grpc::AuthzRequest {
+        method: parts.method.as_str(),
+        path,
+        host,
+        scheme: if tls { "https" } else { "http" },
+        headers: &parts.headers,
+        source_ip: client.ip(),
+        source_port: client.port(),
+        protocol,
+    };
+    match ext.client.check(&request).await {
+        Ok(envoy_grpc::AuthzVerdict::Allow {
+            headers_to_set,
+            headers_to_remove,
+        }) => {
+            for name in headers_to_remove {
+                parts.headers.remove(name.as_str());
+            }
+            for (name, value) in headers_to_set {
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::try_from(name.as_str()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    parts.headers.insert(name, value);
+                }
+            }
+            Ok(())
+        }
+        Ok(envoy_grpc::AuthzVerdict::Deny {
+            status,
+            headers,
+            body,
+        }) => {
+            let mut response = Response::new(full(body));
+            *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+            *response.headers_mut() = admitted.response_headers.clone();
+            for (name, value) in headers {
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::try_from(name.as_str()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            Err(response)
+        }
+        Err(error) if ext.fail_open => {
+            tracing::warn!(service = %ext.address, %error, "ext_authz failed; the policy fails open");
+            Ok(())
+        }
+        Err(error) => Err(refusal(
+            StatusCode::FORBIDDEN,
+            "ext_authz_unavailable",
+            &format!(
+                "the authorization service at {} could not decide ({error}) and the policy fails closed",
+                ext.address
+            ),
+            &admitted.response_headers,
+        )),
+    }
 }
 
 /// CEL rules over the request and who sent it; a rule that cannot be evaluated denies.

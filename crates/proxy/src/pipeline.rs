@@ -117,13 +117,23 @@ async fn route_and_serve(
     log.backend = Some(backend.backend.name().clone());
     log.series = snapshot.series(backend).cloned().or(log.series.take());
 
-    // 4. Traffic policies: CORS (preflights answered here), authentication, request rate
-    //    limits. They come before any edit so they judge the request the client sent.
+    // 4. Traffic policies: CORS (preflights answered here), authentication, the external
+    //    authorization service, CEL authorization, local then global request limits. They
+    //    come before any edit so they judge the request the client sent.
     let (mut parts, body) = request.into_parts();
-    let mut admitted = match admission::admit(&backend.traffic, &mut parts, conn.client.ip()) {
+    let traffic = &backend.traffic;
+    let mut admitted = match admission::admit(traffic, &mut parts) {
         Ok(admitted) => admitted,
         Err(answer) => return Ok(answer),
     };
+    if let Err(answer) =
+        admission::external_authz(traffic, &mut parts, conn.client, conn.tls, &admitted).await
+    {
+        return Ok(answer);
+    }
+    if let Err(answer) = admission::decide(traffic, &mut parts, conn.client.ip(), &mut admitted) {
+        return Ok(answer);
+    }
     if let Err(answer) = admission::limit_globally(
         &backend.traffic,
         &parts,

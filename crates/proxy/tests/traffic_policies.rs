@@ -449,3 +449,53 @@ fn a_cel_mistake_is_a_config_error_naming_the_expression() {
     );
     assert!(errors.contains("jwt.sub =="), "{errors}");
 }
+
+fn ext_authz_policy(port: u16, failure_mode: &str) -> String {
+    policy(
+        "ext",
+        "HTTPRoute",
+        "r",
+        &format!(
+            "    extAuth: {{backendRef: {{name: 127.0.0.1, port: {port}}}, grpc: {{}}, failureMode: {failure_mode}}}\n"
+        ),
+    )
+}
+
+#[tokio::test]
+async fn an_ext_authz_grpc_service_allows_denies_and_adds_headers() {
+    use envoy_grpc::testing::{AuthzServer, Verdict};
+    let authz = AuthzServer::start(|request| {
+        if request.header("x-user") == Some("alice") {
+            Verdict::allow_with(&[("x-authz-user", "alice")])
+        } else {
+            Verdict::deny(401, &[("www-authenticate", "Custom")], "who are you?")
+        }
+    })
+    .await;
+    let (upstream, port, _gw) = app(&ext_authz_policy(authz.addr().port(), "FailClosed")).await;
+    let r = send(request(port, "GET", &[("x-user", "alice")])).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(upstream.seen()[0].headers["x-authz-user"], "alice");
+    let r = send(request(port, "GET", &[("x-user", "mallory")])).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.text(), "who are you?");
+    assert_eq!(r.headers["www-authenticate"], "Custom");
+    assert_eq!(upstream.seen().len(), 1);
+    let checked = authz.requests();
+    assert_eq!(checked[0].method, "GET");
+    assert_eq!(checked[0].path, "/items");
+    assert_eq!(checked[0].header("x-user"), Some("alice"));
+    assert!(checked[0].source.is_some_and(|s| s.ip().is_loopback()));
+}
+
+#[tokio::test]
+async fn an_unreachable_ext_authz_service_fails_closed_or_open_as_configured() {
+    let dead = free_port();
+    let (_upstream, port, _gw) = app(&ext_authz_policy(dead, "FailClosed")).await;
+    let r = send(request(port, "GET", &[])).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("fails closed"), "{}", r.text());
+    let (_upstream, port, _gw) = app(&ext_authz_policy(dead, "FailOpen")).await;
+    let r = send(request(port, "GET", &[])).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}

@@ -49,6 +49,7 @@ pub(crate) struct PolicyParts {
     pub local_limits: Option<Vec<Arc<LocalLimit>>>,
     pub global_limits: Option<Arc<GlobalLimits>>,
     pub authorization: Option<::policy::authorization::RuleSet>,
+    pub ext_authz: Option<Arc<crate::ir::policy::ExtAuthz>>,
 }
 
 /// Policies by target, each list in policy-name order, and the remote key sets they need.
@@ -108,6 +109,9 @@ impl PolicyParts {
         }
         if let Some(global) = &self.global_limits {
             settings.global_limits = Some(global.clone());
+        }
+        if let Some(ext) = &self.ext_authz {
+            settings.ext_authz = Some(ext.clone());
         }
         // Authorization rules accumulate: every level's rules must be satisfied.
         if let Some(rules) = &self.authorization {
@@ -461,6 +465,9 @@ fn parts(
         if let Some(b) = &traffic.basic_authentication {
             parts.basic = traffic::basic(ctx, entry, b, secrets);
         }
+        if let Some(ext) = &traffic.ext_auth {
+            parts.ext_authz = traffic::ext_authz(ctx, entry, ext);
+        }
         if let Some(limits) = &traffic.rate_limit {
             if !limits.local.is_empty() {
                 parts.local_limits = traffic::local_limits(ctx, entry, limits);
@@ -518,10 +525,7 @@ fn traffic_parts(
             ),
         }
     }
-    let unsupported = [
-        ("extAuth", traffic.ext_auth.is_some()),
-        ("extProc", traffic.ext_proc.is_some()),
-    ];
+    let unsupported = [("extProc", traffic.ext_proc.is_some())];
     for (field, set) in unsupported {
         if set {
             ctx.error(

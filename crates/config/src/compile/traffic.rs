@@ -19,7 +19,7 @@ use crate::compile::backend::duration;
 use crate::compile::cloud_credentials::url_target;
 use crate::compile::secrets::{ResolvedSecrets, SecretValues};
 use crate::ir::policy::{
-    Buckets, GlobalEntry, GlobalLimits, LimitKey, LimitUnit, LocalLimit, RemoteJwks,
+    Buckets, ExtAuthz, GlobalEntry, GlobalLimits, LimitKey, LimitUnit, LocalLimit, RemoteJwks,
 };
 use crate::store::{Entry, ObjectKey};
 use redis_limit::{FailureMode, GlobalLimit, RedisConfig, RedisLimiter};
@@ -447,4 +447,108 @@ fn limit_key(
     } else {
         LimitKey::ApiKeyId
     })
+}
+
+/// How long one ext_authz check may take unless `timeout` says otherwise.
+const DEFAULT_EXT_AUTHZ_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `extAuth` in gRPC mode (Envoy ext_authz v3). The service is a `Service` reached by name
+/// and port, or a `static` AgentgatewayBackend.
+pub(crate) fn ext_authz(
+    ctx: &mut Ctx<'_>,
+    entry: &PolicyEntry,
+    ext: &api::policy::ExtAuth,
+) -> Option<Arc<ExtAuthz>> {
+    let base = "spec.traffic.extAuth";
+    if ext.http.is_some() {
+        ctx.error(
+            entry,
+            &format!("{base}.http"),
+            "the plain-HTTP ext_authz mode is not supported yet",
+            "use grpc: {} with an Envoy ext_authz v3 service",
+        );
+        return None;
+    }
+    let mut ok = true;
+    let timeout = duration(
+        ctx,
+        entry,
+        &format!("{base}.timeout"),
+        ext.timeout.as_deref(),
+        &mut ok,
+    )
+    .unwrap_or(DEFAULT_EXT_AUTHZ_TIMEOUT);
+    let address = service_address(ctx, entry, &format!("{base}.backendRef"), &ext.backend_ref)?;
+    if !ok {
+        return None;
+    }
+    match envoy_grpc::GrpcChannel::new(&address, timeout) {
+        Ok(channel) => Some(Arc::new(ExtAuthz {
+            address,
+            client: envoy_grpc::ExtAuthzClient::new(channel),
+            fail_open: ext.failure_mode == Some(api::backend::FailureMode::FailOpen),
+        })),
+        Err(e) => {
+            ctx.error(entry, &format!("{base}.backendRef"), e.to_string(), "");
+            None
+        }
+    }
+}
+
+/// `host:port` of a service a policy calls: a `Service` (its name as a DNS host, with the
+/// ref's port) or a `static` AgentgatewayBackend in the policy's namespace.
+fn service_address(
+    ctx: &mut Ctx<'_>,
+    entry: &PolicyEntry,
+    path: &str,
+    r: &api::meta::BackendObjectRef,
+) -> Option<String> {
+    match r.kind.as_deref().unwrap_or("Service") {
+        "Service" => match r.port {
+            Some(port) => Some(format!("{}:{port}", r.name)),
+            None => {
+                ctx.error(
+                    entry,
+                    &format!("{path}.port"),
+                    "a Service reference needs a port",
+                    "add port: <number>",
+                );
+                None
+            }
+        },
+        "AgentgatewayBackend" => {
+            let key = ObjectKey::new(
+                ResourceKind::AgentgatewayBackend,
+                &entry.key.namespace,
+                &r.name,
+            );
+            let found = ctx
+                .store
+                .backends
+                .get(&key)
+                .and_then(|b| b.resource.spec.static_backend.as_ref())
+                .map(|s| format!("{}:{}", s.host, s.port));
+            if found.is_none() {
+                ctx.error(
+                    entry,
+                    &format!("{path}.name"),
+                    format!(
+                        "AgentgatewayBackend {}/{} does not exist or is not `static`",
+                        key.namespace, key.name
+                    ),
+                    "",
+                );
+            }
+            found
+        }
+        other => {
+            ctx.error(
+                entry,
+                &format!("{path}.kind"),
+                format!("{other} cannot be called as a service"),
+                "use a Service or an AgentgatewayBackend",
+            );
+            None
+        }
+    }
 }

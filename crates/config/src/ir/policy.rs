@@ -36,6 +36,8 @@ pub struct TrafficSettings {
     pub local_limits: Vec<Arc<LocalLimit>>,
     /// `traffic.rateLimit.global`: buckets in Redis, shared by every replica.
     pub global_limits: Option<Arc<GlobalLimits>>,
+    /// `traffic.extAuth`: an Envoy ext_authz service asked about every request.
+    pub ext_authz: Option<Arc<ExtAuthz>>,
     /// `traffic.authorization` rules of every level, least specific first: they accumulate.
     pub authorization: Vec<::policy::authorization::RuleSet>,
     /// The rules above, ready to evaluate (built once the levels are merged).
@@ -51,6 +53,15 @@ impl TrafficSettings {
             ))
         });
     }
+}
+
+/// An Envoy ext_authz v3 gRPC service.
+#[derive(Debug)]
+pub struct ExtAuthz {
+    pub address: String,
+    pub client: envoy_grpc::ExtAuthzClient,
+    /// Let requests through when the service cannot be asked (`FailOpen`).
+    pub fail_open: bool,
 }
 
 /// Buckets kept in Redis.
