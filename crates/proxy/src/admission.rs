@@ -93,12 +93,7 @@ pub(crate) async fn external_authz(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| parts.uri.host())
-        .unwrap_or_default();
+    let host = request_host(parts);
     let protocol = match parts.version {
         http::Version::HTTP_2 => "HTTP/2",
         http::Version::HTTP_10 => "HTTP/1.0",
@@ -122,14 +117,7 @@ pub(crate) async fn external_authz(
             for name in headers_to_remove {
                 parts.headers.remove(name.as_str());
             }
-            for (name, value) in headers_to_set {
-                if let (Ok(name), Ok(value)) = (
-                    HeaderName::try_from(name.as_str()),
-                    HeaderValue::from_str(&value),
-                ) {
-                    parts.headers.insert(name, value);
-                }
-            }
+            set_headers(&mut parts.headers, headers_to_set);
             Ok(())
         }
         Ok(envoy_grpc::AuthzVerdict::Deny {
@@ -140,14 +128,7 @@ pub(crate) async fn external_authz(
             let mut response = Response::new(full(body));
             *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
             *response.headers_mut() = admitted.response_headers.clone();
-            for (name, value) in headers {
-                if let (Ok(name), Ok(value)) = (
-                    HeaderName::try_from(name.as_str()),
-                    HeaderValue::from_str(&value),
-                ) {
-                    response.headers_mut().insert(name, value);
-                }
-            }
+            set_headers(response.headers_mut(), headers);
             Err(response)
         }
         Err(error) if ext.fail_open => {
@@ -166,6 +147,28 @@ pub(crate) async fn external_authz(
     }
 }
 
+/// The Host the client addressed (HTTP/1.1 `Host`, or the HTTP/2 authority).
+fn request_host(parts: &http::request::Parts) -> &str {
+    parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.host())
+        .unwrap_or_default()
+}
+
+/// Sets the headers a service asked for, skipping any that are not valid HTTP.
+fn set_headers(headers: &mut HeaderMap, pairs: Vec<(String, String)>) {
+    for (name, value) in pairs {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+}
+
 /// CEL rules over the request and who sent it; a rule that cannot be evaluated denies.
 fn authorize(
     traffic: &TrafficSettings,
@@ -176,12 +179,7 @@ fn authorize(
     let Some(authorizer) = &traffic.authorizer else {
         return Ok(());
     };
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| parts.uri.host())
-        .unwrap_or_default();
+    let host = request_host(parts);
     let attributes = RequestAttributes {
         method: parts.method.as_str(),
         path: parts.uri.path(),
