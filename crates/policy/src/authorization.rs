@@ -48,6 +48,7 @@
 
 mod activation;
 mod analysis;
+mod expression;
 #[cfg(test)]
 mod tests;
 
@@ -63,6 +64,7 @@ use cel::{Context, FunctionContext, Value};
 use regex::{Regex, RegexBuilder};
 
 use self::analysis::{Needs, Problem};
+pub use self::expression::{ValueExpression, compile_value};
 
 /// Longer expressions are refused: it bounds parsing work, and no real rule comes close.
 const MAX_EXPRESSION_LEN: usize = 4096;

@@ -169,6 +169,27 @@ fn set_headers(headers: &mut HeaderMap, pairs: Vec<(String, String)>) {
     }
 }
 
+/// What CEL expressions see of the request and of who sent it.
+fn attributes<'a>(
+    parts: &'a http::request::Parts,
+    client_ip: IpAddr,
+    admitted: &'a Admitted,
+) -> RequestAttributes<'a> {
+    RequestAttributes {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        host: request_host(parts),
+        headers: &parts.headers,
+        source_ip: Some(client_ip),
+        jwt: admitted.jwt.as_ref().map(Claims::as_map),
+        api_key: admitted
+            .api_key_id
+            .as_deref()
+            .map(|id| (id, &admitted.api_key_metadata)),
+        mcp: None,
+    }
+}
+
 /// CEL rules over the request and who sent it; a rule that cannot be evaluated denies.
 fn authorize(
     traffic: &TrafficSettings,
@@ -179,20 +200,7 @@ fn authorize(
     let Some(authorizer) = &traffic.authorizer else {
         return Ok(());
     };
-    let host = request_host(parts);
-    let attributes = RequestAttributes {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        host,
-        headers: &parts.headers,
-        source_ip: Some(client_ip),
-        jwt: admitted.jwt.as_ref().map(Claims::as_map),
-        api_key: admitted
-            .api_key_id
-            .as_deref()
-            .map(|id| (id, &admitted.api_key_metadata)),
-        mcp: None,
-    };
+    let attributes = attributes(parts, client_ip, admitted);
     match authorizer.check(&attributes) {
         AuthzDecision::Allowed => Ok(()),
         AuthzDecision::Denied { reason } => Err(refusal(
@@ -403,6 +411,9 @@ pub(crate) async fn limit_globally(
     admitted: &mut Admitted,
     metrics: &crate::metrics::Metrics,
 ) -> Result<(), Response<BoxBody>> {
+    if let Some(rls) = &traffic.rate_limit_service {
+        ask_rate_limit_service(rls, parts, client_ip, admitted, metrics).await?;
+    }
     let Some(global) = &traffic.global_limits else {
         return Ok(());
     };
@@ -468,4 +479,66 @@ pub(crate) async fn limit_globally(
         }
     }
     Ok(())
+}
+
+/// Asks an Envoy rate-limit service about the request's descriptors (those whose values all
+/// exist). An unreachable service lets the request through, as Envoy does by default, and
+/// is counted as a degraded decision.
+async fn ask_rate_limit_service(
+    rls: &config::ir::policy::RateLimitService,
+    parts: &http::request::Parts,
+    client_ip: IpAddr,
+    admitted: &mut Admitted,
+    metrics: &crate::metrics::Metrics,
+) -> Result<(), Response<BoxBody>> {
+    let descriptors: Vec<Vec<(String, String)>> = {
+        let attributes = attributes(parts, client_ip, admitted);
+        rls.descriptors
+            .iter()
+            .filter(|d| d.unit == LimitUnit::Requests)
+            .filter_map(|d| {
+                d.entries
+                    .iter()
+                    .map(|(name, value)| Some((name.clone(), value.eval(&attributes)?)))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .collect()
+    };
+    if descriptors.is_empty() {
+        return Ok(());
+    }
+    match rls
+        .client
+        .should_rate_limit(&rls.domain, &descriptors, 1)
+        .await
+    {
+        Ok(verdict) => {
+            let mut headers = admitted.response_headers.clone();
+            set_headers(&mut headers, verdict.response_headers);
+            if let Some(reset) = verdict.reset.filter(|_| verdict.over_limit) {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(reset.as_secs().max(1)),
+                );
+            }
+            if verdict.over_limit {
+                return Err(refusal(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    &format!(
+                        "the rate-limit service refused the request (domain {})",
+                        rls.domain
+                    ),
+                    &headers,
+                ));
+            }
+            admitted.response_headers = headers;
+            Ok(())
+        }
+        Err(error) => {
+            metrics.ratelimit_degraded();
+            tracing::warn!(service = %rls.address, %error, "rate-limit service unavailable; letting the request through");
+            Ok(())
+        }
+    }
 }

@@ -499,3 +499,29 @@ async fn an_unreachable_ext_authz_service_fails_closed_or_open_as_configured() {
     let r = send(request(port, "GET", &[])).await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+#[tokio::test]
+async fn an_envoy_rate_limit_service_decides_on_cel_descriptors() {
+    let service = envoy_grpc::testing::RateLimitServer::start(2).await;
+    let limits = format!(
+        "    rateLimit:\n      global:\n        backendRef: {{name: 127.0.0.1, port: {}}}\n        domain: ai\n        descriptors: [{{entries: [{{name: user, expression: 'request.headers[\"x-user\"]'}}, {{name: method, expression: request.method}}]}}]\n",
+        service.addr().port()
+    );
+    let (_upstream, port, _gw) = app(&policy("rls", "HTTPRoute", "r", &limits)).await;
+    for _ in 0..2 {
+        let r = send(request(port, "GET", &[("x-user", "alice")])).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let r = send(request(port, "GET", &[("x-user", "alice")])).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(
+        service.hits("ai", &[("user", "alice"), ("method", "GET")]),
+        3
+    );
+    let r = send(request(port, "GET", &[("x-user", "bob")])).await;
+    assert_eq!(r.status, 200, "another descriptor value, another limit");
+    // Without the header the descriptor has no value and is not sent.
+    let r = send(request(port, "GET", &[])).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(service.calls().len(), 4);
+}

@@ -50,6 +50,7 @@ pub(crate) struct PolicyParts {
     pub global_limits: Option<Arc<GlobalLimits>>,
     pub authorization: Option<::policy::authorization::RuleSet>,
     pub ext_authz: Option<Arc<crate::ir::policy::ExtAuthz>>,
+    pub rate_limit_service: Option<Arc<crate::ir::policy::RateLimitService>>,
 }
 
 /// Policies by target, each list in policy-name order, and the remote key sets they need.
@@ -112,6 +113,9 @@ impl PolicyParts {
         }
         if let Some(ext) = &self.ext_authz {
             settings.ext_authz = Some(ext.clone());
+        }
+        if let Some(rls) = &self.rate_limit_service {
+            settings.rate_limit_service = Some(rls.clone());
         }
         // Authorization rules accumulate: every level's rules must be satisfied.
         if let Some(rules) = &self.authorization {
@@ -474,6 +478,7 @@ fn parts(
             }
             if let Some(global) = &limits.global {
                 parts.global_limits = traffic::global_limits(ctx, entry, global);
+                parts.rate_limit_service = traffic::rate_limit_service(ctx, entry, global);
             }
         }
     }

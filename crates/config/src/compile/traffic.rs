@@ -19,7 +19,8 @@ use crate::compile::backend::duration;
 use crate::compile::cloud_credentials::url_target;
 use crate::compile::secrets::{ResolvedSecrets, SecretValues};
 use crate::ir::policy::{
-    Buckets, ExtAuthz, GlobalEntry, GlobalLimits, LimitKey, LimitUnit, LocalLimit, RemoteJwks,
+    Buckets, ExtAuthz, GlobalEntry, GlobalLimits, LimitKey, LimitUnit, LocalLimit,
+    RateLimitService, RemoteJwks, RlsDescriptor,
 };
 use crate::store::{Entry, ObjectKey};
 use redis_limit::{FailureMode, GlobalLimit, RedisConfig, RedisLimiter};
@@ -337,12 +338,15 @@ pub(crate) fn global_limits(
 ) -> Option<Arc<GlobalLimits>> {
     let base = "spec.traffic.rateLimit.global";
     let Some(redis) = &global.redis else {
-        ctx.error(
-            entry,
-            base,
-            "the Envoy rate-limit service protocol (`backendRef`) is not supported yet",
-            "keep the shared limits in Redis: global: {redis: {address: host:6379}, limits: [...]}",
-        );
+        if global.backend_ref.is_none() {
+            ctx.error(
+                entry,
+                base,
+                "set `redis` (+ `limits`) or `backendRef` (+ `domain`, `descriptors`)",
+                "",
+            );
+        }
+        // The rate-limit service form is compiled by `rate_limit_service`.
         return None;
     };
     if global.backend_ref.is_some() {
@@ -548,6 +552,82 @@ fn service_address(
                 format!("{other} cannot be called as a service"),
                 "use a Service or an AgentgatewayBackend",
             );
+            None
+        }
+    }
+}
+
+/// How long one rate-limit service call may take.
+const RLS_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// `rateLimit.global` with `backendRef`: the Envoy rate-limit service protocol, with
+/// descriptor values from CEL.
+pub(crate) fn rate_limit_service(
+    ctx: &mut Ctx<'_>,
+    entry: &PolicyEntry,
+    global: &api::policy::GlobalRateLimit,
+) -> Option<Arc<RateLimitService>> {
+    let base = "spec.traffic.rateLimit.global";
+    let backend_ref = global.backend_ref.as_ref()?;
+    // Both forms at once is reported by `global_limits`.
+    if global.redis.is_some() {
+        return None;
+    }
+    let Some(domain) = global.domain.clone().filter(|d| !d.is_empty()) else {
+        ctx.error(
+            entry,
+            &format!("{base}.domain"),
+            "a rate-limit service needs the `domain` its limits are configured under",
+            "",
+        );
+        return None;
+    };
+    if global.descriptors.is_empty() {
+        ctx.error(
+            entry,
+            &format!("{base}.descriptors"),
+            "at least one descriptor is needed",
+            "e.g. descriptors: [{entries: [{name: user, expression: jwt.sub}]}]",
+        );
+        return None;
+    }
+    let mut descriptors = Vec::new();
+    let mut ok = true;
+    for (i, descriptor) in global.descriptors.iter().enumerate() {
+        let mut entries = Vec::new();
+        for (j, named) in descriptor.entries.iter().enumerate() {
+            match ::policy::authorization::compile_value(&named.expression) {
+                Ok(expression) => entries.push((named.name.clone(), expression)),
+                Err(e) => {
+                    ctx.error(
+                        entry,
+                        &format!("{base}.descriptors[{i}].entries[{j}].expression"),
+                        e.to_string(),
+                        "",
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let unit = match descriptor.unit {
+            Some(api::policy::DescriptorUnit::Tokens) => LimitUnit::Tokens,
+            _ => LimitUnit::Requests,
+        };
+        descriptors.push(RlsDescriptor { entries, unit });
+    }
+    let address = service_address(ctx, entry, &format!("{base}.backendRef"), backend_ref)?;
+    if !ok {
+        return None;
+    }
+    match envoy_grpc::GrpcChannel::new(&address, RLS_TIMEOUT) {
+        Ok(channel) => Some(Arc::new(RateLimitService {
+            address,
+            client: envoy_grpc::RateLimitClient::new(channel),
+            domain,
+            descriptors,
+        })),
+        Err(e) => {
+            ctx.error(entry, &format!("{base}.backendRef"), e.to_string(), "");
             None
         }
     }

@@ -36,6 +36,8 @@ pub struct TrafficSettings {
     pub local_limits: Vec<Arc<LocalLimit>>,
     /// `traffic.rateLimit.global`: buckets in Redis, shared by every replica.
     pub global_limits: Option<Arc<GlobalLimits>>,
+    /// `traffic.rateLimit.global` with `backendRef`: an Envoy rate-limit service decides.
+    pub rate_limit_service: Option<Arc<RateLimitService>>,
     /// `traffic.extAuth`: an Envoy ext_authz service asked about every request.
     pub ext_authz: Option<Arc<ExtAuthz>>,
     /// `traffic.authorization` rules of every level, least specific first: they accumulate.
@@ -62,6 +64,23 @@ pub struct ExtAuthz {
     pub client: envoy_grpc::ExtAuthzClient,
     /// Let requests through when the service cannot be asked (`FailOpen`).
     pub fail_open: bool,
+}
+
+/// An Envoy rate-limit service (RLS v3) and the descriptors sent to it.
+#[derive(Debug)]
+pub struct RateLimitService {
+    pub address: String,
+    pub client: envoy_grpc::RateLimitClient,
+    pub domain: String,
+    pub descriptors: Vec<RlsDescriptor>,
+}
+
+/// One descriptor: entries whose values come from CEL over the request. A descriptor with
+/// an entry that has no value for a request is not sent (as Envoy does).
+#[derive(Debug)]
+pub struct RlsDescriptor {
+    pub entries: Vec<(String, ::policy::authorization::ValueExpression)>,
+    pub unit: LimitUnit,
 }
 
 /// Buckets kept in Redis.

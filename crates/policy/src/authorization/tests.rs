@@ -2,6 +2,7 @@
 //! errors and the combining semantics here, the variables in `attributes`.
 
 mod attributes;
+mod expression;
 
 use std::net::IpAddr;
 
