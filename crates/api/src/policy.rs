@@ -143,6 +143,11 @@ api_struct! {
         /// without it the policy has one bucket for everyone.
         #[serde(default)]
         pub key: Option<RateLimitKey>,
+        /// Token budgets only: end a streamed answer with an error event once it has used
+        /// more than it reserved plus what the bucket has left (default false: the overrun
+        /// is charged afterwards).
+        #[serde(default)]
+        pub cut_streams: Option<bool>,
     }
 }
 

@@ -87,3 +87,43 @@ async fn a_failed_call_gives_its_reservation_back() {
         assert_eq!(r.status, 404, "{}", r.text());
     }
 }
+
+#[tokio::test]
+async fn a_stream_past_its_budget_is_cut_with_an_error_event() {
+    let budget = "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: budget}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: llm}]
+  traffic:
+    rateLimit:
+      local: [{tokens: 12, unit: Hours, cutStreams: true}]
+";
+    let (_provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", None, budget).await;
+    let mut request = ask(1);
+    request["stream"] = json!(true);
+    let text = common::streamed_text(port, "/v1/chat/completions", &request).await;
+    let data = common::sse_data(&text);
+    let last: serde_json::Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("token budget exhausted"),
+        "{text}"
+    );
+    let content: String = data
+        .iter()
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(
+        !content.contains("Paris"),
+        "the answer was cut before its end: {content}"
+    );
+}

@@ -324,6 +324,7 @@ pub(crate) fn local_limits(
         out.push(Arc::new(LocalLimit {
             unit: spec.unit,
             buckets,
+            cut_streams: raw.cut_streams.unwrap_or(false),
         }));
     }
     Some(out)

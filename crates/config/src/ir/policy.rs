@@ -106,6 +106,8 @@ pub struct LocalLimit {
     /// What the bucket counts.
     pub unit: LimitUnit,
     pub buckets: Buckets,
+    /// Token budgets: streams that run past the budget are ended with an error event.
+    pub cut_streams: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,8 +23,12 @@ use crate::llm_route::json_response;
 #[derive(Clone, Default)]
 pub(crate) struct TokenBudgets(pub Vec<(Arc<LocalLimit>, String)>);
 
-/// Tokens taken from every budget, to settle once the real usage is known.
-pub(crate) struct Reserved(Vec<(Arc<LocalLimit>, String, Reservation)>);
+/// Tokens taken from every budget, to settle once the real usage is known, and the
+/// estimated input they include (what a stream has used before its first token).
+pub(crate) struct Reserved {
+    taken: Vec<(Arc<LocalLimit>, String, Reservation)>,
+    input: u64,
+}
 
 /// A reservation waiting for the answer's usage; shared with the access-log facts so every
 /// way an answer ends settles it once.
@@ -51,8 +55,8 @@ pub(crate) fn reserve(
         return Ok(None);
     };
     let api = client.api();
-    let estimate = llm::tokens::estimate_request(api, &request)
-        .saturating_add(llm::tokens::max_output(api, &request).unwrap_or(0));
+    let input = llm::tokens::estimate_request(api, &request);
+    let estimate = input.saturating_add(llm::tokens::max_output(api, &request).unwrap_or(0));
     let now = Instant::now();
     let mut taken = Vec::new();
     for (limit, key) in &budgets.0 {
@@ -64,19 +68,19 @@ pub(crate) fn reserve(
             Ok(reservation) => taken.push((limit.clone(), key.clone(), reservation)),
             Err(rejection) => {
                 // What was already taken goes back: this request never runs.
-                Reserved(taken).settle(0);
+                Reserved { taken, input }.settle(0);
                 return Err(refusal(client, estimate, &rejection));
             }
         }
     }
-    Ok(Some(Reserved(taken)))
+    Ok(Some(Reserved { taken, input }))
 }
 
 impl Reserved {
     /// Gives back what the request did not use, or takes what it used beyond the estimate.
     pub fn settle(self, actual: u64) {
         let now = Instant::now();
-        for (limit, key, reservation) in self.0 {
+        for (limit, key, reservation) in self.taken {
             match &limit.buckets {
                 Buckets::Shared(bucket) => {
                     bucket.settle(now, reservation, actual);
@@ -127,6 +131,86 @@ pub(crate) fn settle(facts: &SharedGenAiFacts, usage: Option<Usage>) {
             reserved.settle(usage.input.saturating_add(usage.output));
         }
     }
+}
+
+impl Reserved {
+    /// Whether a budget that cuts streams is overrun once `output` tokens were streamed.
+    fn overrun(&self, output: u64) -> bool {
+        let now = Instant::now();
+        let used = self.input.saturating_add(output);
+        self.taken.iter().any(|(limit, key, reservation)| {
+            limit.cut_streams
+                && !match &limit.buckets {
+                    Buckets::Shared(bucket) => bucket.may_continue(now, reservation, used),
+                    Buckets::PerKey(buckets, _) => {
+                        buckets.may_continue(key, now, reservation, used)
+                    }
+                }
+        })
+    }
+
+    fn cuts_streams(&self) -> bool {
+        self.taken.iter().any(|(limit, _, _)| limit.cut_streams)
+    }
+}
+
+impl PendingBudget {
+    /// Whether this stream has to be ended: it streamed `output` tokens past its budget.
+    pub fn overrun(&self, output: u64) -> bool {
+        let reserved = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        reserved.as_ref().is_some_and(|r| r.overrun(output))
+    }
+}
+
+/// The reservation of a call whose budget cuts streams, for the stream to check as it goes.
+pub(crate) fn stream_watch(facts: &SharedGenAiFacts) -> Option<Arc<PendingBudget>> {
+    let facts = facts.lock().unwrap_or_else(|p| p.into_inner());
+    let pending = facts.budget.as_ref()?;
+    let cuts = pending
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .is_some_and(Reserved::cuts_streams);
+    cuts.then(|| pending.clone())
+}
+
+/// Tokens of the answer text in client-format stream frames (chunk deltas, text and tool
+/// argument deltas), estimated: what a stream has produced so far.
+pub(crate) fn output_tokens(framed: &str) -> u64 {
+    let mut decoder = llm::sse::SseDecoder::default();
+    decoder
+        .feed(framed.as_bytes())
+        .iter()
+        .filter_map(|event| serde_json::from_str::<serde_json::Value>(&event.data).ok())
+        .map(|data| {
+            let mut tokens = 0;
+            for choice in data["choices"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                let delta = &choice["delta"];
+                for text in [&delta["content"], &delta["reasoning_content"]] {
+                    tokens += text.as_str().map_or(0, llm::tokens::estimate_text);
+                }
+                for call in delta["tool_calls"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                {
+                    tokens += call["function"]["arguments"]
+                        .as_str()
+                        .map_or(0, llm::tokens::estimate_text);
+                }
+            }
+            let delta = &data["delta"];
+            for text in [&delta["text"], &delta["partial_json"], &delta["thinking"]] {
+                tokens += text.as_str().map_or(0, llm::tokens::estimate_text);
+            }
+            tokens
+        })
+        .sum()
 }
 
 fn refusal(client: Dialect, estimate: u64, rejection: &Rejection) -> Response<BoxBody> {

@@ -226,17 +226,21 @@ async fn chat(
         return Ok(provider_error(parts, body, ai, dialect, &model, &out.backend_name).await);
     }
     let guard = policy.and_then(RequestPolicy::response_guard);
-    if prepared.stream
-        && let Some(guard) = guard
-    {
-        // A guarded stream is re-emitted event by event so text can be masked in flight.
+    let watched = budget::stream_watch(&facts).is_some();
+    if prepared.stream && (guard.is_some() || watched) {
+        // A guarded (or budget-cut) stream is re-emitted event by event, so text can be
+        // masked, or the stream ended, in flight.
         let passthrough: Box<dyn llm::translate::EventTranslator> = match dialect {
             Dialect::OpenAi => Box::new(ChatPassthrough::new(&model)),
             Dialect::Anthropic => Box::new(AnthropicPassthrough::new(&model)),
         };
+        let translator = match guard {
+            Some(guard) => Guarded::wrap(passthrough, guard, dialect.api()),
+            None => passthrough,
+        };
         let stream = translated::StreamParts {
             frames: wire::FrameDecoder::Sse(SseDecoder::default()),
-            translator: Guarded::wrap(passthrough, guard, dialect.api()),
+            translator,
             labels,
             start,
             metrics: metrics.clone(),

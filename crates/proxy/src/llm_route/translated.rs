@@ -29,6 +29,7 @@ use crate::body::{BoxBody, BoxError, boxed, collect_limited, full};
 use crate::error::ProxyError;
 use crate::forward::Outbound;
 use crate::gen_ai_metrics::{GenAiLabels, SharedGenAiFacts};
+use crate::llm_route::budget::PendingBudget;
 use crate::llm_route::dialect::Dialect;
 use crate::llm_route::wire::{FrameDecoder, Wire};
 use crate::llm_route::{RESPONSE_LIMIT, name_the_model, read_request, send_json, set_path, settle};
@@ -331,6 +332,8 @@ impl StreamParts {
             labels: self.labels,
             start: self.start,
             first: false,
+            budget: super::budget::stream_watch(&self.facts),
+            streamed_tokens: 0,
             metrics: self.metrics,
             facts: self.facts,
         };
@@ -360,9 +363,21 @@ struct TranslatedStream {
     first: bool,
     metrics: Arc<Metrics>,
     facts: SharedGenAiFacts,
+    /// A token budget that ends the stream once it is overrun, and what it has streamed.
+    budget: Option<Arc<PendingBudget>>,
+    streamed_tokens: u64,
 }
 
 impl TranslatedStream {
+    /// Whether the text just produced takes the stream past its token budget.
+    fn over_budget(&mut self, text: &str) -> bool {
+        let Some(budget) = &self.budget else {
+            return false;
+        };
+        self.streamed_tokens += super::budget::output_tokens(text);
+        budget.overrun(self.streamed_tokens)
+    }
+
     fn finish(&mut self) {
         self.done = true;
         self.labels.response_model = self.translator.model().to_string();
@@ -420,7 +435,18 @@ impl Body for TranslatedStream {
                     };
                     for event in events {
                         let text = this.translator.event(&event);
+                        let over = this.over_budget(&text);
                         this.push(text);
+                        if over {
+                            let message = format!(
+                                "token budget exhausted after about {} streamed tokens; the answer was cut",
+                                this.streamed_tokens
+                            );
+                            let error = this.translator.error(&message);
+                            this.push(error);
+                            this.finish();
+                            break;
+                        }
                         if this.translator.finished() {
                             this.finish();
                             break;
