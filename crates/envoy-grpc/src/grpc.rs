@@ -269,7 +269,7 @@ impl GrpcChannel {
 
 /// Joins an error and its sources into one line: hyper's own message ("client error
 /// (Connect)") says nothing without the io error beneath it.
-fn error_chain(err: &dyn StdError) -> String {
+pub(crate) fn error_chain(err: &dyn StdError) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(inner) = source {

@@ -26,11 +26,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Envoy's ext_authz can also call a plain HTTP service (`http_service`): the
+//! [`HttpAuthzClient`] speaks that mode over pooled HTTP/1.1 connections and returns the same
+//! [`AuthzVerdict`].
+//!
 //! With the `testing` feature, the `testing` module provides in-process services to test against.
 
 mod authz;
 mod authz_proto;
 mod grpc;
+mod http_authz;
 mod proto;
 mod ratelimit;
 mod ratelimit_proto;
@@ -39,5 +44,6 @@ pub mod testing;
 
 pub use authz::{AuthzRequest, AuthzVerdict, CHECK_PATH, ExtAuthzClient};
 pub use grpc::{GrpcChannel, GrpcError, code_name};
+pub use http_authz::{DEFAULT_ALLOWED_HEADERS, HttpAuthzClient, HttpAuthzError};
 pub use proto::DecodeError;
 pub use ratelimit::{RateLimitClient, RateLimitVerdict, SHOULD_RATE_LIMIT_PATH};

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
 
-use config::ir::policy::{Buckets, LimitKey, LimitUnit, TrafficSettings};
+use config::ir::policy::{Buckets, ExtAuthzClient, LimitKey, LimitUnit, TrafficSettings};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 use policy::auth::{Outcome, Rejection};
@@ -109,7 +109,11 @@ pub(crate) async fn external_authz(
         source_port: client.port(),
         protocol,
     };
-    match ext.client.check(&request).await {
+    let verdict = match &ext.client {
+        ExtAuthzClient::Grpc(client) => client.check(&request).await.map_err(|e| e.to_string()),
+        ExtAuthzClient::Http(client) => client.check(&request).await.map_err(|e| e.to_string()),
+    };
+    match verdict {
         Ok(envoy_grpc::AuthzVerdict::Allow {
             headers_to_set,
             headers_to_remove,
@@ -128,7 +132,15 @@ pub(crate) async fn external_authz(
             let mut response = Response::new(full(body));
             *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
             *response.headers_mut() = admitted.response_headers.clone();
-            set_headers(response.headers_mut(), headers);
+            // Appended, not set: a denial may carry several Set-Cookie headers.
+            for (name, value) in headers {
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::try_from(name.as_str()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    response.headers_mut().append(name, value);
+                }
+            }
             Err(response)
         }
         Err(error) if ext.fail_open => {

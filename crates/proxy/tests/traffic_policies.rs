@@ -525,3 +525,50 @@ async fn an_envoy_rate_limit_service_decides_on_cel_descriptors() {
     assert_eq!(r.status, 200);
     assert_eq!(service.calls().len(), 4);
 }
+
+#[tokio::test]
+async fn a_plain_http_authz_service_allows_with_200_and_denies_with_its_answer() {
+    use envoy_grpc::testing::HttpAuthzServer;
+    let authz = HttpAuthzServer::start(|parts| {
+        let token = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        match token {
+            Some("Bearer good") => (200, vec![], String::new()),
+            _ => (
+                302,
+                vec![
+                    ("location".into(), "https://login.example.com".into()),
+                    ("set-cookie".into(), "state=1".into()),
+                    ("set-cookie".into(), "csrf=2".into()),
+                ],
+                "log in first".into(),
+            ),
+        }
+    })
+    .await;
+    let ext = policy(
+        "ext",
+        "HTTPRoute",
+        "r",
+        &format!(
+            "    extAuth: {{backendRef: {{name: 127.0.0.1, port: {}}}, http: {{path: /check}}}}\n",
+            authz.addr().port()
+        ),
+    );
+    let (upstream, port, _gw) = app(&ext).await;
+    let r = send(request(port, "GET", &[("authorization", "Bearer good")])).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send(request(port, "GET", &[])).await;
+    assert_eq!(r.status, 302);
+    assert_eq!(r.headers["location"], "https://login.example.com");
+    assert_eq!(
+        r.headers.get_all("set-cookie").iter().count(),
+        2,
+        "both cookies kept"
+    );
+    assert_eq!(r.text(), "log in first");
+    assert_eq!(upstream.seen().len(), 1);
+    assert_eq!(authz.requests()[0].target(), "/check/items");
+}

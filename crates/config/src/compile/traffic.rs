@@ -19,7 +19,7 @@ use crate::compile::backend::duration;
 use crate::compile::cloud_credentials::url_target;
 use crate::compile::secrets::{ResolvedSecrets, SecretValues};
 use crate::ir::policy::{
-    Buckets, ExtAuthz, GlobalEntry, GlobalLimits, LimitKey, LimitUnit, LocalLimit,
+    Buckets, ExtAuthz, ExtAuthzClient, GlobalEntry, GlobalLimits, LimitKey, LimitUnit, LocalLimit,
     RateLimitService, RemoteJwks, RlsDescriptor,
 };
 use crate::store::{Entry, ObjectKey};
@@ -465,12 +465,12 @@ pub(crate) fn ext_authz(
     ext: &api::policy::ExtAuth,
 ) -> Option<Arc<ExtAuthz>> {
     let base = "spec.traffic.extAuth";
-    if ext.http.is_some() {
+    if ext.http.is_some() == ext.grpc.is_some() {
         ctx.error(
             entry,
-            &format!("{base}.http"),
-            "the plain-HTTP ext_authz mode is not supported yet",
-            "use grpc: {} with an Envoy ext_authz v3 service",
+            base,
+            "exactly one of `grpc` or `http` must be set",
+            "grpc: {} for an Envoy ext_authz v3 service, http: {path: /auth} for a plain HTTP one",
         );
         return None;
     }
@@ -487,14 +487,28 @@ pub(crate) fn ext_authz(
     if !ok {
         return None;
     }
-    match envoy_grpc::GrpcChannel::new(&address, timeout) {
-        Ok(channel) => Some(Arc::new(ExtAuthz {
+    let client = match &ext.http {
+        Some(http) => envoy_grpc::HttpAuthzClient::new(
+            &address,
+            http.path.clone().unwrap_or_default(),
+            Vec::new(),
+            Vec::new(),
+            timeout,
+        )
+        .map(ExtAuthzClient::Http)
+        .map_err(|e| e.to_string()),
+        None => envoy_grpc::GrpcChannel::new(&address, timeout)
+            .map(|channel| ExtAuthzClient::Grpc(envoy_grpc::ExtAuthzClient::new(channel)))
+            .map_err(|e| e.to_string()),
+    };
+    match client {
+        Ok(client) => Some(Arc::new(ExtAuthz {
             address,
-            client: envoy_grpc::ExtAuthzClient::new(channel),
+            client,
             fail_open: ext.failure_mode == Some(api::backend::FailureMode::FailOpen),
         })),
         Err(e) => {
-            ctx.error(entry, &format!("{base}.backendRef"), e.to_string(), "");
+            ctx.error(entry, base, e, "");
             None
         }
     }

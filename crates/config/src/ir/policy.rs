@@ -57,11 +57,11 @@ impl TrafficSettings {
     }
 }
 
-/// An Envoy ext_authz v3 gRPC service.
+/// An Envoy ext_authz service, over gRPC (v3) or plain HTTP.
 #[derive(Debug)]
 pub struct ExtAuthz {
     pub address: String,
-    pub client: envoy_grpc::ExtAuthzClient,
+    pub client: ExtAuthzClient,
     /// Let requests through when the service cannot be asked (`FailOpen`).
     pub fail_open: bool,
 }
@@ -81,6 +81,12 @@ pub struct RateLimitService {
 pub struct RlsDescriptor {
     pub entries: Vec<(String, ::policy::authorization::ValueExpression)>,
     pub unit: LimitUnit,
+}
+
+#[derive(Debug)]
+pub enum ExtAuthzClient {
+    Grpc(envoy_grpc::ExtAuthzClient),
+    Http(envoy_grpc::HttpAuthzClient),
 }
 
 /// Buckets kept in Redis.

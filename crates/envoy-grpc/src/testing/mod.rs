@@ -1,7 +1,8 @@
 //! In-process ext_authz and rate limit services for tests: real h2c gRPC servers on
-//! `127.0.0.1:0` that decode what the gateway sends, record it, and answer by a rule.
+//! `127.0.0.1:0` that decode what the gateway sends, record it, and answer by a rule, and a
+//! plain HTTP/1.1 ext_authz service for the HTTP mode.
 //!
-//! Each server runs until its handle is dropped. The servers check the request framing a
+//! Each server runs until its handle is dropped. The gRPC servers check the request framing a
 //! real gRPC server relies on (`POST`, `content-type: application/grpc`, `te: trailers`,
 //! one uncompressed message) and fail the call otherwise, so client bugs show in tests.
 
@@ -10,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authz;
+mod http_authz;
 mod ratelimit;
 
 use std::convert::Infallible;
@@ -25,10 +27,11 @@ use hyper::body::Incoming;
 use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use authz::{AuthzServer, CheckedRequest, Verdict};
+pub use http_authz::{HttpAuthzServer, HttpCheck};
 pub use ratelimit::{RateLimitCall, RateLimitServer};
 
 use crate::grpc::{frame, percent_encode, unframe};
@@ -63,22 +66,23 @@ impl Drop for ServerTask {
     }
 }
 
-/// Starts an h2c gRPC server on a free loopback port; `handler` gets each call's method path
-/// and request message.
-pub(crate) async fn serve<F, Fut>(handler: F) -> (SocketAddr, ServerTask)
+/// Binds a free loopback port and hands each accepted connection, with the client's address,
+/// to `connection`, each on its own task, until the returned handle is dropped.
+pub(crate) async fn listen<F, Fut>(connection: F) -> (SocketAddr, ServerTask)
 where
-    F: Fn(String, Bytes) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Reply> + Send + 'static,
+    F: Fn(TcpStream, SocketAddr) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
 {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
     let addr = listener.local_addr().expect("listener address");
     let task = tokio::spawn(async move {
+        // Connection tasks live in the set so that aborting the server ends them too.
         let mut connections = JoinSet::new();
         loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
                 Err(_) => {
                     // Out of descriptors or similar: retry shortly instead of spinning.
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -86,20 +90,33 @@ where
                 }
             };
             while connections.try_join_next().is_some() {}
-            let handler = handler.clone();
-            connections.spawn(async move {
-                let service = service_fn(move |request| {
-                    let handler = handler.clone();
-                    async move { Ok::<_, Infallible>(handle(request, handler).await) }
-                });
-                // A client that goes away mid-call is not the test server's concern.
-                let _ = http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+            connections.spawn(connection(stream, peer));
         }
     });
     (addr, ServerTask(task))
+}
+
+/// Starts an h2c gRPC server on a free loopback port; `handler` gets each call's method path
+/// and request message.
+pub(crate) async fn serve<F, Fut>(handler: F) -> (SocketAddr, ServerTask)
+where
+    F: Fn(String, Bytes) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    listen(move |stream, _peer| {
+        let handler = handler.clone();
+        async move {
+            let service = service_fn(move |request| {
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handle(request, handler).await) }
+            });
+            // A client that goes away mid-call is not the test server's concern.
+            let _ = http2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        }
+    })
+    .await
 }
 
 async fn handle<F, Fut>(
