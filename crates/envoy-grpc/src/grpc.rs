@@ -116,6 +116,18 @@ pub struct GrpcChannel {
     grpc_timeout: HeaderValue,
 }
 
+/// The `host:port` of a service, or why it is not one.
+pub(crate) fn service_authority(address: &str) -> Result<Authority, &'static str> {
+    let authority: Authority = address.parse().map_err(|_| "not host:port")?;
+    if authority.port_u16().is_none() {
+        return Err("the port is missing");
+    }
+    if address.contains('@') {
+        return Err("credentials are not allowed");
+    }
+    Ok(authority)
+}
+
 impl GrpcChannel {
     /// A channel to `address` (`host:port`, or a [`std::net::SocketAddr`]) whose calls each
     /// fail with [`GrpcError::Timeout`] after `timeout`, connecting included.
@@ -125,13 +137,7 @@ impl GrpcChannel {
             address: address.clone(),
             reason: reason.to_owned(),
         };
-        let authority: Authority = address.parse().map_err(|_| invalid("not host:port"))?;
-        if authority.port_u16().is_none() {
-            return Err(invalid("the port is missing"));
-        }
-        if address.contains('@') {
-            return Err(invalid("credentials are not allowed"));
-        }
+        let authority = service_authority(&address).map_err(invalid)?;
         if timeout.is_zero() {
             return Err(invalid("the timeout must be positive"));
         }

@@ -139,13 +139,7 @@ impl HttpAuthzClient {
             address: address.clone(),
             reason: reason.to_owned(),
         };
-        let authority: Authority = address.parse().map_err(|_| invalid("not host:port"))?;
-        if authority.port_u16().is_none() {
-            return Err(invalid("the port is missing"));
-        }
-        if address.contains('@') {
-            return Err(invalid("credentials are not allowed"));
-        }
+        let authority = crate::grpc::service_authority(&address).map_err(invalid)?;
         check_path_prefix(&path_prefix)?;
         if timeout.is_zero() {
             return Err(HttpAuthzError::InvalidTimeout);
