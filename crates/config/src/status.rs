@@ -6,6 +6,17 @@ use crate::store::ObjectKey;
 pub struct ResourceStatus {
     pub resource: ObjectKey,
     pub conditions: Vec<Condition>,
+    /// Policies: their conditions per target they attach to (Gateway API policy status).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ancestors: Vec<AncestorStatus>,
+}
+
+/// A policy's conditions at one of its targets.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AncestorStatus {
+    /// e.g. `HTTPRoute default/app` or `Gateway default/gw (listener http)`.
+    pub ancestor: String,
+    pub conditions: Vec<Condition>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

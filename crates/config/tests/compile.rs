@@ -334,3 +334,57 @@ spec:
         "regexes are anchored to the whole path"
     );
 }
+
+#[test]
+fn policies_report_their_conditions_per_target() {
+    let yaml = GATEWAY.to_string()
+        + "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: p, namespace: infra}
+spec:
+  targetRefs:
+  - {group: gateway.networking.k8s.io, kind: Gateway, name: gw}
+  - {group: gateway.networking.k8s.io, kind: Gateway, name: gw, sectionName: http}
+  traffic: {timeouts: {request: 5s}}
+";
+    let config = compile(&yaml).unwrap();
+    let status = config
+        .statuses
+        .iter()
+        .find(|s| s.resource.name == "p")
+        .unwrap();
+    let ancestors: Vec<&str> = status
+        .ancestors
+        .iter()
+        .map(|a| a.ancestor.as_str())
+        .collect();
+    assert_eq!(
+        ancestors,
+        ["Gateway infra/gw", "Gateway infra/gw (listener http)"]
+    );
+    let attached = &status.ancestors[1].conditions[1];
+    assert_eq!(
+        (attached.condition_type, attached.status),
+        ("Attached", "True")
+    );
+}
+
+#[test]
+fn a_section_that_does_not_apply_to_a_target_kind_is_an_error_naming_it() {
+    let yaml = GATEWAY.to_string()
+        + &route("infra", "")
+        + "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: p, namespace: infra}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]
+  frontend: {tracing: {url: 'http://otel:4317'}}
+";
+    let e = errors(&yaml);
+    assert!(
+        e.contains("`frontend` applies to Gateway targets only; HTTPRoute infra/r is not one"),
+        "{e}"
+    );
+}

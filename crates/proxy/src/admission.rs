@@ -18,7 +18,7 @@ use policy::ratelimit::Decision;
 use serde_json::json;
 
 use crate::body::{BoxBody, full};
-use crate::llm_route::budget::TokenBudgets;
+use crate::llm_route::budget::{GlobalTokenBudgets, TokenBudgets};
 
 /// Who the request is, once authenticated, and what its answer must carry.
 #[derive(Default)]
@@ -418,7 +418,7 @@ fn refusal(
 /// by the limiter).
 pub(crate) async fn limit_globally(
     traffic: &TrafficSettings,
-    parts: &http::request::Parts,
+    parts: &mut http::request::Parts,
     client_ip: IpAddr,
     admitted: &mut Admitted,
     metrics: &crate::metrics::Metrics,
@@ -429,17 +429,19 @@ pub(crate) async fn limit_globally(
     let Some(global) = &traffic.global_limits else {
         return Ok(());
     };
-    for entry in &global.entries {
-        // Token budgets in Redis are not taken yet; validation documents it.
-        if entry.unit != LimitUnit::Requests {
-            continue;
-        }
+    let mut token_budgets = GlobalTokenBudgets::default();
+    for (index, entry) in global.entries.iter().enumerate() {
         let value = entry
             .key
             .as_ref()
             .map(|key| bucket_key(key, parts, client_ip, admitted))
             .unwrap_or_default();
         let key = format!("{}:{value}", entry.id);
+        if entry.unit == LimitUnit::Tokens {
+            // Token budgets are taken by the LLM route, which knows the prompt.
+            token_budgets.0.push((global.clone(), index, key));
+            continue;
+        }
         let capacity = entry.limit.effective_capacity();
         match global.limiter.check(&key, &entry.limit, 1).await {
             redis_limit::Outcome::Allowed { remaining, reset } => {
@@ -489,6 +491,9 @@ pub(crate) async fn limit_globally(
                 }
             }
         }
+    }
+    if !token_budgets.0.is_empty() {
+        parts.extensions.insert(token_budgets);
     }
     Ok(())
 }

@@ -136,7 +136,7 @@ async fn route_and_serve(
     }
     if let Err(answer) = admission::limit_globally(
         &backend.traffic,
-        &parts,
+        &mut parts,
         conn.client.ip(),
         &mut admitted,
         &snapshot.metrics,

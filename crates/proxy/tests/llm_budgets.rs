@@ -127,3 +127,49 @@ spec:
         "the answer was cut before its end: {content}"
     );
 }
+
+#[tokio::test]
+async fn a_token_budget_in_redis_is_shared_by_replicas_and_settled_with_usage() {
+    let Some(redis) = test_support::redis::RedisServer::start() else {
+        return;
+    };
+    let budget = format!(
+        "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {{name: budget}}
+spec:
+  targetRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: llm}}]
+  traffic:
+    rateLimit:
+      global:
+        redis: {{address: '{}'}}
+        limits: [{{tokens: 2000, unit: Hours}}]
+",
+        redis.address()
+    );
+    // Two gateways (replicas) in front of providers that report 1632 tokens per answer.
+    let (_a, port_a, _gw_a) = llm_gateway(Flavor::OpenAi, "openai", None, &budget).await;
+    let (_b, port_b, _gw_b) = llm_gateway(Flavor::OpenAi, "openai", None, &budget).await;
+    let r = send(post_json(port_a, "/v1/chat/completions", &ask(100))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The usage is settled in the background; the replica sees it once Redis has it.
+    let mut status = 0;
+    for _ in 0..40 {
+        status = send(post_json(port_b, "/v1/chat/completions", &ask(100)))
+            .await
+            .status
+            .as_u16();
+        if status == 429 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status, 429,
+        "the answers were charged 1632 tokens each: the shared budget of 2000 runs out"
+    );
+    let r = send(post_json(port_a, "/v1/chat/completions", &ask(5000))).await;
+    assert_eq!(r.status, 429);
+    assert!(r.text().contains("can ever hold (2000)"), "{}", r.text());
+}

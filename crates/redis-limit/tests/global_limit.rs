@@ -7,12 +7,10 @@
 // Test helpers outside #[test] functions may fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use redis_limit::{FailureMode, GlobalLimit, Outcome, RedisConfig, RedisLimiter};
-use support::RedisServer;
+use test_support::redis::RedisServer;
 use tokio::task::JoinSet;
 
 macro_rules! redis_or_skip {
@@ -319,7 +317,7 @@ async fn a_restart_between_requests_is_not_a_failure() {
 #[tokio::test]
 async fn unreachable_redis_degrades_at_once() {
     let limiter = limiter(
-        format!("127.0.0.1:{}", support::free_port()),
+        format!("127.0.0.1:{}", test_support::free_port()),
         FailureMode::FailClosed,
     );
     let limit = limit(10, HOUR, 10);

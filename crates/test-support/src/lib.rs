@@ -7,6 +7,7 @@
 pub mod certs;
 pub mod client;
 pub mod provider_mock;
+pub mod redis;
 pub mod upstream;
 
 /// A port that was free a moment ago on 127.0.0.1 (the OS picks it).

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::ir::Config;
-use crate::status::{Condition, ResourceStatus};
+use crate::status::{AncestorStatus, Condition, ResourceStatus};
 use crate::store::{Entry, ObjectKey, ResourceStore};
 
 /// How `${VAR}` in Secrets is looked up; injected so tests never touch the real environment.
@@ -53,6 +53,8 @@ pub(crate) struct Ctx<'a> {
     pub errors: ConfigErrors,
     pub warnings: Vec<ConfigError>,
     pub statuses: BTreeMap<ObjectKey, Vec<Condition>>,
+    /// Policy conditions per target.
+    pub ancestors: BTreeMap<ObjectKey, Vec<AncestorStatus>>,
     /// The environment (Secret interpolation, AWS keys when no Secret names them).
     pub env: EnvLookup,
 }
@@ -65,6 +67,7 @@ impl<'a> Ctx<'a> {
             errors: ConfigErrors::default(),
             warnings: Vec::new(),
             statuses: BTreeMap::new(),
+            ancestors: BTreeMap::new(),
         }
     }
 
@@ -131,10 +134,12 @@ pub fn compile(store: &ResourceStore, options: &CompileOptions) -> Result<Config
         });
         return Err(ctx.errors);
     }
+    let mut ancestors = ctx.ancestors;
     let statuses = ctx
         .statuses
         .into_iter()
         .map(|(resource, conditions)| ResourceStatus {
+            ancestors: ancestors.remove(&resource).unwrap_or_default(),
             resource,
             conditions,
         })

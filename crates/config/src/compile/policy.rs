@@ -18,7 +18,7 @@ use crate::compile::{Ctx, traffic};
 use crate::ir::backend::BackendCredential;
 use crate::ir::filters::HeaderOps;
 use crate::ir::policy::{GlobalLimits, LocalLimit, RemoteJwks, RetryPolicy, TrafficSettings};
-use crate::status::Condition;
+use crate::status::{AncestorStatus, Condition};
 use crate::store::{Entry, ObjectKey, ResourceStore};
 
 /// What a policy can attach to, most general first.
@@ -51,6 +51,38 @@ pub(crate) struct PolicyParts {
     pub authorization: Option<::policy::authorization::RuleSet>,
     pub ext_authz: Option<Arc<crate::ir::policy::ExtAuthz>>,
     pub rate_limit_service: Option<Arc<crate::ir::policy::RateLimitService>>,
+}
+
+impl Target {
+    /// The target as status messages name it.
+    fn describe(&self) -> String {
+        match self {
+            Self::Gateway(key) | Self::Route(key) | Self::Backend(key) => key.to_string(),
+            Self::Listener(key, name) => format!("{key} (listener {name})"),
+            Self::Rule(key, name) => format!("{key} (rule {name})"),
+        }
+    }
+}
+
+/// Sections that only make sense on some kinds of target are errors elsewhere, naming the
+/// target, rather than silently doing nothing there.
+fn check_applies(ctx: &mut Ctx<'_>, entry: &Entry<AgentgatewayPolicy>, targets: &[Target]) {
+    let spec = &entry.resource.spec;
+    if spec.frontend.is_some()
+        && let Some(other) = targets
+            .iter()
+            .find(|t| !matches!(t, Target::Gateway(_) | Target::Listener(..)))
+    {
+        ctx.error(
+            entry,
+            "spec.frontend",
+            format!(
+                "`frontend` applies to Gateway targets only; {} is not one",
+                other.describe()
+            ),
+            "attach frontend settings to the Gateway in a policy of their own",
+        );
+    }
 }
 
 /// Policies by target, each list in policy-name order, and the remote key sets they need.
@@ -129,11 +161,11 @@ pub(crate) fn compile_all(ctx: &mut Ctx<'_>, secrets: &ResolvedSecrets) -> Polic
     for entry in ctx.store.policies.values() {
         let targets = targets(ctx, entry);
         let before = ctx.errors.len();
+        check_applies(ctx, entry, &targets);
         let parts = parts(ctx, entry, secrets, &mut index.remote_jwks);
         if ctx.errors.len() != before || targets.is_empty() {
             continue;
         }
-        let names: Vec<String> = targets.iter().map(|t| format!("{t:?}")).collect();
         ctx.condition(
             &entry.key,
             Condition::ok("Accepted", "Accepted", "policy is valid"),
@@ -143,9 +175,24 @@ pub(crate) fn compile_all(ctx: &mut Ctx<'_>, secrets: &ResolvedSecrets) -> Polic
             Condition::ok(
                 "Attached",
                 "Attached",
-                format!("attached to {} target(s)", names.len()),
+                format!("attached to {} target(s)", targets.len()),
             ),
         );
+        let ancestors = targets
+            .iter()
+            .map(|target| AncestorStatus {
+                ancestor: target.describe(),
+                conditions: vec![
+                    Condition::ok("Accepted", "Accepted", "policy is valid"),
+                    Condition::ok(
+                        "Attached",
+                        "Attached",
+                        format!("applies to every request through {}", target.describe()),
+                    ),
+                ],
+            })
+            .collect();
+        ctx.ancestors.insert(entry.key.clone(), ancestors);
         for target in targets {
             index
                 .by_target

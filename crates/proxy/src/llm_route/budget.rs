@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use config::ir::policy::{Buckets, LocalLimit};
+use config::ir::policy::{Buckets, GlobalLimits, LocalLimit};
 use http::header::HeaderValue;
 use http::{Response, StatusCode};
 use llm::Usage;
@@ -27,7 +27,21 @@ pub(crate) struct TokenBudgets(pub Vec<(Arc<LocalLimit>, String)>);
 /// estimated input they include (what a stream has used before its first token).
 pub(crate) struct Reserved {
     taken: Vec<(Arc<LocalLimit>, String, Reservation)>,
+    /// Tokens taken from buckets in Redis (shared by every replica).
+    global: Vec<GlobalTaken>,
     input: u64,
+}
+
+/// The token buckets in Redis a request must fit in, with their Redis keys.
+#[derive(Clone, Default)]
+pub(crate) struct GlobalTokenBudgets(pub Vec<(Arc<GlobalLimits>, usize, String)>);
+
+/// Tokens taken from one bucket in Redis.
+struct GlobalTaken {
+    limiter: redis_limit::RedisLimiter,
+    key: String,
+    limit: redis_limit::GlobalLimit,
+    amount: u64,
 }
 
 /// A reservation waiting for the answer's usage; shared with the access-log facts so every
@@ -41,16 +55,19 @@ impl std::fmt::Debug for PendingBudget {
     }
 }
 
-/// Reserves the request's estimated tokens in every budget on it. `Err` is the client's
-/// 429 (in its API's shape) naming the budget and, when it can never fit, why.
-pub(crate) fn reserve(
+/// Reserves the request's estimated tokens in every budget on it, local and in Redis. `Err`
+/// is the client's 429 (in its API's shape) naming the budget and, when it can never fit,
+/// why.
+pub(crate) async fn reserve(
     parts: &http::request::Parts,
     client: Dialect,
     body: &[u8],
 ) -> Result<Option<Reserved>, Response<BoxBody>> {
-    let Some(budgets) = parts.extensions.get::<TokenBudgets>() else {
+    let local = parts.extensions.get::<TokenBudgets>();
+    let global = parts.extensions.get::<GlobalTokenBudgets>();
+    if local.is_none() && global.is_none() {
         return Ok(None);
-    };
+    }
     let Ok(request) = serde_json::from_slice::<serde_json::Value>(body) else {
         return Ok(None);
     };
@@ -58,27 +75,93 @@ pub(crate) fn reserve(
     let input = llm::tokens::estimate_request(api, &request);
     let estimate = input.saturating_add(llm::tokens::max_output(api, &request).unwrap_or(0));
     let now = Instant::now();
-    let mut taken = Vec::new();
-    for (limit, key) in &budgets.0 {
+    let mut reserved = Reserved {
+        taken: Vec::new(),
+        global: Vec::new(),
+        input,
+    };
+    for (limit, key) in local.map(|b| b.0.as_slice()).unwrap_or_default() {
         let result = match &limit.buckets {
             Buckets::Shared(bucket) => bucket.reserve(now, estimate),
             Buckets::PerKey(buckets, _) => buckets.reserve(key, now, estimate),
         };
         match result {
-            Ok(reservation) => taken.push((limit.clone(), key.clone(), reservation)),
+            Ok(reservation) => reserved
+                .taken
+                .push((limit.clone(), key.clone(), reservation)),
             Err(rejection) => {
                 // What was already taken goes back: this request never runs.
-                Reserved { taken, input }.settle(0);
+                reserved.settle(0);
                 return Err(refusal(client, estimate, &rejection));
             }
         }
     }
-    Ok(Some(Reserved { taken, input }))
+    for (limits, index, key) in global.map(|b| b.0.as_slice()).unwrap_or_default() {
+        let Some(entry) = limits.entries.get(*index) else {
+            continue;
+        };
+        match limits.limiter.check(key, &entry.limit, estimate).await {
+            redis_limit::Outcome::Allowed { .. } => reserved.global.push(GlobalTaken {
+                limiter: limits.limiter.clone(),
+                key: key.clone(),
+                limit: entry.limit,
+                amount: estimate,
+            }),
+            redis_limit::Outcome::Limited { retry_after, .. } => {
+                reserved.settle(0);
+                let capacity = entry.limit.effective_capacity();
+                let rejection = match retry_after {
+                    None => Rejection::NeverFits {
+                        needed: estimate,
+                        capacity,
+                    },
+                    Some(wait) => Rejection::Limited(policy::ratelimit::Decision {
+                        allowed: false,
+                        limit: capacity,
+                        remaining: 0,
+                        reset: wait,
+                        retry_after: Some(wait),
+                    }),
+                };
+                return Err(refusal(client, estimate, &rejection));
+            }
+            // The failure mode decided; the limiter counted and logged it.
+            redis_limit::Outcome::Degraded { allowed: true, .. } => {}
+            redis_limit::Outcome::Degraded {
+                allowed: false,
+                error,
+            } => {
+                reserved.settle(0);
+                let message = format!(
+                    "the shared token budget cannot be checked ({error}) and the policy fails closed"
+                );
+                let body = match client {
+                    Dialect::OpenAi => llm::error::openai_error(&message, "api_error", None, None),
+                    Dialect::Anthropic => llm::error::anthropic_error("api_error", &message),
+                };
+                return Err(json_response(StatusCode::SERVICE_UNAVAILABLE, &body));
+            }
+        }
+    }
+    Ok(Some(reserved))
 }
 
 impl Reserved {
     /// Gives back what the request did not use, or takes what it used beyond the estimate.
     pub fn settle(self, actual: u64) {
+        for taken in self.global {
+            // Redis is asked in the background: settling must not hold up the answer.
+            let delta = i64::try_from(taken.amount).unwrap_or(i64::MAX)
+                - i64::try_from(actual).unwrap_or(i64::MAX);
+            if delta != 0 {
+                tokio::spawn(async move {
+                    if let Err(error) = taken.limiter.adjust(&taken.key, &taken.limit, delta).await
+                    {
+                        tracing::debug!(%error, "could not settle a shared token budget");
+                    }
+                });
+            }
+        }
         let now = Instant::now();
         for (limit, key, reservation) in self.taken {
             match &limit.buckets {

@@ -213,7 +213,7 @@ async fn chat(
         Ok(prepared) => prepared,
         Err(answer) => return Ok(answer),
     };
-    let reserved = match budget::reserve(&parts, dialect, &prepared.body) {
+    let reserved = match budget::reserve(&parts, dialect, &prepared.body).await {
         Ok(reserved) => reserved,
         Err(answer) => return Ok(answer),
     };

@@ -212,7 +212,7 @@ pub(crate) async fn chat(
         &mut parts,
         &plan.wire.path(ai, &prepared.model, prepared.stream),
     )?;
-    let reserved = match super::budget::reserve(&parts, client, &prepared.body) {
+    let reserved = match super::budget::reserve(&parts, client, &prepared.body).await {
         Ok(reserved) => reserved,
         Err(answer) => return Ok(answer),
     };

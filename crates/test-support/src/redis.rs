@@ -37,7 +37,7 @@ impl RedisServer {
         // Another process may grab the free port between probing and binding: try again.
         for _ in 0..5 {
             let mut server = Self {
-                port: free_port(),
+                port: crate::free_port(),
                 child: None,
                 dir: tempfile::tempdir().unwrap(),
             };
@@ -139,13 +139,4 @@ fn ping(port: u16) -> bool {
     }
     let mut line = String::new();
     BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("+PONG")
-}
-
-/// A loopback port nothing listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
