@@ -177,7 +177,10 @@ pub async fn send(
         }
         tracing::debug!(backend = %out.backend_name, attempt, "retrying request");
         if !retry.backoff.is_zero() {
-            tokio::time::sleep(retry.backoff * attempt).await;
+            // Linear backoff with up to 50% jitter, so retries from many clients spread out.
+            let base = retry.backoff * attempt;
+            let jitter = base.mul_f64(fastrand::f64() * 0.5);
+            tokio::time::sleep(base + jitter).await;
         }
         attempt += 1;
     }

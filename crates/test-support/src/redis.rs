@@ -5,7 +5,7 @@
 //! fails the test instead of letting it pass unseen. `scripts/ensure-redis.sh` installs it.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
