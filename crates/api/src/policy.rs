@@ -243,6 +243,20 @@ api_struct! {
         #[serde(default)]
         pub mode: Option<AuthMode>,
         pub providers: Vec<JwtProvider>,
+        /// Claims of a valid token copied into request headers for the backend.
+        #[serde(default)]
+        pub claims_to_headers: Vec<ClaimToHeader>,
+        /// Keep the token on the request to the backend (default: it is removed).
+        #[serde(default)]
+        pub forward_credential: Option<bool>,
+    }
+}
+
+api_struct! {
+    pub struct ClaimToHeader {
+        /// A claim name, or a dotted path into nested claims (`org.id`).
+        pub claim: String,
+        pub header: String,
     }
 }
 
@@ -262,6 +276,9 @@ api_struct! {
         /// The JWKS JSON document as a string.
         #[serde(default)]
         pub inline: Option<String>,
+        /// A file holding the JWKS JSON document, read when the configuration is loaded.
+        #[serde(default)]
+        pub file: Option<String>,
     }
 }
 
@@ -280,6 +297,9 @@ api_struct! {
         pub secret_ref: LocalSecretRef,
         #[serde(default)]
         pub location: Option<CredentialLocation>,
+        /// Keep the key on the request to the backend (default: it is removed).
+        #[serde(default)]
+        pub forward_credential: Option<bool>,
     }
 }
 
@@ -311,6 +331,9 @@ api_struct! {
         #[serde(default)]
         pub realm: Option<String>,
         pub secret_ref: LocalSecretRef,
+        /// Keep the credentials on the request to the backend (default: they are removed).
+        #[serde(default)]
+        pub forward_credential: Option<bool>,
     }
 }
 
@@ -354,6 +377,13 @@ api_struct! {
     pub struct ExtAuthHttp {
         #[serde(default)]
         pub path: Option<String>,
+        /// Client request headers sent to the service besides authorization, cookie,
+        /// x-forwarded-for and x-request-id.
+        #[serde(default)]
+        pub allowed_request_headers: Vec<String>,
+        /// Headers of the service's 200 answer copied onto the request to the backend.
+        #[serde(default)]
+        pub allowed_upstream_headers: Vec<String>,
     }
 }
 

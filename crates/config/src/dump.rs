@@ -222,9 +222,9 @@ fn request_policies(t: &TrafficSettings) -> Option<Value> {
     any.then(|| {
         json!({
             "cors": t.cors.is_some(),
-            "jwtIssuers": t.jwt.as_ref().map(|j| j.providers().iter().map(|p| p.issuer().to_string()).collect::<Vec<_>>()),
-            "apiKeys": t.api_keys.as_ref().map(|k| k.keys().len()),
-            "basicUsers": t.basic.as_ref().map(|b| b.users().len()),
+            "jwtIssuers": t.jwt.as_ref().map(|j| j.validator.providers().iter().map(|p| p.issuer().to_string()).collect::<Vec<_>>()),
+            "apiKeys": t.api_keys.as_ref().map(|k| k.0.keys().len()),
+            "basicUsers": t.basic.as_ref().map(|b| b.0.users().len()),
             "localLimits": locals,
             "globalLimits": t.global_limits.as_ref().map(|g| json!({
                 "redis": g.address,

@@ -234,11 +234,25 @@ fn authenticate(
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
-        match jwt.authenticate(&parts.headers, now) {
+        match jwt.validator.authenticate(&parts.headers, now) {
             Outcome::Authenticated(claims) => {
+                for (claim, name) in &jwt.claims_to_headers {
+                    let value = match claims.get(claim) {
+                        Some(serde_json::Value::String(s)) => HeaderValue::from_str(s).ok(),
+                        Some(serde_json::Value::Null) | None => None,
+                        Some(other) => HeaderValue::from_str(&other.to_string()).ok(),
+                    };
+                    // A client must not set these itself: only the token's value counts.
+                    parts.headers.remove(name);
+                    if let Some(value) = value {
+                        parts.headers.insert(name.clone(), value);
+                    }
+                }
                 admitted.jwt = Some(claims);
                 // The token was for the gateway; the backend gets its own credential.
-                parts.headers.remove(header::AUTHORIZATION);
+                if !jwt.forward_credential {
+                    parts.headers.remove(header::AUTHORIZATION);
+                }
             }
             Outcome::Anonymous { .. } => {}
             Outcome::Rejected(rejection) => {
@@ -251,12 +265,13 @@ fn authenticate(
             }
         }
     }
-    if let Some(keys) = &traffic.api_keys {
+    if let Some(policy) = &traffic.api_keys {
+        let (keys, forward) = (&policy.0, policy.1);
         match keys.authenticate(parts) {
             Outcome::Authenticated(identity) => {
                 admitted.api_key_id = Some(identity.id.clone());
                 admitted.api_key_metadata = identity.metadata.clone();
-                if keys.strip_credential(parts).is_err() {
+                if !forward && keys.strip_credential(parts).is_err() {
                     return Err(refusal(
                         StatusCode::BAD_REQUEST,
                         "invalid_request",
@@ -275,10 +290,13 @@ fn authenticate(
             }
         }
     }
-    if let Some(basic) = &traffic.basic {
+    if let Some(policy) = &traffic.basic {
+        let (basic, forward) = (&policy.0, policy.1);
         match basic.authenticate(&parts.headers) {
             Outcome::Authenticated(_) => {
-                parts.headers.remove(header::AUTHORIZATION);
+                if !forward {
+                    parts.headers.remove(header::AUTHORIZATION);
+                }
             }
             Outcome::Anonymous { .. } => {}
             Outcome::Rejected(rejection) => {

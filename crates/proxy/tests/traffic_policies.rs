@@ -535,7 +535,14 @@ async fn a_plain_http_authz_service_allows_with_200_and_denies_with_its_answer()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
         match token {
-            Some("Bearer good") => (200, vec![], String::new()),
+            Some("Bearer good") => (
+                200,
+                vec![
+                    ("x-user-id".into(), "u-1".into()),
+                    ("x-internal".into(), "not for the backend".into()),
+                ],
+                String::new(),
+            ),
             _ => (
                 302,
                 vec![
@@ -553,13 +560,35 @@ async fn a_plain_http_authz_service_allows_with_200_and_denies_with_its_answer()
         "HTTPRoute",
         "r",
         &format!(
-            "    extAuth: {{backendRef: {{name: 127.0.0.1, port: {}}}, http: {{path: /check}}}}\n",
+            "    extAuth: {{backendRef: {{name: 127.0.0.1, port: {}}}, http: {{path: /check, allowedRequestHeaders: [x-tenant], allowedUpstreamHeaders: [x-user-id]}}}}\n",
             authz.addr().port()
         ),
     );
     let (upstream, port, _gw) = app(&ext).await;
-    let r = send(request(port, "GET", &[("authorization", "Bearer good")])).await;
+    let r = send(request(
+        port,
+        "GET",
+        &[
+            ("authorization", "Bearer good"),
+            ("x-tenant", "t1"),
+            ("x-other", "no"),
+        ],
+    ))
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    let seen = &upstream.seen()[0];
+    assert_eq!(seen.headers["x-user-id"], "u-1");
+    assert!(
+        !seen.headers.contains_key("x-internal"),
+        "only allowed upstream headers"
+    );
+    let checked = &authz.requests()[0];
+    assert_eq!(checked.header("x-tenant"), Some("t1"));
+    assert_eq!(
+        checked.header("x-other"),
+        None,
+        "only allowed request headers"
+    );
     let r = send(request(port, "GET", &[])).await;
     assert_eq!(r.status, 302);
     assert_eq!(r.headers["location"], "https://login.example.com");
@@ -571,4 +600,37 @@ async fn a_plain_http_authz_service_allows_with_200_and_denies_with_its_answer()
     assert_eq!(r.text(), "log in first");
     assert_eq!(upstream.seen().len(), 1);
     assert_eq!(authz.requests()[0].target(), "/check/items");
+}
+
+#[tokio::test]
+async fn jwks_from_a_file_and_claims_forwarded_as_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, jwks(b"file-secret-0123456789abcdefgh", "f1")).unwrap();
+    let auth = format!(
+        "    jwtAuthentication:\n      providers: [{{issuer: 'https://idp.test', audiences: [gateway], jwks: {{file: '{}'}}}}]\n      claimsToHeaders: [{{claim: sub, header: x-user}}]\n      forwardCredential: true\n",
+        file.display()
+    );
+    let (upstream, port, _gw) = app(&policy("jwt", "HTTPRoute", "r", &auth)).await;
+    let token = format!(
+        "Bearer {}",
+        hs256(b"file-secret-0123456789abcdefgh", "f1", claims("alice"))
+    );
+    let r = send(request(
+        port,
+        "GET",
+        &[("authorization", &token), ("x-user", "mallory")],
+    ))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = &upstream.seen()[0];
+    assert_eq!(
+        seen.headers["x-user"], "alice",
+        "the token's claim, not the client's header"
+    );
+    assert_eq!(
+        seen.headers["authorization"],
+        token.as_str(),
+        "forwardCredential keeps the token"
+    );
 }

@@ -19,8 +19,8 @@ use crate::compile::backend::duration;
 use crate::compile::cloud_credentials::url_target;
 use crate::compile::secrets::{ResolvedSecrets, SecretValues};
 use crate::ir::policy::{
-    Buckets, ExtAuthz, ExtAuthzClient, GlobalEntry, GlobalLimits, LimitKey, LimitUnit, LocalLimit,
-    RateLimitService, RemoteJwks, RlsDescriptor,
+    Buckets, ExtAuthz, ExtAuthzClient, GlobalEntry, GlobalLimits, JwtAuth, LimitKey, LimitUnit,
+    LocalLimit, RateLimitService, RemoteJwks, RlsDescriptor,
 };
 use crate::store::{Entry, ObjectKey};
 use redis_limit::{FailureMode, GlobalLimit, RedisConfig, RedisLimiter};
@@ -61,13 +61,14 @@ pub(crate) fn jwt(
     entry: &PolicyEntry,
     jwt: &JwtAuthentication,
     remote: &mut Vec<Arc<RemoteJwks>>,
-) -> Option<Arc<JwtValidator>> {
+) -> Option<Arc<JwtAuth>> {
     let mut providers = Vec::new();
     let mut ok = true;
     for (i, provider) in jwt.providers.iter().enumerate() {
         let path = format!("spec.traffic.jwtAuthentication.providers[{i}].jwks");
-        let keys = match (&provider.jwks.inline, &provider.jwks.remote) {
-            (Some(inline), None) => match Jwks::parse(inline) {
+        let jwks = &provider.jwks;
+        let keys = match (&jwks.inline, &jwks.remote, &jwks.file) {
+            (Some(inline), None, None) => match Jwks::parse(inline) {
                 Ok(jwks) => JwksHandle::new(jwks),
                 Err(e) => {
                     ctx.error(entry, &format!("{path}.inline"), e.to_string(), "");
@@ -75,7 +76,20 @@ pub(crate) fn jwt(
                     continue;
                 }
             },
-            (None, Some(source)) => {
+            (None, None, Some(file)) => {
+                let parsed = std::fs::read_to_string(file)
+                    .map_err(|e| format!("cannot read {file}: {e}"))
+                    .and_then(|text| Jwks::parse(&text).map_err(|e| format!("{file}: {e}")));
+                match parsed {
+                    Ok(jwks) => JwksHandle::new(jwks),
+                    Err(message) => {
+                        ctx.error(entry, &format!("{path}.file"), message, "");
+                        ok = false;
+                        continue;
+                    }
+                }
+            }
+            (None, Some(source), None) => {
                 let refresh = duration(
                     ctx,
                     entry,
@@ -108,7 +122,7 @@ pub(crate) fn jwt(
                 ctx.error(
                     entry,
                     &path,
-                    "exactly one of `inline` or `remote` must be set",
+                    "exactly one of `inline`, `file` or `remote` must be set",
                     "",
                 );
                 ok = false;
@@ -124,8 +138,27 @@ pub(crate) fn jwt(
     if !ok {
         return None;
     }
+    let mut claims_to_headers = Vec::new();
+    for (i, forward) in jwt.claims_to_headers.iter().enumerate() {
+        match http::HeaderName::try_from(forward.header.as_str()) {
+            Ok(header) => claims_to_headers.push((forward.claim.clone(), header)),
+            Err(_) => {
+                ctx.error(
+                    entry,
+                    &format!("spec.traffic.jwtAuthentication.claimsToHeaders[{i}].header"),
+                    format!("'{}' is not a header name", forward.header),
+                    "",
+                );
+                return None;
+            }
+        }
+    }
     match JwtValidator::new(mode(jwt.mode), providers) {
-        Ok(validator) => Some(Arc::new(validator)),
+        Ok(validator) => Some(Arc::new(JwtAuth {
+            validator,
+            claims_to_headers,
+            forward_credential: jwt.forward_credential.unwrap_or(false),
+        })),
         Err(e) => {
             ctx.error(
                 entry,
@@ -164,7 +197,7 @@ pub(crate) fn api_keys(
     entry: &PolicyEntry,
     auth: &api::policy::ApiKeyAuthentication,
     secrets: &ResolvedSecrets,
-) -> Option<Arc<ApiKeyAuthentication>> {
+) -> Option<Arc<(ApiKeyAuthentication, bool)>> {
     let base = "spec.traffic.apiKeyAuthentication";
     let path = format!("{base}.secretRef.name");
     let values = policy_secret(ctx, entry, &path, &auth.secret_ref.name, secrets)?;
@@ -198,10 +231,9 @@ pub(crate) fn api_keys(
         },
     };
     match location {
-        Ok(location) => Some(Arc::new(ApiKeyAuthentication::new(
-            mode(auth.mode),
-            location,
-            keys,
+        Ok(location) => Some(Arc::new((
+            ApiKeyAuthentication::new(mode(auth.mode), location, keys),
+            auth.forward_credential.unwrap_or(false),
         ))),
         Err(e) => {
             ctx.error(entry, &format!("{base}.location"), e.to_string(), "");
@@ -215,7 +247,7 @@ pub(crate) fn basic(
     entry: &PolicyEntry,
     auth: &api::policy::BasicAuthentication,
     secrets: &ResolvedSecrets,
-) -> Option<Arc<BasicAuthentication>> {
+) -> Option<Arc<(BasicAuthentication, bool)>> {
     let path = "spec.traffic.basicAuthentication.secretRef.name";
     let values = policy_secret(ctx, entry, path, &auth.secret_ref.name, secrets)?;
     // The htpasswd file sits under `.htaccess` (as the docs name it) or `.htpasswd`, or is
@@ -241,10 +273,9 @@ pub(crate) fn basic(
         return None;
     };
     match BasicUsers::new(file.expose()) {
-        Ok(users) => Some(Arc::new(BasicAuthentication::new(
-            mode(auth.mode),
-            auth.realm.clone(),
-            users,
+        Ok(users) => Some(Arc::new((
+            BasicAuthentication::new(mode(auth.mode), auth.realm.clone(), users),
+            auth.forward_credential.unwrap_or(false),
         ))),
         Err(e) => {
             ctx.error(entry, path, e.to_string(), "create lines with htpasswd -B");
@@ -491,8 +522,18 @@ pub(crate) fn ext_authz(
         Some(http) => envoy_grpc::HttpAuthzClient::new(
             &address,
             http.path.clone().unwrap_or_default(),
-            Vec::new(),
-            Vec::new(),
+            header_names(
+                ctx,
+                entry,
+                &format!("{base}.http.allowedRequestHeaders"),
+                &http.allowed_request_headers,
+            )?,
+            header_names(
+                ctx,
+                entry,
+                &format!("{base}.http.allowedUpstreamHeaders"),
+                &http.allowed_upstream_headers,
+            )?,
             timeout,
         )
         .map(ExtAuthzClient::Http)
@@ -646,4 +687,23 @@ pub(crate) fn rate_limit_service(
             None
         }
     }
+}
+
+fn header_names(
+    ctx: &mut Ctx<'_>,
+    entry: &PolicyEntry,
+    path: &str,
+    names: &[String],
+) -> Option<Vec<http::HeaderName>> {
+    let mut out = Vec::new();
+    for name in names {
+        match http::HeaderName::try_from(name.as_str()) {
+            Ok(header) => out.push(header),
+            Err(_) => {
+                ctx.error(entry, path, format!("'{name}' is not a header name"), "");
+                return None;
+            }
+        }
+    }
+    Some(out)
 }

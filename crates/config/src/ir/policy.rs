@@ -27,11 +27,11 @@ pub struct TrafficSettings {
     /// `traffic.cors`: preflights answered by the gateway, CORS headers on answers.
     pub cors: Option<Arc<CorsPolicy>>,
     /// `traffic.jwtAuthentication`.
-    pub jwt: Option<Arc<JwtValidator>>,
-    /// `traffic.apiKeyAuthentication`.
-    pub api_keys: Option<Arc<ApiKeyAuthentication>>,
-    /// `traffic.basicAuthentication`.
-    pub basic: Option<Arc<BasicAuthentication>>,
+    pub jwt: Option<Arc<JwtAuth>>,
+    /// `traffic.apiKeyAuthentication`, and whether the key goes on to the backend.
+    pub api_keys: Option<Arc<(ApiKeyAuthentication, bool)>>,
+    /// `traffic.basicAuthentication`, and whether the credentials go on to the backend.
+    pub basic: Option<Arc<(BasicAuthentication, bool)>>,
     /// `traffic.rateLimit.local`: every bucket must admit the request.
     pub local_limits: Vec<Arc<LocalLimit>>,
     /// `traffic.rateLimit.global`: buckets in Redis, shared by every replica.
@@ -104,6 +104,16 @@ pub struct GlobalEntry {
     pub unit: LimitUnit,
     pub limit: redis_limit::GlobalLimit,
     pub key: Option<LimitKey>,
+}
+
+/// JWT authentication and what a valid token passes on to the backend.
+#[derive(Debug)]
+pub struct JwtAuth {
+    pub validator: JwtValidator,
+    /// Claim (path) -> request header.
+    pub claims_to_headers: Vec<(String, http::HeaderName)>,
+    /// Keep the token on the request to the backend.
+    pub forward_credential: bool,
 }
 
 /// One `rateLimit.local` entry: its buckets live as long as the configuration.
