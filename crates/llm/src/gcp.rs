@@ -327,6 +327,11 @@ pub fn vertex_gemini_path(project: &str, region: &str, model: &str, stream: bool
     publisher_model_path(project, region, "google", model, method)
 }
 
+/// The `:predict` path of a Google model on Vertex AI (text embedding models).
+pub fn vertex_predict_path(project: &str, region: &str, model: &str) -> String {
+    vertex_gemini_path(project, region, model, false).replace(":generateContent", ":predict")
+}
+
 /// The Claude `rawPredict` path; the body's `stream` flag must agree with `stream`.
 pub fn vertex_anthropic_path(project: &str, region: &str, model: &str, stream: bool) -> String {
     let method = if stream {

@@ -370,3 +370,28 @@ async fn a_wrong_entra_secret_is_a_502_with_entras_reason() {
         "the secret never shows: {message}"
     );
 }
+
+#[tokio::test]
+async fn vertex_embeddings_use_predict_with_the_minted_token() {
+    let (mock, port, _gw) = vertex_gateway("text-embedding-005", |_| {}).await;
+    let request = json!({"model": "x", "input": ["one two", "three"], "dimensions": 256});
+    let r = send(post_json(port, "/v1/embeddings", &request)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer = r.json();
+    assert_eq!(answer["data"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        answer["usage"]["prompt_tokens"], 3,
+        "Vertex's token counts, summed"
+    );
+    let call = mock
+        .received()
+        .into_iter()
+        .find(|r| r.path != "/token")
+        .unwrap();
+    assert_eq!(
+        call.path,
+        "/v1/projects/my-proj/locations/us-central1/publishers/google/models/text-embedding-005:predict"
+    );
+    assert_eq!(call.body["parameters"]["outputDimensionality"], 256);
+    assert_eq!(call.body["instances"][1]["content"], "three");
+}

@@ -81,6 +81,43 @@ fn bare_gemini_model(model: &str) -> &str {
     model.strip_prefix("models/").unwrap_or(model)
 }
 
+/// An OpenAI embeddings request as a Vertex AI `:predict` body for Google's text embedding
+/// models: one instance per input, the OpenAI `dimensions` as `outputDimensionality`.
+pub fn openai_to_vertex(request: &Value) -> Result<Value, LlmError> {
+    let texts = input_texts(request, "Vertex AI")?;
+    let dimensions = dimensions(request)?;
+    encoding(request)?;
+    let instances: Vec<Value> = texts
+        .into_iter()
+        .map(|text| serde_json::json!({ "content": text }))
+        .collect();
+    let mut body = serde_json::json!({ "instances": instances });
+    if let Some(d) = dimensions {
+        body["parameters"] = serde_json::json!({ "outputDimensionality": d });
+    }
+    Ok(body)
+}
+
+/// A Vertex AI `:predict` embeddings answer in the OpenAI shape; usage is the sum of the
+/// token counts Vertex reports per instance.
+pub fn vertex_to_openai(request: &Value, response: &Value, model: &str) -> Value {
+    let predictions = response
+        .get("predictions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let vectors: Vec<Option<&Value>> = predictions
+        .iter()
+        .map(|p| p.get("embeddings").and_then(|e| e.get("values")))
+        .collect();
+    let prompt_tokens = predictions
+        .iter()
+        .filter_map(|p| p["embeddings"]["statistics"]["token_count"].as_f64())
+        .map(|n| n as u64)
+        .fold(0, u64::saturating_add);
+    openai_list(request, &vectors, model, prompt_tokens)
+}
+
 /// Which Bedrock embeddings family a model id belongs to. Ids may carry a cross-region
 /// prefix (`us.cohere.embed-v4:0`) or be ARNs, so the family is found inside the id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

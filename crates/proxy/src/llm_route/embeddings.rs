@@ -1,5 +1,5 @@
 //! OpenAI embeddings requests on providers whose embeddings API differs: Gemini
-//! (`batchEmbedContents`) and Bedrock (Titan text embeddings, one call per input; Cohere
+//! (`batchEmbedContents`), Vertex AI (`:predict` on Google's embedding models) and Bedrock (Titan text embeddings, one call per input; Cohere
 //! embed, one call). OpenAI-compatible providers are forwarded as they are, elsewhere.
 
 use std::sync::Arc;
@@ -58,10 +58,11 @@ pub(crate) async fn serve(
     };
     let translated = match ai.provider {
         AiProvider::Gemini => gemini(&provider, parts, &request, &model).await?,
+        AiProvider::VertexAi => vertex(&provider, parts, &request, &model).await?,
         AiProvider::Bedrock => bedrock(&provider, parts, &request, &model).await?,
         other => {
             let message = format!(
-                "embeddings are not available for {} backends; route them to an OpenAI-compatible, Gemini or Bedrock backend",
+                "embeddings are not available for {} backends; route them to an OpenAI-compatible, Gemini, Vertex AI or Bedrock backend",
                 other.name()
             );
             return Ok(json_response(
@@ -119,6 +120,34 @@ async fn gemini(
         };
     Ok(Ok((
         embeddings::gemini_to_openai(request, &answer, model),
+        labels,
+        facts,
+    )))
+}
+
+async fn vertex(
+    provider: &Provider<'_>,
+    parts: http::request::Parts,
+    request: &Value,
+    model: &str,
+) -> Result<Translated, ProxyError> {
+    let Some(settings) = &provider.ai.vertex else {
+        return Err(ProxyError::Internal(
+            "a Vertex AI backend without its project settings".to_string(),
+        ));
+    };
+    let body = match embeddings::openai_to_vertex(request) {
+        Ok(body) => body,
+        Err(e) => return Ok(Err(invalid(&e))),
+    };
+    let path = llm::gcp::vertex_predict_path(&settings.project, &settings.region, model);
+    let (answer, labels, facts) =
+        match call(provider, parts, &path, &body, model, Wire::Gemini).await? {
+            Ok(done) => done,
+            Err(answer) => return Ok(Err(answer)),
+        };
+    Ok(Ok((
+        embeddings::vertex_to_openai(request, &answer, model),
         labels,
         facts,
     )))

@@ -88,7 +88,10 @@ pub async fn serve(
         return Ok(list);
     }
     if api == ClientApi::Embeddings
-        && matches!(ai.provider, AiProvider::Gemini | AiProvider::Bedrock)
+        && matches!(
+            ai.provider,
+            AiProvider::Gemini | AiProvider::VertexAi | AiProvider::Bedrock
+        )
     {
         let provider = embeddings::Provider {
             snapshot,
@@ -116,7 +119,7 @@ pub async fn serve(
         }
         ClientApi::Embeddings => {
             let message = format!(
-                "{} is not available for {} backends; route embeddings to an OpenAI-compatible, Gemini or Bedrock backend",
+                "{} is not available for {} backends; route embeddings to an OpenAI-compatible, Gemini, Vertex AI or Bedrock backend",
                 parts.uri.path(),
                 ai.provider.name()
             );

@@ -238,6 +238,7 @@ pub(super) fn vertex(
         return google_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no model in the path");
     };
     match *publisher {
+        "google" if action == "predict" => predict(body),
         "google" => generate("vertex", model, action, parts.uri.query(), body),
         "anthropic" => claude(model, action, body),
         other => google_error(
@@ -393,4 +394,35 @@ pub(super) fn vector(text: &str) -> Vec<f64> {
     let bytes = text.as_bytes();
     let at = |i: usize| f64::from(bytes.get(i).copied().unwrap_or(0)) / 256.0;
     vec![text.len() as f64 / 100.0, at(0), at(1), at(2)]
+}
+
+/// `:predict` on a Google text embedding model: one `{content}` instance per text.
+fn predict(body: &Value) -> http::Response<MockBody> {
+    let Some(instances) = body["instances"].as_array().filter(|i| !i.is_empty()) else {
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "instances is required",
+        );
+    };
+    let mut predictions = Vec::new();
+    for (i, instance) in instances.iter().enumerate() {
+        let Some(text) = instance["content"].as_str() else {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                &format!("instances[{i}].content is required"),
+            );
+        };
+        predictions.push(serde_json::json!({"embeddings": {
+            "values": vector(text),
+            "statistics": {"token_count": text.split_whitespace().count(), "truncated": false},
+        }}));
+    }
+    json(
+        StatusCode::OK,
+        serde_json::json!({"predictions": predictions})
+            .to_string()
+            .into_bytes(),
+    )
 }
