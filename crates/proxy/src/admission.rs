@@ -351,20 +351,11 @@ fn limit_requests(
             }
         };
         if !decision.allowed {
-            let mut headers = admitted.response_headers.clone();
-            headers.extend(decision.headers());
-            if let Some((name, value)) = decision.retry_after_header() {
-                headers.insert(name, value);
-            }
-            return Err(refusal(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                &format!(
-                    "rate limit of {} requests exceeded; retry after the Retry-After seconds",
-                    decision.limit
-                ),
-                &headers,
-            ));
+            let message = format!(
+                "rate limit of {} requests exceeded; retry after the Retry-After seconds",
+                decision.limit
+            );
+            return Err(limited(&decision, &message, admitted));
         }
         if tightest
             .as_ref()
@@ -411,6 +402,26 @@ fn header_text(headers: &HeaderMap, name: &HeaderName) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string()
+}
+
+/// Puts a bucket's state on an answer: `x-ratelimit-*`, and `Retry-After` when refused.
+pub(crate) fn add_limit_headers(headers: &mut HeaderMap, decision: &Decision) {
+    headers.extend(decision.headers());
+    if let Some((name, value)) = decision.retry_after_header() {
+        headers.insert(name, value);
+    }
+}
+
+/// A 429 for a bucket that refused, keeping the headers the answer already owes.
+fn limited(decision: &Decision, message: &str, admitted: &Admitted) -> Response<BoxBody> {
+    let mut headers = admitted.response_headers.clone();
+    add_limit_headers(&mut headers, decision);
+    refusal(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        message,
+        &headers,
+    )
 }
 
 /// A policy's refusal as JSON, with the headers the answer must carry.
@@ -480,19 +491,10 @@ pub(crate) async fn limit_globally(
                     reset,
                     retry_after,
                 };
-                let mut headers = admitted.response_headers.clone();
-                headers.extend(decision.headers());
-                if let Some((name, value)) = decision.retry_after_header() {
-                    headers.insert(name, value);
-                }
-                return Err(refusal(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    &format!(
-                        "shared rate limit of {capacity} requests exceeded; retry after the Retry-After seconds"
-                    ),
-                    &headers,
-                ));
+                let message = format!(
+                    "shared rate limit of {capacity} requests exceeded; retry after the Retry-After seconds"
+                );
+                return Err(limited(&decision, &message, admitted));
             }
             redis_limit::Outcome::Degraded { allowed, error } => {
                 metrics.ratelimit_degraded();

@@ -314,10 +314,7 @@ fn refusal(client: Dialect, estimate: u64, rejection: &Rejection) -> Response<Bo
     };
     let mut response = json_response(StatusCode::TOO_MANY_REQUESTS, &body);
     if let Some(decision) = rejection.decision() {
-        response.headers_mut().extend(decision.headers());
-        if let Some((name, value)) = decision.retry_after_header() {
-            response.headers_mut().insert(name, value);
-        }
+        crate::admission::add_limit_headers(response.headers_mut(), decision);
     } else if let Rejection::NeverFits { capacity, .. } = rejection {
         response
             .headers_mut()
