@@ -7,9 +7,8 @@
 mod common;
 
 use common::llm_gateway;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use test_support::client::{get, http1, send};
+use test_support::client::{collect, get, http1, send};
 use test_support::provider_mock::{Flavor, fixture};
 
 fn messages(port: u16, body: Value) -> http::Request<http_body_util::Full<bytes::Bytes>> {
@@ -60,16 +59,7 @@ async fn streams_keep_the_exact_event_sequence() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let text = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let text = collect(response).await.text();
     assert_eq!(
         text.trim_end(),
         String::from_utf8(fixture("anthropic/messages_stream.sse"))
@@ -124,16 +114,7 @@ async fn a_broken_stream_ends_with_an_error_event() {
         .request(messages(port, hello("break-stream", true)))
         .await
         .unwrap();
-    let text = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let text = collect(response).await.text();
     let last = text.trim_end().rsplit("\n\n").next().unwrap();
     assert!(last.starts_with("event: error\ndata: "), "{last}");
     let event: Value = serde_json::from_str(last.split_once("data: ").unwrap().1).unwrap();
@@ -183,16 +164,7 @@ async fn translated_streams_end_with_usage_and_done() {
     let request = json!({"model": "claude-sonnet-4-5", "stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hi"}]});
     let response = http1().request(openai_chat(port, request)).await.unwrap();
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let text = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let text = collect(response).await.text();
     let payloads: Vec<&str> = text
         .split("\n\n")
         .filter_map(|e| e.strip_prefix("data: "))

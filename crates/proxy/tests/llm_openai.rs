@@ -9,7 +9,7 @@ mod common;
 use common::{gateway, llm_gateway, route_to, start};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use test_support::client::{get, http1, send};
+use test_support::client::{collect, get, http1, send};
 use test_support::free_port;
 use test_support::provider_mock::{Flavor, ProviderMock};
 
@@ -69,16 +69,7 @@ async fn streams_pass_through_chunk_by_chunk_with_usage_from_the_last_chunk() {
     let response = http1().request(request).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let text = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let text = collect(response).await.text();
     let expected = String::from_utf8(test_support::provider_mock::fixture(
         "openai/chat_stream.sse",
     ))
@@ -224,16 +215,7 @@ async fn anthropic_streams_are_rebuilt_from_chat_chunks() {
         .request(anthropic_messages(port, request))
         .await
         .unwrap();
-    let text = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let text = collect(response).await.text();
     let kinds: Vec<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("event: "))
