@@ -83,3 +83,18 @@ pub(crate) fn check_and_pin(
         }),
     }
 }
+
+/// Providers that return one choice refuse `n > 1` rather than silently answering once.
+pub(crate) fn single_choice(request: &Value, provider: &str) -> Result<(), LlmError> {
+    if request
+        .get("n")
+        .and_then(Value::as_u64)
+        .is_some_and(|n| n > 1)
+    {
+        return Err(LlmError::InvalidField {
+            field: "n",
+            why: format!("{provider} returns one choice; send n = 1"),
+        });
+    }
+    Ok(())
+}

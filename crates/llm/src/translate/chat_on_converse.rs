@@ -12,16 +12,7 @@ pub use super::converse_stream::{ConverseStreamTranslator, converse_to_chat, fin
 
 /// An OpenAI Chat Completions request as a Converse request body.
 pub fn chat_to_converse(request: &Value) -> Result<Value, LlmError> {
-    if request
-        .get("n")
-        .and_then(Value::as_u64)
-        .is_some_and(|n| n > 1)
-    {
-        return Err(LlmError::InvalidField {
-            field: "n",
-            why: "Bedrock Converse returns one choice; send n = 1".into(),
-        });
-    }
+    crate::request::single_choice(request, "Bedrock Converse")?;
     let input = request["messages"]
         .as_array()
         .map(Vec::as_slice)

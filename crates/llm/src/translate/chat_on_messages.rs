@@ -12,16 +12,7 @@ pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
 /// An OpenAI Chat Completions request as an Anthropic Messages request.
 pub fn chat_to_messages(request: &Value) -> Result<Value, LlmError> {
-    if request
-        .get("n")
-        .and_then(Value::as_u64)
-        .is_some_and(|n| n > 1)
-    {
-        return Err(LlmError::InvalidField {
-            field: "n",
-            why: "Anthropic models return one choice; send n = 1".into(),
-        });
-    }
+    crate::request::single_choice(request, "Anthropic")?;
     let mut out = Map::new();
     out.insert("model".into(), request["model"].clone());
     let max_tokens = request
