@@ -203,6 +203,14 @@ api_struct! {
         pub failure_mode: Option<FailureMode>,
         #[serde(default)]
         pub prefix_mode: Option<McpPrefixMode>,
+        /// Host names (of `Host` and `Origin`) allowed besides the listener's and route's
+        /// hostnames and loopback; requests from others get 403 (DNS-rebinding protection).
+        /// `"*"` allows any.
+        #[serde(default)]
+        pub allowed_hosts: Vec<String>,
+        /// How long a session may stay unused before it is ended (default 30m).
+        #[serde(default)]
+        pub session_idle_timeout: Option<String>,
     }
 }
 

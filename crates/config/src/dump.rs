@@ -5,7 +5,9 @@ use serde_json::{Value, json};
 
 use crate::duration::format_duration;
 use crate::ir::Config;
-use crate::ir::backend::{AiBackend, BackendCredential, BackendKind, StaticBackend};
+use crate::ir::backend::{
+    AiBackend, BackendCredential, BackendKind, McpBackend, McpTransport, StaticBackend,
+};
 use crate::ir::filters::{HeaderOps, PathModifier, RouteFilters};
 use crate::ir::policy::{Buckets, LimitKey, LimitUnit, TrafficSettings};
 use crate::ir::route::{PathMatch, RequestMatch, ValueMatch};
@@ -45,9 +47,25 @@ pub fn config_dump(config: &Config) -> Value {
                 "name": b.name(),
                 "ai": {"groups": groups.groups.iter().map(|g| g.iter().map(|p| json!({"name": p.name, "provider": provider(&p.backend)})).collect::<Vec<_>>()).collect::<Vec<_>>()},
             }),
-            BackendKind::NotYetServed { what } => json!({"name": b.name(), "notYetServed": what}),
+            BackendKind::Mcp(mcp) => json!({"name": b.name(), "mcp": mcp_backend(mcp)}),
         }).collect::<Vec<_>>(),
         "logging": {"level": config.logging.level, "format": config.logging.format.map(|f| f.as_str())},
+    })
+}
+
+fn mcp_backend(mcp: &McpBackend) -> Value {
+    json!({
+        "stateful": mcp.stateful,
+        "failOpen": mcp.fail_open,
+        "prefixMode": format!("{:?}", mcp.prefix_mode),
+        "allowedHosts": mcp.allowed_hosts,
+        "idleTimeout": format_duration(mcp.idle_timeout),
+        "targets": mcp.targets.iter().map(|t| match &t.transport {
+            McpTransport::StreamableHttp { backend, path } => json!({"name": t.name, "streamableHttp": target(backend), "path": path}),
+            McpTransport::Sse { backend, path } => json!({"name": t.name, "sse": target(backend), "path": path}),
+            // Environment values may hold credentials: only their names are shown.
+            McpTransport::Stdio { cmd, args, env } => json!({"name": t.name, "stdio": {"cmd": cmd, "args": args, "env": env.keys().collect::<Vec<_>>()}}),
+        }).collect::<Vec<_>>(),
     })
 }
 

@@ -283,14 +283,11 @@ impl Request<'_> {
         }
         let method = message.method().unwrap_or_default().to_string();
         let capable = self.session.capable(&method);
-        if let Some(owner) =
-            self.session
-                .resource_owner(&uri)
-                .or_else(|| match capable.as_slice() {
-                    [only] => Some(*only),
-                    _ => None,
-                })
-        {
+        let only_capable = match capable.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        };
+        if let Some(owner) = self.session.resource_owner(&uri).or(only_capable) {
             facts.target = Some(self.session.targets[owner].name.clone());
             return self.forward(owner, message).await;
         }
@@ -569,9 +566,20 @@ pub async fn listen(session: &Arc<Session>) -> mpsc::Receiver<Message> {
             continue;
         };
         let tx = tx.clone();
-        let session = session.clone();
+        let session = Arc::downgrade(session);
         tokio::spawn(async move {
-            while let Some(Ok(message)) = stream.recv().await {
+            loop {
+                let message = tokio::select! {
+                    // The client went away: stop reading the target's stream.
+                    _ = tx.closed() => break,
+                    message = stream.recv() => match message {
+                        Some(Ok(message)) => message,
+                        _ => break,
+                    },
+                };
+                let Some(session) = session.upgrade() else {
+                    break;
+                };
                 if tx.send(session.to_client(i, message)).await.is_err() {
                     break;
                 }

@@ -33,6 +33,8 @@ pub struct RequestLog {
     pub series: Option<Arc<RequestSeries>>,
     /// Set on LLM routes.
     pub gen_ai: Option<SharedGenAiFacts>,
+    /// Set on MCP routes.
+    pub mcp: Option<crate::mcp_route::McpLogFacts>,
 }
 
 /// Emits the record once: on end of stream, on error, or when the client goes away.
@@ -72,6 +74,15 @@ impl Finisher {
                     $($extra)*
                 )
             };
+        }
+        if let Some(mcp) = &r.mcp {
+            access_line!(
+                mcp.method = mcp.method.as_str(),
+                mcp.target = mcp.target.as_str(),
+                mcp.tool = mcp.tool.as_str(),
+                mcp.session = mcp.session.as_str(),
+            );
+            return;
         }
         match &r.gen_ai {
             None => access_line!(),

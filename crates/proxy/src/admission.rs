@@ -182,7 +182,7 @@ fn set_headers(headers: &mut HeaderMap, pairs: Vec<(String, String)>) {
 }
 
 /// What CEL expressions see of the request and of who sent it.
-fn attributes<'a>(
+pub(crate) fn attributes<'a>(
     parts: &'a http::request::Parts,
     client_ip: IpAddr,
     admitted: &'a Admitted,

@@ -29,8 +29,6 @@ pub enum ProxyError {
     ListenerNotFound { port: u16, host: String },
     #[error("route {route} has no backend to send requests to")]
     NoBackends { route: String },
-    #[error("backend {backend} is an {what} backend, which this build does not serve yet")]
-    NotYetServed { backend: String, what: &'static str },
     #[error("backend {backend}: {source}")]
     Connect {
         backend: String,
@@ -55,7 +53,6 @@ impl ProxyError {
         match self {
             Self::RouteNotFound { .. } | Self::ListenerNotFound { .. } => StatusCode::NOT_FOUND,
             Self::NoBackends { .. } | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::NotYetServed { .. } => StatusCode::NOT_IMPLEMENTED,
             Self::Connect {
                 source: ConnectError::Tls { .. },
                 ..
@@ -80,9 +77,7 @@ impl ProxyError {
             | Self::RequestTimeout { .. }
             | Self::UpstreamProtocol { .. }
             | Self::Credential { .. } => ErrorSource::Upstream,
-            Self::NoBackends { .. } | Self::NotYetServed { .. } | Self::Internal(_) => {
-                ErrorSource::Internal
-            }
+            Self::NoBackends { .. } | Self::Internal(_) => ErrorSource::Internal,
         }
     }
 
@@ -98,7 +93,6 @@ impl ProxyError {
             Self::RouteNotFound { .. } => "route_not_found",
             Self::ListenerNotFound { .. } => "listener_not_found",
             Self::NoBackends { .. } => "no_backends",
-            Self::NotYetServed { .. } => "not_implemented",
             Self::Connect {
                 source: ConnectError::Dns { .. },
                 ..
@@ -130,7 +124,6 @@ impl ProxyError {
         Some(match self {
             Self::RouteNotFound { .. } => "check the HTTPRoute matches (path, method, headers, hostnames); GET /config_dump on the admin port lists the routes in match order".into(),
             Self::ListenerNotFound { .. } => "add a listener for this host name, or drop the listener hostname".into(),
-            Self::NotYetServed { .. } => "route to a `static` AgentgatewayBackend for now".into(),
             Self::Connect { source: ConnectError::Dns { .. }, .. } => {
                 "the host name does not resolve from the gateway; for a service on the gateway's own machine use localhost, and from a container host.internal or host.docker.internal".into()
             }
@@ -201,13 +194,5 @@ mod tests {
         };
         assert_eq!(nf.status(), StatusCode::NOT_FOUND);
         assert!(!nf.retryable());
-        assert_eq!(
-            ProxyError::NotYetServed {
-                backend: "b".into(),
-                what: "AI provider"
-            }
-            .status(),
-            StatusCode::NOT_IMPLEMENTED
-        );
     }
 }

@@ -28,6 +28,9 @@ pub struct GatewayOptions {
     pub drain_timeout: Duration,
     /// Shown in `/status`.
     pub source: String,
+    /// Key sealing MCP session ids (64 hex digits or base64 of 32 bytes). Replicas that
+    /// share it resume each other's sessions; without one a random key is used.
+    pub mcp_session_key: Option<String>,
 }
 
 impl Default for GatewayOptions {
@@ -36,6 +39,7 @@ impl Default for GatewayOptions {
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             drain_timeout: Duration::from_secs(10),
             source: String::new(),
+            mcp_session_key: None,
         }
     }
 }
@@ -48,6 +52,8 @@ pub enum StartError {
     Bind { port: u16, source: std::io::Error },
     #[error("TLS setup failed: {0}")]
     Tls(#[from] rustls::Error),
+    #[error("MCP session key: {0} (hint: AGENTGATEWAY_MCP_SESSION_KEY=$(openssl rand -hex 32))")]
+    McpSessionKey(#[from] mcp::session_token::KeyError),
 }
 
 struct PortTask {
@@ -73,7 +79,11 @@ impl Gateway {
         log_control: Option<Arc<dyn LogControl>>,
     ) -> Result<Arc<Self>, StartError> {
         let metrics = Arc::new(Metrics::default());
-        let pools = UpstreamPools::default();
+        let codec = match &options.mcp_session_key {
+            Some(key) => mcp::session_token::SessionCodec::from_text(key)?,
+            None => mcp::session_token::SessionCodec::random()?,
+        };
+        let pools = UpstreamPools::new(Arc::new(codec));
         let snapshot = Snapshot::prepare(Arc::new(config), &pools, &metrics)?;
         let shared = Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),

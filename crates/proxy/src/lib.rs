@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod gen_ai_metrics;
 mod jwks;
 pub mod llm_route;
+pub mod mcp_route;
 pub mod metrics;
 pub mod mirror;
 pub mod observed;

@@ -65,6 +65,8 @@ pub struct Metrics {
     reload_failure: AtomicU64,
     /// Requests decided without the shared rate-limit store (it could not be reached).
     ratelimit_degraded: AtomicU64,
+    /// MCP messages by backend, method, target and tool.
+    mcp: Mutex<BTreeMap<[String; 4], u64>>,
     pub gen_ai: crate::gen_ai_metrics::GenAiMetrics,
 }
 
@@ -93,6 +95,23 @@ impl Metrics {
     /// A global rate-limit decision taken without Redis (by the failure mode).
     pub fn ratelimit_degraded(&self) {
         self.ratelimit_degraded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one MCP message. Series are capped: tool names come from clients, and past the
+    /// cap unknown combinations are counted under `tool="other"`.
+    pub fn mcp_request(&self, backend: &str, facts: &crate::mcp_route::McpLogFacts) {
+        const MAX_SERIES: usize = 10_000;
+        let mut series = self.mcp.lock().unwrap_or_else(|p| p.into_inner());
+        let mut key = [
+            backend.to_string(),
+            facts.method.clone(),
+            facts.target.clone(),
+            facts.tool.clone(),
+        ];
+        if series.len() >= MAX_SERIES && !series.contains_key(&key) {
+            key[3] = "other".to_string();
+        }
+        *series.entry(key).or_default() += 1;
     }
 
     pub fn reload(&self, success: bool) {
@@ -211,6 +230,23 @@ impl Metrics {
             "agentgateway_ratelimit_degraded_total {}",
             self.ratelimit_degraded.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP agentgateway_mcp_requests_total MCP messages from clients, by method and by the target and tool they went to."
+        );
+        let _ = writeln!(out, "# TYPE agentgateway_mcp_requests_total counter");
+        for ([backend, method, target, tool], count) in
+            self.mcp.lock().unwrap_or_else(|p| p.into_inner()).iter()
+        {
+            let _ = writeln!(
+                out,
+                "agentgateway_mcp_requests_total{{backend=\"{}\",method=\"{}\",target=\"{}\",tool=\"{}\"}} {count}",
+                escape(backend),
+                escape(method),
+                escape(target),
+                escape(tool)
+            );
+        }
         self.gen_ai.render(&mut out);
         out
     }

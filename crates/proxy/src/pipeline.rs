@@ -28,6 +28,7 @@ use crate::error::ProxyError;
 use crate::forward::{self, Outbound, strip_hop_by_hop};
 use crate::gen_ai_metrics::SharedGenAiFacts;
 use crate::llm_route;
+use crate::mcp_route;
 use crate::mirror;
 use crate::observed::Observed;
 use crate::snapshot::Snapshot;
@@ -66,6 +67,7 @@ pub async fn handle(
         error: None,
         series: Some(snapshot.unmatched.clone()),
         gen_ai: None,
+        mcp: None,
     };
     // Boxed: the pipeline's state machine is large, and the server moves the future it is
     // given; a box keeps that move to one pointer.
@@ -94,8 +96,16 @@ async fn route_and_serve(
     request: Request<Incoming>,
     log: &mut RequestLog,
 ) -> Result<Response<BoxBody>, ProxyError> {
-    // 1. Listener and route: every later phase depends on which rule applies.
-    let entry = match_route(snapshot, conn, &host, &request, log)?;
+    // 1. Listener and route: every later phase depends on which rule applies. A path no
+    //    route takes may still be the OAuth metadata of a protected MCP route.
+    let (listener, entry) = match match_route(snapshot, conn, &host, &request, log) {
+        Ok(found) => found,
+        Err(error @ ProxyError::RouteNotFound { .. }) => {
+            return mcp_route::protected_resource_metadata(snapshot, conn, &host, &request)
+                .ok_or(error);
+        }
+        Err(error) => return Err(error),
+    };
     let rule = &entry.rule;
 
     // 2. Redirect: answers the client directly, before anything is forwarded.
@@ -124,7 +134,7 @@ async fn route_and_serve(
     let traffic = &backend.traffic;
     let mut admitted = match admission::admit(traffic, &mut parts) {
         Ok(admitted) => admitted,
-        Err(answer) => return Ok(answer),
+        Err(answer) => return Ok(mcp_route::point_to_metadata(backend, answer, conn, &parts)),
     };
     if let Err(answer) =
         admission::external_authz(traffic, &mut parts, conn.client, conn.tls, &admitted).await
@@ -144,6 +154,30 @@ async fn route_and_serve(
     .await
     {
         return Ok(answer);
+    }
+
+    // MCP routes answer from the gateway's own sessions: no request edits apply to them.
+    if let BackendKind::Mcp(settings) = &backend.backend.kind {
+        let endpoint = snapshot.mcp(&backend.backend).ok_or_else(|| {
+            ProxyError::Internal(format!(
+                "no MCP endpoint for backend {}",
+                backend.backend.name()
+            ))
+        })?;
+        let request = mcp_route::McpRequest {
+            endpoint,
+            mcp: settings,
+            traffic,
+            listener,
+            host: &host,
+            attributes: admission::attributes(&parts, conn.client.ip(), &admitted),
+        };
+        let mut facts = mcp_route::McpLogFacts::default();
+        let mut response = mcp_route::serve(request, parts.clone(), body, &mut facts).await;
+        snapshot.metrics.mcp_request(backend.backend.name(), &facts);
+        log.mcp = Some(facts);
+        response.headers_mut().extend(admitted.response_headers);
+        return Ok(response);
     }
 
     // 5. Request edits, in Gateway API order: the rule's filters, the backendRef's, then
@@ -189,7 +223,7 @@ fn match_route<'s>(
     host: &str,
     request: &Request<Incoming>,
     log: &mut RequestLog,
-) -> Result<&'s RouteEntry, ProxyError> {
+) -> Result<(&'s Listener, &'s RouteEntry), ProxyError> {
     let listener = snapshot
         .config
         .port(conn.port)
@@ -203,7 +237,7 @@ fn match_route<'s>(
     log.series = Some(snapshot.unrouted(listener).clone());
     let entry = find_route(listener, host, request)?;
     log.route = Some(entry.rule.display_name().clone());
-    Ok(entry)
+    Ok((listener, entry))
 }
 
 /// Applies header modifiers and the URL rewrite; returns the Host a rewrite asks for.
@@ -271,10 +305,9 @@ async fn forward_to_backend(
             ));
             within(deadline, rule, served).await
         }
-        BackendKind::NotYetServed { what } => Err(ProxyError::NotYetServed {
-            backend: name.to_string(),
-            what,
-        }),
+        BackendKind::Mcp(_) => Err(ProxyError::Internal(format!(
+            "MCP backend {name} reached the HTTP forwarder"
+        ))),
     }
 }
 

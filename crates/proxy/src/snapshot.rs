@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use config::ir::{Backend, Config, Listener, StaticBackend, WeightedBackend};
+use config::ir::{Backend, BackendKind, Config, Listener, StaticBackend, WeightedBackend};
 
 use crate::llm_route::cloud_auth::TokenCache;
+use crate::mcp_route::McpEndpoint;
 use crate::metrics::{Metrics, RequestLabels, RequestSeries};
 use crate::upstream::health::ProviderHealth;
 use crate::upstream::{UpstreamClient, UpstreamPools};
@@ -26,6 +27,9 @@ pub struct Snapshot {
     pub metrics: Arc<Metrics>,
     /// Access tokens minted for providers (shared with every other snapshot).
     pub tokens: Arc<TokenCache>,
+    /// MCP backends with their sessions, keyed by the address of the `Backend`. Sessions
+    /// belong to a configuration: stdio processes end with it.
+    mcp: HashMap<usize, McpEndpoint>,
 }
 
 /// Creates (or reuses) the upstream client of every target of a backend, keyed by the
@@ -107,6 +111,20 @@ impl Snapshot {
             add_target(&jwks.target, pools, &mut clients, &mut live)?;
         }
         pools.retain(&live);
+        let mcp = config
+            .backends
+            .values()
+            .filter_map(|backend| {
+                let BackendKind::Mcp(settings) = &backend.kind else {
+                    return None;
+                };
+                let endpoint =
+                    McpEndpoint::new(backend, settings, pools.mcp_sessions.clone(), |t| {
+                        clients.get(&addr(t)).cloned()
+                    });
+                Some((addr(backend.as_ref()), endpoint))
+            })
+            .collect();
         let health = live
             .iter()
             .map(|t| (addr(*t), Arc::new(ProviderHealth::default())))
@@ -125,6 +143,7 @@ impl Snapshot {
             health,
             metrics: metrics.clone(),
             tokens: pools.tokens.clone(),
+            mcp,
         })
     }
 
@@ -136,6 +155,10 @@ impl Snapshot {
     /// Whether a provider target may be tried now, and a place to record that it failed.
     pub fn health(&self, target: &StaticBackend) -> Option<&Arc<ProviderHealth>> {
         self.health.get(&addr(target))
+    }
+
+    pub fn mcp(&self, backend: &Backend) -> Option<&McpEndpoint> {
+        self.mcp.get(&addr(backend))
     }
 
     pub fn series(&self, backend: &WeightedBackend) -> Option<&Arc<RequestSeries>> {

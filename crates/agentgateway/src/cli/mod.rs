@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve traffic from a configuration file or directory (or the embedded default).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Check a configuration offline and print every error at once; exits 1 if any.
     Validate(ValidateArgs),
     /// Print the JSON Schema of a resource kind (or of every kind).
@@ -46,7 +46,7 @@ struct ValidateArgs {
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Validate(args) => Ok(validate::validate(&args.file)),
         Command::Schema(args) => schema::schema(&args),
         Command::Crds => {

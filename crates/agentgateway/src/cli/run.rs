@@ -47,6 +47,10 @@ pub struct RunArgs {
     /// How often the configuration files are checked for changes.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     reload_interval: Duration,
+    /// Key that seals MCP session ids: 64 hex digits or base64 of 32 bytes. Replicas with the
+    /// same key resume each other's sessions; without it each process uses a random key.
+    #[arg(long, env = "AGENTGATEWAY_MCP_SESSION_KEY", hide_env_values = true)]
+    mcp_session_key: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -116,6 +120,7 @@ async fn serve(
         bind: args.bind,
         drain_timeout: args.drain_timeout,
         source: source.clone(),
+        mcp_session_key: args.mcp_session_key.clone(),
     };
     let gateway = Gateway::start(config, gateway_options, Some(log_control)).await?;
     let shared = gateway.shared().clone();

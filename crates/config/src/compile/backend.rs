@@ -16,10 +16,14 @@ use crate::compile::{Ctx, cloud_credentials};
 use crate::duration::parse_duration;
 use crate::ir::backend::{
     AiBackend, AiGroups, AiProvider, AzureSettings, Backend, BackendCredential, BackendKind,
-    BedrockSettings, Endpoint, NamedProvider, StaticBackend, UpstreamTls, VertexSettings,
+    BedrockSettings, Endpoint, McpBackend as IrMcpBackend, McpPrefixMode, McpTarget, McpTransport,
+    NamedProvider, StaticBackend, UpstreamTls, VertexSettings,
 };
 use crate::status::Condition;
 use crate::store::{Entry, ObjectKey};
+
+/// Used when `spec.mcp.sessionIdleTimeout` is not set.
+pub const DEFAULT_MCP_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Used when `policies.tcp.connectTimeout` is not set.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,7 +80,13 @@ fn compile_backend(
     });
     let kind = if let Some(raw) = &spec.static_backend {
         BackendKind::Static(Box::new(static_backend(
-            ctx, entry, raw, policies, secrets, credential,
+            ctx,
+            entry,
+            "spec.static",
+            raw,
+            policies,
+            secrets,
+            credential,
         )?))
     } else if let Some(ai) = &spec.ai {
         check_ai(ctx, entry, ai, secrets);
@@ -86,44 +96,27 @@ fn compile_backend(
         }
     } else if let Some(mcp) = &spec.mcp {
         check_mcp(ctx, entry, mcp);
-        not_yet_served(ctx, entry, "spec.mcp", "MCP")
+        BackendKind::Mcp(Box::new(mcp_backend(
+            ctx, entry, mcp, policies, secrets, credential,
+        )?))
     } else {
         return None;
     };
-    if matches!(kind, BackendKind::Static(_)) {
-        ctx.condition(
-            &entry.key,
-            Condition::ok("Accepted", "Accepted", "static backend"),
-        );
+    let accepted = match kind {
+        BackendKind::Static(_) => Some("static backend"),
+        BackendKind::Mcp(_) => Some("MCP backend"),
+        _ => None,
+    };
+    if let Some(message) = accepted {
+        ctx.condition(&entry.key, Condition::ok("Accepted", "Accepted", message));
     }
     Some(Backend::new(entry.key.clone(), kind))
-}
-
-fn not_yet_served(
-    ctx: &mut Ctx<'_>,
-    entry: &Entry<AgentgatewayBackend>,
-    path: &str,
-    what: &'static str,
-) -> BackendKind {
-    let message = format!(
-        "{what} backends are validated but not served by this build yet; requests routed here get 501"
-    );
-    ctx.warn(
-        entry,
-        path,
-        message.clone(),
-        "route to a `static` backend until this build serves them",
-    );
-    ctx.condition(
-        &entry.key,
-        Condition::failed("Accepted", "NotYetServed", message),
-    );
-    BackendKind::NotYetServed { what }
 }
 
 fn static_backend(
     ctx: &mut Ctx<'_>,
     entry: &Entry<AgentgatewayBackend>,
+    field: &str,
     raw: &RawStatic,
     policies: &BackendPolicies,
     secrets: &ResolvedSecrets,
@@ -133,14 +126,14 @@ fn static_backend(
     if raw.host.trim().is_empty() || raw.host.contains('/') || raw.host.contains(' ') {
         ctx.error(
             entry,
-            "spec.static.host",
+            &format!("{field}.host"),
             format!("'{}' is not a host name or IP address", raw.host),
             "write just the host, e.g. api.example.com (no scheme or path)",
         );
         ok = false;
     }
     if raw.port == 0 {
-        ctx.error(entry, "spec.static.port", "port must be 1..65535", "");
+        ctx.error(entry, &format!("{field}.port"), "port must be 1..65535", "");
         ok = false;
     }
     let tls = policies
@@ -177,7 +170,7 @@ fn static_backend(
             if ok {
                 ctx.error(
                     entry,
-                    "spec.static.host",
+                    &format!("{field}.host"),
                     e.to_string(),
                     "write just the host, e.g. api.example.com (no scheme or path)",
                 );
@@ -389,7 +382,15 @@ fn provider_backend(
         }
         (_, credential) => credential,
     };
-    let mut target = static_backend(ctx, entry, &raw, policies, secrets, credential)?;
+    let mut target = static_backend(
+        ctx,
+        entry,
+        "spec.ai.provider",
+        &raw,
+        policies,
+        secrets,
+        credential,
+    )?;
     if default_tls && target.tls.is_none() {
         target.tls = Some(UpstreamTls {
             ca_certificates: Vec::new(),
@@ -689,4 +690,121 @@ fn check_mcp(ctx: &mut Ctx<'_>, entry: &Entry<AgentgatewayBackend>, mcp: &McpBac
             );
         }
     }
+}
+
+fn mcp_backend(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<AgentgatewayBackend>,
+    mcp: &McpBackend,
+    policies: &BackendPolicies,
+    secrets: &ResolvedSecrets,
+    credential: Option<BackendCredential>,
+) -> Option<IrMcpBackend> {
+    let stateful = mcp.session_routing != Some(api::backend::McpSessionRouting::Stateless);
+    let mut ok = true;
+    let mut targets = Vec::with_capacity(mcp.targets.len());
+    for (i, target) in mcp.targets.iter().enumerate() {
+        let field = format!("spec.mcp.targets[{i}]");
+        let transport = if let Some(raw) = &target.static_target {
+            let connection = RawStatic {
+                host: raw.host.clone(),
+                port: raw.port,
+            };
+            let Some(backend) = static_backend(
+                ctx,
+                entry,
+                &format!("{field}.static"),
+                &connection,
+                policies,
+                secrets,
+                credential.clone(),
+            ) else {
+                ok = false;
+                continue;
+            };
+            let sse = raw.protocol == Some(api::backend::McpProtocol::SSE);
+            let path = raw
+                .path
+                .clone()
+                .unwrap_or_else(|| if sse { "/sse" } else { "/mcp" }.to_string());
+            if !path.starts_with('/') {
+                ctx.error(
+                    entry,
+                    &format!("{field}.static.path"),
+                    format!("`{path}` is not an absolute path"),
+                    "write the path starting with /, e.g. /mcp",
+                );
+                ok = false;
+            }
+            match sse {
+                true => McpTransport::Sse { backend, path },
+                false => McpTransport::StreamableHttp { backend, path },
+            }
+        } else if let Some(stdio) = &target.stdio {
+            if !stateful {
+                ctx.error(
+                    entry,
+                    &format!("{field}.stdio"),
+                    "stdio targets keep a session in their process, so they need `sessionRouting: Stateful`",
+                    "remove `sessionRouting: Stateless`, or serve this server over HTTP",
+                );
+                ok = false;
+            }
+            if stdio.cmd.trim().is_empty() {
+                ctx.error(
+                    entry,
+                    &format!("{field}.stdio.cmd"),
+                    "the command is empty",
+                    "",
+                );
+                ok = false;
+            }
+            McpTransport::Stdio {
+                cmd: stdio.cmd.clone(),
+                args: stdio.args.clone(),
+                env: stdio.env.clone(),
+            }
+        } else {
+            ok = false;
+            continue;
+        };
+        if target.name.is_empty()
+            || !target
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            ctx.error(
+                entry,
+                &format!("{field}.name"),
+                format!("`{}` cannot prefix tool names", target.name),
+                "use letters, digits, `-` and `.` (the prefix separator is `_`)",
+            );
+            ok = false;
+        }
+        targets.push(McpTarget {
+            name: target.name.clone(),
+            transport,
+        });
+    }
+    let idle_timeout = duration(
+        ctx,
+        entry,
+        "spec.mcp.sessionIdleTimeout",
+        mcp.session_idle_timeout.as_deref(),
+        &mut ok,
+    )
+    .unwrap_or(DEFAULT_MCP_IDLE_TIMEOUT);
+    ok.then(|| IrMcpBackend {
+        targets,
+        stateful,
+        fail_open: mcp.failure_mode == Some(api::backend::FailureMode::FailOpen),
+        prefix_mode: match mcp.prefix_mode {
+            Some(api::backend::McpPrefixMode::Always) => McpPrefixMode::Always,
+            Some(api::backend::McpPrefixMode::Never) => McpPrefixMode::Never,
+            Some(api::backend::McpPrefixMode::Conditional) | None => McpPrefixMode::Conditional,
+        },
+        allowed_hosts: mcp.allowed_hosts.clone(),
+        idle_timeout,
+    })
 }

@@ -49,6 +49,7 @@ pub(crate) struct PolicyParts {
     pub local_limits: Option<Vec<Arc<LocalLimit>>>,
     pub global_limits: Option<Arc<GlobalLimits>>,
     pub authorization: Option<::policy::authorization::RuleSet>,
+    pub mcp_authorization: Option<::policy::authorization::RuleSet>,
     pub ext_authz: Option<Arc<crate::ir::policy::ExtAuthz>>,
     pub rate_limit_service: Option<Arc<crate::ir::policy::RateLimitService>>,
 }
@@ -152,6 +153,9 @@ impl PolicyParts {
         // Authorization rules accumulate: every level's rules must be satisfied.
         if let Some(rules) = &self.authorization {
             settings.authorization.push(rules.clone());
+        }
+        if let Some(rules) = &self.mcp_authorization {
+            settings.mcp_authorization.push(rules.clone());
         }
     }
 }
@@ -533,12 +537,13 @@ fn parts(
         if let Some(ai) = &backend.ai {
             parts.ai = Some(Arc::new(ai_policy(ctx, entry, ai)));
         }
-        if backend.mcp.is_some() {
-            ctx.error(
+        if let Some(authorization) = backend.mcp.as_ref().and_then(|m| m.authorization.as_ref()) {
+            parts.mcp_authorization = authorization_rules(
+                ctx,
                 entry,
-                "spec.backend.mcp",
-                "`backend.mcp` policies are not supported yet",
-                NOT_YET,
+                "spec.backend.mcp.authorization.policy.matchExpressions",
+                authorization,
+                "CEL over mcp.tool.name, mcp.tool.target, mcp.prompt.name, mcp.resource.uri, jwt.*; guard with has(mcp.tool)",
             );
         }
         if let Some(auth) = &backend.auth {
@@ -555,27 +560,13 @@ fn traffic_parts(
     parts: &mut PolicyParts,
 ) {
     if let Some(authorization) = &traffic.authorization {
-        let action = match authorization.action {
-            Some(api::policy::AuthorizationAction::Deny) => ::policy::authorization::Action::Deny,
-            Some(api::policy::AuthorizationAction::Require) => {
-                ::policy::authorization::Action::Require
-            }
-            Some(api::policy::AuthorizationAction::Allow) | None => {
-                ::policy::authorization::Action::Allow
-            }
-        };
-        match ::policy::authorization::compile(
-            &authorization.policy.match_expressions,
-            action,
-        ) {
-            Ok(rules) => parts.authorization = Some(rules),
-            Err(e) => ctx.error(
-                entry,
-                "spec.traffic.authorization.policy.matchExpressions",
-                e.to_string(),
-                "CEL over request.*, source.address, jwt.*, apiKey.*; guard optional values with has(...)",
-            ),
-        }
+        parts.authorization = authorization_rules(
+            ctx,
+            entry,
+            "spec.traffic.authorization.policy.matchExpressions",
+            authorization,
+            "CEL over request.*, source.address, jwt.*, apiKey.*; guard optional values with has(...)",
+        );
     }
     let unsupported = [("extProc", traffic.ext_proc.is_some())];
     for (field, set) in unsupported {
@@ -643,5 +634,29 @@ fn traffic_parts(
         parts.response_headers = response
             .as_ref()
             .map(|m| header_ops(ctx, entry, "spec.traffic.headerModifiers.response", m));
+    }
+}
+
+/// Compiles one `authorization` block; errors name the field.
+fn authorization_rules(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<AgentgatewayPolicy>,
+    field: &str,
+    authorization: &api::policy::Authorization,
+    hint: &str,
+) -> Option<::policy::authorization::RuleSet> {
+    let action = match authorization.action {
+        Some(api::policy::AuthorizationAction::Deny) => ::policy::authorization::Action::Deny,
+        Some(api::policy::AuthorizationAction::Require) => ::policy::authorization::Action::Require,
+        Some(api::policy::AuthorizationAction::Allow) | None => {
+            ::policy::authorization::Action::Allow
+        }
+    };
+    match ::policy::authorization::compile(&authorization.policy.match_expressions, action) {
+        Ok(rules) => Some(rules),
+        Err(e) => {
+            ctx.error(entry, field, e.to_string(), hint);
+            None
+        }
     }
 }

@@ -41,10 +41,8 @@ pub enum BackendKind {
     Ai(Box<AiBackend>),
     /// LLM providers in priority groups: the first group first, the next when it fails.
     AiGroups(Box<AiGroups>),
-    /// A valid backend of a kind this build does not serve yet; requests get a 501 that says so.
-    NotYetServed {
-        what: &'static str,
-    },
+    /// MCP servers multiplexed behind one endpoint.
+    Mcp(Box<McpBackend>),
 }
 
 /// Which wire format a provider speaks.
@@ -156,9 +154,61 @@ impl Backend {
                 .flatten()
                 .flat_map(|p| p.backend.targets())
                 .collect(),
-            BackendKind::NotYetServed { .. } => Vec::new(),
+            BackendKind::Mcp(mcp) => mcp
+                .targets
+                .iter()
+                .filter_map(|t| match &t.transport {
+                    McpTransport::StreamableHttp { backend, .. }
+                    | McpTransport::Sse { backend, .. } => Some(backend),
+                    McpTransport::Stdio { .. } => None,
+                })
+                .collect(),
         }
     }
+}
+
+/// `spec.mcp`.
+#[derive(Debug)]
+pub struct McpBackend {
+    pub targets: Vec<McpTarget>,
+    /// `sessionRouting: Stateful` (the default).
+    pub stateful: bool,
+    /// `failureMode: FailOpen`.
+    pub fail_open: bool,
+    pub prefix_mode: McpPrefixMode,
+    /// Extra host names allowed in `Host` / `Origin` (`*`: any).
+    pub allowed_hosts: Vec<String>,
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum McpPrefixMode {
+    Conditional,
+    Always,
+    Never,
+}
+
+#[derive(Debug)]
+pub struct McpTarget {
+    pub name: String,
+    pub transport: McpTransport,
+}
+
+#[derive(Debug)]
+pub enum McpTransport {
+    StreamableHttp {
+        backend: StaticBackend,
+        path: String,
+    },
+    Sse {
+        backend: StaticBackend,
+        path: String,
+    },
+    Stdio {
+        cmd: String,
+        args: Vec<String>,
+        env: std::collections::BTreeMap<String, String>,
+    },
 }
 
 impl AiBackend {

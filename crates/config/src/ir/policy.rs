@@ -44,6 +44,10 @@ pub struct TrafficSettings {
     pub authorization: Vec<::policy::authorization::RuleSet>,
     /// The rules above, ready to evaluate (built once the levels are merged).
     pub authorizer: Option<Arc<::policy::authorization::Authorizer>>,
+    /// `backend.mcp.authorization` rules of every level: they decide which tools, prompts
+    /// and resources an MCP client sees and may use.
+    pub mcp_authorization: Vec<::policy::authorization::RuleSet>,
+    pub mcp_authorizer: Option<Arc<::policy::authorization::Authorizer>>,
 }
 
 impl TrafficSettings {
@@ -52,6 +56,11 @@ impl TrafficSettings {
         self.authorizer = (!self.authorization.is_empty()).then(|| {
             Arc::new(::policy::authorization::Authorizer::new(
                 self.authorization.clone(),
+            ))
+        });
+        self.mcp_authorizer = (!self.mcp_authorization.is_empty()).then(|| {
+            Arc::new(::policy::authorization::Authorizer::new(
+                self.mcp_authorization.clone(),
             ))
         });
     }

@@ -25,15 +25,25 @@ struct PoolKey {
     tls: Option<String>,
 }
 
-#[derive(Default)]
 pub struct UpstreamPools {
     // Taken only while a configuration is being prepared, never per request.
     clients: Mutex<HashMap<PoolKey, UpstreamClient>>,
     /// Provider access tokens outlive configurations just as connections do.
     pub tokens: std::sync::Arc<crate::llm_route::cloud_auth::TokenCache>,
+    /// Seals MCP session ids; the same key for every configuration, so sessions of HTTP
+    /// targets survive reloads.
+    pub mcp_sessions: std::sync::Arc<mcp::session_token::SessionCodec>,
 }
 
 impl UpstreamPools {
+    pub fn new(mcp_sessions: std::sync::Arc<mcp::session_token::SessionCodec>) -> Self {
+        Self {
+            clients: Mutex::default(),
+            tokens: Default::default(),
+            mcp_sessions,
+        }
+    }
+
     /// The client for a backend, reusing the pool of an identical earlier one.
     pub fn client_for(&self, backend: &StaticBackend) -> Result<UpstreamClient, rustls::Error> {
         let key = PoolKey {

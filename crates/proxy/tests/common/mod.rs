@@ -19,6 +19,7 @@ pub async fn start(yaml: &str) -> Arc<Gateway> {
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         drain_timeout: Duration::from_secs(5),
         source: "test".into(),
+        mcp_session_key: None,
     };
     Gateway::start(compile(yaml), options, None).await.unwrap()
 }
