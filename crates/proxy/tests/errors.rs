@@ -142,24 +142,6 @@ async fn streaming_bodies_pass_through_chunk_by_chunk() {
 }
 
 #[tokio::test]
-async fn backends_not_served_yet_answer_501() {
-    let port = free_port();
-    let yaml = gateway(port)
-        + "---
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {name: tools}
-spec:
-  mcp:
-    targets: [{name: everything, static: {host: 127.0.0.1, port: 3001}}]
-" + &route_to("tools");
-    let _gw = start(&yaml).await;
-    let r = get(&format!("http://127.0.0.1:{port}/mcp")).await;
-    assert_eq!(r.status, 501);
-    assert!(r.text().contains("MCP backend"), "{}", r.text());
-}
-
-#[tokio::test]
 async fn unknown_host_on_a_hostname_listener_is_404() {
     let port = free_port();
     let yaml = format!(

@@ -30,8 +30,7 @@ pub struct Config {
     /// From the `AgentgatewayParameters` a Gateway or GatewayClass refers to.
     pub logging: LoggingSettings,
     pub statuses: Vec<ResourceStatus>,
-    /// Problems that do not stop the configuration from serving (e.g. a kind of backend
-    /// this build does not serve yet: requests to it get a clear 501).
+    /// Problems that do not stop the configuration from serving.
     pub warnings: Vec<ConfigError>,
     pub resource_count: usize,
     /// JWKS documents to fetch (and keep fresh) for JWT authentication.
