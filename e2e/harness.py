@@ -51,9 +51,10 @@ class Processes:
         self.children = []
         self.dir = tempfile.TemporaryDirectory()
 
-    def start(self, args, log_name):
+    def start(self, args, log_name, env=None):
         log = open(os.path.join(self.dir.name, log_name), "w")
-        child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        child_env = None if env is None else {**os.environ, **env}
+        child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=child_env)
         self.children.append((child, log))
         return child
 
@@ -78,7 +79,7 @@ class Processes:
         self.dir.cleanup()
 
 
-def start_gateway(procs, config_text, name="gateway"):
+def start_gateway(procs, config_text, name="gateway", env=None):
     """Runs `agentgateway run -f` on the config; returns (admin port, metrics port)."""
     admin, metrics, ready = free_port(), free_port(), free_port()
     path = procs.write(f"{name}.yaml", config_text)
@@ -87,6 +88,7 @@ def start_gateway(procs, config_text, name="gateway"):
          "--admin-addr", f"127.0.0.1:{admin}", "--metrics-addr", f"127.0.0.1:{metrics}",
          "--readiness-addr", f"127.0.0.1:{ready}"],
         f"{name}.log",
+        env,
     )
     wait_http(f"http://127.0.0.1:{ready}/healthz/ready")
     return admin, metrics

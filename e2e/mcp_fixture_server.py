@@ -220,6 +220,11 @@ TOOLS = [
         },
     ),
     types.Tool(
+        name="exit_process",
+        description="Ends the server process mid-call (gateway tests: a target that dies)",
+        input_schema=NO_ARGS,
+    ),
+    types.Tool(
         name="echo",
         description="Echoes the message back",
         input_schema={
@@ -457,8 +462,25 @@ async def _echo(ctx: Any, call: Call) -> ToolOutcome:
     return types.CallToolResult(content=[_text(message)])
 
 
+@tool("exit_process")
+async def _exit_process(ctx: Any, call: Call) -> ToolOutcome:
+    import os
+
+    os._exit(3)
+
+
+# Tools are listed in pages of this size when set (--page-size), to test cursors.
+_page_size: int | None = None
+
+
 async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-    return types.ListToolsResult(tools=TOOLS)
+    if _page_size is None:
+        return types.ListToolsResult(tools=TOOLS)
+    cursor = getattr(params, "cursor", None) if params is not None else None
+    start = int(cursor) if cursor else 0
+    end = start + _page_size
+    next_cursor = str(end) if end < len(TOOLS) else None
+    return types.ListToolsResult(tools=TOOLS[start:end], next_cursor=next_cursor)
 
 
 async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> ToolOutcome:
@@ -697,7 +719,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json-response", action="store_true", help="Streamable HTTP: answer POSTs with JSON, not SSE"
     )
+    parser.add_argument("--page-size", type=int, help="list tools in pages of this size")
     options = parser.parse_args(argv)
+    global _page_size
+    _page_size = options.page_size
     server = build_server()
     if options.transport == "stdio":
         anyio.run(serve_stdio, server)
