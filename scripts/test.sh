@@ -17,8 +17,9 @@ cargo fmt --all -- --check
 step "lints (clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "test servers (redis-server from the distribution)"
+step "test servers (redis-server from the distribution; MCP servers, clients and the conformance suite from npm and PyPI)"
 ./scripts/ensure-redis.sh
+./scripts/ensure-mcp.sh
 # The Redis tests fail rather than skip if the server is missing.
 export REDIS_LIMIT_REQUIRE_SERVER=1
 
