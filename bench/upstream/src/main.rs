@@ -6,6 +6,9 @@
 //!   events, a usage chunk and `data: [DONE]`;
 //! - `POST /v1/messages` answers a small Anthropic `message` (with `usage`), or, for
 //!   `"stream":true`, a short Anthropic event stream;
+//! - `POST /mcp` is a minimal Streamable HTTP MCP server: `initialize` answers with a
+//!   session id, notifications get `202`, any other request gets a one-line `tools/call`
+//!   result for id 1 (the benchmark sends id 1);
 //! - every other request gets `200 OK` with the same 64-byte JSON body.
 //!
 //! Responses are fixed byte strings over a kept-alive connection, so the upstream costs as
@@ -46,6 +49,37 @@ const OPENAI_CHAT_STREAM: &str = concat!(
     "\n\n",
     "data: [DONE]\n\n",
 );
+
+const MCP_INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"bench-upstream","version":"1"}}}"#;
+
+const MCP_TOOL_RESULT: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"ok"}],"isError":false}}"#;
+
+fn contains(body: &[u8], needle: &[u8]) -> bool {
+    body.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The MCP endpoint: just enough of the protocol for a session and tool calls.
+fn mcp(body: &[u8]) -> Response<Full<Bytes>> {
+    if contains(body, b"\"method\":\"notifications/") {
+        return respond(StatusCode::ACCEPTED, "application/json", Bytes::new());
+    }
+    if contains(body, b"\"method\":\"initialize\"") {
+        let mut response = respond(
+            StatusCode::OK,
+            "application/json",
+            Bytes::from_static(MCP_INITIALIZE.as_bytes()),
+        );
+        response
+            .headers_mut()
+            .insert("mcp-session-id", HeaderValue::from_static("bench-session"));
+        return response;
+    }
+    respond(
+        StatusCode::OK,
+        "application/json",
+        Bytes::from_static(MCP_TOOL_RESULT.as_bytes()),
+    )
+}
 
 const ANTHROPIC_MESSAGE: &str = r#"{"id":"msg_bench","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"Hello from bench-upstream."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":8,"output_tokens":5}}"#;
 
@@ -117,6 +151,7 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
                 ("text/event-stream", ANTHROPIC_STREAM)
             }
             (&Method::POST, "/v1/messages") => ("application/json", ANTHROPIC_MESSAGE),
+            (&Method::POST, "/mcp") => return Ok(mcp(&body)),
             _ => {
                 return Ok(respond(
                     StatusCode::OK,

@@ -173,7 +173,7 @@ async fn route_and_serve(
             attributes: admission::attributes(&parts, conn.client.ip(), &admitted),
         };
         let mut facts = mcp_route::McpLogFacts::default();
-        let mut response = mcp_route::serve(request, parts.clone(), body, &mut facts).await;
+        let mut response = mcp_route::serve(request, &parts, body, &mut facts).await;
         snapshot.metrics.mcp_request(backend.backend.name(), &facts);
         log.mcp = Some(facts);
         response.headers_mut().extend(admitted.response_headers);

@@ -126,7 +126,20 @@ impl HttpTarget {
                 reason: "answered a request with 202 Accepted and no response".into(),
             });
         }
-        Ok(self.read_messages(response, id))
+        if is_event_stream(&response) {
+            return Ok(self.read_messages(response, id));
+        }
+        // A JSON answer is read here: no task is needed for a body that is already complete.
+        let bytes = read_limited(response.into_body(), MAX_JSON_BODY).await;
+        let messages = crate::jsonrpc::parse_body(&bytes).map_err(|e| TargetError::Protocol {
+            target: self.name.clone(),
+            reason: e.message,
+        })?;
+        let (tx, rx) = mpsc::channel(messages.len().max(1));
+        for message in messages {
+            let _ = tx.try_send(Ok(message));
+        }
+        Ok(rx)
     }
 
     pub async fn deliver(&self, message: Message) -> Result<(), TargetError> {

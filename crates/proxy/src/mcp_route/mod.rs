@@ -140,7 +140,7 @@ fn session_fingerprint(id: &str) -> String {
 
 pub(crate) async fn serve(
     request: McpRequest<'_>,
-    parts: http::request::Parts,
+    parts: &http::request::Parts,
     body: hyper::body::Incoming,
     log: &mut McpLogFacts,
 ) -> Response<BoxBody> {
@@ -168,10 +168,10 @@ pub(crate) async fn serve(
     };
     let path = parts.uri.path();
     if parts.method == http::Method::GET && path.ends_with("/sse") {
-        return legacy::open(request.endpoint, &parts);
+        return legacy::open(request.endpoint, parts);
     }
     if parts.method == http::Method::POST
-        && let Some(id) = legacy::session_param(&parts)
+        && let Some(id) = legacy::session_param(parts)
     {
         return legacy::post(request.endpoint, &id, body, &filter, log).await;
     }

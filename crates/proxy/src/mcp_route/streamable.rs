@@ -16,7 +16,7 @@ use crate::body::BoxBody;
 
 pub(super) async fn serve(
     service: &Arc<McpService>,
-    parts: http::request::Parts,
+    parts: &http::request::Parts,
     body: hyper::body::Incoming,
     filter: &dyn ItemFilter,
     log: &mut McpLogFacts,
@@ -143,15 +143,16 @@ async fn post(
     filter: &dyn ItemFilter,
     log: &mut McpLogFacts,
 ) -> Response<BoxBody> {
-    let messages = match jsonrpc::parse_body(body) {
+    let mut messages = match jsonrpc::parse_body(body) {
         Ok(messages) => messages,
         Err(e) => {
             let status = StatusCode::BAD_REQUEST;
             return reply::error(status, e.code, e.message);
         }
     };
-    if let [only] = messages.as_slice() {
-        let message = only.clone();
+    if messages.len() == 1
+        && let Some(message) = messages.pop()
+    {
         return match one(service, session_id, message, filter, log).await {
             Outcome::Reply(reply) => into_response(service, session_id, reply).await,
             Outcome::Http(response) => response,
