@@ -231,7 +231,14 @@ fn request_policies(t: &TrafficSettings) -> Option<Value> {
             Buckets::PerKey(b, key) => limit(l.unit, b.limit(), Some(key)),
         })
         .collect();
+    let rules = |sets: &[::policy::authorization::RuleSet]| {
+        sets.iter()
+            .map(|r| json!({"action": format!("{:?}", r.action()), "matchExpressions": r.expressions().collect::<Vec<_>>()}))
+            .collect::<Vec<_>>()
+    };
     let any = t.cors.is_some()
+        || !t.authorization.is_empty()
+        || !t.mcp_authorization.is_empty()
         || t.jwt.is_some()
         || t.api_keys.is_some()
         || t.basic.is_some()
@@ -240,6 +247,8 @@ fn request_policies(t: &TrafficSettings) -> Option<Value> {
     any.then(|| {
         json!({
             "cors": t.cors.is_some(),
+            "authorization": rules(&t.authorization),
+            "mcpAuthorization": rules(&t.mcp_authorization),
             "jwtIssuers": t.jwt.as_ref().map(|j| j.validator.providers().iter().map(|p| p.issuer().to_string()).collect::<Vec<_>>()),
             "apiKeys": t.api_keys.as_ref().map(|k| k.0.keys().len()),
             "basicUsers": t.basic.as_ref().map(|b| b.0.users().len()),

@@ -702,6 +702,21 @@ fn mcp_backend(
 ) -> Option<IrMcpBackend> {
     let stateful = mcp.session_routing != Some(api::backend::McpSessionRouting::Stateless);
     let mut ok = true;
+    if let Some(kind) = match &credential {
+        Some(BackendCredential::Passthrough) => Some("passthrough"),
+        Some(BackendCredential::Aws(_)) => Some("aws"),
+        Some(BackendCredential::Gcp(_)) => Some("gcp"),
+        Some(BackendCredential::Azure(_)) => Some("azure"),
+        Some(BackendCredential::Authorization(_)) | None => None,
+    } {
+        ctx.error(
+            entry,
+            "spec.policies.auth",
+            format!("`{kind}` credentials do not apply to MCP targets"),
+            "use `secretRef` or `key`: the value is sent as the Authorization header of every request to the targets",
+        );
+        ok = false;
+    }
     let mut targets = Vec::with_capacity(mcp.targets.len());
     for (i, target) in mcp.targets.iter().enumerate() {
         let field = format!("spec.mcp.targets[{i}]");
