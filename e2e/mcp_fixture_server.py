@@ -693,13 +693,14 @@ def serve_sse(server: Server, port: int) -> None:
     _serve_http(app, port)
 
 
-def serve_streamable_http(server: Server, port: int, json_response: bool) -> None:
+def serve_streamable_http(server: Server, port: int, json_response: bool, stateless: bool = False) -> None:
     # host=127.0.0.1 turns on the SDK's Host/Origin checks (DNS-rebinding protection).
     app = server.streamable_http_app(
         streamable_http_path="/mcp",
         json_response=json_response,
-        event_store=MemoryEventStore(),
-        retry_interval=500,
+        stateless_http=stateless,
+        event_store=None if stateless else MemoryEventStore(),
+        retry_interval=None if stateless else 500,
         host=HOST,
     )
     _serve_http(app, port)
@@ -720,6 +721,7 @@ def main(argv: list[str] | None = None) -> int:
         "--json-response", action="store_true", help="Streamable HTTP: answer POSTs with JSON, not SSE"
     )
     parser.add_argument("--page-size", type=int, help="list tools in pages of this size")
+    parser.add_argument("--stateless", action="store_true", help="Streamable HTTP without sessions")
     options = parser.parse_args(argv)
     global _page_size
     _page_size = options.page_size
@@ -729,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
     elif options.transport == "sse":
         serve_sse(server, options.port)
     else:
-        serve_streamable_http(server, options.port, options.json_response)
+        serve_streamable_http(server, options.port, options.json_response, options.stateless)
     return 0
 
 

@@ -107,15 +107,16 @@ class McpGatewayTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.procs = Processes()
-        paged, sse, ev_http, ev_sse, cls.port = (free_port() for _ in range(5))
+        paged, sse, ev_http, ev_sse, stateless, cls.port = (free_port() for _ in range(6))
         # The fixture lists its tools 4 at a time, so the merged list needs cursors.
         cls.procs.start(fixture("streamable-http", paged, "--page-size", "4"), "fixture.log")
         cls.procs.start(fixture("sse", sse), "fixture-sse.log")
+        cls.procs.start(fixture("streamable-http", stateless, "--stateless", "--json-response"), "fixture-stateless.log")
         args, env = everything("streamableHttp", ev_http)
         cls.procs.start(args, "everything-http.log", env)
         args, env = everything("sse", ev_sse)
         cls.procs.start(args, "everything-sse.log", env)
-        for port in (paged, sse, ev_http, ev_sse):
+        for port in (paged, sse, ev_http, ev_sse, stateless):
             wait_port(port)
         everything_stdio, _ = everything("stdio")
         jwks, cls.alice = rsa_jwks_and_token("alice")
@@ -131,7 +132,8 @@ class McpGatewayTest(unittest.TestCase):
             + backend("failopen", http_target("fixture", paged) + http_target("down", closed), "    failureMode: FailOpen\n")
             + backend("crashy", stdio_target("fixture", fixture("stdio")))
             + backend("remote", http_target("fixture", paged) + http_target("http", ev_http))
-            + routes("multi", "everything", "guarded", "jwt", "failopen", "crashy", "remote")
+            + backend("stateless", http_target("one", stateless) + http_target("two", stateless), "    sessionRouting: Stateless\n")
+            + routes("multi", "everything", "guarded", "jwt", "failopen", "crashy", "remote", "stateless")
             + f"""---
 apiVersion: agentgateway.dev/v1alpha1
 kind: AgentgatewayPolicy
@@ -376,6 +378,26 @@ spec:
         ended = send(urllib.request.Request(self.url("crashy"), method="DELETE", headers={"mcp-session-id": local}))
         self.assertEqual(ended.status, 200)
         self.assertEqual(call(self.url("crashy"), local, 4, "ping").status, 404)
+
+    def test_stateless_routing_serves_targets_without_sessions(self):
+        url = self.url("stateless")
+        answer = post(url, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+        self.assertEqual(answer.status, 200)
+        self.assertNotIn("mcp-session-id", answer.headers, "stateless: no session id")
+        listed = call(url, None, 1, "tools/list").response()["result"]["tools"]
+        names = [t["name"] for t in listed]
+        self.assertIn("one_add", names)
+        self.assertIn("two_add", names)
+        added = call(url, None, 2, "tools/call", {"name": "two_add", "arguments": {"a": 4, "b": 5}}).response()
+        self.assertEqual(added["result"]["content"][0]["text"], "9")
+        get = send(urllib.request.Request(url, headers={"accept": "text/event-stream"}))
+        self.assertEqual(get.status, 405)
+
+        async def body(client):
+            return await client.call_tool("one_echo", {"message": "no session"})
+
+        self.assertEqual(text_of(self.run_client("stateless", body)), "no session")
 
     def test_foreign_hosts_are_refused(self):
         answer = post(self.url("multi"), {"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers={"host": "attacker.example"})

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use serde_json::Value;
 

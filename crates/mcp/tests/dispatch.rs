@@ -1,0 +1,258 @@
+//! Sessions and message routing against an in-memory Streamable HTTP target that records
+//! what reaches it: idle expiry, server requests answered by the client, cancellation.
+//! (Real MCP servers are driven end to end in e2e/test_mcp.py.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use mcp::dispatch::{self, AllowAll, Facts, Reply};
+use mcp::jsonrpc::Message;
+use mcp::service::{McpService, Options, PrefixMode, TargetSpec, Transport};
+use mcp::session::Session;
+use mcp::session_token::SessionCodec;
+use mcp::target::{BoxError, HttpClient, HttpFuture, ResponseBody};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// What the target received: method, session header, body.
+type Log = Arc<Mutex<Vec<(String, Option<String>, Value)>>>;
+
+/// A body fed from a channel: an SSE stream the test writes into.
+struct ChannelBody(mpsc::UnboundedReceiver<Bytes>);
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = BoxError;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+#[derive(Clone, Default)]
+struct FakeTarget {
+    log: Log,
+    /// Where the open `ask` stream is written (to send the result once answered).
+    asking: Arc<Mutex<Option<mpsc::UnboundedSender<Bytes>>>>,
+    /// Streams kept open forever (`slow`).
+    held: Arc<Mutex<Vec<mpsc::UnboundedSender<Bytes>>>>,
+}
+
+fn event(message: Value) -> Bytes {
+    Bytes::from(format!("event: message\ndata: {message}\n\n"))
+}
+
+fn json_response(status: StatusCode, body: Value, session: bool) -> Response<ResponseBody> {
+    let mut response = Response::new(
+        http_body_util::Full::new(Bytes::from(body.to_string()))
+            .map_err(|n| match n {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    if session {
+        response
+            .headers_mut()
+            .insert("mcp-session-id", "up-1".parse().unwrap());
+    }
+    response
+}
+
+impl HttpClient for FakeTarget {
+    fn send(&self, request: Request<Bytes>) -> HttpFuture {
+        let session = request
+            .headers()
+            .get("mcp-session-id")
+            .map(|v| v.to_str().unwrap().to_string());
+        let method = request.method().to_string();
+        let body: Value = serde_json::from_slice(request.body()).unwrap_or(Value::Null);
+        self.log
+            .lock()
+            .unwrap()
+            .push((method.clone(), session, body.clone()));
+        let this = self.clone();
+        Box::pin(async move {
+            if method == "DELETE" {
+                return Ok(json_response(StatusCode::OK, Value::Null, false));
+            }
+            let id = body["id"].clone();
+            match body["method"].as_str() {
+                Some("initialize") => Ok(json_response(
+                    StatusCode::OK,
+                    json!({"jsonrpc": "2.0", "id": id, "result": {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}}, "serverInfo": {"name": "fake", "version": "1"}}}),
+                    true,
+                )),
+                Some("tools/call") => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    match body["params"]["name"].as_str() {
+                        Some("ask") => {
+                            tx.send(event(json!({"jsonrpc": "2.0", "id": 7, "method": "sampling/createMessage", "params": {"messages": []}}))).unwrap();
+                            *this.asking.lock().unwrap() = Some(tx);
+                        }
+                        _ => this.held.lock().unwrap().push(tx),
+                    }
+                    let mut response = Response::new(ChannelBody(rx).boxed());
+                    response
+                        .headers_mut()
+                        .insert("content-type", "text/event-stream".parse().unwrap());
+                    Ok(response)
+                }
+                Some(_) => Ok(json_response(StatusCode::ACCEPTED, Value::Null, false)),
+                // The client's answer to the sampling request: the call can finish.
+                None => {
+                    if let Some(stream) = this.asking.lock().unwrap().take() {
+                        let text = body["result"]["content"]["text"].clone();
+                        stream.send(event(json!({"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": text}]}}))).unwrap();
+                    }
+                    Ok(json_response(StatusCode::ACCEPTED, Value::Null, false))
+                }
+            }
+        })
+    }
+}
+
+fn service(target: &FakeTarget, idle: Duration) -> Arc<McpService> {
+    McpService::new(
+        vec![TargetSpec {
+            name: Arc::from("fx"),
+            transport: Transport::StreamableHttp {
+                client: Arc::new(target.clone()),
+                path: "/mcp".into(),
+            },
+        }],
+        Arc::new(SessionCodec::random().unwrap()),
+        Options {
+            stateful: true,
+            fail_open: false,
+            prefix: PrefixMode::Conditional,
+            idle_timeout: idle,
+        },
+        "test",
+    )
+}
+
+async fn start_session(service: &Arc<McpService>) -> Arc<Session> {
+    let init = Message::request(
+        json!(0),
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+    );
+    let (answer, session) = service.initialize(init).await;
+    assert!(answer.result().is_some(), "{answer:?}");
+    session.unwrap()
+}
+
+async fn handle(service: &Arc<McpService>, session: &Arc<Session>, message: Message) -> Reply {
+    dispatch::handle(service, session, message, &AllowAll, &mut Facts::default()).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_sessions_end_and_their_upstream_sessions_are_deleted() {
+    let target = FakeTarget::default();
+    let service = service(&target, Duration::from_secs(60));
+    let session = start_session(&service).await;
+    assert_eq!(service.session_count(), 1);
+    drop(session);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(service.session_count(), 1, "not idle long enough yet");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(service.session_count(), 0);
+    let log = target.log.lock().unwrap();
+    assert!(
+        log.iter()
+            .any(|(method, session, _)| method == "DELETE" && session.as_deref() == Some("up-1")),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_request_reaches_the_client_and_its_answer_the_target() {
+    let target = FakeTarget::default();
+    let service = service(&target, Duration::from_secs(600));
+    let session = start_session(&service).await;
+    let call = Message::request(
+        json!(1),
+        "tools/call",
+        json!({"name": "ask", "arguments": {}}),
+    );
+    let Reply::Stream(mut stream) = handle(&service, &session, call).await else {
+        panic!("a streamed reply")
+    };
+    let asked = stream.recv().await.unwrap();
+    assert_eq!(asked.method(), Some("sampling/createMessage"));
+    // The id names the target, so ids of several targets cannot collide.
+    assert_eq!(asked.id(), Some(&json!("fx:7")));
+    let answer = Message::result_for(
+        json!("fx:7"),
+        json!({"role": "assistant", "content": {"type": "text", "text": "from the client"}}),
+    );
+    assert!(matches!(
+        handle(&service, &session, answer).await,
+        Reply::Accepted
+    ));
+    let result = stream.recv().await.unwrap();
+    assert_eq!(result.id(), Some(&json!(1)));
+    assert_eq!(
+        result.result().unwrap()["content"][0]["text"],
+        "from the client"
+    );
+    let log = target.log.lock().unwrap();
+    let delivered = log
+        .iter()
+        .find(|(_, _, body)| body.get("result").is_some() && body["id"] == json!(7));
+    assert!(
+        delivered.is_some(),
+        "the target got its own id back: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn cancellation_goes_to_the_target_working_on_the_request() {
+    let target = FakeTarget::default();
+    let service = service(&target, Duration::from_secs(600));
+    let session = start_session(&service).await;
+    let call = Message::request(
+        json!(5),
+        "tools/call",
+        json!({"name": "slow", "arguments": {}}),
+    );
+    let (svc, sess) = (service.clone(), session.clone());
+    let pending = tokio::spawn(async move { handle(&svc, &sess, call).await });
+    for _ in 0..100 {
+        if !target.held.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let cancel = Message::notification(
+        "notifications/cancelled",
+        json!({"requestId": 5, "reason": "user"}),
+    );
+    assert!(matches!(
+        handle(&service, &session, cancel).await,
+        Reply::Accepted
+    ));
+    let log = target.log.lock().unwrap();
+    let cancelled = log
+        .iter()
+        .find(|(_, _, body)| body["method"] == "notifications/cancelled");
+    let (_, upstream_session, body) = cancelled.expect("the cancellation reached the target");
+    assert_eq!(body["params"]["requestId"], 5);
+    assert_eq!(upstream_session.as_deref(), Some("up-1"));
+    pending.abort();
+}
