@@ -18,9 +18,6 @@ pub const PROTOCOL_HEADER: &str = "mcp-protocol-version";
 /// The most of a JSON answer read into memory.
 const MAX_JSON_BODY: usize = 16 * 1024 * 1024;
 
-/// How much of an error body is kept for the message to the client.
-const ERROR_BODY_ECHO: usize = 512;
-
 pub struct HttpTarget {
     name: Arc<str>,
     client: Arc<dyn HttpClient>,
@@ -105,12 +102,7 @@ impl HttpTarget {
             });
         }
         if !status.is_success() {
-            let body = read_limited(response.into_body(), ERROR_BODY_ECHO).await;
-            return Err(TargetError::Status {
-                target: self.name.clone(),
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&body).trim().to_string(),
-            });
+            return Err(super::status_error(&self.name, response).await);
         }
         Ok(response)
     }
@@ -130,11 +122,7 @@ impl HttpTarget {
             return Ok(self.read_messages(response, id));
         }
         // A JSON answer is read here: no task is needed for a body that is already complete.
-        let bytes = read_limited(response.into_body(), MAX_JSON_BODY).await;
-        let messages = crate::jsonrpc::parse_body(&bytes).map_err(|e| TargetError::Protocol {
-            target: self.name.clone(),
-            reason: e.message,
-        })?;
+        let messages = json_messages(&self.name, response.into_body()).await?;
         let (tx, rx) = mpsc::channel(messages.len().max(1));
         for message in messages {
             let _ = tx.try_send(Ok(message));
@@ -193,17 +181,21 @@ impl HttpTarget {
     }
 }
 
+/// The messages of a JSON answer (one, or a batch).
+async fn json_messages(name: &Arc<str>, body: ResponseBody) -> Result<Vec<Message>, TargetError> {
+    let bytes = read_limited(body, MAX_JSON_BODY).await;
+    crate::jsonrpc::parse_body(&bytes).map_err(|e| TargetError::Protocol {
+        target: name.clone(),
+        reason: e.message,
+    })
+}
+
 async fn relay_json(
     name: &Arc<str>,
     body: ResponseBody,
     tx: &mpsc::Sender<Result<Message, TargetError>>,
 ) -> Result<(), TargetError> {
-    let bytes = read_limited(body, MAX_JSON_BODY).await;
-    let messages = crate::jsonrpc::parse_body(&bytes).map_err(|e| TargetError::Protocol {
-        target: name.clone(),
-        reason: e.message,
-    })?;
-    for message in messages {
+    for message in json_messages(name, body).await? {
         if tx.send(Ok(message)).await.is_err() {
             break;
         }

@@ -110,6 +110,38 @@ impl Upstream {
     }
 }
 
+/// Sends a request to a target; a transport failure names the target.
+pub(crate) async fn send(
+    name: &Arc<str>,
+    client: &dyn HttpClient,
+    request: ::http::Request<Bytes>,
+) -> Result<::http::Response<ResponseBody>, TargetError> {
+    client
+        .send(request)
+        .await
+        .map_err(|reason| TargetError::Unreachable {
+            target: name.clone(),
+            reason,
+        })
+}
+
+/// How much of an error answer is kept for the message to the client.
+const ERROR_BODY_ECHO: usize = 512;
+
+/// The error for a non-success answer, with the start of its body.
+pub(crate) async fn status_error(
+    name: &Arc<str>,
+    response: ::http::Response<ResponseBody>,
+) -> TargetError {
+    let status = response.status().as_u16();
+    let body = http::read_limited(response.into_body(), ERROR_BODY_ECHO).await;
+    TargetError::Status {
+        target: name.clone(),
+        status,
+        body: String::from_utf8_lossy(&body).trim().to_string(),
+    }
+}
+
 /// Reads one JSON-RPC message sent by a target.
 pub(crate) fn parse_message(target: &Arc<str>, data: &[u8]) -> Result<Message, TargetError> {
     let value = serde_json::from_slice(data).map_err(|e| TargetError::Protocol {

@@ -74,22 +74,9 @@ impl SseTarget {
             .header(header::ACCEPT, "text/event-stream")
             .body(Bytes::new())
             .map_err(|e| self.protocol(format!("cannot build the request: {e}")))?;
-        let response =
-            self.client
-                .send(request)
-                .await
-                .map_err(|reason| TargetError::Unreachable {
-                    target: self.name.clone(),
-                    reason,
-                })?;
+        let response = super::send(&self.name, self.client.as_ref(), request).await?;
         if !response.status().is_success() {
-            let status = response.status().as_u16();
-            let body = read_limited(response.into_body(), ERROR_BODY_ECHO).await;
-            return Err(TargetError::Status {
-                target: self.name.clone(),
-                status,
-                body: String::from_utf8_lossy(&body).trim().to_string(),
-            });
+            return Err(super::status_error(&self.name, response).await);
         }
         let mut body = response.into_body();
         let mut decoder = SseDecoder::default();
