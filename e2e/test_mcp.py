@@ -421,6 +421,9 @@ spec:
             text = r.read().decode()
         self.assertRegex(text, r'agentgateway_mcp_requests_total\{backend="default/multi",method="tools/call",target="fixture",tool="echo"\} [1-9]')
         self.assertRegex(text, r'agentgateway_mcp_requests_total\{backend="default/multi",method="initialize",target="",tool=""\} [1-9]')
+        # The access log names the method, target, tool and (a prefix of) the session.
+        log = self.procs.log("gateway.log")
+        self.assertRegex(log, r'mcp\.method="tools/call" mcp\.target="fixture" mcp\.tool="echo" mcp\.session="[A-Za-z0-9_-]{12}"')
 
 
 if __name__ == "__main__":
