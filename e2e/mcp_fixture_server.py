@@ -220,6 +220,11 @@ TOOLS = [
         },
     ),
     types.Tool(
+        name="whoami",
+        description="The Authorization header this server received (gateway tests: credentials)",
+        input_schema=NO_ARGS,
+    ),
+    types.Tool(
         name="exit_process",
         description="Ends the server process mid-call (gateway tests: a target that dies)",
         input_schema=NO_ARGS,
@@ -460,6 +465,13 @@ async def _echo(ctx: Any, call: Call) -> ToolOutcome:
     if not isinstance(message, str):
         return types.CallToolResult(content=[_text("message must be a string")], is_error=True)
     return types.CallToolResult(content=[_text(message)])
+
+
+@tool("whoami")
+async def _whoami(ctx: Any, call: Call) -> ToolOutcome:
+    headers = getattr(ctx.request, "headers", None)
+    value = headers.get("authorization") if headers is not None else None
+    return types.CallToolResult(content=[_text(value or "none")])
 
 
 @tool("exit_process")

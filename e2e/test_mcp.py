@@ -133,7 +133,9 @@ class McpGatewayTest(unittest.TestCase):
             + backend("crashy", stdio_target("fixture", fixture("stdio")))
             + backend("remote", http_target("fixture", paged) + http_target("http", ev_http))
             + backend("stateless", http_target("one", stateless) + http_target("two", stateless), "    sessionRouting: Stateless\n")
-            + routes("multi", "everything", "guarded", "jwt", "failopen", "crashy", "remote", "stateless")
+            + backend("passthrough", http_target("fixture", paged))
+            + "  policies: {auth: {passthrough: {}}}\n"
+            + routes("multi", "everything", "guarded", "jwt", "failopen", "crashy", "remote", "stateless", "passthrough")
             + f"""---
 apiVersion: agentgateway.dev/v1alpha1
 kind: AgentgatewayPolicy
@@ -398,6 +400,15 @@ spec:
             return await client.call_tool("one_echo", {"message": "no session"})
 
         self.assertEqual(text_of(self.run_client("stateless", body)), "no session")
+
+    def test_the_clients_credential_reaches_targets_only_when_passed_through(self):
+        auth = {"authorization": "Bearer client-token"}
+        for route, expected in [("passthrough", "Bearer client-token"), ("remote", "none")]:
+            url = self.url(route)
+            session, _ = initialize(url, auth)
+            name = "whoami" if route == "passthrough" else "fixture_whoami"
+            seen = call(url, session, 1, "tools/call", {"name": name, "arguments": {}}, auth).response()
+            self.assertEqual(seen["result"]["content"][0]["text"], expected, route)
 
     def test_foreign_hosts_are_refused(self):
         answer = post(self.url("multi"), {"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers={"host": "attacker.example"})

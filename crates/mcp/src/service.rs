@@ -14,7 +14,7 @@ use crate::session_token::{InvalidSession, SessionCodec, SessionState};
 use crate::target::http::{HttpTarget, lock};
 use crate::target::sse::SseTarget;
 use crate::target::stdio::{StdioCommand, StdioTarget};
-use crate::target::{HttpClient, TargetError, Upstream};
+use crate::target::{ForwardedCredential, HttpClient, TargetError, Upstream};
 
 /// Protocol versions the gateway speaks with clients; the first is offered when a client
 /// asks for one it does not know.
@@ -118,7 +118,12 @@ impl McpService {
         }
     }
 
-    fn connect(&self, spec: &TargetSpec, resumed: Option<(&str, Option<&str>)>) -> Upstream {
+    fn connect(
+        &self,
+        spec: &TargetSpec,
+        resumed: Option<(&str, Option<&str>)>,
+        forwarded: &Arc<ForwardedCredential>,
+    ) -> Upstream {
         match &spec.transport {
             Transport::StreamableHttp { client, path } => Upstream::Http(HttpTarget::new(
                 spec.name.clone(),
@@ -126,11 +131,13 @@ impl McpService {
                 path.clone(),
                 resumed.and_then(|(session, _)| (!session.is_empty()).then(|| session.to_string())),
                 resumed.and_then(|(_, protocol)| protocol.map(str::to_string)),
+                forwarded.clone(),
             )),
             Transport::Sse { client, path } => Upstream::Sse(SseTarget::new(
                 spec.name.clone(),
                 client.clone(),
                 path.clone(),
+                forwarded.clone(),
             )),
             Transport::Stdio(command) => {
                 Upstream::Stdio(StdioTarget::new(spec.name.clone(), command.clone()))
@@ -139,8 +146,14 @@ impl McpService {
     }
 
     /// Starts a session: `initialize` goes to every target; the answers merge into one.
-    /// Returns the answer for the client and, when stateful, the session.
-    pub async fn initialize(self: &Arc<Self>, request: Message) -> (Message, Option<Arc<Session>>) {
+    /// Returns the answer for the client and, when stateful, the session. `credential` is the
+    /// client's `Authorization` for `passthrough` backends.
+    pub async fn initialize(
+        self: &Arc<Self>,
+        request: Message,
+        credential: Option<http::HeaderValue>,
+    ) -> (Message, Option<Arc<Session>>) {
+        let forwarded = ForwardedCredential::new(credential);
         let id = request.id().cloned().unwrap_or(Value::Null);
         let asked = request.param_str("protocolVersion").unwrap_or_default();
         let protocol = match PROTOCOL_VERSIONS.contains(&asked) {
@@ -152,7 +165,7 @@ impl McpService {
             params.insert("protocolVersion".into(), Value::String(protocol.clone()));
         }
         let started = self.targets.iter().map(|spec| {
-            let upstream = self.connect(spec, None);
+            let upstream = self.connect(spec, None, &forwarded);
             let message = upstream_request.clone();
             async move {
                 let outcome = first_response(&spec.name, upstream.request(message).await).await;
@@ -230,7 +243,7 @@ impl McpService {
         if !self.options.stateful {
             return (answer, None);
         }
-        let mut session = Session::new(None, agreed, targets, self.prefixed());
+        let mut session = Session::new(None, agreed, targets, self.prefixed(), forwarded);
         match self.codec.seal(&session.state()) {
             Ok(sealed) => session.id = Some(sealed),
             Err(e) => {
@@ -275,6 +288,7 @@ impl McpService {
             return Err(SessionLookupError::NotResumable);
         }
         let mut targets = Vec::new();
+        let forwarded = Arc::new(ForwardedCredential::default());
         for target in &state.targets {
             let spec = self
                 .targets
@@ -287,6 +301,7 @@ impl McpService {
                     target.session.as_deref().unwrap_or_default(),
                     target.protocol.as_deref(),
                 )),
+                &forwarded,
             );
             targets.push(SessionTarget {
                 name: spec.name.clone(),
@@ -300,17 +315,19 @@ impl McpService {
             state.protocol,
             targets,
             self.prefixed(),
+            forwarded,
         ))
     }
 
     /// A session for one stateless request: every target, no upstream sessions.
-    pub fn stateless_session(&self) -> Arc<Session> {
+    pub fn stateless_session(&self, credential: Option<http::HeaderValue>) -> Arc<Session> {
+        let forwarded = ForwardedCredential::new(credential);
         let targets = self
             .targets
             .iter()
             .map(|spec| SessionTarget {
                 name: spec.name.clone(),
-                upstream: self.connect(spec, None),
+                upstream: self.connect(spec, None, &forwarded),
                 caps: mux::caps::ALL,
                 protocol: None,
             })
@@ -320,6 +337,7 @@ impl McpService {
             PROTOCOL_VERSIONS[0].to_string(),
             targets,
             self.prefixed(),
+            forwarded,
         ))
     }
 

@@ -11,8 +11,8 @@ use serde_json::Value;
 use crate::jsonrpc::{Message, id_key};
 use crate::mux;
 use crate::session_token::{SessionState, TargetState};
-use crate::target::Upstream;
 use crate::target::http::lock;
+use crate::target::{ForwardedCredential, Upstream};
 
 pub struct SessionTarget {
     pub name: Arc<str>,
@@ -30,6 +30,8 @@ pub struct Session {
     pub targets: Vec<SessionTarget>,
     /// Whether names carry the target prefix.
     pub prefixed: bool,
+    /// The client's credential for `passthrough` backends (see `ForwardedCredential`).
+    pub forwarded: Arc<ForwardedCredential>,
     inflight: Mutex<HashMap<String, Vec<usize>>>,
     resource_owners: Mutex<Vec<(String, usize)>>,
     /// Tool and prompt names by kind, when names carry no prefix.
@@ -43,12 +45,14 @@ impl Session {
         protocol: String,
         targets: Vec<SessionTarget>,
         prefixed: bool,
+        forwarded: Arc<ForwardedCredential>,
     ) -> Self {
         Self {
             id,
             protocol,
             targets,
             prefixed,
+            forwarded,
             inflight: Mutex::new(HashMap::new()),
             resource_owners: Mutex::new(Vec::new()),
             name_owners: Mutex::new(HashMap::new()),

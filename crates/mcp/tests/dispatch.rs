@@ -22,8 +22,8 @@ use mcp::target::{BoxError, HttpClient, HttpFuture, ResponseBody};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-/// What the target received: method, session header, body.
-type Log = Arc<Mutex<Vec<(String, Option<String>, Value)>>>;
+/// What the target received: method, session header, body, authorization header.
+type Log = Arc<Mutex<Vec<(String, Option<String>, Value, Option<String>)>>>;
 
 /// A body fed from a channel: an SSE stream the test writes into.
 struct ChannelBody(mpsc::UnboundedReceiver<Bytes>);
@@ -77,11 +77,15 @@ impl HttpClient for FakeTarget {
             .get("mcp-session-id")
             .map(|v| v.to_str().unwrap().to_string());
         let method = request.method().to_string();
+        let authorization = request
+            .headers()
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_string());
         let body: Value = serde_json::from_slice(request.body()).unwrap_or(Value::Null);
         self.log
             .lock()
             .unwrap()
-            .push((method.clone(), session, body.clone()));
+            .push((method.clone(), session, body.clone(), authorization));
         let this = self.clone();
         Box::pin(async move {
             if method == "DELETE" {
@@ -149,7 +153,7 @@ async fn start_session(service: &Arc<McpService>) -> Arc<Session> {
         "initialize",
         json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
     );
-    let (answer, session) = service.initialize(init).await;
+    let (answer, session) = service.initialize(init, None).await;
     assert!(answer.result().is_some(), "{answer:?}");
     session.unwrap()
 }
@@ -175,7 +179,7 @@ async fn idle_sessions_end_and_their_upstream_sessions_are_deleted() {
     let log = target.log.lock().unwrap();
     assert!(
         log.iter()
-            .any(|(method, session, _)| method == "DELETE" && session.as_deref() == Some("up-1")),
+            .any(|(method, session, _, _)| method == "DELETE" && session.as_deref() == Some("up-1")),
         "{log:?}"
     );
 }
@@ -214,7 +218,7 @@ async fn a_server_request_reaches_the_client_and_its_answer_the_target() {
     let log = target.log.lock().unwrap();
     let delivered = log
         .iter()
-        .find(|(_, _, body)| body.get("result").is_some() && body["id"] == json!(7));
+        .find(|(_, _, body, _)| body.get("result").is_some() && body["id"] == json!(7));
     assert!(
         delivered.is_some(),
         "the target got its own id back: {log:?}"
@@ -250,9 +254,41 @@ async fn cancellation_goes_to_the_target_working_on_the_request() {
     let log = target.log.lock().unwrap();
     let cancelled = log
         .iter()
-        .find(|(_, _, body)| body["method"] == "notifications/cancelled");
-    let (_, upstream_session, body) = cancelled.expect("the cancellation reached the target");
+        .find(|(_, _, body, _)| body["method"] == "notifications/cancelled");
+    let (_, upstream_session, body, authorization) =
+        cancelled.expect("the cancellation reached the target");
     assert_eq!(body["params"]["requestId"], 5);
     assert_eq!(upstream_session.as_deref(), Some("up-1"));
+    assert_eq!(
+        authorization, &None,
+        "the client's credential is never sent unless passed through"
+    );
     pending.abort();
+}
+
+#[tokio::test]
+async fn a_passed_through_credential_reaches_the_targets_and_follows_the_client() {
+    let target = FakeTarget::default();
+    let service = service(&target, Duration::from_secs(600));
+    let init = Message::request(
+        json!(0),
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+    );
+    let (_, session) = service
+        .initialize(init, Some("Bearer first".parse().unwrap()))
+        .await;
+    let session = session.unwrap();
+    session
+        .forwarded
+        .set(Some("Bearer second".parse().unwrap()));
+    handle(
+        &service,
+        &session,
+        Message::request(json!(1), "ping", json!({})),
+    )
+    .await;
+    let log = target.log.lock().unwrap();
+    let seen: Vec<Option<&str>> = log.iter().map(|(_, _, _, a)| a.as_deref()).collect();
+    assert_eq!(seen, [Some("Bearer first"), Some("Bearer second")]);
 }

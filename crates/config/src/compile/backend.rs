@@ -703,17 +703,16 @@ fn mcp_backend(
     let stateful = mcp.session_routing != Some(api::backend::McpSessionRouting::Stateless);
     let mut ok = true;
     if let Some(kind) = match &credential {
-        Some(BackendCredential::Passthrough) => Some("passthrough"),
         Some(BackendCredential::Aws(_)) => Some("aws"),
         Some(BackendCredential::Gcp(_)) => Some("gcp"),
         Some(BackendCredential::Azure(_)) => Some("azure"),
-        Some(BackendCredential::Authorization(_)) | None => None,
+        Some(BackendCredential::Authorization(_) | BackendCredential::Passthrough) | None => None,
     } {
         ctx.error(
             entry,
             "spec.policies.auth",
             format!("`{kind}` credentials do not apply to MCP targets"),
-            "use `secretRef` or `key`: the value is sent as the Authorization header of every request to the targets",
+            "use `secretRef` or `key` (sent as the Authorization header of every request to the targets) or `passthrough` (the client's own)",
         );
         ok = false;
     }

@@ -9,7 +9,10 @@ use http_body_util::BodyExt;
 use llm::sse::SseDecoder;
 use tokio::sync::mpsc;
 
-use super::{HttpClient, MessageStream, ResponseBody, STREAM_BUFFER, TargetError, parse_message};
+use super::{
+    ForwardedCredential, HttpClient, MessageStream, ResponseBody, STREAM_BUFFER, TargetError,
+    parse_message,
+};
 use crate::jsonrpc::{Kind, Message, id_key};
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -24,6 +27,7 @@ pub struct HttpTarget {
     path: String,
     session: Mutex<Option<String>>,
     protocol: Mutex<Option<String>>,
+    forwarded: Arc<ForwardedCredential>,
 }
 
 impl HttpTarget {
@@ -34,6 +38,7 @@ impl HttpTarget {
         path: String,
         session: Option<String>,
         protocol: Option<String>,
+        forwarded: Arc<ForwardedCredential>,
     ) -> Self {
         Self {
             name,
@@ -41,6 +46,7 @@ impl HttpTarget {
             path,
             session: Mutex::new(session),
             protocol: Mutex::new(protocol),
+            forwarded,
         }
     }
 
@@ -67,10 +73,12 @@ impl HttpTarget {
         if let Some(version) = lock(&self.protocol).as_deref() {
             request = request.header(PROTOCOL_HEADER, version);
         }
-        request.body(body).map_err(|e| TargetError::Protocol {
+        let mut request = request.body(body).map_err(|e| TargetError::Protocol {
             target: self.name.clone(),
             reason: format!("cannot build the request: {e}"),
-        })
+        })?;
+        self.forwarded.apply(request.headers_mut());
+        Ok(request)
     }
 
     async fn exchange(

@@ -29,6 +29,29 @@ pub trait HttpClient: Send + Sync {
     fn send(&self, request: ::http::Request<Bytes>) -> HttpFuture;
 }
 
+/// The client's own `Authorization`, sent on to the session's targets when the backend's
+/// credential is `passthrough` (the proxy sets it; otherwise it stays empty). Shared by the
+/// targets of one session and updated with every client request.
+#[derive(Debug, Default)]
+pub struct ForwardedCredential(std::sync::Mutex<Option<::http::HeaderValue>>);
+
+impl ForwardedCredential {
+    pub fn new(value: Option<::http::HeaderValue>) -> Arc<Self> {
+        Arc::new(Self(std::sync::Mutex::new(value)))
+    }
+
+    pub fn set(&self, value: Option<::http::HeaderValue>) {
+        *http::lock(&self.0) = value;
+    }
+
+    /// Adds the credential, if any, to a request going to a target.
+    pub fn apply(&self, headers: &mut ::http::HeaderMap) {
+        if let Some(value) = http::lock(&self.0).clone() {
+            headers.insert(::http::header::AUTHORIZATION, value);
+        }
+    }
+}
+
 /// Messages from a target, ending with the response to the request (or an error).
 pub type MessageStream = mpsc::Receiver<Result<Message, TargetError>>;
 

@@ -12,7 +12,9 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::duplex::{DuplexTarget, Failer};
 use super::http::read_limited;
-use super::{HttpClient, MessageStream, ResponseBody, TargetError, parse_message};
+use super::{
+    ForwardedCredential, HttpClient, MessageStream, ResponseBody, TargetError, parse_message,
+};
 use crate::jsonrpc::{Kind, Message};
 
 const ERROR_BODY_ECHO: usize = 512;
@@ -22,15 +24,22 @@ pub struct SseTarget {
     client: Arc<dyn HttpClient>,
     path: String,
     current: Mutex<Option<DuplexTarget>>,
+    forwarded: Arc<ForwardedCredential>,
 }
 
 impl SseTarget {
-    pub fn new(name: Arc<str>, client: Arc<dyn HttpClient>, path: String) -> Self {
+    pub fn new(
+        name: Arc<str>,
+        client: Arc<dyn HttpClient>,
+        path: String,
+        forwarded: Arc<ForwardedCredential>,
+    ) -> Self {
         Self {
             name,
             client,
             path,
             current: Mutex::new(None),
+            forwarded,
         }
     }
 
@@ -68,12 +77,13 @@ impl SseTarget {
     }
 
     async fn open(&self) -> Result<DuplexTarget, TargetError> {
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::GET)
             .uri(self.path.as_str())
             .header(header::ACCEPT, "text/event-stream")
             .body(Bytes::new())
             .map_err(|e| self.protocol(format!("cannot build the request: {e}")))?;
+        self.forwarded.apply(request.headers_mut());
         let response = super::send(&self.name, self.client.as_ref(), request).await?;
         if !response.status().is_success() {
             return Err(super::status_error(&self.name, response).await);
@@ -109,6 +119,7 @@ impl SseTarget {
         // The poster only fails requests; dropping the target closes its outbox, which ends it.
         tokio::spawn(post_messages(
             self.client.clone(),
+            self.forwarded.clone(),
             endpoint,
             outgoing,
             target.failer(),
@@ -166,6 +177,7 @@ async fn read_stream(
 
 async fn post_messages(
     client: Arc<dyn HttpClient>,
+    forwarded: Arc<ForwardedCredential>,
     endpoint: String,
     mut outgoing: mpsc::Receiver<Message>,
     failer: Failer,
@@ -178,7 +190,10 @@ async fn post_messages(
             .body(Bytes::from(message.to_json()));
         let failure = match request {
             Err(e) => Some(format!("cannot build the request: {e}")),
-            Ok(request) => match client.send(request).await {
+            Ok(mut request) => match {
+                forwarded.apply(request.headers_mut());
+                client.send(request).await
+            } {
                 Err(reason) => Some(reason),
                 Ok(response) if response.status().is_success() => {
                     let _ = read_limited(response.into_body(), ERROR_BODY_ECHO).await;

@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
-use mcp::dispatch::{self, Facts, ItemFilter, Reply};
+use mcp::dispatch::{self, Facts, Reply};
 use mcp::jsonrpc::{self, Kind, Message, code};
 use mcp::session::Session;
 use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::mpsc;
 
 use super::reply;
-use super::{McpEndpoint, McpLogFacts, read_body, session_fingerprint};
+use super::{Caller, McpEndpoint, McpLogFacts, read_body, session_fingerprint};
 use crate::body::BoxBody;
 
 /// Messages waiting for a slow legacy client before the sender waits.
@@ -87,7 +87,7 @@ pub(super) async fn post(
     endpoint: &McpEndpoint,
     id: &str,
     body: hyper::body::Incoming,
-    filter: &dyn ItemFilter,
+    caller: &Caller<'_>,
     log: &mut McpLogFacts,
 ) -> Response<BoxBody> {
     log.session = session_fingerprint(id);
@@ -118,8 +118,9 @@ pub(super) async fn post(
     for message in messages {
         log.method = message.method().unwrap_or_default().to_string();
         if message.kind() == Kind::Request && message.method() == Some("initialize") {
-            let (answer, session) = service.initialize(message).await;
-            let session = session.unwrap_or_else(|| service.stateless_session());
+            let (answer, session) = service.initialize(message, caller.credential.clone()).await;
+            let session =
+                session.unwrap_or_else(|| service.stateless_session(caller.credential.clone()));
             *lock(&connection.session) = Some(session.clone());
             let _ = connection.outgoing.send(answer).await;
             relay_standalone(&connection, session);
@@ -135,8 +136,11 @@ pub(super) async fn post(
             let _ = connection.outgoing.send(refusal).await;
             continue;
         };
+        if caller.credential.is_some() {
+            session.forwarded.set(caller.credential.clone());
+        }
         let mut facts = Facts::default();
-        let handled = dispatch::handle(service, &session, message, filter, &mut facts).await;
+        let handled = dispatch::handle(service, &session, message, caller.filter, &mut facts).await;
         log.record(&facts);
         match handled {
             Reply::Accepted => {}

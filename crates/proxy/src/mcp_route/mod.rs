@@ -166,6 +166,12 @@ pub(crate) async fn serve(
         authorizer: request.traffic.mcp_authorizer.as_deref(),
         request: request.attributes,
     };
+    let caller = Caller {
+        filter: &filter,
+        credential: passes_credential(request.mcp)
+            .then(|| parts.headers.get(http::header::AUTHORIZATION).cloned())
+            .flatten(),
+    };
     let path = parts.uri.path();
     if parts.method == http::Method::GET && path.ends_with("/sse") {
         return legacy::open(request.endpoint, parts);
@@ -173,9 +179,30 @@ pub(crate) async fn serve(
     if parts.method == http::Method::POST
         && let Some(id) = legacy::session_param(parts)
     {
-        return legacy::post(request.endpoint, &id, body, &filter, log).await;
+        return legacy::post(request.endpoint, &id, body, &caller, log).await;
     }
-    streamable::serve(&request.endpoint.service, parts, body, &filter, log).await
+    streamable::serve(&request.endpoint.service, parts, body, &caller, log).await
+}
+
+/// Who is asking, as the session's targets see it.
+struct Caller<'a> {
+    /// `backend.mcp.authorization`.
+    filter: &'a dyn ItemFilter,
+    /// The client's `Authorization`, when the backend passes it through to its targets.
+    credential: Option<http::HeaderValue>,
+}
+
+/// Whether the backend's `policies.auth` is `passthrough` (it applies to every HTTP target).
+fn passes_credential(mcp: &McpBackend) -> bool {
+    mcp.targets.iter().any(|t| match &t.transport {
+        McpTransport::StreamableHttp { backend, .. } | McpTransport::Sse { backend, .. } => {
+            matches!(
+                backend.credential,
+                Some(config::ir::BackendCredential::Passthrough)
+            )
+        }
+        McpTransport::Stdio { .. } => false,
+    })
 }
 
 /// `backend.mcp.authorization` over the request and the item.

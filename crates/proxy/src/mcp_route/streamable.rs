@@ -4,21 +4,21 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
-use mcp::dispatch::{self, Facts, ItemFilter, Reply};
+use mcp::dispatch::{self, Facts, Reply};
 use mcp::jsonrpc::{self, Kind, Message, code};
 use mcp::service::McpService;
 use mcp::session::Session;
 use mcp::target::http::SESSION_HEADER;
 
 use super::reply;
-use super::{McpLogFacts, read_body, session_fingerprint};
+use super::{Caller, McpLogFacts, read_body, session_fingerprint};
 use crate::body::BoxBody;
 
 pub(super) async fn serve(
     service: &Arc<McpService>,
     parts: &http::request::Parts,
     body: hyper::body::Incoming,
-    filter: &dyn ItemFilter,
+    caller: &Caller<'_>,
     log: &mut McpLogFacts,
 ) -> Response<BoxBody> {
     let session_id = parts
@@ -42,7 +42,7 @@ pub(super) async fn serve(
                 Ok(body) => body,
                 Err(answer) => return answer,
             };
-            post(service, session_id.as_deref(), &body, filter, log).await
+            post(service, session_id.as_deref(), &body, caller, log).await
         }
         Method::GET => {
             let accepts_events = parts
@@ -140,7 +140,7 @@ async fn post(
     service: &Arc<McpService>,
     session_id: Option<&str>,
     body: &[u8],
-    filter: &dyn ItemFilter,
+    caller: &Caller<'_>,
     log: &mut McpLogFacts,
 ) -> Response<BoxBody> {
     let mut messages = match jsonrpc::parse_body(body) {
@@ -153,7 +153,7 @@ async fn post(
     if messages.len() == 1
         && let Some(message) = messages.pop()
     {
-        return match one(service, session_id, message, filter, log).await {
+        return match one(service, session_id, message, caller, log).await {
             Outcome::Reply(reply) => into_response(service, session_id, reply).await,
             Outcome::Http(response) => response,
         };
@@ -161,7 +161,7 @@ async fn post(
     // A batch (protocol 2025-03-26): every answer in one JSON array.
     let mut answers = Vec::new();
     for message in messages {
-        match one(service, session_id, message, filter, log).await {
+        match one(service, session_id, message, caller, log).await {
             Outcome::Http(response) => return response,
             Outcome::Reply(Reply::Accepted) => {}
             Outcome::Reply(Reply::Message(answer)) => answers.push(answer.into_value()),
@@ -220,7 +220,7 @@ async fn one(
     service: &Arc<McpService>,
     session_id: Option<&str>,
     message: Message,
-    filter: &dyn ItemFilter,
+    caller: &Caller<'_>,
     log: &mut McpLogFacts,
 ) -> Outcome {
     let method = message.method().unwrap_or_default().to_string();
@@ -228,7 +228,7 @@ async fn one(
     let id = message.id().cloned().unwrap_or_default();
     match (message.kind(), method.as_str()) {
         (Kind::Request, "initialize") => {
-            let (answer, session) = service.initialize(message).await;
+            let (answer, session) = service.initialize(message, caller.credential.clone()).await;
             let mut response = reply::json(StatusCode::OK, &answer);
             if let Some(sid) = session.as_ref().and_then(|s| s.id.as_deref()) {
                 log.session = session_fingerprint(sid);
@@ -255,10 +255,13 @@ async fn one(
             Ok(session) => session,
             Err(answer) => return Outcome::Http(answer),
         },
-        false => service.stateless_session(),
+        false => service.stateless_session(caller.credential.clone()),
     };
+    if caller.credential.is_some() {
+        session.forwarded.set(caller.credential.clone());
+    }
     let mut facts = Facts::default();
-    let handled = dispatch::handle(service, &session, message, filter, &mut facts).await;
+    let handled = dispatch::handle(service, &session, message, caller.filter, &mut facts).await;
     log.record(&facts);
     Outcome::Reply(handled)
 }
