@@ -188,12 +188,16 @@ async fn post_messages(
             .uri(endpoint.as_str())
             .header(header::CONTENT_TYPE, "application/json")
             .body(Bytes::from(message.to_json()));
-        let failure = match request {
-            Err(e) => Some(format!("cannot build the request: {e}")),
-            Ok(mut request) => match {
+        let sent = match request {
+            Err(e) => Err(format!("cannot build the request: {e}")),
+            Ok(mut request) => {
                 forwarded.apply(request.headers_mut());
-                client.send(request).await
-            } {
+                Ok(client.send(request).await)
+            }
+        };
+        let failure = match sent {
+            Err(reason) => Some(reason),
+            Ok(sent) => match sent {
                 Err(reason) => Some(reason),
                 Ok(response) if response.status().is_success() => {
                     let _ = read_limited(response.into_body(), ERROR_BODY_ECHO).await;
