@@ -23,6 +23,15 @@ pub const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-2
 /// How long a session may stay unused before it is ended.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// Sessions of a backend with stdio or legacy SSE targets each hold a process or an event
+/// stream: beyond this many, new sessions are refused rather than letting clients start
+/// processes and connections without bound.
+pub const MAX_LOCAL_SESSIONS: usize = 256;
+
+/// Sessions of HTTP targets kept in memory; beyond this, the least recently used is
+/// forgotten here (its id still resumes it, as on any other replica).
+pub const MAX_CACHED_SESSIONS: usize = 100_000;
+
 /// How one target is reached.
 #[derive(Clone)]
 pub enum Transport {
@@ -58,6 +67,8 @@ pub struct Options {
     pub fail_open: bool,
     pub prefix: PrefixMode,
     pub idle_timeout: Duration,
+    /// At most this many sessions with stdio or SSE targets (`MAX_LOCAL_SESSIONS`).
+    pub max_local_sessions: usize,
 }
 
 /// Why a session id does not lead to a session; every case answers 404, so the client
@@ -155,6 +166,16 @@ impl McpService {
     ) -> (Message, Option<Arc<Session>>) {
         let forwarded = ForwardedCredential::new(credential);
         let id = request.id().cloned().unwrap_or(Value::Null);
+        let limit = self.options.max_local_sessions;
+        if self.holds_local_connections() && self.session_count() >= limit {
+            let message = format!(
+                "this MCP backend already holds {limit} sessions with stdio or SSE targets (a process or an event stream each); end unused sessions with DELETE or lower spec.mcp.sessionIdleTimeout"
+            );
+            return (
+                Message::error_for(id, code::TARGET_UNAVAILABLE, message),
+                None,
+            );
+        }
         let asked = request.param_str("protocolVersion").unwrap_or_default();
         let protocol = match PROTOCOL_VERSIONS.contains(&asked) {
             true => asked.to_string(),
@@ -258,9 +279,28 @@ impl McpService {
         (answer, Some(session))
     }
 
+    /// Whether sessions hold processes or event streams (stdio and legacy SSE targets).
+    fn holds_local_connections(&self) -> bool {
+        self.targets
+            .iter()
+            .any(|t| !matches!(t.transport, Transport::StreamableHttp { .. }))
+    }
+
     fn remember(self: &Arc<Self>, session: &Arc<Session>) {
         if let Some(id) = &session.id {
-            lock(&self.sessions).insert(id.clone(), session.clone());
+            let mut sessions = lock(&self.sessions);
+            if sessions.len() >= MAX_CACHED_SESSIONS {
+                // Only reached by HTTP-only backends (others stop far earlier), whose
+                // sessions resume from their ids: forgetting one here ends nothing.
+                let oldest = sessions
+                    .iter()
+                    .min_by_key(|(_, s)| s.idle_since())
+                    .map(|(id, _)| id.clone());
+                if let Some(oldest) = oldest {
+                    sessions.remove(&oldest);
+                }
+            }
+            sessions.insert(id.clone(), session.clone());
         }
         if !self
             .reaper_started

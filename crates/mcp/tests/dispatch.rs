@@ -142,6 +142,7 @@ fn service(target: &FakeTarget, idle: Duration) -> Arc<McpService> {
             fail_open: false,
             prefix: PrefixMode::Conditional,
             idle_timeout: idle,
+            max_local_sessions: mcp::service::MAX_LOCAL_SESSIONS,
         },
         "test",
     )
@@ -291,4 +292,51 @@ async fn a_passed_through_credential_reaches_the_targets_and_follows_the_client(
     let log = target.log.lock().unwrap();
     let seen: Vec<Option<&str>> = log.iter().map(|(_, _, _, a)| a.as_deref()).collect();
     assert_eq!(seen, [Some("Bearer first"), Some("Bearer second")]);
+}
+
+#[tokio::test]
+async fn sessions_that_start_processes_are_capped() {
+    // A stdio server in one line of shell: it answers every message as a successful initialize.
+    let answer = r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"sh","version":"1"}}}"#;
+    let script = format!("while read line; do echo '{answer}'; done");
+    let service = McpService::new(
+        vec![TargetSpec {
+            name: Arc::from("sh"),
+            transport: Transport::Stdio(mcp::target::stdio::StdioCommand {
+                cmd: "sh".into(),
+                args: vec!["-c".into(), script],
+                env: Default::default(),
+            }),
+        }],
+        Arc::new(SessionCodec::random().unwrap()),
+        Options {
+            stateful: true,
+            fail_open: false,
+            prefix: PrefixMode::Conditional,
+            idle_timeout: Duration::from_secs(600),
+            max_local_sessions: 1,
+        },
+        "test",
+    );
+    let init = || {
+        Message::request(
+            json!(0),
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+        )
+    };
+    let (first, session) = service.initialize(init(), None).await;
+    assert!(first.result().is_some(), "{first:?}");
+    let (second, none) = service.initialize(init(), None).await;
+    assert!(none.is_none());
+    assert_eq!(second.error_code(), Some(-32001));
+    let message = second.error().unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("already holds 1 sessions"), "{message}");
+    // Ending the session makes room again.
+    service.end(session.unwrap().id.as_deref().unwrap()).await;
+    let (third, _) = service.initialize(init(), None).await;
+    assert!(third.result().is_some(), "{third:?}");
 }

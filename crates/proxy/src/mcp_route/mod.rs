@@ -94,6 +94,7 @@ impl McpEndpoint {
                 McpPrefixMode::Never => PrefixMode::Never,
             },
             idle_timeout: mcp.idle_timeout,
+            max_local_sessions: mcp::service::MAX_LOCAL_SESSIONS,
         };
         Self {
             service: McpService::new(targets, codec, options, GATEWAY_VERSION),
