@@ -136,24 +136,34 @@ async fn route_and_serve(
         Ok(admitted) => admitted,
         Err(answer) => return Ok(mcp_route::point_to_metadata(backend, answer, conn, &parts)),
     };
-    if let Err(answer) =
-        admission::external_authz(traffic, &mut parts, conn.client, conn.tls, &admitted).await
-    {
-        return Ok(answer);
+    // The services asked over the network are boxed and only when configured: their
+    // futures are large, and inline they would enlarge every request's future.
+    if traffic.ext_authz.is_some() {
+        let checked: AdmissionFuture<'_> = Box::pin(admission::external_authz(
+            traffic,
+            &mut parts,
+            conn.client,
+            conn.tls,
+            &admitted,
+        ));
+        if let Err(answer) = checked.await {
+            return Ok(answer);
+        }
     }
     if let Err(answer) = admission::decide(traffic, &mut parts, conn.client.ip(), &mut admitted) {
         return Ok(answer);
     }
-    if let Err(answer) = admission::limit_globally(
-        &backend.traffic,
-        &mut parts,
-        conn.client.ip(),
-        &mut admitted,
-        &snapshot.metrics,
-    )
-    .await
-    {
-        return Ok(answer);
+    if traffic.rate_limit_service.is_some() || traffic.global_limits.is_some() {
+        let limited: AdmissionFuture<'_> = Box::pin(admission::limit_globally(
+            traffic,
+            &mut parts,
+            conn.client.ip(),
+            &mut admitted,
+            &snapshot.metrics,
+        ));
+        if let Err(answer) = limited.await {
+            return Ok(answer);
+        }
     }
 
     // MCP routes answer from the gateway's own sessions: no request edits apply to them.
@@ -173,7 +183,11 @@ async fn route_and_serve(
             attributes: admission::attributes(&parts, conn.client.ip(), &admitted),
         };
         let mut facts = mcp_route::McpLogFacts::default();
-        let mut response = mcp_route::serve(request, &parts, body, &mut facts).await;
+        // Boxed, as LLM routes are: the MCP future is large, and inline it would make every
+        // request's pipeline future (plain proxying included) that much larger to move.
+        let served: Pin<Box<dyn Future<Output = Response<BoxBody>> + Send + '_>> =
+            Box::pin(mcp_route::serve(request, &parts, body, &mut facts));
+        let mut response = served.await;
         snapshot.metrics.mcp_request(backend.backend.name(), &facts);
         log.mcp = Some(facts);
         response.headers_mut().extend(admitted.response_headers);
@@ -310,6 +324,8 @@ async fn forward_to_backend(
         ))),
     }
 }
+
+type AdmissionFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Response<BoxBody>>> + Send + 'a>>;
 
 type LlmFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Response<BoxBody>, ProxyError>> + Send + 'a>>;
