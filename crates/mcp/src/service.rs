@@ -28,9 +28,10 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// processes and connections without bound.
 pub const MAX_LOCAL_SESSIONS: usize = 256;
 
-/// Sessions of HTTP targets kept in memory; beyond this, the least recently used is
-/// forgotten here (its id still resumes it, as on any other replica).
-pub const MAX_CACHED_SESSIONS: usize = 100_000;
+/// Sessions of HTTP targets kept in memory; beyond this, the least recently used eighth is
+/// forgotten here (their ids still resume them, as on any other replica). One scan per
+/// eighth keeps the cost per new session constant.
+pub const MAX_CACHED_SESSIONS: usize = 10_000;
 
 /// How one target is reached.
 #[derive(Clone)]
@@ -290,15 +291,7 @@ impl McpService {
         if let Some(id) = &session.id {
             let mut sessions = lock(&self.sessions);
             if sessions.len() >= MAX_CACHED_SESSIONS {
-                // Only reached by HTTP-only backends (others stop far earlier), whose
-                // sessions resume from their ids: forgetting one here ends nothing.
-                let oldest = sessions
-                    .iter()
-                    .min_by_key(|(_, s)| s.idle_since())
-                    .map(|(id, _)| id.clone());
-                if let Some(oldest) = oldest {
-                    sessions.remove(&oldest);
-                }
+                forget_least_recent(&mut sessions);
             }
             sessions.insert(id.clone(), session.clone());
         }
@@ -392,6 +385,21 @@ impl McpService {
     /// Live sessions, for tests and the admin view.
     pub fn session_count(&self) -> usize {
         lock(&self.sessions).len()
+    }
+}
+
+/// Drops the least recently used eighth of the cached sessions. Only reached by backends
+/// whose targets are all HTTP (the others are capped far lower), so nothing ends: every
+/// forgotten session resumes from its id.
+fn forget_least_recent(sessions: &mut HashMap<String, Arc<Session>>) {
+    let mut ages: Vec<(tokio::time::Instant, String)> = sessions
+        .iter()
+        .map(|(id, s)| (s.idle_since(), id.clone()))
+        .collect();
+    let cut = (ages.len() / 8).max(1);
+    ages.select_nth_unstable_by_key(cut - 1, |(at, _)| *at);
+    for (_, id) in ages.into_iter().take(cut) {
+        sessions.remove(&id);
     }
 }
 

@@ -113,6 +113,11 @@ impl HttpClient for FakeTarget {
                         .insert("content-type", "text/event-stream".parse().unwrap());
                     Ok(response)
                 }
+                Some("ping") => Ok(json_response(
+                    StatusCode::OK,
+                    json!({"jsonrpc": "2.0", "id": id, "result": {}}),
+                    false,
+                )),
                 Some(_) => Ok(json_response(StatusCode::ACCEPTED, Value::Null, false)),
                 // The client's answer to the sampling request: the call can finish.
                 None => {
@@ -339,4 +344,36 @@ async fn sessions_that_start_processes_are_capped() {
     service.end(session.unwrap().id.as_deref().unwrap()).await;
     let (third, _) = service.initialize(init(), None).await;
     assert!(third.result().is_some(), "{third:?}");
+}
+
+#[tokio::test]
+async fn the_session_cache_is_bounded_and_forgotten_sessions_resume() {
+    let target = FakeTarget::default();
+    let service = service(&target, Duration::from_secs(600));
+    let first = start_session(&service).await;
+    let first_id = first.id.clone().unwrap();
+    drop(first);
+    for _ in 0..mcp::service::MAX_CACHED_SESSIONS {
+        start_session(&service).await;
+    }
+    assert!(service.session_count() <= mcp::service::MAX_CACHED_SESSIONS);
+    // The oldest was forgotten here, yet its id brings it back with its upstream session.
+    let resumed = service.session(&first_id).unwrap();
+    let Reply::Message(pong) = handle(
+        &service,
+        &resumed,
+        Message::request(json!(9), "ping", json!({})),
+    )
+    .await
+    else {
+        panic!("ping answers with one message")
+    };
+    assert_eq!(pong.result(), Some(&json!({})), "{pong:?}");
+    let log = target.log.lock().unwrap();
+    let (_, session, _, _) = log.last().unwrap();
+    assert_eq!(
+        session.as_deref(),
+        Some("up-1"),
+        "the resumed session speaks to its upstream session"
+    );
 }
