@@ -174,7 +174,14 @@ pub(crate) async fn serve(
             .flatten(),
     };
     let path = parts.uri.path();
-    if parts.method == http::Method::GET && path.ends_with("/sse") {
+    // A GET of `.../sse` without a session is a legacy client opening its stream; with one,
+    // it is a Streamable HTTP client's standalone stream on a route that ends in `/sse`.
+    let legacy_stream = parts.method == http::Method::GET
+        && path.ends_with("/sse")
+        && !parts
+            .headers
+            .contains_key(mcp::target::http::SESSION_HEADER);
+    if legacy_stream {
         return legacy::open(request.endpoint, parts);
     }
     if parts.method == http::Method::POST
