@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::jsonrpc::{Message, code};
 use crate::mux;
-use crate::session::{Session, SessionTarget};
+use crate::session::{Session, SessionSlot, SessionTarget};
 use crate::session_token::{InvalidSession, SessionCodec, SessionState};
 use crate::target::http::{HttpTarget, lock};
 use crate::target::sse::SseTarget;
@@ -93,6 +93,10 @@ pub struct McpService {
     codec: Arc<SessionCodec>,
     options: Options,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Ids ended by DELETE or expiry, refused if they come back (bounded; see `mark_ended`).
+    ended: Mutex<std::collections::HashSet<String>>,
+    /// Sessions holding processes or event streams (see `SessionSlot`).
+    local_sessions: Arc<std::sync::atomic::AtomicUsize>,
     reaper_started: std::sync::atomic::AtomicBool,
     gateway_version: &'static str,
 }
@@ -109,6 +113,8 @@ impl McpService {
             codec,
             options,
             sessions: Mutex::new(HashMap::new()),
+            ended: Mutex::new(Default::default()),
+            local_sessions: Arc::default(),
             reaper_started: std::sync::atomic::AtomicBool::new(false),
             gateway_version,
         })
@@ -168,7 +174,12 @@ impl McpService {
         let forwarded = ForwardedCredential::new(credential);
         let id = request.id().cloned().unwrap_or(Value::Null);
         let limit = self.options.max_local_sessions;
-        if self.holds_local_connections() && self.session_count() >= limit {
+        // Taken before any process starts, so concurrent `initialize`s cannot overshoot.
+        let slot = match self.holds_local_connections() {
+            true => SessionSlot::take(&self.local_sessions, limit),
+            false => None,
+        };
+        if self.holds_local_connections() && slot.is_none() {
             let message = format!(
                 "this MCP backend already holds {limit} sessions with stdio or SSE targets (a process or an event stream each); end unused sessions with DELETE or lower spec.mcp.sessionIdleTimeout"
             );
@@ -190,7 +201,19 @@ impl McpService {
             let upstream = self.connect(spec, None, &forwarded);
             let message = upstream_request.clone();
             async move {
-                let outcome = first_response(&spec.name, upstream.request(message).await).await;
+                let answered =
+                    async { first_response(&spec.name, upstream.request(message).await).await };
+                let outcome = tokio::time::timeout(crate::target::SETUP_TIMEOUT, answered)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(TargetError::Unreachable {
+                            target: spec.name.clone(),
+                            reason: format!(
+                                "no answer to `initialize` within {:?}",
+                                crate::target::SETUP_TIMEOUT
+                            ),
+                        })
+                    });
                 (spec.name.clone(), upstream, outcome)
             }
         });
@@ -227,6 +250,7 @@ impl McpService {
             };
             let message = format!("MCP target `{name}` failed to initialize: {failure}");
             if !self.options.fail_open {
+                close_all(targets);
                 return (
                     Message::error_for(id, code::TARGET_UNAVAILABLE, message),
                     None,
@@ -263,9 +287,12 @@ impl McpService {
             .to_string();
         let answer = Message::result_for(id, result);
         if !self.options.stateful {
+            // Nothing keeps them: a target that issued a session anyway has it ended.
+            close_all(targets);
             return (answer, None);
         }
         let mut session = Session::new(None, agreed, targets, self.prefixed(), forwarded);
+        session.hold(slot);
         match self.codec.seal(&session.state()) {
             Ok(sealed) => session.id = Some(sealed),
             Err(e) => {
@@ -305,6 +332,9 @@ impl McpService {
 
     /// The session an id names: a live one here, or one resumed from what the id carries.
     pub fn session(self: &Arc<Self>, id: &str) -> Result<Arc<Session>, SessionLookupError> {
+        if lock(&self.ended).contains(id) {
+            return Err(SessionLookupError::Ended);
+        }
         if let Some(session) = lock(&self.sessions).get(id) {
             session.touch();
             return Ok(session.clone());
@@ -376,16 +406,39 @@ impl McpService {
 
     /// Ends a session (the client's DELETE). Unknown ids are fine: the result is the same.
     pub async fn end(&self, id: &str) {
+        self.mark_ended(id);
         let session = lock(&self.sessions).remove(id);
         if let Some(session) = session {
             session.close().await;
         }
     }
 
+    /// Remembers an ended id, so that it is not resumed from what it carries (DELETE must
+    /// end a session for good, also with targets that keep no session of their own).
+    fn mark_ended(&self, id: &str) {
+        let mut ended = lock(&self.ended);
+        if ended.len() >= MAX_CACHED_SESSIONS {
+            ended.clear();
+        }
+        ended.insert(id.to_string());
+    }
+
     /// Live sessions, for tests and the admin view.
     pub fn session_count(&self) -> usize {
         lock(&self.sessions).len()
     }
+}
+
+/// Ends the upstream sessions of targets no session keeps.
+fn close_all(targets: Vec<SessionTarget>) {
+    if targets.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        for target in targets {
+            target.upstream.close().await;
+        }
+    });
 }
 
 /// Drops the least recently used eighth of the cached sessions. Only reached by backends
@@ -424,6 +477,11 @@ async fn reap(service: Weak<McpService>) {
                 .collect();
             ids.iter().filter_map(|id| sessions.remove(id)).collect()
         };
+        for session in &expired {
+            if let Some(id) = &session.id {
+                service.mark_ended(id);
+            }
+        }
         for session in expired {
             tracing::debug!("ending an idle MCP session");
             tokio::spawn(async move { session.close().await });

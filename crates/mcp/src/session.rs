@@ -22,6 +22,29 @@ pub struct SessionTarget {
     pub protocol: Option<String>,
 }
 
+/// A place among the sessions a backend may hold with local connections (processes, event
+/// streams): taken before the targets are started, given back when the session is dropped.
+pub struct SessionSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl SessionSlot {
+    /// Takes a place if fewer than `limit` are taken.
+    pub fn take(counter: &Arc<std::sync::atomic::AtomicUsize>, limit: usize) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| SessionSlot(counter.clone()))
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 pub struct Session {
     /// None for stateless requests.
     pub id: Option<String>,
@@ -37,6 +60,8 @@ pub struct Session {
     /// Tool and prompt names by kind, when names carry no prefix.
     name_owners: Mutex<HashMap<(&'static str, String), usize>>,
     last_used: Mutex<Instant>,
+    /// Held while the session lives (sessions with local connections only).
+    slot: Option<SessionSlot>,
 }
 
 impl Session {
@@ -57,7 +82,13 @@ impl Session {
             resource_owners: Mutex::new(Vec::new()),
             name_owners: Mutex::new(HashMap::new()),
             last_used: Mutex::new(Instant::now()),
+            slot: None,
         }
+    }
+
+    /// Keeps a place among the backend's local sessions for as long as this session lives.
+    pub fn hold(&mut self, slot: Option<SessionSlot>) {
+        self.slot = slot;
     }
 
     /// What the session id carries.

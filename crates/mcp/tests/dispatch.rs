@@ -377,3 +377,17 @@ async fn the_session_cache_is_bounded_and_forgotten_sessions_resume() {
         "the resumed session speaks to its upstream session"
     );
 }
+
+#[tokio::test]
+async fn an_ended_session_id_is_refused_even_where_it_could_resume() {
+    let target = FakeTarget::default();
+    let service = service(&target, Duration::from_secs(600));
+    let session = start_session(&service).await;
+    let id = session.id.clone().unwrap();
+    drop(session);
+    service.end(&id).await;
+    assert_eq!(
+        service.session(&id).err(),
+        Some(mcp::service::SessionLookupError::Ended)
+    );
+}

@@ -19,10 +19,35 @@ const UNSOLICITED_BACKLOG: usize = 256;
 
 type Reply = mpsc::Sender<Result<Message, TargetError>>;
 
+struct Pending {
+    key: String,
+    token: Option<Value>,
+    may_ask: bool,
+    reply: Reply,
+}
+
+/// Methods during which a server never asks the client anything (it just answers): server
+/// requests and notifications without a token are not routed to them.
+fn may_ask_the_client(method: Option<&str>) -> bool {
+    !matches!(
+        method,
+        Some(
+            "ping"
+                | "initialize"
+                | "tools/list"
+                | "prompts/list"
+                | "resources/list"
+                | "resources/templates/list"
+                | "logging/setLevel"
+        )
+    )
+}
+
 #[derive(Default)]
 struct Routes {
-    /// Requests in flight by id key, in the order they were sent.
-    pending: Vec<(String, Option<Value>, Reply)>,
+    /// Requests in flight by id key, in the order they were sent, with their progress token
+    /// and whether the server may ask the client something while working on them.
+    pending: Vec<Pending>,
     listener: Option<Reply>,
     backlog: VecDeque<Message>,
     closed: bool,
@@ -57,8 +82,8 @@ impl Failer {
         let key = id_key(id);
         let reply = {
             let mut routes = lock(&self.routes);
-            let position = routes.pending.iter().position(|(k, _, _)| *k == key);
-            position.map(|i| routes.pending.remove(i).2)
+            let position = routes.pending.iter().position(|p| p.key == key);
+            position.map(|i| routes.pending.remove(i).reply)
         };
         if let Some(reply) = reply {
             let _ = reply.try_send(Err(error));
@@ -117,7 +142,13 @@ impl DuplexTarget {
             if routes.closed {
                 return Err(self.closed_error());
             }
-            routes.pending.push((id, token, tx));
+            let may_ask = may_ask_the_client(message.method());
+            routes.pending.push(Pending {
+                key: id,
+                token,
+                may_ask,
+                reply: tx,
+            });
         }
         self.outbox
             .send(message)
@@ -168,7 +199,7 @@ async fn route(name: Arc<str>, mut inbound: mpsc::Receiver<Message>, routes: Arc
         routes.listener = None;
         std::mem::take(&mut routes.pending)
     };
-    for (_, _, reply) in pending {
+    for Pending { reply, .. } in pending {
         let _ = reply.try_send(Err(TargetError::Closed {
             target: name.clone(),
         }));
@@ -179,18 +210,19 @@ async fn route(name: Arc<str>, mut inbound: mpsc::Receiver<Message>, routes: Arc
 fn destination(routes: &mut Routes, message: Message) -> Option<(Reply, Message)> {
     if message.kind() == Kind::Response {
         let key = message.id().map(id_key)?;
-        let index = routes.pending.iter().position(|(k, _, _)| *k == key)?;
-        return Some((routes.pending.remove(index).2, message));
+        let index = routes.pending.iter().position(|p| p.key == key)?;
+        return Some((routes.pending.remove(index).reply, message));
     }
     let token = message.params().and_then(|p| p.get("progressToken"));
     let by_token = token.and_then(|token| {
         routes
             .pending
             .iter()
-            .find(|(_, t, _)| t.as_ref() == Some(token))
+            .find(|p| p.token.as_ref() == Some(token))
     });
-    if let Some((_, _, reply)) = by_token.or(routes.pending.last()) {
-        return Some((reply.clone(), message));
+    let working = || routes.pending.iter().rev().find(|p| p.may_ask);
+    if let Some(pending) = by_token.or_else(working) {
+        return Some((pending.reply.clone(), message));
     }
     if let Some(listener) = routes.listener.as_ref().filter(|l| !l.is_closed()) {
         return Some((listener.clone(), message));
@@ -248,6 +280,35 @@ mod tests {
         assert_eq!(note.method(), Some("notifications/progress"));
         assert_eq!(first.recv().await.unwrap().unwrap().id(), Some(&json!(1)));
         assert_eq!(second.recv().await.unwrap().unwrap().id(), Some(&json!(2)));
+    }
+
+    #[tokio::test]
+    async fn a_server_request_goes_to_the_call_in_flight_not_to_a_later_ping() {
+        let (target, mut sent, server) = target();
+        let mut call = target
+            .request(Message::request(
+                json!(1),
+                "tools/call",
+                json!({"name": "x"}),
+            ))
+            .await
+            .unwrap();
+        let mut ping = target
+            .request(Message::request(json!(2), "ping", json!({})))
+            .await
+            .unwrap();
+        sent.recv().await.unwrap();
+        sent.recv().await.unwrap();
+        let ask = Message::request(json!(9), "sampling/createMessage", json!({}));
+        server.send(ask).await.unwrap();
+        server
+            .send(Message::result_for(json!(2), json!({})))
+            .await
+            .unwrap();
+        let asked = call.recv().await.unwrap().unwrap();
+        assert_eq!(asked.method(), Some("sampling/createMessage"));
+        let pong = ping.recv().await.unwrap().unwrap();
+        assert_eq!(pong.id(), Some(&json!(2)));
     }
 
     #[tokio::test]

@@ -218,7 +218,13 @@ async fn relay_events(
     tx: &mpsc::Sender<Result<Message, TargetError>>,
 ) -> Result<(), TargetError> {
     let mut decoder = SseDecoder::default();
-    while let Some(frame) = body.frame().await {
+    loop {
+        // A quiet stream is dropped as soon as its reader goes away, not at its next event.
+        let frame = tokio::select! {
+            _ = tx.closed() => return Ok(()),
+            frame = body.frame() => frame,
+        };
+        let Some(frame) = frame else { break };
         let frame = frame.map_err(|e| TargetError::Unreachable {
             target: name.clone(),
             reason: format!("the event stream broke: {e}"),

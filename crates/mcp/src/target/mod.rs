@@ -74,6 +74,11 @@ pub enum TargetError {
     Protocol { target: Arc<str>, reason: String },
 }
 
+/// How long a target may take to set a session up (answer `initialize`, send the SSE
+/// `endpoint` event); a target that accepts connections and then stalls fails instead of
+/// hanging the client.
+pub const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How many messages of one reply may wait for the client before the target is slowed down.
 pub(crate) const STREAM_BUFFER: usize = 64;
 

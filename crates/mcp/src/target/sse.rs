@@ -77,6 +77,18 @@ impl SseTarget {
     }
 
     async fn open(&self) -> Result<DuplexTarget, TargetError> {
+        tokio::time::timeout(super::SETUP_TIMEOUT, self.connect())
+            .await
+            .map_err(|_| TargetError::Unreachable {
+                target: self.name.clone(),
+                reason: format!(
+                    "no `endpoint` event within {:?} of opening the event stream",
+                    super::SETUP_TIMEOUT
+                ),
+            })?
+    }
+
+    async fn connect(&self) -> Result<DuplexTarget, TargetError> {
         let mut request = Request::builder()
             .method(Method::GET)
             .uri(self.path.as_str())

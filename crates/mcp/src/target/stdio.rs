@@ -39,6 +39,8 @@ struct Supervised {
     initialize: Option<Message>,
     not_before: Instant,
     backoff: Duration,
+    /// Set with the first start: every later start is a restart (backoff, replay).
+    started_once: bool,
 }
 
 pub struct StdioTarget {
@@ -57,6 +59,7 @@ impl StdioTarget {
                 initialize: None,
                 not_before: Instant::now(),
                 backoff: FIRST_BACKOFF,
+                started_once: false,
             }),
         }
     }
@@ -95,7 +98,8 @@ impl StdioTarget {
         if state.current.as_ref().is_some_and(|c| !c.is_closed()) {
             return Ok(());
         }
-        let restart = state.current.take().is_some();
+        state.current = None;
+        let restart = state.started_once;
         if restart && Instant::now() < state.not_before {
             return Err(TargetError::Unreachable {
                 target: self.name.clone(),
@@ -106,6 +110,7 @@ impl StdioTarget {
             });
         }
         let started = spawn(&self.name, &self.command)?;
+        state.started_once = true;
         state.not_before = Instant::now() + state.backoff;
         state.backoff = if restart {
             (state.backoff * 2).min(MAX_BACKOFF)
@@ -114,11 +119,23 @@ impl StdioTarget {
         };
         if restart && let Some(initialize) = state.initialize.clone() {
             tracing::warn!(target_name = %self.name, "MCP stdio target restarted; replaying initialize");
-            let mut reply = started.request(initialize).await?;
-            while let Some(message) = reply.recv().await {
-                if message?.result().is_some() {
-                    break;
-                }
+            let replayed = tokio::time::timeout(
+                super::SETUP_TIMEOUT,
+                crate::service::first_response(&self.name, started.request(initialize).await),
+            )
+            .await
+            .map_err(|_| TargetError::Unreachable {
+                target: self.name.clone(),
+                reason: format!(
+                    "the restarted process did not answer `initialize` within {:?}",
+                    super::SETUP_TIMEOUT
+                ),
+            })??;
+            if replayed.is_error() {
+                return Err(TargetError::Protocol {
+                    target: self.name.clone(),
+                    reason: "the restarted process refused the replayed `initialize`".into(),
+                });
             }
             started
                 .deliver(Message::notification(

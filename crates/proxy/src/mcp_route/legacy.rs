@@ -117,28 +117,45 @@ pub(super) async fn post(
     let service = &endpoint.service;
     for message in messages {
         log.method = message.method().unwrap_or_default().to_string();
-        if message.kind() == Kind::Request && message.method() == Some("initialize") {
-            let (answer, session) = service.initialize(message, caller.credential.clone()).await;
-            let session =
-                session.unwrap_or_else(|| service.stateless_session(caller.credential.clone()));
-            *lock(&connection.session) = Some(session.clone());
+        let id = message.id().cloned().unwrap_or_default();
+        let session = lock(&connection.session).clone();
+        let is_request = message.kind() == Kind::Request;
+        if is_request && message.method() == Some("initialize") {
+            if session.is_some() {
+                let refusal = Message::error_for(
+                    id,
+                    code::INVALID_REQUEST,
+                    "this connection's session is already initialized; open a new event stream for another",
+                );
+                let _ = connection.outgoing.send(refusal).await;
+                continue;
+            }
+            let (answer, session) = service.initialize(message, caller.credential()).await;
+            let session = match (session, service.options().stateful) {
+                (Some(session), _) => Some(session),
+                (None, false) if answer.result().is_some() => {
+                    Some(service.stateless_session(caller.credential()))
+                }
+                // A failed `initialize` leaves the connection without a session.
+                (None, _) => None,
+            };
+            if let Some(session) = &session {
+                *lock(&connection.session) = Some(session.clone());
+                relay_standalone(&connection, session.clone());
+            }
             let _ = connection.outgoing.send(answer).await;
-            relay_standalone(&connection, session);
             continue;
         }
-        let session = lock(&connection.session).clone();
         let Some(session) = session else {
-            let refusal = Message::error_for(
-                message.id().cloned().unwrap_or_default(),
-                code::INVALID_REQUEST,
-                "send `initialize` first",
-            );
-            let _ = connection.outgoing.send(refusal).await;
+            // Notifications and answers get no response, whatever their fate.
+            if is_request {
+                let refusal =
+                    Message::error_for(id, code::INVALID_REQUEST, "send `initialize` first");
+                let _ = connection.outgoing.send(refusal).await;
+            }
             continue;
         };
-        if caller.credential.is_some() {
-            session.forwarded.set(caller.credential.clone());
-        }
+        caller.forward_credential(&session);
         let mut facts = Facts::default();
         let handled = dispatch::handle(service, &session, message, caller.filter, &mut facts).await;
         log.record(&facts);
@@ -158,14 +175,14 @@ pub(super) async fn post(
                 });
             }
             Reply::SessionGone(reason) => {
-                let _ = connection
-                    .outgoing
-                    .send(Message::error_for(
-                        serde_json::Value::Null,
-                        code::INVALID_REQUEST,
-                        reason,
-                    ))
-                    .await;
+                // The session is over: the client is told, under its request's id, and the
+                // connection needs a new `initialize`.
+                lock(&connection.session).take();
+                if let Some(sid) = &session.id {
+                    service.end(sid).await;
+                }
+                let gone = Message::error_for(id, code::INVALID_REQUEST, reason);
+                let _ = connection.outgoing.send(gone).await;
             }
         }
     }

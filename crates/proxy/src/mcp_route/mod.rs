@@ -169,9 +169,8 @@ pub(crate) async fn serve(
     };
     let caller = Caller {
         filter: &filter,
-        credential: passes_credential(request.mcp)
-            .then(|| parts.headers.get(http::header::AUTHORIZATION).cloned())
-            .flatten(),
+        passthrough: passes_credential(request.mcp),
+        authorization: parts.headers.get(http::header::AUTHORIZATION),
     };
     let path = parts.uri.path();
     // A GET of `.../sse` without a session is a legacy client opening its stream; with one,
@@ -196,8 +195,25 @@ pub(crate) async fn serve(
 struct Caller<'a> {
     /// `backend.mcp.authorization`.
     filter: &'a dyn ItemFilter,
-    /// The client's `Authorization`, when the backend passes it through to its targets.
-    credential: Option<http::HeaderValue>,
+    /// The backend passes the client's `Authorization` through to its targets.
+    passthrough: bool,
+    authorization: Option<&'a http::HeaderValue>,
+}
+
+impl Caller<'_> {
+    /// The credential this request's messages carry to the targets: the client's own with
+    /// `passthrough`, else none.
+    fn credential(&self) -> Option<http::HeaderValue> {
+        self.authorization.filter(|_| self.passthrough).cloned()
+    }
+
+    /// Every request sets the session's credential, so one without `Authorization` never
+    /// travels with an earlier request's token.
+    fn forward_credential(&self, session: &mcp::session::Session) {
+        if self.passthrough {
+            session.forwarded.set(self.credential());
+        }
+    }
 }
 
 /// Whether the backend's `policies.auth` is `passthrough` (it applies to every HTTP target).

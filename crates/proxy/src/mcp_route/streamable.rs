@@ -228,7 +228,7 @@ async fn one(
     let id = message.id().cloned().unwrap_or_default();
     match (message.kind(), method.as_str()) {
         (Kind::Request, "initialize") => {
-            let (answer, session) = service.initialize(message, caller.credential.clone()).await;
+            let (answer, session) = service.initialize(message, caller.credential()).await;
             let mut response = reply::json(StatusCode::OK, &answer);
             if let Some(sid) = session.as_ref().and_then(|s| s.id.as_deref()) {
                 log.session = session_fingerprint(sid);
@@ -255,11 +255,9 @@ async fn one(
             Ok(session) => session,
             Err(answer) => return Outcome::Http(answer),
         },
-        false => service.stateless_session(caller.credential.clone()),
+        false => service.stateless_session(caller.credential()),
     };
-    if caller.credential.is_some() {
-        session.forwarded.set(caller.credential.clone());
-    }
+    caller.forward_credential(&session);
     let mut facts = Facts::default();
     let handled = dispatch::handle(service, &session, message, caller.filter, &mut facts).await;
     log.record(&facts);
