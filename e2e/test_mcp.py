@@ -409,6 +409,9 @@ spec:
             name = "whoami" if route == "passthrough" else "fixture_whoami"
             seen = call(url, session, 1, "tools/call", {"name": name, "arguments": {}}, auth).response()
             self.assertEqual(seen["result"]["content"][0]["text"], expected, route)
+            # A later request without a credential does not travel with the earlier one's.
+            bare = call(url, session, 2, "tools/call", {"name": name, "arguments": {}}).response()
+            self.assertEqual(bare["result"]["content"][0]["text"], "none", route)
 
     def test_foreign_hosts_are_refused(self):
         answer = post(self.url("multi"), {"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers={"host": "attacker.example"})

@@ -391,3 +391,49 @@ async fn an_ended_session_id_is_refused_even_where_it_could_resume() {
         Some(mcp::service::SessionLookupError::Ended)
     );
 }
+
+/// A target that accepts requests and never answers.
+struct Stalled;
+
+impl HttpClient for Stalled {
+    fn send(&self, _: Request<Bytes>) -> HttpFuture {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_target_that_never_answers_initialize_fails_instead_of_hanging() {
+    let service = McpService::new(
+        vec![TargetSpec {
+            name: Arc::from("stuck"),
+            transport: Transport::StreamableHttp {
+                client: Arc::new(Stalled),
+                path: "/mcp".into(),
+            },
+        }],
+        Arc::new(SessionCodec::random().unwrap()),
+        Options {
+            stateful: true,
+            fail_open: false,
+            prefix: PrefixMode::Conditional,
+            idle_timeout: Duration::from_secs(600),
+            max_local_sessions: 1,
+        },
+        "test",
+    );
+    let init = Message::request(
+        json!(0),
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+    );
+    let (answer, session) = service.initialize(init, None).await;
+    assert!(session.is_none());
+    let message = answer.error().unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("MCP target `stuck`") && message.contains("within"),
+        "{message}"
+    );
+}
