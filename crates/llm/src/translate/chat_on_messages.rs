@@ -267,6 +267,30 @@ pub struct StreamTranslator {
     tool_calls: Vec<(u64, usize)>,
     pub usage: Option<Usage>,
     done: bool,
+    /// A text chunk rendered around a placeholder, split there: text deltas (most events of
+    /// a stream) are written into it without building JSON trees. Reset when `id` or `model`
+    /// change.
+    text_frame: Option<(String, String)>,
+}
+
+/// Stands in for the text when the text-chunk frame is rendered; no real text is it.
+const TEXT_PLACEHOLDER: &str = "\u{1}agentgateway-text\u{1}";
+
+/// The parts of a `content_block_delta` event a text delta needs, borrowed from the event.
+#[derive(serde::Deserialize)]
+struct DeltaEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    delta: TextDelta<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct TextDelta<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    text: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl StreamTranslator {
@@ -279,7 +303,29 @@ impl StreamTranslator {
             tool_calls: Vec::new(),
             usage: None,
             done: false,
+            text_frame: None,
         }
+    }
+
+    /// The chunk for a text delta, when `data` is one; the same bytes `chunk` would give.
+    fn text_chunk(&mut self, data: &str) -> Option<String> {
+        let event: DeltaEvent<'_> = serde_json::from_str(data).ok()?;
+        if event.kind != "content_block_delta" || event.delta.kind != "text_delta" {
+            return None;
+        }
+        let text = event.delta.text?;
+        if self.text_frame.is_none() {
+            let rendered = self.chunk(json!({ "content": TEXT_PLACEHOLDER }), None);
+            let marker = serde_json::to_string(TEXT_PLACEHOLDER).ok()?;
+            let (prefix, suffix) = rendered.split_once(&marker)?;
+            self.text_frame = Some((prefix.to_string(), suffix.to_string()));
+        }
+        let (prefix, suffix) = self.text_frame.as_ref()?;
+        let mut out = String::with_capacity(prefix.len() + text.len() + suffix.len() + 8);
+        out.push_str(prefix);
+        out.push_str(&serde_json::to_string(&*text).ok()?);
+        out.push_str(suffix);
+        Some(out)
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
@@ -295,6 +341,12 @@ impl StreamTranslator {
 
     /// The `data:` payloads (without framing) that one Anthropic event becomes.
     pub fn payloads(&mut self, event: &Event) -> Vec<String> {
+        // Text deltas are most of a stream: they take a path without JSON trees.
+        if event.data.contains("\"text_delta\"")
+            && let Some(chunk) = self.text_chunk(&event.data)
+        {
+            return vec![chunk];
+        }
         let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
             return Vec::new();
         };
@@ -305,6 +357,7 @@ impl StreamTranslator {
                 if let Some(m) = message["model"].as_str() {
                     self.model = m.to_string();
                 }
+                self.text_frame = None;
                 self.usage = message.get("usage").and_then(Usage::from_anthropic);
                 vec![self.chunk(json!({ "role": "assistant", "content": "" }), None)]
             }
@@ -436,6 +489,37 @@ mod tests {
         assert_eq!(args["location"], "Paris");
         assert_eq!(chat["usage"]["completion_tokens"], 74);
         assert_eq!(chat["usage"]["prompt_tokens"], 412 + 1536);
+    }
+
+    #[test]
+    fn text_deltas_take_the_fast_path_with_the_same_bytes() {
+        let mut translator = StreamTranslator::new("claude", 7, false);
+        let start = Event {
+            event: Some("message_start".into()),
+            data: json!({"type": "message_start", "message": {"id": "msg_1", "model": "claude-x", "usage": {"input_tokens": 3, "output_tokens": 1}}}).to_string(),
+        };
+        translator.payloads(&start);
+        for text in [
+            "plain",
+            "quote \" and \\ backslash",
+            "line\nbreak\ttab",
+            "unicode é 😀 \u{1}",
+        ] {
+            let data = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}).to_string();
+            let fast = translator.text_chunk(&data).expect("a text delta");
+            assert_eq!(
+                fast,
+                translator.chunk(json!({ "content": text }), None),
+                "{text:?}"
+            );
+            let event = Event {
+                event: Some("content_block_delta".into()),
+                data,
+            };
+            assert_eq!(translator.payloads(&event), vec![fast]);
+        }
+        let not_text = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{"}}).to_string();
+        assert_eq!(translator.text_chunk(&not_text), None);
     }
 
     #[test]
