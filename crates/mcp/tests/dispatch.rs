@@ -133,13 +133,25 @@ impl HttpClient for FakeTarget {
 }
 
 fn service(target: &FakeTarget, idle: Duration) -> Arc<McpService> {
+    let client = Arc::new(target.clone());
+    let transport = Transport::StreamableHttp {
+        client,
+        path: "/mcp".into(),
+    };
+    service_of("fx", transport, idle, mcp::service::MAX_LOCAL_SESSIONS)
+}
+
+/// A stateful, fail-closed service with one target.
+fn service_of(
+    name: &str,
+    transport: Transport,
+    idle: Duration,
+    max_local: usize,
+) -> Arc<McpService> {
     McpService::new(
         vec![TargetSpec {
-            name: Arc::from("fx"),
-            transport: Transport::StreamableHttp {
-                client: Arc::new(target.clone()),
-                path: "/mcp".into(),
-            },
+            name: Arc::from(name),
+            transport,
         }],
         Arc::new(SessionCodec::random().unwrap()),
         Options {
@@ -147,18 +159,22 @@ fn service(target: &FakeTarget, idle: Duration) -> Arc<McpService> {
             fail_open: false,
             prefix: PrefixMode::Conditional,
             idle_timeout: idle,
-            max_local_sessions: mcp::service::MAX_LOCAL_SESSIONS,
+            max_local_sessions: max_local,
         },
         "test",
     )
 }
 
-async fn start_session(service: &Arc<McpService>) -> Arc<Session> {
-    let init = Message::request(
+fn initialize() -> Message {
+    Message::request(
         json!(0),
         "initialize",
         json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
-    );
+    )
+}
+
+async fn start_session(service: &Arc<McpService>) -> Arc<Session> {
+    let init = initialize();
     let (answer, session) = service.initialize(init, None).await;
     assert!(answer.result().is_some(), "{answer:?}");
     session.unwrap()
@@ -276,11 +292,7 @@ async fn cancellation_goes_to_the_target_working_on_the_request() {
 async fn a_passed_through_credential_reaches_the_targets_and_follows_the_client() {
     let target = FakeTarget::default();
     let service = service(&target, Duration::from_secs(600));
-    let init = Message::request(
-        json!(0),
-        "initialize",
-        json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
-    );
+    let init = initialize();
     let (_, session) = service
         .initialize(init, Some("Bearer first".parse().unwrap()))
         .await;
@@ -304,32 +316,13 @@ async fn sessions_that_start_processes_are_capped() {
     // A stdio server in one line of shell: it answers every message as a successful initialize.
     let answer = r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"sh","version":"1"}}}"#;
     let script = format!("while read line; do echo '{answer}'; done");
-    let service = McpService::new(
-        vec![TargetSpec {
-            name: Arc::from("sh"),
-            transport: Transport::Stdio(mcp::target::stdio::StdioCommand {
-                cmd: "sh".into(),
-                args: vec!["-c".into(), script],
-                env: Default::default(),
-            }),
-        }],
-        Arc::new(SessionCodec::random().unwrap()),
-        Options {
-            stateful: true,
-            fail_open: false,
-            prefix: PrefixMode::Conditional,
-            idle_timeout: Duration::from_secs(600),
-            max_local_sessions: 1,
-        },
-        "test",
-    );
-    let init = || {
-        Message::request(
-            json!(0),
-            "initialize",
-            json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
-        )
-    };
+    let transport = Transport::Stdio(mcp::target::stdio::StdioCommand {
+        cmd: "sh".into(),
+        args: vec!["-c".into(), script],
+        env: Default::default(),
+    });
+    let service = service_of("sh", transport, Duration::from_secs(600), 1);
+    let init = initialize;
     let (first, session) = service.initialize(init(), None).await;
     assert!(first.result().is_some(), "{first:?}");
     let (second, none) = service.initialize(init(), None).await;
@@ -403,29 +396,12 @@ impl HttpClient for Stalled {
 
 #[tokio::test(start_paused = true)]
 async fn a_target_that_never_answers_initialize_fails_instead_of_hanging() {
-    let service = McpService::new(
-        vec![TargetSpec {
-            name: Arc::from("stuck"),
-            transport: Transport::StreamableHttp {
-                client: Arc::new(Stalled),
-                path: "/mcp".into(),
-            },
-        }],
-        Arc::new(SessionCodec::random().unwrap()),
-        Options {
-            stateful: true,
-            fail_open: false,
-            prefix: PrefixMode::Conditional,
-            idle_timeout: Duration::from_secs(600),
-            max_local_sessions: 1,
-        },
-        "test",
-    );
-    let init = Message::request(
-        json!(0),
-        "initialize",
-        json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
-    );
+    let transport = Transport::StreamableHttp {
+        client: Arc::new(Stalled),
+        path: "/mcp".into(),
+    };
+    let service = service_of("stuck", transport, Duration::from_secs(600), 1);
+    let init = initialize();
     let (answer, session) = service.initialize(init, None).await;
     assert!(session.is_none());
     let message = answer.error().unwrap()["message"]

@@ -56,6 +56,9 @@ impl RequestSeries {
     }
 }
 
+/// Joins the labels of an MCP series into one key (a character no label is made of).
+const MCP_KEY_SEPARATOR: char = '\u{1f}';
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     // Locked when a series is created (at config preparation) and when scraped.
@@ -66,7 +69,9 @@ pub struct Metrics {
     /// Requests decided without the shared rate-limit store (it could not be reached).
     ratelimit_degraded: AtomicU64,
     /// MCP messages by backend, method, target and tool.
-    mcp: Mutex<BTreeMap<[String; 4], u64>>,
+    /// Keyed by backend, method, target and tool joined with `MCP_KEY_SEPARATOR`: one string
+    /// to build per message instead of four.
+    mcp: Mutex<BTreeMap<String, u64>>,
     pub gen_ai: crate::gen_ai_metrics::GenAiMetrics,
 }
 
@@ -101,15 +106,18 @@ impl Metrics {
     /// cap unknown combinations are counted under `tool="other"`.
     pub fn mcp_request(&self, backend: &str, facts: &crate::mcp_route::McpLogFacts) {
         const MAX_SERIES: usize = 10_000;
+        let sep = MCP_KEY_SEPARATOR;
+        let mut key = format!("{backend}{sep}{}{sep}{}{sep}", facts.method, facts.target);
+        let prefix = key.len();
+        key.push_str(&facts.tool);
         let mut series = self.mcp.lock().unwrap_or_else(|p| p.into_inner());
-        let mut key = [
-            backend.to_string(),
-            facts.method.clone(),
-            facts.target.clone(),
-            facts.tool.clone(),
-        ];
-        if series.len() >= MAX_SERIES && !series.contains_key(&key) {
-            key[3] = "other".to_string();
+        if let Some(count) = series.get_mut(&key) {
+            *count += 1;
+            return;
+        }
+        if series.len() >= MAX_SERIES {
+            key.truncate(prefix);
+            key.push_str("other");
         }
         *series.entry(key).or_default() += 1;
     }
@@ -235,9 +243,11 @@ impl Metrics {
             "# HELP agentgateway_mcp_requests_total MCP messages from clients, by method and by the target and tool they went to."
         );
         let _ = writeln!(out, "# TYPE agentgateway_mcp_requests_total counter");
-        for ([backend, method, target, tool], count) in
-            self.mcp.lock().unwrap_or_else(|p| p.into_inner()).iter()
-        {
+        for (key, count) in self.mcp.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            // The tool comes last, so a separator inside a client-given tool name stays in it.
+            let mut parts = key.splitn(4, MCP_KEY_SEPARATOR);
+            let mut next = || parts.next().unwrap_or_default();
+            let (backend, method, target, tool) = (next(), next(), next(), next());
             let _ = writeln!(
                 out,
                 "agentgateway_mcp_requests_total{{backend=\"{}\",method=\"{}\",target=\"{}\",tool=\"{}\"}} {count}",
@@ -295,5 +305,20 @@ mod tests {
         assert!(text.contains(r#"le="+Inf"} 3"#));
         assert!(text.contains(r#"agentgateway_config_reloads_total{result="success"} 1"#));
         assert!(text.contains(r#"reason="connection_refused"} 1"#));
+    }
+
+    #[test]
+    fn renders_mcp_series_by_backend_method_target_and_tool() {
+        let metrics = Metrics::default();
+        let facts = crate::mcp_route::McpLogFacts {
+            method: "tools/call".into(),
+            target: "everything".into(),
+            tool: "echo".into(),
+            session: String::new(),
+        };
+        metrics.mcp_request("default/tools", &facts);
+        metrics.mcp_request("default/tools", &facts);
+        let text = metrics.render();
+        assert!(text.contains(r#"agentgateway_mcp_requests_total{backend="default/tools",method="tools/call",target="everything",tool="echo"} 2"#), "{text}");
     }
 }

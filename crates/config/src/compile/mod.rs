@@ -9,6 +9,7 @@ mod cloud_credentials;
 mod filters;
 mod gateway;
 mod matches;
+mod mcp_backend;
 mod parameters;
 mod policy;
 mod refs;
