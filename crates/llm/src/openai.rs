@@ -21,7 +21,41 @@ pub struct PreparedChat {
 /// a model it replaces the client's (operators pin what is called); otherwise the
 /// client's model is required.
 pub fn prepare_chat(body: Bytes, backend_model: Option<&str>) -> Result<PreparedChat, LlmError> {
+    if let Some(prepared) = prepare_unchanged(&body, backend_model) {
+        return Ok(prepared);
+    }
     prepare(body, backend_model, |_| Ok(()))
+}
+
+/// The fields the checks read, borrowed from the body; everything else is skipped by the
+/// parser rather than built into a tree.
+#[derive(serde::Deserialize)]
+struct ChatShape<'a> {
+    #[serde(borrow, default)]
+    model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    messages: Option<Vec<serde::de::IgnoredAny>>,
+    #[serde(default)]
+    stream: Option<bool>,
+}
+
+/// The common case, found without building the body as a tree: a well-formed request
+/// whose model stays as it is. Anything else (a model to replace, a wrong type, a missing
+/// field, a duplicate key) returns None and takes the full path, which names the problem.
+fn prepare_unchanged(body: &Bytes, backend_model: Option<&str>) -> Option<PreparedChat> {
+    let shape: ChatShape<'_> = serde_json::from_slice(body).ok()?;
+    if shape.messages.is_none_or(|m| m.is_empty()) {
+        return None;
+    }
+    let model = shape.model?;
+    if backend_model.is_some_and(|pinned| pinned != model) {
+        return None;
+    }
+    Some(PreparedChat {
+        body: body.clone(),
+        model: model.into_owned(),
+        stream: shape.stream.unwrap_or(false),
+    })
 }
 
 /// Parses, checks (the shared checks plus `extra`) and pins the model; an unchanged body is
@@ -52,7 +86,7 @@ pub(crate) fn prepare(
 pub fn response_facts(body: &[u8]) -> (Option<String>, Option<Usage>) {
     match serde_json::from_slice::<Facts>(body) {
         Ok(f) => f.into_parts(),
-        Err(_) => (None, None),
+        Err(_) => loose_facts(serde_json::from_slice(body)),
     }
 }
 
@@ -60,7 +94,7 @@ pub fn response_facts(body: &[u8]) -> (Option<String>, Option<Usage>) {
 pub fn chunk_facts(data: &str) -> (Option<String>, Option<Usage>) {
     match serde_json::from_str::<Facts>(data) {
         Ok(f) => f.into_parts(),
-        Err(_) => (None, None),
+        Err(_) => loose_facts(serde_json::from_str(data)),
     }
 }
 
@@ -71,12 +105,62 @@ struct Facts {
     #[serde(default)]
     model: Option<String>,
     #[serde(default)]
-    usage: Option<Value>,
+    usage: Option<UsageWire>,
+}
+
+/// OpenAI's `usage` object, typed: read field by field, no map is built. A value of an
+/// unexpected type fails the typed read, and the callers then read it as JSON instead.
+#[derive(serde::Deserialize)]
+struct UsageWire {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    prompt_tokens_details: Option<UsageDetails>,
+    completion_tokens_details: Option<UsageDetails>,
+}
+
+#[derive(serde::Deserialize)]
+struct UsageDetails {
+    cached_tokens: Option<u64>,
+    reasoning_tokens: Option<u64>,
 }
 
 impl Facts {
     fn into_parts(self) -> (Option<String>, Option<Usage>) {
-        (self.model, self.usage.as_ref().and_then(Usage::from_openai))
+        let usage = self.usage.and_then(|u| {
+            Some(Usage {
+                input: u.prompt_tokens?,
+                output: u.completion_tokens.unwrap_or(0),
+                cached: u
+                    .prompt_tokens_details
+                    .and_then(|d| d.cached_tokens)
+                    .unwrap_or(0),
+                reasoning: u
+                    .completion_tokens_details
+                    .and_then(|d| d.reasoning_tokens)
+                    .unwrap_or(0),
+            })
+        });
+        (self.model, usage)
+    }
+}
+
+/// What `Facts` holds, read as loosely typed JSON: the fallback for a body the typed read
+/// refused (a count sent as `8.0`, say), so one odd field never costs the model or usage.
+#[derive(serde::Deserialize)]
+struct LooseFacts {
+    #[serde(default)]
+    model: Option<Value>,
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+fn loose_facts(parsed: Result<LooseFacts, serde_json::Error>) -> (Option<String>, Option<Usage>) {
+    match parsed {
+        Ok(f) => (
+            f.model.and_then(|m| m.as_str().map(str::to_string)),
+            f.usage.as_ref().and_then(Usage::from_openai),
+        ),
+        Err(_) => (None, None),
     }
 }
 
@@ -157,5 +241,55 @@ mod tests {
         assert_eq!(model.as_deref(), Some("m"));
         assert_eq!(usage.unwrap().output, 2);
         assert_eq!(chunk_facts("[DONE]"), (None, None));
+    }
+
+    #[test]
+    fn the_quick_path_agrees_with_the_full_checks() {
+        let bodies = [
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":null}"#,
+            r#"{"model":"m\u00e9","messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"a","model":"b","messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":7,"messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"m","messages":{}}"#,
+            r#"{"model":"m","messages":[],"stream":true}"#,
+            r#"{"model":"m","messages":[1],"stream":"yes"}"#,
+            r#"{"model":null,"messages":[1]}"#,
+        ];
+        for raw in bodies {
+            for pinned in [None, Some("m"), Some("other")] {
+                let quick = prepare_chat(body(raw), pinned);
+                let full = prepare(body(raw), pinned, |_| Ok(()));
+                assert_eq!(
+                    format!("{quick:?}"),
+                    format!("{full:?}"),
+                    "{raw} pinned to {pinned:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn typed_and_loose_usage_reads_agree() {
+        let cases = [
+            r#"{"model":"m","usage":{"prompt_tokens":9,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":1}}}"#,
+            r#"{"model":"m","usage":{"prompt_tokens":9,"prompt_tokens_details":null}}"#,
+            r#"{"model":"m","usage":{"completion_tokens":4}}"#,
+            r#"{"model":"m","usage":null}"#,
+            r#"{"model":"m","usage":{"prompt_tokens":9.0,"completion_tokens":4}}"#,
+            r#"{"model":5,"usage":{"prompt_tokens":9,"completion_tokens":4}}"#,
+        ];
+        for raw in cases {
+            let loose = loose_facts(serde_json::from_str(raw));
+            assert_eq!(chunk_facts(raw), loose, "{raw}");
+            assert_eq!(response_facts(raw.as_bytes()), loose, "{raw}");
+        }
+        let (_, usage) = chunk_facts(cases[0]);
+        let usage = usage.unwrap();
+        assert_eq!(
+            (usage.input, usage.output, usage.cached, usage.reasoning),
+            (9, 4, 2, 1)
+        );
     }
 }

@@ -62,22 +62,38 @@ impl SseDecoder {
             self.oversized = false;
             return;
         }
-        let text = String::from_utf8_lossy(line);
-        let (field, value) = match text.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (text.as_ref(), ""),
+        // The field name is matched as bytes, and only a kept value is checked as UTF-8
+        // (lossily only if it is not valid): this runs for every line of every stream.
+        let (field, value) = match memchr::memchr(b':', line) {
+            Some(colon) => {
+                let value = &line[colon + 1..];
+                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &b""[..]),
         };
         match field {
-            "data" => {
+            b"data" => {
                 if self.has_data {
                     self.current.data.push('\n');
                 }
-                self.current.data.push_str(value);
+                push_text(&mut self.current.data, value);
                 self.has_data = true;
             }
-            "event" => self.current.event = Some(value.to_string()),
+            b"event" => {
+                let mut name = String::new();
+                push_text(&mut name, value);
+                self.current.event = Some(name);
+            }
             _ => {}
         }
+    }
+}
+
+/// Appends `bytes` as text; invalid UTF-8 becomes U+FFFD, as in `String::from_utf8_lossy`.
+fn push_text(out: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => out.push_str(text),
+        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
     }
 }
 
@@ -97,6 +113,15 @@ mod tests {
             assert_eq!(events[1].event.as_deref(), Some("message_stop"));
             assert_eq!(events[2].data, "[DONE]");
         }
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_and_other_fields_ignored() {
+        let mut d = SseDecoder::default();
+        let events = d.feed(b"id: 7\nretry: 10\n: comment\nevent: e\xff\ndata:x\xfey\n\n");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event.as_deref(), Some("e\u{fffd}"));
+        assert_eq!(events[0].data, "x\u{fffd}y");
     }
 
     #[test]

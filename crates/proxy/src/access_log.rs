@@ -1,9 +1,10 @@
 //! One access-log line and one metric sample per request, written when the response body
 //! ends (or is dropped), so durations and byte counts cover the whole stream.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -50,8 +51,12 @@ impl Finisher {
         if let Some(series) = &r.series {
             series.record(r.status, elapsed);
         }
-        let duration_ms = format!("{:.3}", elapsed.as_secs_f64() * 1000.0);
-        let upstream = r.upstream.map(|a| a.to_string()).unwrap_or_default();
+        // The metrics above are always kept; the line is built only when it is written.
+        if !tracing::enabled!(target: "access", tracing::Level::INFO) {
+            return;
+        }
+        let duration_ms = Millis(elapsed);
+        let upstream = OrEmpty(r.upstream);
         // One line shape for every request; LLM calls add the GenAI fields.
         macro_rules! access_line {
             ($($extra:tt)*) => {
@@ -97,6 +102,27 @@ impl Finisher {
                     gen_ai.usage.output_tokens = usage.output,
                 )
             }
+        }
+    }
+}
+
+/// Milliseconds with three decimals.
+struct Millis(Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.3}", self.0.as_secs_f64() * 1000.0)
+    }
+}
+
+/// A value, or nothing when there is none.
+struct OrEmpty<T>(Option<T>);
+
+impl<T: fmt::Display> fmt::Display for OrEmpty<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(value) => value.fmt(f),
+            None => Ok(()),
         }
     }
 }

@@ -83,9 +83,29 @@ impl Histogram {
 
 #[derive(Debug, Default)]
 pub struct GenAiMetrics {
-    tokens: Mutex<BTreeMap<(GenAiLabels, &'static str), Histogram>>,
+    /// Input and output token histograms of each series.
+    tokens: Mutex<BTreeMap<GenAiLabels, [Histogram; 2]>>,
     duration: Mutex<BTreeMap<GenAiLabels, Histogram>>,
     first_token: Mutex<BTreeMap<GenAiLabels, Histogram>>,
+}
+
+fn seconds_histogram() -> Histogram {
+    Histogram::new(&SECOND_BUCKETS)
+}
+
+/// Updates the series of `labels`, created on first use; the labels are copied only then.
+fn update<T>(
+    map: &mut BTreeMap<GenAiLabels, T>,
+    labels: &GenAiLabels,
+    new: impl FnOnce() -> T,
+    change: impl FnOnce(&mut T),
+) {
+    if !map.contains_key(labels) {
+        map.insert(labels.clone(), new());
+    }
+    if let Some(series) = map.get_mut(labels) {
+        change(series);
+    }
 }
 
 impl GenAiMetrics {
@@ -93,26 +113,30 @@ impl GenAiMetrics {
     pub fn record(&self, labels: &GenAiLabels, usage: Option<Usage>, elapsed: Duration) {
         if let Some(usage) = usage {
             let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-            for (kind, value) in [("input", usage.input), ("output", usage.output)] {
-                tokens
-                    .entry((labels.clone(), kind))
-                    .or_insert_with(|| Histogram::new(&TOKEN_BUCKETS))
-                    .observe(value as f64);
-            }
+            let pair = || {
+                [
+                    Histogram::new(&TOKEN_BUCKETS),
+                    Histogram::new(&TOKEN_BUCKETS),
+                ]
+            };
+            update(&mut tokens, labels, pair, |[input, output]| {
+                input.observe(usage.input as f64);
+                output.observe(usage.output as f64);
+            });
         }
         let mut duration = self.duration.lock().unwrap_or_else(|p| p.into_inner());
-        duration
-            .entry(labels.clone())
-            .or_insert_with(|| Histogram::new(&SECOND_BUCKETS))
-            .observe(elapsed.as_secs_f64());
+        let seconds = elapsed.as_secs_f64();
+        update(&mut duration, labels, seconds_histogram, |h| {
+            h.observe(seconds)
+        });
     }
 
     pub fn first_token(&self, labels: &GenAiLabels, elapsed: Duration) {
         let mut first = self.first_token.lock().unwrap_or_else(|p| p.into_inner());
-        first
-            .entry(labels.clone())
-            .or_insert_with(|| Histogram::new(&SECOND_BUCKETS))
-            .observe(elapsed.as_secs_f64());
+        let seconds = elapsed.as_secs_f64();
+        update(&mut first, labels, seconds_histogram, |h| {
+            h.observe(seconds)
+        });
     }
 
     pub fn render(&self, out: &mut String) {
@@ -121,12 +145,14 @@ impl GenAiMetrics {
             "# HELP gen_ai_client_token_usage Tokens used per LLM call, by token type."
         );
         let _ = writeln!(out, "# TYPE gen_ai_client_token_usage histogram");
-        for ((labels, kind), h) in self.tokens.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            h.render(
-                out,
-                "gen_ai_client_token_usage",
-                &format!("{},gen_ai_token_type=\"{kind}\"", label_text(labels)),
-            );
+        for (labels, pair) in self.tokens.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            for (kind, h) in ["input", "output"].into_iter().zip(pair) {
+                h.render(
+                    out,
+                    "gen_ai_client_token_usage",
+                    &format!("{},gen_ai_token_type=\"{kind}\"", label_text(labels)),
+                );
+            }
         }
         let _ = writeln!(
             out,

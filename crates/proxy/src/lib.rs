@@ -4,6 +4,7 @@ pub mod access_log;
 pub mod admin;
 mod admission;
 pub mod body;
+mod deadline;
 pub mod error;
 pub mod forward;
 pub mod gateway;

@@ -24,6 +24,7 @@ use crate::Shared;
 use crate::access_log::{AccessLog, RequestLog};
 use crate::admission;
 use crate::body::{BoxBody, boxed, empty};
+use crate::deadline::{Elapsed, deadline};
 use crate::error::ProxyError;
 use crate::forward::{self, Outbound, strip_hop_by_hop};
 use crate::gen_ai_metrics::SharedGenAiFacts;
@@ -293,12 +294,16 @@ async fn forward_to_backend(
 ) -> Result<Response<BoxBody>, ProxyError> {
     let name = backend.backend.name();
     let traffic = &backend.traffic;
-    let deadline = traffic.timeouts.request;
+    // Not an async helper taking the future: its argument would be kept beside the
+    // future it awaits, doubling the state every request holds and copies.
+    let limit = traffic.timeouts.request;
     match &backend.backend.kind {
         BackendKind::Static(target) => {
             let outbound = outbound(snapshot, name, target, traffic, hop)?;
             forward::prepare(&outbound, &mut parts)?;
-            within(deadline, rule, forward::send(&outbound, parts, body)).await
+            deadline(limit, forward::send(&outbound, parts, body))
+                .await
+                .unwrap_or_else(|Elapsed| Err(route_timeout(rule, limit)))
         }
         BackendKind::Ai(ai) => {
             let outbound = outbound(snapshot, name, &ai.target, traffic, hop)?;
@@ -311,13 +316,17 @@ async fn forward_to_backend(
                 parts,
                 body,
             ));
-            within(deadline, rule, served).await
+            deadline(limit, served)
+                .await
+                .unwrap_or_else(|Elapsed| Err(route_timeout(rule, limit)))
         }
         BackendKind::AiGroups(groups) => {
             let served: LlmFuture<'_> = Box::pin(llm_route::failover::serve(
                 snapshot, name, groups, traffic, hop, parts, body,
             ));
-            within(deadline, rule, served).await
+            deadline(limit, served)
+                .await
+                .unwrap_or_else(|Elapsed| Err(route_timeout(rule, limit)))
         }
         BackendKind::Mcp(_) => Err(ProxyError::Internal(format!(
             "MCP backend {name} reached the HTTP forwarder"
@@ -357,25 +366,11 @@ pub(crate) fn outbound<'a>(
     })
 }
 
-/// Runs `sent` under the route's overall request timeout, if any.
-async fn within<F>(
-    limit: Option<Duration>,
-    rule: &RouteRule,
-    sent: F,
-) -> Result<Response<BoxBody>, ProxyError>
-where
-    F: Future<Output = Result<Response<BoxBody>, ProxyError>>,
-{
-    match limit {
-        Some(limit) => {
-            tokio::time::timeout(limit, sent)
-                .await
-                .map_err(|_| ProxyError::RequestTimeout {
-                    route: rule.display_name().to_string(),
-                    after: limit,
-                })?
-        }
-        None => sent.await,
+/// The answer when the route's overall request timeout passes.
+fn route_timeout(rule: &RouteRule, limit: Option<Duration>) -> ProxyError {
+    ProxyError::RequestTimeout {
+        route: rule.display_name().to_string(),
+        after: limit.unwrap_or_default(),
     }
 }
 

@@ -73,7 +73,7 @@ impl Dialect {
     pub fn observe(self, data: &str, model: &mut Option<String>, usage: &mut Option<Usage>) {
         match self {
             Self::OpenAi => {
-                let has_usage = data.contains("\"usage\":{") || data.contains("\"usage\": {");
+                let has_usage = carries_usage(data);
                 if model.is_some() && !has_usage {
                     return;
                 }
@@ -108,5 +108,36 @@ impl Dialect {
             Self::OpenAi => "upstream_error",
             Self::Anthropic => "api_error",
         }
+    }
+}
+
+/// Whether a Chat Completions chunk has a `usage` object (most chunks say `"usage":null`
+/// or nothing): one scan, so that only the chunks that matter are parsed.
+fn carries_usage(data: &str) -> bool {
+    let bytes = data.as_bytes();
+    memchr::memmem::find_iter(bytes, b"\"usage\":").any(|at| {
+        bytes[at + 8..]
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_usage_objects_only() {
+        assert!(carries_usage(
+            r#"{"choices":[],"usage":{"prompt_tokens":1}}"#
+        ));
+        assert!(carries_usage(
+            r#"{"choices":[],"usage": {"prompt_tokens":1}}"#
+        ));
+        assert!(carries_usage(r#"{"x":"\"usage\":","usage":{}}"#));
+        assert!(!carries_usage(r#"{"choices":[],"usage":null}"#));
+        assert!(!carries_usage(r#"{"choices":[]}"#));
+        assert!(!carries_usage(r#"{"usage":"#));
     }
 }

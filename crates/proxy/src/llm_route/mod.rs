@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use config::ir::backend::{AiBackend, AiProvider, BackendCredential};
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode};
 use llm::policy::RequestPolicy;
 use llm::sse::SseDecoder;
@@ -156,11 +156,11 @@ fn apply_credential<'a>(
         return None;
     }
     for name in CLIENT_CREDENTIAL_HEADERS {
-        parts.headers.remove(*name);
+        parts.headers.remove(name);
     }
-    if ai.provider == AiProvider::Anthropic && !parts.headers.contains_key("anthropic-version") {
+    if ai.provider == AiProvider::Anthropic && !parts.headers.contains_key(&ANTHROPIC_VERSION) {
         parts.headers.insert(
-            "anthropic-version",
+            ANTHROPIC_VERSION,
             HeaderValue::from_static(llm::anthropic::DEFAULT_VERSION),
         );
     }
@@ -185,15 +185,18 @@ fn apply_credential<'a>(
 }
 
 /// Headers a client may authenticate to the gateway with; none reaches a provider.
-const CLIENT_CREDENTIAL_HEADERS: &[&str] = &[
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "x-goog-api-key",
-    "x-amz-security-token",
-    "x-amz-date",
-    "x-amz-content-sha256",
+/// Header names, not strings, so a request does not parse them again.
+const CLIENT_CREDENTIAL_HEADERS: [HeaderName; 7] = [
+    header::AUTHORIZATION,
+    HeaderName::from_static("x-api-key"),
+    HeaderName::from_static("api-key"),
+    HeaderName::from_static("x-goog-api-key"),
+    HeaderName::from_static("x-amz-security-token"),
+    HeaderName::from_static("x-amz-date"),
+    HeaderName::from_static("x-amz-content-sha256"),
 ];
+
+const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
 
 #[allow(clippy::too_many_arguments)]
 async fn chat(

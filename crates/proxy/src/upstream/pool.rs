@@ -165,7 +165,9 @@ impl UpstreamClient {
                 reused: true,
             });
         }
-        self.connect().await
+        // Boxed: connecting (DNS, TCP, TLS, the HTTP/2 handshake) is rare next to reusing
+        // a pooled connection, and inline its state would enlarge every request's.
+        Box::pin(self.connect()).await
     }
 
     async fn connect(&self) -> Result<Checkout, UpstreamError> {
