@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::LlmError;
 use crate::sse::Event;
+use crate::translate::openai_chunk::ChunkHead;
 use crate::usage::Usage;
 
 /// Anthropic requires `max_tokens`; OpenAI clients often send none.
@@ -293,6 +294,21 @@ struct TextDelta<'a> {
     text: Option<std::borrow::Cow<'a, str>>,
 }
 
+/// An event's type, and its content block's, borrowed from the event.
+#[derive(serde::Deserialize)]
+struct EventKind<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    content_block: Option<BlockKind<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct BlockKind<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+}
+
 impl StreamTranslator {
     pub fn new(model: &str, created: u64, include_usage: bool) -> Self {
         Self {
@@ -329,14 +345,26 @@ impl StreamTranslator {
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
-        json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
-        })
-        .to_string()
+        self.head().choice(0, &delta, finish)
+    }
+
+    fn head(&self) -> ChunkHead<'_> {
+        ChunkHead {
+            id: &self.id,
+            model: &self.model,
+            created: self.created,
+        }
+    }
+
+    /// What `message_stop` becomes: the usage chunk when asked for, then `[DONE]`.
+    fn last_payloads(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.include_usage {
+            let usage = self.usage.unwrap_or_default();
+            out.push(self.head().usage(&openai_usage(&usage)));
+        }
+        out.push("[DONE]".to_string());
+        out
     }
 
     /// The `data:` payloads (without framing) that one Anthropic event becomes.
@@ -346,6 +374,19 @@ impl StreamTranslator {
             && let Some(chunk) = self.text_chunk(&event.data)
         {
             return vec![chunk];
+        }
+        // Events that become nothing, or need nothing from their body, skip the tree too.
+        if let Ok(head) = serde_json::from_str::<EventKind<'_>>(&event.data) {
+            match head.kind.as_ref() {
+                "content_block_stop" | "ping" => return Vec::new(),
+                "content_block_start"
+                    if head.content_block.is_some_and(|b| b.kind != "tool_use") =>
+                {
+                    return Vec::new();
+                }
+                "message_stop" => return self.last_payloads(),
+                _ => {}
+            }
         }
         let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
             return Vec::new();
@@ -395,15 +436,7 @@ impl StreamTranslator {
                     Some(finish_reason(v["delta"]["stop_reason"].as_str())),
                 )]
             }
-            "message_stop" => {
-                let mut out = Vec::new();
-                if self.include_usage {
-                    let usage = self.usage.unwrap_or_default();
-                    out.push(json!({ "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model, "choices": [], "usage": openai_usage(&usage) }).to_string());
-                }
-                out.push("[DONE]".to_string());
-                out
-            }
+            "message_stop" => self.last_payloads(),
             "error" => vec![error_to_openai(&v).to_string()],
             _ => Vec::new(),
         }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::chat_on_converse::error_to_openai;
 use crate::sse::Event;
+use crate::translate::openai_chunk::ChunkHead;
 use crate::usage::Usage;
 
 /// Converse's `stopReason` as OpenAI's `finish_reason`.
@@ -123,14 +124,15 @@ impl ConverseStreamTranslator {
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
-        json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
-        })
-        .to_string()
+        self.head().choice(0, &delta, finish)
+    }
+
+    fn head(&self) -> ChunkHead<'_> {
+        ChunkHead {
+            id: &self.id,
+            model: &self.model,
+            created: self.created,
+        }
     }
 
     /// The `data:` payloads (without framing) that one Converse event becomes.
@@ -169,17 +171,7 @@ impl ConverseStreamTranslator {
                 let mut out = Vec::new();
                 if self.include_usage {
                     let usage = self.usage.unwrap_or_default();
-                    out.push(
-                        json!({
-                            "id": self.id,
-                            "object": "chat.completion.chunk",
-                            "created": self.created,
-                            "model": self.model,
-                            "choices": [],
-                            "usage": openai_usage(&usage),
-                        })
-                        .to_string(),
-                    );
+                    out.push(self.head().usage(&openai_usage(&usage)));
                 }
                 out.push("[DONE]".to_string());
                 out

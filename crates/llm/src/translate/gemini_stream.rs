@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::gemini;
 use crate::sse::Event;
+use crate::translate::openai_chunk::ChunkHead;
 use crate::usage::Usage;
 
 fn openai_usage(usage: &Usage) -> Value {
@@ -134,14 +135,15 @@ impl GeminiStreamTranslator {
     }
 
     fn chunk(&self, index: u64, delta: Value, finish: Option<&str>) -> String {
-        json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{ "index": index, "delta": delta, "logprobs": null, "finish_reason": finish }],
-        })
-        .to_string()
+        self.head().choice(index, &delta, finish)
+    }
+
+    fn head(&self) -> ChunkHead<'_> {
+        ChunkHead {
+            id: &self.id,
+            model: &self.model,
+            created: self.created,
+        }
     }
 
     /// The state of choice `index`, and whether this is its first appearance (when OpenAI
@@ -261,7 +263,7 @@ impl GeminiStreamTranslator {
             }
             if self.include_usage {
                 let usage = self.usage.unwrap_or_default();
-                out.push(json!({ "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model, "choices": [], "usage": openai_usage(&usage) }).to_string());
+                out.push(self.head().usage(&openai_usage(&usage)));
             }
         }
         out.push("[DONE]".to_string());

@@ -11,6 +11,7 @@ pub mod embeddings;
 pub mod gemini_stream;
 pub mod guarded;
 pub mod messages_on_chat;
+mod openai_chunk;
 
 use crate::sse::Event;
 use crate::usage::Usage;
