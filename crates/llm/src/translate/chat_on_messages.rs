@@ -349,11 +349,7 @@ impl StreamTranslator {
     }
 
     fn head(&self) -> ChunkHead<'_> {
-        ChunkHead {
-            id: &self.id,
-            model: &self.model,
-            created: self.created,
-        }
+        ChunkHead::new(&self.id, &self.model, self.created)
     }
 
     /// What `message_stop` becomes: the usage chunk when asked for, then `[DONE]`.

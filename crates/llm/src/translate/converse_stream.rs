@@ -128,11 +128,7 @@ impl ConverseStreamTranslator {
     }
 
     fn head(&self) -> ChunkHead<'_> {
-        ChunkHead {
-            id: &self.id,
-            model: &self.model,
-            created: self.created,
-        }
+        ChunkHead::new(&self.id, &self.model, self.created)
     }
 
     /// The `data:` payloads (without framing) that one Converse event becomes.

@@ -139,11 +139,7 @@ impl GeminiStreamTranslator {
     }
 
     fn head(&self) -> ChunkHead<'_> {
-        ChunkHead {
-            id: &self.id,
-            model: &self.model,
-            created: self.created,
-        }
+        ChunkHead::new(&self.id, &self.model, self.created)
     }
 
     /// The state of choice `index`, and whether this is its first appearance (when OpenAI

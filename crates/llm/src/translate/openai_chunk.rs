@@ -45,7 +45,11 @@ struct UsageChunk<'a> {
 
 const OBJECT: &str = "chat.completion.chunk";
 
-impl ChunkHead<'_> {
+impl<'a> ChunkHead<'a> {
+    pub fn new(id: &'a str, model: &'a str, created: u64) -> Self {
+        Self { id, model, created }
+    }
+
     /// One choice's delta (and its finish reason, on its last chunk).
     pub fn choice(&self, index: u64, delta: &impl Serialize, finish: Option<&str>) -> String {
         let chunk = Chunk {
