@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use config::ir::backend::{AiBackend, AiProvider, BackendCredential};
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
@@ -225,7 +224,7 @@ async fn call(
     wire: Wire,
 ) -> Result<Translated, ProxyError> {
     set_path(&mut parts, path)?;
-    let body = Bytes::from(body.to_string());
+    let body = super::json_bytes(body);
     let (mut head, answer, mut labels, facts) = send_json(
         provider.snapshot,
         provider.ai,

@@ -32,7 +32,9 @@ use crate::gen_ai_metrics::{GenAiLabels, SharedGenAiFacts};
 use crate::llm_route::budget::PendingBudget;
 use crate::llm_route::dialect::Dialect;
 use crate::llm_route::wire::{FrameDecoder, Wire};
-use crate::llm_route::{RESPONSE_LIMIT, name_the_model, read_request, send_json, set_path, settle};
+use crate::llm_route::{
+    RESPONSE_LIMIT, json_bytes, name_the_model, read_request, send_json, set_path, settle,
+};
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 
@@ -216,7 +218,7 @@ pub(crate) async fn chat(
         Ok(reserved) => reserved,
         Err(answer) => return Ok(answer),
     };
-    let body = Bytes::from(body.to_string());
+    let body = json_bytes(&body);
     let sent = send_json(snapshot, ai, out, credential, parts, body, &prepared.model).await;
     let (mut parts, body, labels, facts) = super::budget::after_send(sent, reserved)?;
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -301,7 +303,7 @@ pub(crate) async fn chat(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Ok(Response::from_parts(parts, full(translated.to_string())))
+    Ok(Response::from_parts(parts, full(json_bytes(&translated))))
 }
 
 /// What a re-emitted stream needs besides the provider's body.
