@@ -294,13 +294,45 @@ struct TextDelta<'a> {
     text: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// An event's type, and its content block's, borrowed from the event.
+/// What the translator reads of an event other than a text delta, borrowed from the event.
+/// An event it cannot read this way (a field of an unexpected type) is read as a tree.
 #[derive(serde::Deserialize)]
 struct EventKind<'a> {
     #[serde(rename = "type", borrow)]
     kind: std::borrow::Cow<'a, str>,
     #[serde(default, borrow)]
     content_block: Option<BlockKind<'a>>,
+    /// `message_start`'s message.
+    #[serde(default, borrow)]
+    message: Option<StartedMessage<'a>>,
+    /// `message_delta`'s delta.
+    #[serde(default, borrow)]
+    delta: Option<StopDelta<'a>>,
+    /// `message_delta`'s usage.
+    #[serde(default)]
+    usage: Option<OutputUsage>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct StartedMessage<'a> {
+    #[serde(default, borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct StopDelta<'a> {
+    #[serde(default, borrow)]
+    stop_reason: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct OutputUsage {
+    #[serde(default)]
+    output_tokens: Option<u64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -352,6 +384,27 @@ impl StreamTranslator {
         ChunkHead::new(&self.id, &self.model, self.created)
     }
 
+    /// What `message_start` becomes: the assistant's first chunk.
+    fn started(&mut self, id: &str, model: Option<&str>, usage: Option<&Value>) -> Vec<String> {
+        self.id = id.to_string();
+        if let Some(m) = model {
+            self.model = m.to_string();
+        }
+        self.text_frame = None;
+        self.usage = usage.and_then(Usage::from_anthropic);
+        vec![self.chunk(json!({ "role": "assistant", "content": "" }), None)]
+    }
+
+    /// What `message_delta` becomes: the final usage is noted, the finish reason sent.
+    fn stopping(&mut self, output_tokens: Option<u64>, stop_reason: Option<&str>) -> Vec<String> {
+        let mut usage = self.usage.unwrap_or_default();
+        if let Some(output) = output_tokens {
+            usage.output = output;
+        }
+        self.usage = Some(usage);
+        vec![self.chunk(json!({}), Some(finish_reason(stop_reason)))]
+    }
+
     /// What `message_stop` becomes: the usage chunk when asked for, then `[DONE]`.
     fn last_payloads(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -380,23 +433,40 @@ impl StreamTranslator {
                 {
                     return Vec::new();
                 }
+                "message_start" if head.message.is_some() => {
+                    let message = head.message.unwrap_or_default();
+                    return self.started(
+                        message.id.as_deref().unwrap_or_default(),
+                        message.model.as_deref(),
+                        message.usage.as_ref(),
+                    );
+                }
+                "message_delta" => {
+                    return self.stopping(
+                        head.usage.and_then(|u| u.output_tokens),
+                        head.delta.as_ref().and_then(|d| d.stop_reason.as_deref()),
+                    );
+                }
                 "message_stop" => return self.last_payloads(),
                 _ => {}
             }
         }
-        let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
+        self.payloads_from_tree(&event.data)
+    }
+
+    /// The general path: the event read as a JSON tree.
+    fn payloads_from_tree(&mut self, data: &str) -> Vec<String> {
+        let Ok(v) = serde_json::from_str::<Value>(data) else {
             return Vec::new();
         };
         match v["type"].as_str().unwrap_or_default() {
             "message_start" => {
                 let message = &v["message"];
-                self.id = message["id"].as_str().unwrap_or_default().to_string();
-                if let Some(m) = message["model"].as_str() {
-                    self.model = m.to_string();
-                }
-                self.text_frame = None;
-                self.usage = message.get("usage").and_then(Usage::from_anthropic);
-                vec![self.chunk(json!({ "role": "assistant", "content": "" }), None)]
+                self.started(
+                    message["id"].as_str().unwrap_or_default(),
+                    message["model"].as_str(),
+                    message.get("usage"),
+                )
             }
             "content_block_start" if v["content_block"]["type"] == "tool_use" => {
                 let index = self.tool_calls.len();
@@ -421,17 +491,10 @@ impl StreamTranslator {
                 }
                 _ => Vec::new(),
             },
-            "message_delta" => {
-                let mut usage = self.usage.unwrap_or_default();
-                if let Some(output) = v["usage"]["output_tokens"].as_u64() {
-                    usage.output = output;
-                }
-                self.usage = Some(usage);
-                vec![self.chunk(
-                    json!({}),
-                    Some(finish_reason(v["delta"]["stop_reason"].as_str())),
-                )]
-            }
+            "message_delta" => self.stopping(
+                v["usage"]["output_tokens"].as_u64(),
+                v["delta"]["stop_reason"].as_str(),
+            ),
             "message_stop" => self.last_payloads(),
             "error" => vec![error_to_openai(&v).to_string()],
             _ => Vec::new(),
@@ -588,5 +651,39 @@ mod tests {
         let usage = chunks.last().unwrap();
         assert_eq!(usage["choices"], json!([]));
         assert_eq!(usage["usage"]["completion_tokens"], 74);
+    }
+
+    #[test]
+    fn quick_paths_give_what_the_tree_gives() {
+        let mut events = SseDecoder::default().feed(&fixture("anthropic/messages_stream.sse"));
+        events.extend(SseDecoder::default().feed(&fixture("anthropic/messages_stream_error.sse")));
+        let odd = [
+            r#"{"type":"message_start","message":{"id":7,"model":"m","usage":{"input_tokens":2}}}"#,
+            r#"{"type":"message_start","message":{"id":"a","model":null,"usage":{"input_tokens":2.5}}}"#,
+            r#"{"type":"message_start"}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":3.0}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":5},"usage":{}}"#,
+            r#"{"type":"message_delta"}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"f"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{"}}"#,
+            r#"{"type":"content_block_start","index":2}"#,
+            r#"{"type":"ping"}"#,
+            r#"{"type":"message_stop"}"#,
+        ];
+        events.extend(odd.iter().map(|data| Event {
+            event: None,
+            data: data.to_string(),
+        }));
+        let mut quick = StreamTranslator::new("claude", 7, true);
+        let mut tree = StreamTranslator::new("claude", 7, true);
+        for event in &events {
+            assert_eq!(
+                quick.payloads(event),
+                tree.payloads_from_tree(&event.data),
+                "{}",
+                event.data
+            );
+            assert_eq!((quick.usage, &quick.model), (tree.usage, &tree.model));
+        }
     }
 }
