@@ -112,8 +112,8 @@ fn facts_by_offsets(body: &[u8]) -> Option<(Option<String>, Option<Usage>)> {
 
 /// The one JSON value that starts at `at` (what follows it is not read).
 fn value_at<T: serde::de::DeserializeOwned>(body: &[u8], at: usize) -> Option<T> {
-    let mut values = serde_json::Deserializer::from_slice(body.get(at..)?);
-    T::deserialize(&mut values).ok()
+    let mut values = serde_json::Deserializer::from_slice(body.get(at..)?).into_iter::<T>();
+    values.next()?.ok()
 }
 
 /// The same, from one `data:` payload of a stream (`[DONE]` and non-JSON give nothing).

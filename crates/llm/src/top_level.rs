@@ -65,16 +65,15 @@ pub(crate) fn value_offsets<const N: usize>(
     None
 }
 
-/// The index of the quote that closes the string whose content starts at `from`. A plain
-/// loop: keys and most values are a few bytes, too short for a vectorised search to pay.
-fn string_end(body: &[u8], mut i: usize) -> Option<usize> {
+/// The index of the quote that closes the string whose content starts at `from`.
+fn string_end(body: &[u8], mut from: usize) -> Option<usize> {
     loop {
-        match *body.get(i)? {
-            b'"' => return Some(i),
-            // A backslash escapes the next byte, whatever it is.
-            b'\\' => i += 2,
-            _ => i += 1,
+        let at = from + memchr::memchr2(b'"', b'\\', body.get(from..)?)?;
+        if body[at] == b'"' {
+            return Some(at);
         }
+        // A backslash escapes the next byte, whatever it is.
+        from = at + 2;
     }
 }
 
