@@ -15,7 +15,6 @@ mod request;
 pub mod route;
 pub mod sse;
 pub mod tokens;
-mod top_level;
 pub mod translate;
 pub mod usage;
 

@@ -84,43 +84,14 @@ pub(crate) fn prepare(
 
 /// The model that answered and the usage, from a non-streamed response body.
 pub fn response_facts(body: &[u8]) -> (Option<String>, Option<Usage>) {
-    if let Some(facts) = facts_by_offsets(body) {
-        return facts;
-    }
     match serde_json::from_slice::<Facts>(body) {
         Ok(f) => f.into_parts(),
         Err(_) => loose_facts(serde_json::from_slice(body)),
     }
 }
 
-/// The two fields parsed where they are, without parsing the choices in between. None
-/// when the body or either value is anything but plain, and the whole body is parsed.
-fn facts_by_offsets(body: &[u8]) -> Option<(Option<String>, Option<Usage>)> {
-    let [model, usage] = crate::top_level::value_offsets(body, [b"model", b"usage"])?;
-    let facts = Facts {
-        model: match model {
-            Some(at) => value_at::<Option<String>>(body, at)?,
-            None => None,
-        },
-        usage: match usage {
-            Some(at) => value_at::<Option<UsageWire>>(body, at)?,
-            None => None,
-        },
-    };
-    Some(facts.into_parts())
-}
-
-/// The one JSON value that starts at `at` (what follows it is not read).
-fn value_at<T: serde::de::DeserializeOwned>(body: &[u8], at: usize) -> Option<T> {
-    let mut values = serde_json::Deserializer::from_slice(body.get(at..)?).into_iter::<T>();
-    values.next()?.ok()
-}
-
 /// The same, from one `data:` payload of a stream (`[DONE]` and non-JSON give nothing).
 pub fn chunk_facts(data: &str) -> (Option<String>, Option<Usage>) {
-    if let Some(facts) = facts_by_offsets(data.as_bytes()) {
-        return facts;
-    }
     match serde_json::from_str::<Facts>(data) {
         Ok(f) => f.into_parts(),
         Err(_) => loose_facts(serde_json::from_str(data)),
@@ -319,39 +290,6 @@ mod tests {
         assert_eq!(
             (usage.input, usage.output, usage.cached, usage.reasoning),
             (9, 4, 2, 1)
-        );
-    }
-
-    #[test]
-    fn reading_in_place_agrees_with_parsing_everything() {
-        let mut bodies: Vec<Vec<u8>> = vec![
-            crate::fixture("openai/chat_response.json").to_vec(),
-            br#"{"model":"m","choices":[{"message":{"content":"\"usage\":{}"}}],"usage":{"prompt_tokens":4,"completion_tokens":1}}"#.to_vec(),
-            br#"{"usage":{"prompt_tokens":4},"model":"m","service_tier":"default"}"#.to_vec(),
-            br#"{"model":"m","usage":{"prompt_tokens":4.5}}"#.to_vec(),
-            br#"{"model":3,"usage":{"prompt_tokens":4}}"#.to_vec(),
-            br#"{"model":"m","usage":null}"#.to_vec(),
-            br#"{"choices":[]}"#.to_vec(),
-        ];
-        bodies.push(crate::fixture("openai/chat_response.json")[..40].to_vec());
-        for body in &bodies {
-            let parsed = match serde_json::from_slice::<Facts>(body) {
-                Ok(f) => f.into_parts(),
-                Err(_) => loose_facts(serde_json::from_slice(body)),
-            };
-            assert_eq!(
-                response_facts(body),
-                parsed,
-                "{}",
-                String::from_utf8_lossy(body)
-            );
-            if let Ok(text) = std::str::from_utf8(body) {
-                assert_eq!(chunk_facts(text), parsed, "{text}");
-            }
-        }
-        assert!(
-            facts_by_offsets(&bodies[0]).is_some(),
-            "the fixture takes the quick path"
         );
     }
 }
