@@ -79,6 +79,32 @@ class Processes:
         self.dir.cleanup()
 
 
+def mcp_route_config(port, backend, targets):
+    """A Gateway on `port` with one route to the MCP backend `backend`, whose `targets` are
+    given as a YAML flow sequence."""
+    return f"""apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw}}
+spec:
+  gatewayClassName: agentgateway
+  listeners: [{{name: http, port: {port}, protocol: HTTP}}]
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: {backend}}}
+spec:
+  mcp:
+    targets: {targets}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: mcp}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules: [{{backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: {backend}}}]}}]
+"""
+
+
 def start_gateway(procs, config_text, name="gateway", env=None):
     """Runs `agentgateway run -f` on the config; returns (admin port, metrics port)."""
     admin, metrics, ready = free_port(), free_port(), free_port()

@@ -6,7 +6,7 @@ import os
 import subprocess
 import unittest
 
-from harness import ROOT, Processes, free_port, start_gateway, wait_port
+from harness import ROOT, Processes, free_port, mcp_route_config, start_gateway, wait_port
 from mcp_tools import fixture
 
 CONFORMANCE = os.path.join(ROOT, "scripts", "run-conformance.sh")
@@ -31,27 +31,8 @@ class ConformanceTest(unittest.TestCase):
         cls.procs.start(fixture("streamable-http", server), "fixture.log")
         wait_port(server)
         cls.direct = f"http://127.0.0.1:{server}/mcp"
-        start_gateway(cls.procs, f"""apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw}}
-spec:
-  gatewayClassName: agentgateway
-  listeners: [{{name: http, port: {cls.port}, protocol: HTTP}}]
----
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: fixture}}
-spec:
-  mcp:
-    targets: [{{name: fixture, static: {{host: 127.0.0.1, port: {server}}}}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: mcp}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules: [{{backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: fixture}}]}}]
-""")
+        target = f"{{name: fixture, static: {{host: 127.0.0.1, port: {server}}}}}"
+        start_gateway(cls.procs, mcp_route_config(cls.port, "fixture", f"[{target}]"))
 
     @classmethod
     def tearDownClass(cls):

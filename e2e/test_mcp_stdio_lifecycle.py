@@ -7,36 +7,14 @@ import subprocess
 import time
 import unittest
 
-from harness import Processes, free_port, start_gateway
+from harness import Processes, free_port, mcp_route_config, start_gateway
 from mcp_tools import fixture, initialize
 
 
 def config(port, marker, comment=""):
     args = fixture("stdio", marker)  # the port argument only marks the process
-    return f"""# {comment}
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw}}
-spec:
-  gatewayClassName: agentgateway
-  listeners: [{{name: http, port: {port}, protocol: HTTP}}]
----
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: local}}
-spec:
-  mcp:
-    targets:
-    - name: fixture
-      stdio: {{cmd: "{args[0]}", args: {args[1:]!r}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: mcp}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules: [{{backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: local}}]}}]
-"""
+    target = f'{{name: fixture, stdio: {{cmd: "{args[0]}", args: {args[1:]!r}}}}}'
+    return f"# {comment}\n" + mcp_route_config(port, "local", f"[{target}]")
 
 
 def running(marker):

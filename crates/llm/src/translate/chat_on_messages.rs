@@ -407,13 +407,10 @@ impl StreamTranslator {
 
     /// What `message_stop` becomes: the usage chunk when asked for, then `[DONE]`.
     fn last_payloads(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.include_usage {
-            let usage = self.usage.unwrap_or_default();
-            out.push(self.head().usage(&openai_usage(&usage)));
-        }
-        out.push("[DONE]".to_string());
-        out
+        let usage = self
+            .include_usage
+            .then(|| openai_usage(&self.usage.unwrap_or_default()));
+        self.head().end(usage.as_ref())
     }
 
     /// The `data:` payloads (without framing) that one Anthropic event becomes.

@@ -164,13 +164,10 @@ impl ConverseStreamTranslator {
             }
             "metadata" => {
                 self.usage = v.get("usage").and_then(Usage::from_bedrock);
-                let mut out = Vec::new();
-                if self.include_usage {
-                    let usage = self.usage.unwrap_or_default();
-                    out.push(self.head().usage(&openai_usage(&usage)));
-                }
-                out.push("[DONE]".to_string());
-                out
+                let usage = self
+                    .include_usage
+                    .then(|| openai_usage(&self.usage.unwrap_or_default()));
+                self.head().end(usage.as_ref())
             }
             "exception" => {
                 // Stream exceptions spell the code in lower camel case (`throttlingException`);

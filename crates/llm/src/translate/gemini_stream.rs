@@ -257,12 +257,11 @@ impl GeminiStreamTranslator {
                 let reason = gemini::finish_reason(None, self.choices[at].calls > 0);
                 out.push(self.chunk(self.choices[at].index, json!({}), Some(reason)));
             }
-            if self.include_usage {
-                let usage = self.usage.unwrap_or_default();
-                out.push(self.head().usage(&openai_usage(&usage)));
-            }
         }
-        out.push("[DONE]".to_string());
+        // A failed stream already carried its error: no usage, only the end marker.
+        let usage = (self.include_usage && !self.failed)
+            .then(|| openai_usage(&self.usage.unwrap_or_default()));
+        out.extend(self.head().end(usage.as_ref()));
         out
     }
 }

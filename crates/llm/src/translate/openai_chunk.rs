@@ -68,8 +68,19 @@ impl<'a> ChunkHead<'a> {
         serde_json::to_string(&chunk).unwrap_or_default()
     }
 
-    /// The usage chunk (`stream_options.include_usage`).
-    pub fn usage(&self, usage: &Value) -> String {
+    /// How a stream ends: the usage chunk when the client asked for one
+    /// (`stream_options.include_usage`), then `[DONE]`.
+    pub fn end(&self, usage: Option<&Value>) -> Vec<String> {
+        let mut out = Vec::with_capacity(2);
+        if let Some(usage) = usage {
+            out.push(self.usage(usage));
+        }
+        out.push("[DONE]".to_string());
+        out
+    }
+
+    /// The usage chunk.
+    fn usage(&self, usage: &Value) -> String {
         let chunk = UsageChunk {
             choices: [],
             created: self.created,
@@ -129,5 +140,7 @@ mod tests {
         })
         .to_string();
         assert_eq!(HEAD.usage(&usage), tree);
+        assert_eq!(HEAD.end(Some(&usage)), [tree, "[DONE]".to_string()]);
+        assert_eq!(HEAD.end(None), ["[DONE]"]);
     }
 }
