@@ -12,6 +12,7 @@ use crate::body::BoxError;
 use crate::gen_ai_metrics::SharedGenAiFacts;
 use crate::metrics::RequestSeries;
 use crate::observed::Observer;
+use crate::server::idle::Busy;
 
 /// What is known about a request by the time its response starts.
 #[derive(Debug)]
@@ -134,28 +135,35 @@ impl Drop for Finisher {
 }
 
 /// Logs when the response body is done.
-pub struct AccessLog(Finisher);
+pub struct AccessLog {
+    finisher: Finisher,
+    /// Keeps the request counted as in flight on its connection until the body is gone.
+    _busy: Busy,
+}
 
 impl AccessLog {
-    pub fn new(record: RequestLog) -> Self {
-        Self(Finisher {
-            record: Some(record),
-            bytes: 0,
-        })
+    pub fn new(record: RequestLog, busy: Busy) -> Self {
+        Self {
+            finisher: Finisher {
+                record: Some(record),
+                bytes: 0,
+            },
+            _busy: busy,
+        }
     }
 }
 
 impl Observer for AccessLog {
     fn on_data(&mut self, data: &Bytes) {
-        self.0.bytes += data.len() as u64;
+        self.finisher.bytes += data.len() as u64;
     }
 
     fn on_end(&mut self) {
-        self.0.finish("complete");
+        self.finisher.finish("complete");
     }
 
     fn on_error(&mut self, _: &BoxError) -> Option<Bytes> {
-        self.0.finish("upstream_reset");
+        self.finisher.finish("upstream_reset");
         None
     }
 }

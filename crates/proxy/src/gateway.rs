@@ -31,6 +31,10 @@ pub struct GatewayOptions {
     /// Key sealing MCP session ids (64 hex digits or base64 of 32 bytes). Replicas that
     /// share it resume each other's sessions; without one a random key is used.
     pub mcp_session_key: Option<String>,
+    /// A client connection with no request in flight and none started for this long is
+    /// closed (an idle keep-alive connection, or a client that never finishes a request
+    /// head); it goes after one to two periods.
+    pub client_idle_timeout: Duration,
 }
 
 impl Default for GatewayOptions {
@@ -40,6 +44,7 @@ impl Default for GatewayOptions {
             drain_timeout: Duration::from_secs(10),
             source: String::new(),
             mcp_session_key: None,
+            client_idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -210,6 +215,7 @@ impl Gateway {
                 acceptor,
                 stopped,
                 self.options.drain_timeout,
+                self.options.client_idle_timeout,
             ));
             tracing::info!(%local, ?protocol, "listening");
             ports.insert(

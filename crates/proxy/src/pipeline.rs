@@ -32,6 +32,7 @@ use crate::llm_route;
 use crate::mcp_route;
 use crate::mirror;
 use crate::observed::Observed;
+use crate::server::idle::Busy;
 use crate::snapshot::Snapshot;
 use crate::upstream::connector::UpstreamAddr;
 
@@ -48,6 +49,7 @@ pub async fn handle(
     shared: Arc<Shared>,
     conn: Connection,
     request: Request<Incoming>,
+    busy: Busy,
 ) -> Response<BoxBody> {
     // The snapshot is taken once: a reload during this request does not change its config.
     let snapshot = shared.snapshot.load_full();
@@ -87,7 +89,7 @@ pub async fn handle(
     log.status = response.status().as_u16();
     log.gen_ai = response.extensions().get::<SharedGenAiFacts>().cloned();
     let (parts, body) = response.into_parts();
-    Response::from_parts(parts, boxed(Observed::new(body, AccessLog::new(log))))
+    Response::from_parts(parts, boxed(Observed::new(body, AccessLog::new(log, busy))))
 }
 
 async fn route_and_serve(

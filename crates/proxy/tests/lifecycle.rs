@@ -7,10 +7,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{backend, backend_ref, compile, gateway, route, route_to, start};
+use common::{
+    backend, backend_ref, compile, gateway, route, route_to, start, start_with, test_options,
+};
 use test_support::client::get;
 use test_support::free_port;
 use test_support::upstream::Upstream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn reload_swaps_routes_without_failing_in_flight_requests() {
@@ -190,4 +193,62 @@ spec:
     );
     let metrics = gw.shared().metrics.render();
     assert!(metrics.contains(r#"agentgateway_requests_total{gateway="default/gw",route="default/r",backend="default/up",status="200"} 1"#), "{metrics}");
+}
+
+/// Reads until the gateway closes the connection; returns what it sent before that.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("the gateway closes the connection");
+        match read {
+            Ok(0) | Err(_) => return received,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_and_slow_header_connections_are_closed_but_slow_responses_are_not() {
+    let up = Upstream::start("up").await;
+    let port = free_port();
+    let options = proxy::GatewayOptions {
+        client_idle_timeout: Duration::from_millis(200),
+        ..test_options()
+    };
+    let _gw = start_with(
+        &(gateway(port) + &backend("up", up.port()) + &route_to("up")),
+        options,
+    )
+    .await;
+
+    // A client that starts a request head and never finishes it.
+    let mut slow_header = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    slow_header
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert!(read_until_closed(&mut slow_header).await.is_empty());
+
+    // A keep-alive connection left idle after its answer.
+    let mut idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answered = read_until_closed(&mut idle).await;
+    assert!(
+        answered.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answered)
+    );
+
+    // A response that takes several idle periods is still delivered.
+    let slow = get(&format!("http://127.0.0.1:{port}/delay/1000")).await;
+    assert_eq!(slow.status, 200);
 }

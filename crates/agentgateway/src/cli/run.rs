@@ -40,6 +40,11 @@ pub struct RunArgs {
     /// How long in-flight requests may finish after SIGTERM before connections are closed.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// Close a client connection once it has had no request in flight and none started for
+    /// this long (idle keep-alive connections, clients that never finish a request head);
+    /// it goes after one to two periods. HTTP/2 connections are not closed this way.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    client_idle_timeout: Duration,
     /// Threads serving traffic; defaults to the CPUs this process may use. With 1, a
     /// single-threaded runtime serves everything (no cross-thread scheduling at all).
     #[arg(long)]
@@ -121,6 +126,7 @@ async fn serve(
         drain_timeout: args.drain_timeout,
         source: source.clone(),
         mcp_session_key: args.mcp_session_key.clone(),
+        client_idle_timeout: args.client_idle_timeout,
     };
     let gateway = Gateway::start(config, gateway_options, Some(log_control)).await?;
     let shared = gateway.shared().clone();

@@ -16,6 +16,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::Shared;
 use crate::pipeline::{self, Connection};
+use crate::server::idle::{Activity, close_when_idle};
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,13 +29,16 @@ pub async fn serve_port(
     tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
     drain: Duration,
+    idle_timeout: Duration,
 ) {
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
+    // No per-request header-read timer: `idle::close_when_idle` closes slow and idle
+    // connections with one timer per connection.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(None);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     loop {
@@ -62,15 +66,22 @@ pub async fn serve_port(
                 port,
                 tls: tls.is_some(),
             };
-            let service = service_fn(move |request| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(pipeline::handle(shared, conn, request).await) }
+            let activity = Arc::new(Activity::default());
+            let service = service_fn({
+                let activity = activity.clone();
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let shared = shared.clone();
+                    let busy = activity.begin(request.version());
+                    async move {
+                        Ok::<_, Infallible>(pipeline::handle(shared, conn, request, busy).await)
+                    }
+                }
             });
             let result = match tls {
                 None => {
-                    watcher
-                        .watch(builder.serve_connection(TokioIo::new(stream), service))
-                        .await
+                    let serving =
+                        watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+                    close_when_idle(serving, activity, idle_timeout).await
                 }
                 Some(acceptor) => {
                     let stream = match tokio::time::timeout(
@@ -85,13 +96,17 @@ pub async fn serve_port(
                         }
                         Err(_) => return tracing::debug!(%client, "TLS handshake timed out"),
                     };
-                    watcher
-                        .watch(builder.serve_connection(TokioIo::new(stream), service))
-                        .await
+                    let serving =
+                        watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+                    close_when_idle(serving, activity, idle_timeout).await
                 }
             };
-            if let Err(error) = result {
-                tracing::debug!(%client, %error, "connection ended with an error");
+            match result {
+                Some(Ok(())) => {}
+                Some(Err(error)) => {
+                    tracing::debug!(%client, %error, "connection ended with an error");
+                }
+                None => tracing::debug!(%client, "closed an idle connection"),
             }
         });
     }

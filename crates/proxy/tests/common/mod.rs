@@ -15,13 +15,21 @@ pub fn compile(yaml: &str) -> Config {
 }
 
 pub async fn start(yaml: &str) -> Arc<Gateway> {
-    let options = GatewayOptions {
+    start_with(yaml, test_options()).await
+}
+
+pub async fn start_with(yaml: &str, options: GatewayOptions) -> Arc<Gateway> {
+    Gateway::start(compile(yaml), options, None).await.unwrap()
+}
+
+/// Loopback, short drain, defaults otherwise.
+pub fn test_options() -> GatewayOptions {
+    GatewayOptions {
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         drain_timeout: Duration::from_secs(5),
         source: "test".into(),
-        mcp_session_key: None,
-    };
-    Gateway::start(compile(yaml), options, None).await.unwrap()
+        ..GatewayOptions::default()
+    }
 }
 
 /// A Gateway named `gw` with one HTTP listener on `port`.
