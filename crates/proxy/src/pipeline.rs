@@ -16,6 +16,8 @@ use config::ir::route::PathMatch;
 use config::ir::{
     BackendKind, Listener, RequestFacts, RouteEntry, RouteRule, StaticBackend, WeightedBackend,
 };
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
@@ -213,7 +215,7 @@ async fn route_and_serve(
         original_host: host,
         rewritten_host,
     };
-    let response = forward_to_backend(snapshot, rule, backend, parts, body, hop).await?;
+    let response = forward_to_backend(snapshot, rule, backend, parts, body, hop)?.await?;
 
     // 8. Response edits: hop-by-hop headers out, then the rule's, backendRef's and policy's
     //    modifiers, then what the traffic policies owe the answer (CORS, rate-limit state).
@@ -284,62 +286,73 @@ pub(crate) struct Hop {
     pub rewritten_host: Option<HeaderValue>,
 }
 
-/// Sends the request to the backend (with retries and per-attempt deadlines) under the
-/// route's overall request timeout.
-async fn forward_to_backend(
-    snapshot: &Snapshot,
-    rule: &RouteRule,
-    backend: &WeightedBackend,
+/// Starts sending the request to the backend (with retries and per-attempt deadlines)
+/// under the route's overall request timeout.
+///
+/// A plain function returning the future, not an async fn: an async fn keeps its
+/// arguments (the request head among them) in its own state beside the future it awaits,
+/// and every such layer is copied when the request's future is built. The common case, a
+/// single attempt at a static backend, is one future under one timer; retries and LLM
+/// routes are boxed, being larger and rarer.
+fn forward_to_backend<'a>(
+    snapshot: &'a Snapshot,
+    rule: &'a RouteRule,
+    backend: &'a WeightedBackend,
     mut parts: http::request::Parts,
     body: BoxBody,
     hop: Hop,
-) -> Result<Response<BoxBody>, ProxyError> {
+) -> Result<Either<impl Future<Output = Forwarded> + Send + 'a, BoxedForward<'a>>, ProxyError> {
     let name = backend.backend.name();
     let traffic = &backend.traffic;
-    // Not an async helper taking the future: its argument would be kept beside the
-    // future it awaits, doubling the state every request holds and copies.
     let limit = traffic.timeouts.request;
-    match &backend.backend.kind {
+    let on_timeout = move |Elapsed| Err(route_timeout(rule, limit));
+    let boxed: BoxedForward<'a> = match &backend.backend.kind {
         BackendKind::Static(target) => {
             let outbound = outbound(snapshot, name, target, traffic, hop)?;
             forward::prepare(&outbound, &mut parts)?;
-            deadline(limit, forward::send(&outbound, parts, body))
-                .await
-                .unwrap_or_else(|Elapsed| Err(route_timeout(rule, limit)))
+            match outbound.retry.filter(|r| r.attempts > 1) {
+                None => {
+                    let request = Request::from_parts(parts, body);
+                    let timeout = move || route_timeout(rule, limit);
+                    return Ok(Either::Left(forward::send_once(
+                        &outbound, request, limit, timeout,
+                    )));
+                }
+                Some(retry) => Box::pin(async move {
+                    deadline(
+                        limit,
+                        forward::send_with_retries(&outbound, retry, parts, body),
+                    )
+                    .await
+                    .unwrap_or_else(on_timeout)
+                }),
+            }
         }
         BackendKind::Ai(ai) => {
             let outbound = outbound(snapshot, name, &ai.target, traffic, hop)?;
-            // Boxed: LLM routes are rare next to plain proxying and their future is large.
-            let served: LlmFuture<'_> = Box::pin(llm_route::serve(
-                snapshot,
-                ai,
-                traffic.ai.as_deref(),
-                outbound,
-                parts,
-                body,
-            ));
-            deadline(limit, served)
-                .await
-                .unwrap_or_else(|Elapsed| Err(route_timeout(rule, limit)))
+            let served =
+                llm_route::serve(snapshot, ai, traffic.ai.as_deref(), outbound, parts, body);
+            Box::pin(deadline(limit, served).map(move |r| r.unwrap_or_else(on_timeout)))
         }
         BackendKind::AiGroups(groups) => {
-            let served: LlmFuture<'_> = Box::pin(llm_route::failover::serve(
-                snapshot, name, groups, traffic, hop, parts, body,
-            ));
-            deadline(limit, served)
-                .await
-                .unwrap_or_else(|Elapsed| Err(route_timeout(rule, limit)))
+            let served =
+                llm_route::failover::serve(snapshot, name, groups, traffic, hop, parts, body);
+            Box::pin(deadline(limit, served).map(move |r| r.unwrap_or_else(on_timeout)))
         }
-        BackendKind::Mcp(_) => Err(ProxyError::Internal(format!(
-            "MCP backend {name} reached the HTTP forwarder"
-        ))),
-    }
+        BackendKind::Mcp(_) => {
+            return Err(ProxyError::Internal(format!(
+                "MCP backend {name} reached the HTTP forwarder"
+            )));
+        }
+    };
+    Ok(Either::Right(boxed))
 }
 
-type AdmissionFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Response<BoxBody>>> + Send + 'a>>;
+type Forwarded = Result<Response<BoxBody>, ProxyError>;
 
-type LlmFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Response<BoxBody>, ProxyError>> + Send + 'a>>;
+type BoxedForward<'a> = Pin<Box<dyn Future<Output = Forwarded> + Send + 'a>>;
+
+type AdmissionFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Response<BoxBody>>> + Send + 'a>>;
 
 /// How one request goes out to one connection target.
 pub(crate) fn outbound<'a>(
