@@ -9,6 +9,7 @@ pub mod error;
 pub mod gcp;
 pub mod gemini;
 pub mod guard;
+mod json_members;
 pub mod openai;
 pub mod policy;
 mod request;

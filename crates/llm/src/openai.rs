@@ -1,6 +1,8 @@
 //! OpenAI Chat Completions, for providers that speak it natively (OpenAI, Ollama, vLLM,
 //! llama.cpp): the request is checked and its model set, everything else passes untouched.
 
+use std::ops::ControlFlow;
+
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -84,6 +86,9 @@ pub(crate) fn prepare(
 
 /// The model that answered and the usage, from a non-streamed response body.
 pub fn response_facts(body: &[u8]) -> (Option<String>, Option<Usage>) {
+    if let Some(facts) = scanned_facts(body, true) {
+        return facts;
+    }
     match serde_json::from_slice::<Facts>(body) {
         Ok(f) => f.into_parts(),
         Err(_) => loose_facts(serde_json::from_slice(body)),
@@ -91,11 +96,42 @@ pub fn response_facts(body: &[u8]) -> (Option<String>, Option<Usage>) {
 }
 
 /// The same, from one `data:` payload of a stream (`[DONE]` and non-JSON give nothing).
-pub fn chunk_facts(data: &str) -> (Option<String>, Option<Usage>) {
+/// Without `want_usage` (the chunk has no usage object) the read stops at the model.
+pub fn chunk_facts(data: &str, want_usage: bool) -> (Option<String>, Option<Usage>) {
+    if let Some(facts) = scanned_facts(data.as_bytes(), want_usage) {
+        return facts;
+    }
     match serde_json::from_str::<Facts>(data) {
         Ok(f) => f.into_parts(),
         Err(_) => loose_facts(serde_json::from_str(data)),
     }
+}
+
+/// `model` and `usage` read from their raw text, with the rest of the document stepped
+/// over instead of parsed. None when anything is unusual (not an object, a value of an
+/// unexpected type); the caller then parses the document in full.
+fn scanned_facts(json: &[u8], want_usage: bool) -> Option<(Option<String>, Option<Usage>)> {
+    let (mut model, mut usage) = (None, None);
+    crate::json_members::visit_members(json, |key, value| {
+        match key {
+            b"model" => model = Some(value),
+            b"usage" => usage = Some(value),
+            _ => {}
+        }
+        match model.is_some() && (usage.is_some() || !want_usage) {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(()),
+        }
+    })?;
+    let model = match model {
+        Some(raw) => serde_json::from_slice::<Option<String>>(raw).ok()?,
+        None => None,
+    };
+    let usage = match usage.filter(|_| want_usage) {
+        Some(raw) => serde_json::from_slice::<Option<UsageWire>>(raw).ok()?,
+        None => None,
+    };
+    Some((model, usage.and_then(UsageWire::into_usage)))
 }
 
 /// Only the two fields usage accounting needs: the rest of a response (choices, text) is
@@ -126,21 +162,24 @@ struct UsageDetails {
 
 impl Facts {
     fn into_parts(self) -> (Option<String>, Option<Usage>) {
-        let usage = self.usage.and_then(|u| {
-            Some(Usage {
-                input: u.prompt_tokens?,
-                output: u.completion_tokens.unwrap_or(0),
-                cached: u
-                    .prompt_tokens_details
-                    .and_then(|d| d.cached_tokens)
-                    .unwrap_or(0),
-                reasoning: u
-                    .completion_tokens_details
-                    .and_then(|d| d.reasoning_tokens)
-                    .unwrap_or(0),
-            })
-        });
-        (self.model, usage)
+        (self.model, self.usage.and_then(UsageWire::into_usage))
+    }
+}
+
+impl UsageWire {
+    fn into_usage(self) -> Option<Usage> {
+        Some(Usage {
+            input: self.prompt_tokens?,
+            output: self.completion_tokens.unwrap_or(0),
+            cached: self
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            reasoning: self
+                .completion_tokens_details
+                .and_then(|d| d.reasoning_tokens)
+                .unwrap_or(0),
+        })
     }
 }
 
@@ -237,10 +276,11 @@ mod tests {
         assert!(usage.unwrap().input > 0);
         let (model, usage) = chunk_facts(
             r#"{"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
+            true,
         );
         assert_eq!(model.as_deref(), Some("m"));
         assert_eq!(usage.unwrap().output, 2);
-        assert_eq!(chunk_facts("[DONE]"), (None, None));
+        assert_eq!(chunk_facts("[DONE]", true), (None, None));
     }
 
     #[test]
@@ -282,14 +322,52 @@ mod tests {
         ];
         for raw in cases {
             let loose = loose_facts(serde_json::from_str(raw));
-            assert_eq!(chunk_facts(raw), loose, "{raw}");
+            assert_eq!(chunk_facts(raw, true), loose, "{raw}");
             assert_eq!(response_facts(raw.as_bytes()), loose, "{raw}");
         }
-        let (_, usage) = chunk_facts(cases[0]);
+        let (_, usage) = chunk_facts(cases[0], true);
         let usage = usage.unwrap();
         assert_eq!(
             (usage.input, usage.output, usage.cached, usage.reasoning),
             (9, 4, 2, 1)
         );
+    }
+
+    /// What the full parse finds, for comparison with the scan.
+    fn parsed(json: &[u8]) -> (Option<String>, Option<Usage>) {
+        serde_json::from_slice::<Facts>(json).unwrap().into_parts()
+    }
+
+    #[test]
+    fn the_scan_finds_what_the_full_parse_finds() {
+        let mut documents: Vec<Vec<u8>> = ["chat_response.json", "chat_response_tool_calls.json"]
+            .iter()
+            .map(|name| crate::fixture(&format!("openai/{name}")).to_vec())
+            .collect();
+        for stream in ["chat_stream.sse", "chat_stream_tool_call.sse"] {
+            let text = crate::fixture(&format!("openai/{stream}"));
+            let text = String::from_utf8(text.to_vec()).unwrap();
+            documents.extend(
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("data: "))
+                    .filter(|d| *d != "[DONE]")
+                    .map(|d| d.as_bytes().to_vec()),
+            );
+        }
+        documents.push(
+            br#" {"usage" : {"prompt_tokens":1} , "x":[{"model":"inner"}], "model":"outer"} "#
+                .to_vec(),
+        );
+        assert!(documents.len() > 6);
+        for json in &documents {
+            let shown = String::from_utf8_lossy(json);
+            let full = parsed(json);
+            assert_eq!(scanned_facts(json, true), Some(full.clone()), "{shown}");
+            assert_eq!(
+                scanned_facts(json, false).map(|(model, _)| model),
+                Some(full.0),
+                "{shown}"
+            );
+        }
     }
 }

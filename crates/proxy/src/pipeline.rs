@@ -301,11 +301,16 @@ fn forward_to_backend<'a>(
     mut parts: http::request::Parts,
     body: BoxBody,
     hop: Hop,
-) -> Result<Either<impl Future<Output = Forwarded> + Send + 'a, BoxedForward<'a>>, ProxyError> {
+) -> Result<
+    Either<
+        impl Future<Output = Forwarded> + Send + 'a,
+        impl Future<Output = Forwarded> + Send + 'a,
+    >,
+    ProxyError,
+> {
     let name = backend.backend.name();
     let traffic = &backend.traffic;
     let limit = traffic.timeouts.request;
-    let on_timeout = move |Elapsed| Err(route_timeout(rule, limit));
     let boxed: BoxedForward<'a> = match &backend.backend.kind {
         BackendKind::Static(target) => {
             let outbound = outbound(snapshot, name, target, traffic, hop)?;
@@ -319,33 +324,36 @@ fn forward_to_backend<'a>(
                     )));
                 }
                 Some(retry) => Box::pin(async move {
-                    deadline(
-                        limit,
-                        forward::send_with_retries(&outbound, retry, parts, body),
-                    )
-                    .await
-                    .unwrap_or_else(on_timeout)
+                    forward::send_with_retries(&outbound, retry, parts, body).await
                 }),
             }
         }
         BackendKind::Ai(ai) => {
             let outbound = outbound(snapshot, name, &ai.target, traffic, hop)?;
-            let served =
-                llm_route::serve(snapshot, ai, traffic.ai.as_deref(), outbound, parts, body);
-            Box::pin(deadline(limit, served).map(move |r| r.unwrap_or_else(on_timeout)))
+            Box::pin(llm_route::serve(
+                snapshot,
+                ai,
+                traffic.ai.as_deref(),
+                outbound,
+                parts,
+                body,
+            ))
         }
-        BackendKind::AiGroups(groups) => {
-            let served =
-                llm_route::failover::serve(snapshot, name, groups, traffic, hop, parts, body);
-            Box::pin(deadline(limit, served).map(move |r| r.unwrap_or_else(on_timeout)))
-        }
+        BackendKind::AiGroups(groups) => Box::pin(llm_route::failover::serve(
+            snapshot, name, groups, traffic, hop, parts, body,
+        )),
         BackendKind::Mcp(_) => {
             return Err(ProxyError::Internal(format!(
                 "MCP backend {name} reached the HTTP forwarder"
             )));
         }
     };
-    Ok(Either::Right(boxed))
+    // The deadline goes around the box, not inside it: built inside, the large future
+    // would be copied into the deadline and then into the box.
+    let within_route = move |r: Result<Forwarded, Elapsed>| {
+        r.unwrap_or_else(|Elapsed| Err(route_timeout(rule, limit)))
+    };
+    Ok(Either::Right(deadline(limit, boxed).map(within_route)))
 }
 
 type Forwarded = Result<Response<BoxBody>, ProxyError>;

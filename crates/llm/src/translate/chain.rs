@@ -150,7 +150,7 @@ impl EventTranslator for ChatPassthrough {
         if event.data == "[DONE]" {
             self.done = true;
         } else if event.data.contains("\"usage\":{") || event.data.contains("\"usage\": {") {
-            let (model, usage) = crate::openai::chunk_facts(&event.data);
+            let (model, usage) = crate::openai::chunk_facts(&event.data, true);
             if let Some(model) = model {
                 self.model = model;
             }

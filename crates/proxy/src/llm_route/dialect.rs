@@ -77,7 +77,7 @@ impl Dialect {
                 if model.is_some() && !has_usage {
                     return;
                 }
-                let (m, u) = openai::chunk_facts(data);
+                let (m, u) = openai::chunk_facts(data, has_usage);
                 if m.is_some() {
                     *model = m;
                 }

@@ -1,0 +1,178 @@
+//! The top-level members of a JSON object, found without parsing their values.
+//!
+//! Usage accounting needs two members of a response (`model`, `usage`); the rest (the
+//! choices, the generated text) only has to be stepped over. Stepping over a value is a
+//! scan for the bytes that end it, which costs a fraction of deserializing it, and a scan
+//! can stop as soon as the wanted members are found.
+
+use std::ops::ControlFlow;
+
+/// Calls `visit(key, value)` for each top-level member of the object `json`, in order,
+/// until it returns `Break`. A key is the text between its quotes; a value is its raw
+/// JSON text, for the caller to deserialize. Returns None when the text is not an object
+/// as far as it was read, or when a key uses escapes (its raw text is then not its name);
+/// callers then parse the document in full instead.
+pub fn visit_members<'a>(
+    json: &'a [u8],
+    mut visit: impl FnMut(&'a [u8], &'a [u8]) -> ControlFlow<()>,
+) -> Option<()> {
+    let mut at = skip_space(json, 0);
+    if *json.get(at)? != b'{' {
+        return None;
+    }
+    at = skip_space(json, at + 1);
+    if *json.get(at)? == b'}' {
+        return Some(());
+    }
+    loop {
+        if *json.get(at)? != b'"' {
+            return None;
+        }
+        let key_end = string_end(json, at)?;
+        let key = &json[at + 1..key_end];
+        if key.contains(&b'\\') {
+            return None;
+        }
+        at = skip_space(json, key_end + 1);
+        if *json.get(at)? != b':' {
+            return None;
+        }
+        let value_start = skip_space(json, at + 1);
+        let value_end = value_end(json, value_start)?;
+        if visit(key, &json[value_start..value_end]).is_break() {
+            return Some(());
+        }
+        at = skip_space(json, value_end);
+        match *json.get(at)? {
+            b',' => at = skip_space(json, at + 1),
+            b'}' => return Some(()),
+            _ => return None,
+        }
+    }
+}
+
+fn skip_space(json: &[u8], mut at: usize) -> usize {
+    while json
+        .get(at)
+        .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        at += 1;
+    }
+    at
+}
+
+/// The index of the quote closing the string that opens at `open`.
+fn string_end(json: &[u8], open: usize) -> Option<usize> {
+    let mut at = open + 1;
+    loop {
+        let found = at + memchr::memchr2(b'"', b'\\', json.get(at..)?)?;
+        if json[found] == b'"' {
+            return Some(found);
+        }
+        // A backslash escapes the next byte (`\"`, `\\`; `\u` needs no special care).
+        at = found + 2;
+    }
+}
+
+/// The index just past the value that starts at `start`.
+fn value_end(json: &[u8], start: usize) -> Option<usize> {
+    match *json.get(start)? {
+        b'"' => Some(string_end(json, start)? + 1),
+        b'{' | b'[' => container_end(json, start),
+        // A number, `true`, `false` or `null`: the run of bytes those are made of.
+        _ => {
+            let len = json[start..]
+                .iter()
+                .position(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'z' | b'-' | b'+' | b'.' | b'E'))
+                .unwrap_or(json.len() - start);
+            (len > 0).then_some(start + len)
+        }
+    }
+}
+
+/// The index just past the object or array that opens at `open`; strings inside are
+/// stepped over whole, so brackets in text do not count.
+fn container_end(json: &[u8], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut at = open;
+    loop {
+        match *json.get(at)? {
+            b'"' => at = string_end(json, at)?,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(at + 1);
+                }
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(json: &str) -> Option<Vec<(String, String)>> {
+        let mut seen = Vec::new();
+        visit_members(json.as_bytes(), |k, v| {
+            seen.push((
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            ));
+            ControlFlow::Continue(())
+        })?;
+        Some(seen)
+    }
+
+    #[test]
+    fn yields_each_top_level_member_with_its_raw_value() {
+        let json = r#" { "id" : "a\"}b" , "n":-1.5e3,"ok":true,"none":null,
+            "nested":{"usage":{"x":[1,"]",{}]}},"list":[{"model":"inner"}],"model":"m" } "#;
+        let seen = members(json).unwrap();
+        let keys: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["id", "n", "ok", "none", "nested", "list", "model"]);
+        assert_eq!(seen[0].1, r#""a\"}b""#);
+        assert_eq!(seen[1].1, "-1.5e3");
+        assert_eq!(seen[4].1, r#"{"usage":{"x":[1,"]",{}]}}"#);
+        assert_eq!(seen[6].1, r#""m""#);
+        for (_, raw) in &seen {
+            serde_json::from_str::<serde_json::Value>(raw).expect("each value is whole JSON");
+        }
+    }
+
+    #[test]
+    fn stops_when_told() {
+        let mut count = 0;
+        visit_members(br#"{"a":1,"b":2,"c":3}"#, |_, _| {
+            count += 1;
+            if count == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+        assert_eq!(count, 2);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_read_exactly() {
+        assert_eq!(members("{}"), Some(vec![]));
+        for broken in [
+            "",
+            "[1]",
+            r#"{"a":1"#,
+            r#"{"a" 1}"#,
+            r#"{"a":"unterminated}"#,
+            r#"{"a":{"b":1}"#,
+            r#"{"a":1;"b":2}"#,
+            r#"{"mod\u0065l":"escaped key"}"#,
+            r#"{"a":}"#,
+        ] {
+            assert_eq!(members(broken), None, "{broken}");
+        }
+    }
+}
