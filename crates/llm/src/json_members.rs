@@ -90,25 +90,53 @@ fn value_end(json: &[u8], start: usize) -> Option<usize> {
     }
 }
 
-/// The index just past the object or array that opens at `open`; strings inside are
-/// stepped over whole, so brackets in text do not count.
+/// The index just past the object or array that opens at `open`. Only its own kind of
+/// bracket is counted (in JSON the other kind nests inside it properly), and strings
+/// are stepped over whole, so brackets in text do not count: three bytes to look for,
+/// which `memchr3` finds many bytes at a time.
 fn container_end(json: &[u8], open: usize) -> Option<usize> {
+    let (opening, closing) = match json[open] {
+        b'{' => (b'{', b'}'),
+        _ => (b'[', b']'),
+    };
     let mut depth = 0usize;
     let mut at = open;
     loop {
-        match *json.get(at)? {
+        at += memchr::memchr3(b'"', opening, closing, json.get(at..)?)?;
+        match json[at] {
             b'"' => at = string_end(json, at)?,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
+            byte if byte == opening => depth += 1,
+            _ => {
                 depth -= 1;
                 if depth == 0 {
                     return Some(at + 1);
                 }
             }
-            _ => {}
         }
         at += 1;
     }
+}
+
+/// The text of a JSON string without escapes, read in place; None for anything else
+/// (escapes, other types), which the caller then deserializes properly.
+pub fn plain_str(raw: &[u8]) -> Option<&str> {
+    let inner = raw.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    if inner.contains(&b'\\') {
+        return None;
+    }
+    std::str::from_utf8(inner).ok()
+}
+
+/// A JSON count: a plain unsigned integer, or `null`. None for anything else (`8.0`,
+/// `-1`, `"8"`), which the caller then deserializes properly.
+pub fn count(raw: &[u8]) -> Option<Option<u64>> {
+    if raw == b"null" {
+        return Some(None);
+    }
+    if raw.is_empty() || raw.len() > 19 || !raw.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(raw).ok()?.parse().ok().map(Some)
 }
 
 #[cfg(test)]
@@ -140,6 +168,18 @@ mod tests {
         assert_eq!(seen[6].1, r#""m""#);
         for (_, raw) in &seen {
             serde_json::from_str::<serde_json::Value>(raw).expect("each value is whole JSON");
+        }
+    }
+
+    #[test]
+    fn reads_plain_strings_and_counts_in_place() {
+        assert_eq!(plain_str(br#""gpt-4o""#), Some("gpt-4o"));
+        assert_eq!(plain_str(br#""a\"b""#), None);
+        assert_eq!(plain_str(b"null"), None);
+        assert_eq!(count(b"42"), Some(Some(42)));
+        assert_eq!(count(b"null"), Some(None));
+        for odd in [&b"8.0"[..], b"-1", b"\"8\"", b"", b"99999999999999999999"] {
+            assert_eq!(count(odd), None);
         }
     }
 

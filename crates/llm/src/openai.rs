@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::error::LlmError;
+use crate::json_members;
 use crate::request::check_and_pin;
 use crate::usage::Usage;
 
@@ -112,7 +113,7 @@ pub fn chunk_facts(data: &str, want_usage: bool) -> (Option<String>, Option<Usag
 /// unexpected type); the caller then parses the document in full.
 fn scanned_facts(json: &[u8], want_usage: bool) -> Option<(Option<String>, Option<Usage>)> {
     let (mut model, mut usage) = (None, None);
-    crate::json_members::visit_members(json, |key, value| {
+    json_members::visit_members(json, |key, value| {
         match key {
             b"model" => model = Some(value),
             b"usage" => usage = Some(value),
@@ -124,14 +125,69 @@ fn scanned_facts(json: &[u8], want_usage: bool) -> Option<(Option<String>, Optio
         }
     })?;
     let model = match model {
-        Some(raw) => serde_json::from_slice::<Option<String>>(raw).ok()?,
+        Some(raw) => match json_members::plain_str(raw) {
+            Some(text) => Some(text.to_string()),
+            None => serde_json::from_slice::<Option<String>>(raw).ok()?,
+        },
         None => None,
     };
     let usage = match usage.filter(|_| want_usage) {
-        Some(raw) => serde_json::from_slice::<Option<UsageWire>>(raw).ok()?,
+        Some(raw) => scanned_usage(raw).or_else(|| serde_json::from_slice(raw).ok())?,
         None => None,
     };
     Some((model, usage.and_then(UsageWire::into_usage)))
+}
+
+/// The usage object read in place when it holds only plain counts (it always does from
+/// OpenAI); None otherwise.
+fn scanned_usage(raw: &[u8]) -> Option<Option<UsageWire>> {
+    if raw == b"null" {
+        return Some(None);
+    }
+    let mut wire = UsageWire::default();
+    let mut plain = true;
+    json_members::visit_members(raw, |key, value| {
+        let read = match key {
+            b"prompt_tokens" => json_members::count(value).map(|n| wire.prompt_tokens = n),
+            b"completion_tokens" => json_members::count(value).map(|n| wire.completion_tokens = n),
+            b"prompt_tokens_details" => {
+                scanned_details(value).map(|d| wire.prompt_tokens_details = d)
+            }
+            b"completion_tokens_details" => {
+                scanned_details(value).map(|d| wire.completion_tokens_details = d)
+            }
+            _ => Some(()),
+        };
+        plain &= read.is_some();
+        if plain {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    })?;
+    plain.then_some(Some(wire))
+}
+
+fn scanned_details(raw: &[u8]) -> Option<Option<UsageDetails>> {
+    if raw == b"null" {
+        return Some(None);
+    }
+    let mut details = UsageDetails::default();
+    let mut plain = true;
+    json_members::visit_members(raw, |key, value| {
+        let read = match key {
+            b"cached_tokens" => json_members::count(value).map(|n| details.cached_tokens = n),
+            b"reasoning_tokens" => json_members::count(value).map(|n| details.reasoning_tokens = n),
+            _ => Some(()),
+        };
+        plain &= read.is_some();
+        if plain {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    })?;
+    plain.then_some(Some(details))
 }
 
 /// Only the two fields usage accounting needs: the rest of a response (choices, text) is
@@ -146,7 +202,7 @@ struct Facts {
 
 /// OpenAI's `usage` object, typed: read field by field, no map is built. A value of an
 /// unexpected type fails the typed read, and the callers then read it as JSON instead.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Default)]
 struct UsageWire {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
@@ -154,7 +210,7 @@ struct UsageWire {
     completion_tokens_details: Option<UsageDetails>,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Default)]
 struct UsageDetails {
     cached_tokens: Option<u64>,
     reasoning_tokens: Option<u64>,

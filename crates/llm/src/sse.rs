@@ -12,34 +12,68 @@ const MAX_EVENT: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub struct SseDecoder {
+    /// A line split across two reads, until its end arrives.
     line: Vec<u8>,
-    current: Event,
+    /// The event's `data`, once it no longer lies in one line of the current read.
+    data: String,
+    /// The event's `event` field (empty: none); the buffer is reused.
+    name: String,
+    has_name: bool,
     has_data: bool,
     oversized: bool,
 }
 
+/// The data of the event being read.
+#[derive(Clone, Copy)]
+enum Data<'b> {
+    None,
+    /// One line, still inside the bytes being fed: read in place, never copied.
+    InPlace(&'b [u8]),
+    /// In the decoder's own buffer.
+    Buffered,
+}
+
 impl SseDecoder {
-    /// Feeds bytes; returns the events they complete. Whole lines inside `bytes` are read
-    /// in place; only a line split across two reads is copied.
+    /// Feeds bytes; returns the events they complete.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
         let mut out = Vec::new();
+        self.feed_each(bytes, |name, data| {
+            out.push(Event {
+                event: name.map(str::to_string),
+                data: data.to_string(),
+            })
+        });
+        out
+    }
+
+    /// Feeds bytes and hands each event they complete to `on_event(event name, data)`.
+    /// An event whose data is one line inside `bytes` (nearly every event of an LLM
+    /// stream) is handed over in place: nothing is copied or allocated for it.
+    pub fn feed_each(&mut self, bytes: &[u8], mut on_event: impl FnMut(Option<&str>, &str)) {
+        let mut data = match self.has_data {
+            true => Data::Buffered,
+            false => Data::None,
+        };
         let mut rest = bytes;
         while let Some(end) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(end);
             rest = &tail[1..];
             if self.line.is_empty() {
-                self.line_end(line, &mut out);
+                self.line_end(line, Some(line), &mut data, &mut on_event);
             } else {
                 self.buffer(line);
                 let pending = std::mem::take(&mut self.line);
-                self.line_end(&pending, &mut out);
+                self.line_end(&pending, None, &mut data, &mut on_event);
                 // Keep the allocation for the next split line.
                 self.line = pending;
                 self.line.clear();
             }
         }
+        // Data still in place belongs to an event that ends in a later read: keep a copy.
+        if let Data::InPlace(value) = data {
+            push_text(&mut self.data, value);
+        }
         self.buffer(rest);
-        out
     }
 
     /// Keeps part of a line until its end arrives (bounded: an oversized event is dropped).
@@ -51,41 +85,79 @@ impl SseDecoder {
         }
     }
 
-    fn line_end(&mut self, line: &[u8], out: &mut Vec<Event>) {
+    /// One complete line; `in_place` is the same line when it lies in the bytes being fed
+    /// (so `data` may borrow from it), None when it was put together in the split-line
+    /// buffer.
+    fn line_end<'b>(
+        &mut self,
+        line: &[u8],
+        in_place: Option<&'b [u8]>,
+        data: &mut Data<'b>,
+        on_event: &mut impl FnMut(Option<&str>, &str),
+    ) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
-            let event = std::mem::take(&mut self.current);
-            if self.has_data && !self.oversized {
-                out.push(event);
-            }
-            self.has_data = false;
-            self.oversized = false;
+            self.dispatch(data, on_event);
             return;
         }
         // The field name is matched as bytes, and only a kept value is checked as UTF-8
         // (lossily only if it is not valid): this runs for every line of every stream.
-        let (field, value) = match memchr::memchr(b':', line) {
-            Some(colon) => {
-                let value = &line[colon + 1..];
-                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
-            }
-            None => (line, &b""[..]),
+        let (field, value_from) = match memchr::memchr(b':', line) {
+            Some(colon) if line.get(colon + 1) == Some(&b' ') => (&line[..colon], colon + 2),
+            Some(colon) => (&line[..colon], colon + 1),
+            None => (line, line.len()),
         };
+        let value = &line[value_from..];
         match field {
             b"data" => {
-                if self.has_data {
-                    self.current.data.push('\n');
+                match (*data, in_place) {
+                    (Data::None, Some(whole)) => {
+                        *data = Data::InPlace(&whole[value_from..value_from + value.len()]);
+                    }
+                    (Data::None, None) => {
+                        push_text(&mut self.data, value);
+                        *data = Data::Buffered;
+                    }
+                    // A second data line: the event's data is built in the buffer.
+                    (Data::InPlace(first), _) => {
+                        push_text(&mut self.data, first);
+                        self.data.push('\n');
+                        push_text(&mut self.data, value);
+                        *data = Data::Buffered;
+                    }
+                    (Data::Buffered, _) => {
+                        self.data.push('\n');
+                        push_text(&mut self.data, value);
+                    }
                 }
-                push_text(&mut self.current.data, value);
                 self.has_data = true;
             }
             b"event" => {
-                let mut name = String::new();
-                push_text(&mut name, value);
-                self.current.event = Some(name);
+                self.name.clear();
+                push_text(&mut self.name, value);
+                self.has_name = true;
             }
             _ => {}
         }
+    }
+
+    /// The blank line ending an event: hands it over (if it had data) and starts afresh.
+    fn dispatch(&mut self, data: &mut Data<'_>, on_event: &mut impl FnMut(Option<&str>, &str)) {
+        if self.has_data && !self.oversized {
+            let name = self.has_name.then_some(self.name.as_str());
+            match *data {
+                Data::InPlace(value) => match std::str::from_utf8(value) {
+                    Ok(text) => on_event(name, text),
+                    Err(_) => on_event(name, &String::from_utf8_lossy(value)),
+                },
+                Data::None | Data::Buffered => on_event(name, &self.data),
+            }
+        }
+        *data = Data::None;
+        self.data.clear();
+        self.has_name = false;
+        self.has_data = false;
+        self.oversized = false;
     }
 }
 
@@ -112,6 +184,31 @@ mod tests {
             assert_eq!(events[0].data, "{\"a\":1}");
             assert_eq!(events[1].event.as_deref(), Some("message_stop"));
             assert_eq!(events[2].data, "[DONE]");
+        }
+    }
+
+    #[test]
+    fn multi_line_data_and_events_across_reads_match_the_owned_form() {
+        let stream = b"event: a\ndata: one\ndata: two\n\ndata: x\n\nevent: b\ndata: {\"k\":1}\n\n";
+        for split in 0..stream.len() {
+            for second in split..stream.len() {
+                let mut d = SseDecoder::default();
+                let mut seen = Vec::new();
+                for piece in [&stream[..split], &stream[split..second], &stream[second..]] {
+                    d.feed_each(piece, |name, data| {
+                        seen.push((name.map(str::to_string), data.to_string()))
+                    });
+                }
+                assert_eq!(
+                    seen,
+                    [
+                        (Some("a".to_string()), "one\ntwo".to_string()),
+                        (None, "x".to_string()),
+                        (Some("b".to_string()), "{\"k\":1}".to_string()),
+                    ],
+                    "split at {split} and {second}"
+                );
+            }
         }
     }
 

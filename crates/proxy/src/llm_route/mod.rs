@@ -531,10 +531,10 @@ impl Observer for StreamUsage {
                 .gen_ai
                 .first_token(&self.labels, self.start.elapsed());
         }
-        for event in self.decoder.feed(data) {
+        self.decoder.feed_each(data, |_, payload| {
             self.dialect
-                .observe(&event.data, &mut self.model, &mut self.usage);
-        }
+                .observe(payload, &mut self.model, &mut self.usage)
+        });
     }
 
     fn on_end(&mut self) {
