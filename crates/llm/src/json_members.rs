@@ -61,15 +61,26 @@ fn skip_space(json: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// The index of the quote closing the string that opens at `open`.
+/// The index of the quote closing the string that opens at `open`. Short strings (keys,
+/// ids, roles) are read byte by byte; past the first bytes `memchr2` takes over, which
+/// reads long text many bytes at a time but costs more per call.
 fn string_end(json: &[u8], open: usize) -> Option<usize> {
+    const BYTEWISE: usize = 32;
     let mut at = open + 1;
+    let bytewise_end = json.len().min(at + BYTEWISE);
+    while at < bytewise_end {
+        match json[at] {
+            b'"' => return Some(at),
+            // A backslash escapes the next byte (`\"`, `\\`; `\u` needs no special care).
+            b'\\' => at += 2,
+            _ => at += 1,
+        }
+    }
     loop {
         let found = at + memchr::memchr2(b'"', b'\\', json.get(at..)?)?;
         if json[found] == b'"' {
             return Some(found);
         }
-        // A backslash escapes the next byte (`\"`, `\\`; `\u` needs no special care).
         at = found + 2;
     }
 }
@@ -90,10 +101,9 @@ fn value_end(json: &[u8], start: usize) -> Option<usize> {
     }
 }
 
-/// The index just past the object or array that opens at `open`. Only its own kind of
-/// bracket is counted (in JSON the other kind nests inside it properly), and strings
-/// are stepped over whole, so brackets in text do not count: three bytes to look for,
-/// which `memchr3` finds many bytes at a time.
+/// The index just past the object or array that opens at `open`; strings inside are
+/// stepped over whole, so brackets in text do not count. Only its own kind of bracket is
+/// counted: in JSON the other kind nests inside it properly.
 fn container_end(json: &[u8], open: usize) -> Option<usize> {
     let (opening, closing) = match json[open] {
         b'{' => (b'{', b'}'),
@@ -101,20 +111,20 @@ fn container_end(json: &[u8], open: usize) -> Option<usize> {
     };
     let mut depth = 0usize;
     let mut at = open;
-    loop {
-        at += memchr::memchr3(b'"', opening, closing, json.get(at..)?)?;
-        match json[at] {
-            b'"' => at = string_end(json, at)?,
-            byte if byte == opening => depth += 1,
-            _ => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(at + 1);
-                }
+    while let Some(&byte) = json.get(at) {
+        if byte == b'"' {
+            at = string_end(json, at)?;
+        } else if byte == opening {
+            depth += 1;
+        } else if byte == closing {
+            depth -= 1;
+            if depth == 0 {
+                return Some(at + 1);
             }
         }
         at += 1;
     }
+    None
 }
 
 /// The text of a JSON string without escapes, read in place; None for anything else
@@ -158,10 +168,16 @@ mod tests {
     #[test]
     fn yields_each_top_level_member_with_its_raw_value() {
         let json = r#" { "id" : "a\"}b" , "n":-1.5e3,"ok":true,"none":null,
-            "nested":{"usage":{"x":[1,"]",{}]}},"list":[{"model":"inner"}],"model":"m" } "#;
+            "nested":{"usage":{"x":[1,"]",{}]}},"list":[{"model":"inner"}],"model":"m",
+            "long":"0123456789012345678901234567890123456789\"}]\\","end":[["a\\\"]"]] } "#;
         let seen = members(json).unwrap();
         let keys: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["id", "n", "ok", "none", "nested", "list", "model"]);
+        assert_eq!(
+            keys,
+            [
+                "id", "n", "ok", "none", "nested", "list", "model", "long", "end"
+            ]
+        );
         assert_eq!(seen[0].1, r#""a\"}b""#);
         assert_eq!(seen[1].1, "-1.5e3");
         assert_eq!(seen[4].1, r#"{"usage":{"x":[1,"]",{}]}}"#);

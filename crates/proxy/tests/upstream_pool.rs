@@ -110,3 +110,32 @@ spec:
     }
     assert!(up.seen().iter().all(|s| s.version == http::Version::HTTP_2));
 }
+
+#[tokio::test]
+async fn large_and_streamed_bodies_pass_and_the_connection_is_reused_after_them() {
+    let up = Upstream::start("up").await;
+    let port = free_port();
+    let _gw = start(&(gateway(port) + &common::backend("up", up.port()) + &route_to("up"))).await;
+    let payload = "x".repeat(3 * 1024 * 1024);
+    for _ in 0..3 {
+        let request = http::Request::post(format!("http://127.0.0.1:{port}/upload"))
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                payload.clone(),
+            )))
+            .unwrap();
+        let r = test_support::client::send(request).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["body"].as_str().map(str::len), Some(payload.len()));
+    }
+    for _ in 0..2 {
+        let r = get(&format!("http://127.0.0.1:{port}/stream/5")).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text().lines().count(), 5, "{}", r.text());
+    }
+    assert_eq!(up.seen().len(), 5);
+    assert_eq!(
+        up.connections(),
+        1,
+        "one upstream connection carried every exchange, streamed ones included"
+    );
+}

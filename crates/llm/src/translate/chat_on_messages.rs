@@ -1,6 +1,9 @@
 //! OpenAI Chat Completions clients on an Anthropic Messages provider: the request, the
 //! response, the stream and errors, each translated the way it travels.
 
+use std::sync::LazyLock;
+
+use memchr::memmem;
 use serde_json::{Map, Value, json};
 
 use crate::error::LlmError;
@@ -416,7 +419,9 @@ impl StreamTranslator {
     /// The `data:` payloads (without framing) that one Anthropic event becomes.
     pub fn payloads(&mut self, event: &Event) -> Vec<String> {
         // Text deltas are most of a stream: they take a path without JSON trees.
-        if event.data.contains("\"text_delta\"")
+        static TEXT_DELTA: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\"text_delta\""));
+        if TEXT_DELTA.find(event.data.as_bytes()).is_some()
             && let Some(chunk) = self.text_chunk(&event.data)
         {
             return vec![chunk];

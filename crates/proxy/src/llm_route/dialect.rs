@@ -1,9 +1,12 @@
 //! The two native wire formats a route can serve without translation, and what differs
 //! between them: request checks, error shapes, usage, and how a broken stream is reported.
 
+use std::sync::LazyLock;
+
 use bytes::Bytes;
 use llm::openai::PreparedChat;
 use llm::{ClientApi, LlmError, Usage, anthropic, openai};
+use memchr::memmem;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,11 +69,17 @@ impl Dialect {
         }
     }
 
-    /// Folds one stream event's data into the model and usage seen so far.
+    /// Folds one stream event into the model and usage seen so far.
     /// Only events that can carry them are parsed: the first chunk (model) and usage
     /// chunks for OpenAI, `message_start` / `message_delta` for Anthropic; text deltas pass
     /// by unparsed.
-    pub fn observe(self, data: &str, model: &mut Option<String>, usage: &mut Option<Usage>) {
+    pub fn observe(
+        self,
+        name: Option<&str>,
+        data: &str,
+        model: &mut Option<String>,
+        usage: &mut Option<Usage>,
+    ) {
         match self {
             Self::OpenAi => {
                 let has_usage = carries_usage(data);
@@ -86,7 +95,14 @@ impl Dialect {
                 }
             }
             Self::Anthropic => {
-                if data.contains("\"message_start\"") || data.contains("\"message_delta\"") {
+                // The event name says what the data is; without one, the data's type does.
+                let carries = match name {
+                    Some(name) => matches!(name, "message_start" | "message_delta"),
+                    None => {
+                        data.contains("\"message_start\"") || data.contains("\"message_delta\"")
+                    }
+                };
+                if carries {
                     anthropic::observe_event(data, model, usage);
                 }
             }
@@ -112,10 +128,13 @@ impl Dialect {
 }
 
 /// Whether a Chat Completions chunk has a `usage` object (most chunks say `"usage":null`
-/// or nothing): one scan, so that only the chunks that matter are parsed.
+/// or nothing): one scan, so that only the chunks that matter are parsed. The searcher is
+/// built once: building it took longer than searching a chunk.
 fn carries_usage(data: &str) -> bool {
+    static USAGE_KEY: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\"usage\":"));
     let bytes = data.as_bytes();
-    memchr::memmem::find_iter(bytes, b"\"usage\":").any(|at| {
+    USAGE_KEY.find_iter(bytes).any(|at| {
         bytes[at + 8..]
             .iter()
             .find(|b| !b.is_ascii_whitespace())

@@ -531,9 +531,9 @@ impl Observer for StreamUsage {
                 .gen_ai
                 .first_token(&self.labels, self.start.elapsed());
         }
-        self.decoder.feed_each(data, |_, payload| {
+        self.decoder.feed_each(data, |name, payload| {
             self.dialect
-                .observe(payload, &mut self.model, &mut self.usage)
+                .observe(name, payload, &mut self.model, &mut self.usage)
         });
     }
 
