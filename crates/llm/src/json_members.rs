@@ -67,20 +67,20 @@ fn skip_space(json: &[u8], mut at: usize) -> usize {
 fn string_end(json: &[u8], open: usize) -> Option<usize> {
     const BYTEWISE: usize = 32;
     let mut at = open + 1;
-    let bytewise_end = json.len().min(at + BYTEWISE);
-    while at < bytewise_end {
-        match json[at] {
-            b'"' => return Some(at),
-            // A backslash escapes the next byte (`\"`, `\\`; `\u` needs no special care).
-            b'\\' => at += 2,
-            _ => at += 1,
-        }
-    }
     loop {
-        let found = at + memchr::memchr2(b'"', b'\\', json.get(at..)?)?;
+        let window = json.get(at..)?;
+        let found = match window[..window.len().min(BYTEWISE)]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')
+        {
+            Some(offset) => at + offset,
+            None if window.len() <= BYTEWISE => return None,
+            None => at + BYTEWISE + memchr::memchr2(b'"', b'\\', &window[BYTEWISE..])?,
+        };
         if json[found] == b'"' {
             return Some(found);
         }
+        // A backslash escapes the next byte (`\"`, `\\`; `\u` needs no special care).
         at = found + 2;
     }
 }
@@ -101,6 +101,17 @@ fn value_end(json: &[u8], start: usize) -> Option<usize> {
     }
 }
 
+/// Bytes that matter inside a container: quotes, and brackets of both kinds.
+const STRUCTURAL: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'"' as usize] = true;
+    table[b'{' as usize] = true;
+    table[b'}' as usize] = true;
+    table[b'[' as usize] = true;
+    table[b']' as usize] = true;
+    table
+};
+
 /// The index just past the object or array that opens at `open`; strings inside are
 /// stepped over whole, so brackets in text do not count. Only its own kind of bracket is
 /// counted: in JSON the other kind nests inside it properly.
@@ -111,7 +122,12 @@ fn container_end(json: &[u8], open: usize) -> Option<usize> {
     };
     let mut depth = 0usize;
     let mut at = open;
-    while let Some(&byte) = json.get(at) {
+    loop {
+        at += json
+            .get(at..)?
+            .iter()
+            .position(|&b| STRUCTURAL[usize::from(b)])?;
+        let byte = json[at];
         if byte == b'"' {
             at = string_end(json, at)?;
         } else if byte == opening {
@@ -124,7 +140,6 @@ fn container_end(json: &[u8], open: usize) -> Option<usize> {
         }
         at += 1;
     }
-    None
 }
 
 /// The text of a JSON string without escapes, read in place; None for anything else

@@ -37,9 +37,38 @@ struct ChatShape<'a> {
     #[serde(borrow, default)]
     model: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
-    messages: Option<Vec<serde::de::IgnoredAny>>,
+    messages: Option<NonEmptyList>,
     #[serde(default)]
     stream: Option<bool>,
+}
+
+/// Whether a JSON array has any element; the elements are checked as JSON and dropped,
+/// with no list built.
+struct NonEmptyList(bool);
+
+impl<'de> serde::Deserialize<'de> for NonEmptyList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Elements;
+        impl<'de> serde::de::Visitor<'de> for Elements {
+            type Value = NonEmptyList;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut any = false;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    any = true;
+                }
+                Ok(NonEmptyList(any))
+            }
+        }
+        deserializer.deserialize_seq(Elements)
+    }
 }
 
 /// The common case, found without building the body as a tree: a well-formed request
@@ -47,7 +76,7 @@ struct ChatShape<'a> {
 /// field, a duplicate key) returns None and takes the full path, which names the problem.
 fn prepare_unchanged(body: &Bytes, backend_model: Option<&str>) -> Option<PreparedChat> {
     let shape: ChatShape<'_> = serde_json::from_slice(body).ok()?;
-    if shape.messages.is_none_or(|m| m.is_empty()) {
+    if !shape.messages.is_some_and(|m| m.0) {
         return None;
     }
     let model = shape.model?;
