@@ -142,6 +142,28 @@ fn container_end(json: &[u8], open: usize) -> Option<usize> {
     }
 }
 
+/// A small object (or `null`) read member by member into a `T`: `read` takes each member
+/// and returns None for a value it cannot take in place, which makes the whole read None
+/// (the caller then deserializes the object properly).
+pub fn read_object<T: Default>(
+    raw: &[u8],
+    mut read: impl FnMut(&mut T, &[u8], &[u8]) -> Option<()>,
+) -> Option<Option<T>> {
+    if raw == b"null" {
+        return Some(None);
+    }
+    let mut value = T::default();
+    let mut plain = true;
+    visit_members(raw, |key, member| {
+        plain = read(&mut value, key, member).is_some();
+        match plain {
+            true => ControlFlow::Continue(()),
+            false => ControlFlow::Break(()),
+        }
+    })?;
+    plain.then_some(Some(value))
+}
+
 /// The text of a JSON string without escapes, read in place; None for anything else
 /// (escapes, other types), which the caller then deserializes properly.
 pub fn plain_str(raw: &[u8]) -> Option<&str> {

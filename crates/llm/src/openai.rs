@@ -170,53 +170,23 @@ fn scanned_facts(json: &[u8], want_usage: bool) -> Option<(Option<String>, Optio
 /// The usage object read in place when it holds only plain counts (it always does from
 /// OpenAI); None otherwise.
 fn scanned_usage(raw: &[u8]) -> Option<Option<UsageWire>> {
-    if raw == b"null" {
-        return Some(None);
-    }
-    let mut wire = UsageWire::default();
-    let mut plain = true;
-    json_members::visit_members(raw, |key, value| {
-        let read = match key {
-            b"prompt_tokens" => json_members::count(value).map(|n| wire.prompt_tokens = n),
-            b"completion_tokens" => json_members::count(value).map(|n| wire.completion_tokens = n),
-            b"prompt_tokens_details" => {
-                scanned_details(value).map(|d| wire.prompt_tokens_details = d)
-            }
-            b"completion_tokens_details" => {
-                scanned_details(value).map(|d| wire.completion_tokens_details = d)
-            }
-            _ => Some(()),
-        };
-        plain &= read.is_some();
-        if plain {
-            ControlFlow::Continue(())
-        } else {
-            ControlFlow::Break(())
+    json_members::read_object(raw, |wire: &mut UsageWire, key, value| match key {
+        b"prompt_tokens" => json_members::count(value).map(|n| wire.prompt_tokens = n),
+        b"completion_tokens" => json_members::count(value).map(|n| wire.completion_tokens = n),
+        b"prompt_tokens_details" => scanned_details(value).map(|d| wire.prompt_tokens_details = d),
+        b"completion_tokens_details" => {
+            scanned_details(value).map(|d| wire.completion_tokens_details = d)
         }
-    })?;
-    plain.then_some(Some(wire))
+        _ => Some(()),
+    })
 }
 
 fn scanned_details(raw: &[u8]) -> Option<Option<UsageDetails>> {
-    if raw == b"null" {
-        return Some(None);
-    }
-    let mut details = UsageDetails::default();
-    let mut plain = true;
-    json_members::visit_members(raw, |key, value| {
-        let read = match key {
-            b"cached_tokens" => json_members::count(value).map(|n| details.cached_tokens = n),
-            b"reasoning_tokens" => json_members::count(value).map(|n| details.reasoning_tokens = n),
-            _ => Some(()),
-        };
-        plain &= read.is_some();
-        if plain {
-            ControlFlow::Continue(())
-        } else {
-            ControlFlow::Break(())
-        }
-    })?;
-    plain.then_some(Some(details))
+    json_members::read_object(raw, |details: &mut UsageDetails, key, value| match key {
+        b"cached_tokens" => json_members::count(value).map(|n| details.cached_tokens = n),
+        b"reasoning_tokens" => json_members::count(value).map(|n| details.reasoning_tokens = n),
+        _ => Some(()),
+    })
 }
 
 /// Only the two fields usage accounting needs: the rest of a response (choices, text) is
