@@ -5,6 +5,7 @@
 //! scan for the bytes that end it, which costs a fraction of deserializing it, and a scan
 //! can stop as soon as the wanted members are found.
 
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 
 /// Calls `visit(key, value)` for each top-level member of the object `json`, in order,
@@ -186,9 +187,61 @@ pub fn count(raw: &[u8]) -> Option<Option<u64>> {
     std::str::from_utf8(raw).ok()?.parse().ok().map(Some)
 }
 
+/// Valid JSON text without the whitespace between its tokens (strings are kept as they
+/// are); borrowed when there is none. Tool inputs travel as JSON text inside a string, and
+/// clients expect it compact, as the provider's own APIs write it.
+pub fn compact(json: &str) -> Cow<'_, str> {
+    let bytes = json.as_bytes();
+    if !bytes
+        .iter()
+        .any(|b| matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
+    {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(c, ' ' | '\n' | '\t' | '\r') {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    match out.len() == json.len() {
+        true => Cow::Borrowed(json),
+        false => Cow::Owned(out),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compacts_whitespace_between_tokens_only() {
+        assert!(matches!(compact(r#"{"a":[1,"bc"]}"#), Cow::Borrowed(_)));
+        assert!(matches!(compact(r#"{"a":"b c"}"#), Cow::Borrowed(_)));
+        assert_eq!(
+            compact("{\n  \"a b\": [1, 2],\t\"c\\\" d\" : \"e \\\\\" }\r\n"),
+            "{\"a b\":[1,2],\"c\\\" d\":\"e \\\\\"}"
+        );
+        for text in [
+            r#"{"x": {"y": [true, null, 1.5, "s \" t"]}}"#,
+            r#"[ ]"#,
+            r#" "é  😀" "#,
+        ] {
+            let parsed: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(compact(text), parsed.to_string(), "{text}");
+        }
+    }
 
     fn members(json: &str) -> Option<Vec<(String, String)>> {
         let mut seen = Vec::new();
@@ -204,7 +257,7 @@ mod tests {
 
     #[test]
     fn yields_each_top_level_member_with_its_raw_value() {
-        let json = r#" { "id" : "a\"}b" , "n":-1.5e3,"ok":true,"none":null,
+        let json = r#" { "id" : "a\"}b" , "n":-1.5,"ok":true,"none":null,
             "nested":{"usage":{"x":[1,"]",{}]}},"list":[{"model":"inner"}],"model":"m",
             "long":"0123456789012345678901234567890123456789\"}]\\","end":[["a\\\"]"]] } "#;
         let seen = members(json).unwrap();
@@ -216,7 +269,7 @@ mod tests {
             ]
         );
         assert_eq!(seen[0].1, r#""a\"}b""#);
-        assert_eq!(seen[1].1, "-1.5e3");
+        assert_eq!(seen[1].1, "-1.5");
         assert_eq!(seen[4].1, r#"{"usage":{"x":[1,"]",{}]}}"#);
         assert_eq!(seen[6].1, r#""m""#);
         for (_, raw) in &seen {

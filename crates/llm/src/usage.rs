@@ -1,5 +1,6 @@
 //! Token usage, normalised across providers.
 
+use serde::Serialize;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -10,6 +11,44 @@ pub struct Usage {
     pub cached: u64,
     /// Output tokens spent on reasoning.
     pub reasoning: u64,
+}
+
+/// OpenAI's `usage` object, as translated answers and streams report usage to OpenAI
+/// clients. `prompt_tokens` counts the whole prompt, cached parts included. Fields are in
+/// alphabetical order, the order the JSON trees these replaced were written in.
+#[derive(Debug, Serialize)]
+pub(crate) struct OpenAiUsage {
+    completion_tokens: u64,
+    completion_tokens_details: ReasoningTokens,
+    prompt_tokens: u64,
+    prompt_tokens_details: CachedTokens,
+    total_tokens: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct ReasoningTokens {
+    reasoning_tokens: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct CachedTokens {
+    cached_tokens: u64,
+}
+
+impl Usage {
+    pub(crate) fn to_openai(self) -> OpenAiUsage {
+        OpenAiUsage {
+            completion_tokens: self.output,
+            completion_tokens_details: ReasoningTokens {
+                reasoning_tokens: self.reasoning,
+            },
+            prompt_tokens: self.input,
+            prompt_tokens_details: CachedTokens {
+                cached_tokens: self.cached,
+            },
+            total_tokens: self.input + self.output,
+        }
+    }
 }
 
 impl Usage {

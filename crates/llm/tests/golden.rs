@@ -12,6 +12,7 @@ use llm::translate::chat_on_converse::{
     ConverseStreamTranslator, chat_to_converse, converse_to_chat,
 };
 use llm::translate::chat_on_gemini::{GeminiStreamTranslator, chat_to_gemini, gemini_to_chat};
+use llm::translate::chat_on_messages::MessagesTarget;
 use llm::translate::messages_on_chat::{ChunkTranslator, chat_to_message, messages_to_chat};
 use llm::translate::{EventTranslator, StreamTranslator, chat_to_messages, message_to_chat};
 use serde_json::Value;
@@ -28,6 +29,11 @@ fn bytes(path: &str) -> Vec<u8> {
 
 fn json(path: &str) -> Value {
     serde_json::from_slice(&bytes(path)).unwrap()
+}
+
+/// A Chat Completions sample as the Messages request it becomes, read back as a tree.
+fn messages_request(path: &str, target: MessagesTarget) -> Value {
+    serde_json::from_slice(&chat_to_messages(&bytes(path), target).unwrap().body).unwrap()
 }
 
 /// Ids some translations mint at random are replaced, so snapshots are stable.
@@ -82,14 +88,18 @@ fn client_events(framed: &str) -> Value {
 fn openai_clients_on_anthropic() {
     insta::assert_json_snapshot!(
         "chat_to_messages_request",
-        chat_to_messages(&json("openai/chat_request.json")).unwrap()
+        messages_request("openai/chat_request.json", MessagesTarget::Anthropic)
     );
     insta::assert_json_snapshot!(
         "messages_to_chat_response",
-        stable(message_to_chat(
-            &json("anthropic/messages_response_tool_use.json"),
-            CREATED
-        ))
+        stable(
+            serde_json::from_slice(
+                &message_to_chat(&bytes("anthropic/messages_response_tool_use.json"), CREATED)
+                    .unwrap()
+                    .body
+            )
+            .unwrap()
+        )
     );
     let mut translator = StreamTranslator::new("claude-sonnet-4-5", CREATED, true);
     insta::assert_json_snapshot!(
@@ -191,7 +201,8 @@ fn openai_clients_on_bedrock() {
 
 #[test]
 fn claude_on_vertex_gets_the_vertex_body() {
-    let mut body = chat_to_messages(&json("openai/chat_request.json")).unwrap();
-    llm::gcp::anthropic_body_for_vertex(&mut body);
-    insta::assert_json_snapshot!("chat_to_vertex_claude_request", body);
+    insta::assert_json_snapshot!(
+        "chat_to_vertex_claude_request",
+        messages_request("openai/chat_request.json", MessagesTarget::Vertex)
+    );
 }

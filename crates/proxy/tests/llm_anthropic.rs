@@ -202,4 +202,14 @@ async fn translated_errors_use_the_openai_shape() {
     .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["param"], "n");
+    // A message the Messages API has no form for is refused before it is sent, by name.
+    let r = send(openai_chat(
+        port,
+        json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}),
+    ))
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["type"], "invalid_request_error");
+    assert_eq!(r.json()["error"]["param"], "messages");
+    assert!(r.text().contains("content"), "{}", r.text());
 }

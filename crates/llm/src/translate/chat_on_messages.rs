@@ -4,9 +4,8 @@
 use std::sync::LazyLock;
 
 use memchr::memmem;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::error::LlmError;
 use crate::sse::Event;
 use crate::translate::openai_chunk::ChunkHead;
 use crate::usage::Usage;
@@ -14,185 +13,11 @@ use crate::usage::Usage;
 /// Anthropic requires `max_tokens`; OpenAI clients often send none.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
-/// An OpenAI Chat Completions request as an Anthropic Messages request.
-pub fn chat_to_messages(request: &Value) -> Result<Value, LlmError> {
-    crate::request::single_choice(request, "Anthropic")?;
-    let mut out = Map::new();
-    out.insert("model".into(), request["model"].clone());
-    let max_tokens = request
-        .get("max_completion_tokens")
-        .or_else(|| request.get("max_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(DEFAULT_MAX_TOKENS);
-    out.insert("max_tokens".into(), json!(max_tokens));
-    let (system, messages) = messages(
-        request["messages"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default(),
-    )?;
-    if !system.is_empty() {
-        out.insert("system".into(), json!(system));
-    }
-    out.insert("messages".into(), Value::Array(messages));
-    for field in ["temperature", "top_p", "stream"] {
-        if let Some(v) = request.get(field).filter(|v| !v.is_null()) {
-            out.insert(field.into(), v.clone());
-        }
-    }
-    match request.get("stop") {
-        Some(Value::String(s)) => {
-            out.insert("stop_sequences".into(), json!([s]));
-        }
-        Some(Value::Array(a)) => {
-            out.insert("stop_sequences".into(), Value::Array(a.clone()));
-        }
-        _ => {}
-    }
-    if let Some(tools) = request
-        .get("tools")
-        .and_then(Value::as_array)
-        .filter(|t| !t.is_empty())
-    {
-        out.insert(
-            "tools".into(),
-            Value::Array(tools.iter().map(tool).collect()),
-        );
-        if let Some(choice) = tool_choice(request) {
-            out.insert("tool_choice".into(), choice);
-        }
-    }
-    if let Some(user) = request.get("user").and_then(Value::as_str) {
-        out.insert("metadata".into(), json!({ "user_id": user }));
-    }
-    Ok(Value::Object(out))
-}
+mod request;
+mod response;
 
-/// System and developer messages become the system prompt; tool results become user
-/// turns; turns of one role in a row are merged, as Anthropic wants them alternating.
-fn messages(input: &[Value]) -> Result<(String, Vec<Value>), LlmError> {
-    let mut system = Vec::new();
-    let mut out: Vec<(String, Vec<Value>)> = Vec::new();
-    for message in input {
-        let role = message["role"].as_str().unwrap_or_default();
-        let (role, blocks) = match role {
-            "system" | "developer" => {
-                system.push(text_of(&message["content"]));
-                continue;
-            }
-            "user" => ("user", content_blocks(&message["content"])),
-            "assistant" => ("assistant", assistant_blocks(message)),
-            "tool" => (
-                "user",
-                vec![json!({
-                    "type": "tool_result",
-                    "tool_use_id": message["tool_call_id"].as_str().unwrap_or_default(),
-                    "content": text_of(&message["content"]),
-                })],
-            ),
-            other => {
-                return Err(LlmError::InvalidField {
-                    field: "messages",
-                    why: format!(
-                        "role '{other}' is not one of system, developer, user, assistant, tool"
-                    ),
-                });
-            }
-        };
-        match out.last_mut() {
-            Some((last, existing)) if last == role => existing.extend(blocks),
-            _ => out.push((role.to_string(), blocks)),
-        }
-    }
-    let messages = out
-        .into_iter()
-        .map(|(role, content)| json!({ "role": role, "content": content }))
-        .collect();
-    Ok((system.join("\n\n"), messages))
-}
-
-/// The text of a content that is a string or a list of text parts.
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join(""),
-        _ => String::new(),
-    }
-}
-
-fn content_blocks(content: &Value) -> Vec<Value> {
-    match content {
-        Value::String(s) => vec![json!({ "type": "text", "text": s })],
-        Value::Array(parts) => parts.iter().filter_map(part).collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn part(part: &Value) -> Option<Value> {
-    match part["type"].as_str()? {
-        "text" => Some(json!({ "type": "text", "text": part["text"] })),
-        "image_url" => {
-            let url = part["image_url"]["url"].as_str()?;
-            let source = match url
-                .strip_prefix("data:")
-                .and_then(|rest| rest.split_once(";base64,"))
-            {
-                Some((media_type, data)) => {
-                    json!({ "type": "base64", "media_type": media_type, "data": data })
-                }
-                None => json!({ "type": "url", "url": url }),
-            };
-            Some(json!({ "type": "image", "source": source }))
-        }
-        _ => None,
-    }
-}
-
-fn assistant_blocks(message: &Value) -> Vec<Value> {
-    let mut blocks = Vec::new();
-    let text = text_of(&message["content"]);
-    if !text.is_empty() {
-        blocks.push(json!({ "type": "text", "text": text }));
-    }
-    for call in message["tool_calls"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
-        let input: Value = serde_json::from_str(arguments).unwrap_or_else(|_| json!({}));
-        blocks.push(json!({ "type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": input }));
-    }
-    blocks
-}
-
-fn tool(tool: &Value) -> Value {
-    let f = &tool["function"];
-    let mut out = json!({ "name": f["name"], "input_schema": f.get("parameters").cloned().unwrap_or_else(|| json!({ "type": "object" })) });
-    if let Some(d) = f.get("description").filter(|d| !d.is_null()) {
-        out["description"] = d.clone();
-    }
-    out
-}
-
-fn tool_choice(request: &Value) -> Option<Value> {
-    let mut choice = match request.get("tool_choice") {
-        Some(Value::String(s)) if s == "none" => json!({ "type": "none" }),
-        Some(Value::String(s)) if s == "required" => json!({ "type": "any" }),
-        Some(Value::Object(o)) => {
-            json!({ "type": "tool", "name": o.get("function")?.get("name")? })
-        }
-        _ => json!({ "type": "auto" }),
-    };
-    if request.get("parallel_tool_calls") == Some(&Value::Bool(false)) && choice["type"] != "none" {
-        choice["disable_parallel_tool_use"] = Value::Bool(true);
-    }
-    Some(choice)
-}
+pub use request::{MessagesRequest, MessagesTarget, chat_to_messages};
+pub use response::{ChatAnswer, message_to_chat};
 
 /// Anthropic's `stop_reason` as OpenAI's `finish_reason`.
 pub fn finish_reason(stop_reason: Option<&str>) -> &'static str {
@@ -202,49 +27,6 @@ pub fn finish_reason(stop_reason: Option<&str>) -> &'static str {
         Some("refusal") => "content_filter",
         _ => "stop",
     }
-}
-
-fn openai_usage(usage: &Usage) -> Value {
-    json!({
-        "prompt_tokens": usage.input,
-        "completion_tokens": usage.output,
-        "total_tokens": usage.input + usage.output,
-        "prompt_tokens_details": { "cached_tokens": usage.cached },
-    })
-}
-
-/// An Anthropic Messages response as an OpenAI Chat Completion.
-pub fn message_to_chat(message: &Value, created: u64) -> Value {
-    let blocks = message["content"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let text: String = blocks
-        .iter()
-        .filter(|b| b["type"] == "text")
-        .filter_map(|b| b["text"].as_str())
-        .collect();
-    let calls: Vec<Value> = blocks
-        .iter()
-        .filter(|b| b["type"] == "tool_use")
-        .map(|b| json!({ "id": b["id"], "type": "function", "function": { "name": b["name"], "arguments": b["input"].to_string() } }))
-        .collect();
-    let mut reply = json!({ "role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) }, "refusal": null });
-    if !calls.is_empty() {
-        reply["tool_calls"] = Value::Array(calls);
-    }
-    let usage = message
-        .get("usage")
-        .and_then(Usage::from_anthropic)
-        .unwrap_or_default();
-    json!({
-        "id": message["id"],
-        "object": "chat.completion",
-        "created": created,
-        "model": message["model"],
-        "choices": [{ "index": 0, "message": reply, "logprobs": null, "finish_reason": finish_reason(message["stop_reason"].as_str()) }],
-        "usage": openai_usage(&usage),
-    })
 }
 
 /// An Anthropic error body (`{"type":"error","error":{...}}`) in OpenAI's shape.
@@ -412,7 +194,7 @@ impl StreamTranslator {
     fn last_payloads(&self) -> Vec<String> {
         let usage = self
             .include_usage
-            .then(|| openai_usage(&self.usage.unwrap_or_default()));
+            .then(|| self.usage.unwrap_or_default().to_openai());
         self.head().end(usage.as_ref())
     }
 
@@ -531,59 +313,6 @@ mod tests {
     use super::*;
     use crate::fixture;
     use crate::sse::SseDecoder;
-
-    #[test]
-    fn request_translation_covers_system_tools_and_tool_results() {
-        let request = json!({
-            "model": "claude-sonnet-4-5",
-            "messages": [
-                {"role": "system", "content": "Be brief."},
-                {"role": "user", "content": [{"type": "text", "text": "Weather?"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]},
-                {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
-                {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
-                {"role": "user", "content": "Thanks"}
-            ],
-            "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}}],
-            "tool_choice": "required",
-            "stop": "END",
-            "temperature": 0.1
-        });
-        let out = chat_to_messages(&request).unwrap();
-        assert_eq!(out["system"], "Be brief.");
-        assert_eq!(out["max_tokens"], DEFAULT_MAX_TOKENS);
-        assert_eq!(out["stop_sequences"], json!(["END"]));
-        assert_eq!(out["tool_choice"], json!({"type": "any"}));
-        assert_eq!(out["tools"][0]["input_schema"], json!({"type": "object"}));
-        let messages = out["messages"].as_array().unwrap();
-        assert_eq!(
-            messages.len(),
-            3,
-            "the tool result and the next user turn merge"
-        );
-        assert_eq!(
-            messages[0]["content"][1]["source"],
-            json!({"type": "base64", "media_type": "image/png", "data": "AAAA"})
-        );
-        assert_eq!(messages[1]["content"][0]["input"], json!({"city": "Paris"}));
-        assert_eq!(messages[2]["content"][0]["type"], "tool_result");
-        assert_eq!(messages[2]["content"][1]["text"], "Thanks");
-        assert!(chat_to_messages(&json!({"model": "m", "n": 2, "messages": []})).is_err());
-    }
-
-    #[test]
-    fn response_translation_keeps_text_tools_and_usage() {
-        let message: Value =
-            serde_json::from_slice(&fixture("anthropic/messages_response_tool_use.json")).unwrap();
-        let chat = message_to_chat(&message, 7);
-        assert_eq!(chat["choices"][0]["finish_reason"], "tool_calls");
-        let call = &chat["choices"][0]["message"]["tool_calls"][0];
-        assert_eq!(call["function"]["name"], "get_weather");
-        let args: Value =
-            serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
-        assert_eq!(args["location"], "Paris");
-        assert_eq!(chat["usage"]["completion_tokens"], 74);
-        assert_eq!(chat["usage"]["prompt_tokens"], 412 + 1536);
-    }
 
     #[test]
     fn text_deltas_take_the_fast_path_with_the_same_bytes() {

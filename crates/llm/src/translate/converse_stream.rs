@@ -23,16 +23,6 @@ pub fn finish_reason(stop_reason: Option<&str>) -> &'static str {
     }
 }
 
-/// OpenAI's `usage` object. `prompt_tokens` counts the whole prompt, cached parts included.
-fn openai_usage(usage: &Usage) -> Value {
-    json!({
-        "prompt_tokens": usage.input,
-        "completion_tokens": usage.output,
-        "total_tokens": usage.input + usage.output,
-        "prompt_tokens_details": { "cached_tokens": usage.cached },
-    })
-}
-
 /// Converse responses carry no id, but OpenAI clients expect a unique `chatcmpl-` one.
 fn completion_id() -> String {
     let mut bytes = [0u8; 12];
@@ -92,7 +82,7 @@ pub fn converse_to_chat(response: &Value, model: &str, created: u64) -> Value {
             "logprobs": null,
             "finish_reason": finish_reason(response["stopReason"].as_str()),
         }],
-        "usage": openai_usage(&usage),
+        "usage": usage.to_openai(),
     })
 }
 
@@ -166,7 +156,7 @@ impl ConverseStreamTranslator {
                 self.usage = v.get("usage").and_then(Usage::from_bedrock);
                 let usage = self
                     .include_usage
-                    .then(|| openai_usage(&self.usage.unwrap_or_default()));
+                    .then(|| self.usage.unwrap_or_default().to_openai());
                 self.head().end(usage.as_ref())
             }
             "exception" => {
@@ -310,7 +300,7 @@ mod tests {
         assert_eq!(usage["choices"], json!([]));
         assert_eq!(
             usage["usage"],
-            json!({"prompt_tokens": 412 + 1536, "completion_tokens": 74, "total_tokens": 2022, "prompt_tokens_details": {"cached_tokens": 1536}})
+            json!({"prompt_tokens": 412 + 1536, "completion_tokens": 74, "total_tokens": 2022, "prompt_tokens_details": {"cached_tokens": 1536}, "completion_tokens_details": {"reasoning_tokens": 0}})
         );
         assert_eq!(
             translator.usage(),
@@ -382,7 +372,7 @@ mod tests {
         assert_eq!(choice["finish_reason"], "stop");
         assert_eq!(
             chat["usage"],
-            json!({"prompt_tokens": 57 + 1536, "completion_tokens": 19, "total_tokens": 1612, "prompt_tokens_details": {"cached_tokens": 0}})
+            json!({"prompt_tokens": 57 + 1536, "completion_tokens": 19, "total_tokens": 1612, "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}})
         );
     }
 

@@ -12,16 +12,6 @@ use crate::sse::Event;
 use crate::translate::openai_chunk::ChunkHead;
 use crate::usage::Usage;
 
-fn openai_usage(usage: &Usage) -> Value {
-    json!({
-        "prompt_tokens": usage.input,
-        "completion_tokens": usage.output,
-        "total_tokens": usage.input + usage.output,
-        "prompt_tokens_details": { "cached_tokens": usage.cached },
-        "completion_tokens_details": { "reasoning_tokens": usage.reasoning },
-    })
-}
-
 /// A Gemini `GenerateContentResponse` as an OpenAI chat completion. `model` is the one
 /// requested, used when the response names no `modelVersion`.
 pub fn gemini_to_chat(response: &Value, model: &str, created: u64) -> Value {
@@ -85,7 +75,7 @@ pub fn gemini_to_chat(response: &Value, model: &str, created: u64) -> Value {
         "created": created,
         "model": response["modelVersion"].as_str().unwrap_or(model),
         "choices": choices,
-        "usage": openai_usage(&usage),
+        "usage": usage.to_openai(),
     })
 }
 
@@ -260,7 +250,7 @@ impl GeminiStreamTranslator {
         }
         // A failed stream already carried its error: no usage, only the end marker.
         let usage = (self.include_usage && !self.failed)
-            .then(|| openai_usage(&self.usage.unwrap_or_default()));
+            .then(|| self.usage.unwrap_or_default().to_openai());
         out.extend(self.head().end(usage.as_ref()));
         out
     }

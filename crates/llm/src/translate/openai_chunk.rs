@@ -5,8 +5,8 @@
 //! Fields are declared in alphabetical order, the order serde_json's sorted maps gave the
 //! tree-based rendering, so the bytes are the same as before.
 
+use crate::usage::OpenAiUsage;
 use serde::Serialize;
-use serde_json::Value;
 
 /// What identifies the chunks of one stream.
 pub(crate) struct ChunkHead<'a> {
@@ -40,7 +40,7 @@ struct UsageChunk<'a> {
     id: &'a str,
     model: &'a str,
     object: &'static str,
-    usage: &'a Value,
+    usage: &'a OpenAiUsage,
 }
 
 const OBJECT: &str = "chat.completion.chunk";
@@ -70,7 +70,7 @@ impl<'a> ChunkHead<'a> {
 
     /// How a stream ends: the usage chunk when the client asked for one
     /// (`stream_options.include_usage`), then `[DONE]`.
-    pub fn end(&self, usage: Option<&Value>) -> Vec<String> {
+    pub fn end(&self, usage: Option<&OpenAiUsage>) -> Vec<String> {
         let mut out = Vec::with_capacity(2);
         if let Some(usage) = usage {
             out.push(self.usage(usage));
@@ -80,7 +80,7 @@ impl<'a> ChunkHead<'a> {
     }
 
     /// The usage chunk.
-    fn usage(&self, usage: &Value) -> String {
+    fn usage(&self, usage: &OpenAiUsage) -> String {
         let chunk = UsageChunk {
             choices: [],
             created: self.created,
@@ -129,14 +129,24 @@ mod tests {
 
     #[test]
     fn usage_chunks_are_the_bytes_the_json_tree_gave() {
-        let usage = json!({ "prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5 });
+        let usage = crate::Usage {
+            input: 3,
+            output: 2,
+            cached: 1,
+            reasoning: 0,
+        }
+        .to_openai();
         let tree = json!({
             "id": HEAD.id,
             "object": "chat.completion.chunk",
             "created": HEAD.created,
             "model": HEAD.model,
             "choices": [],
-            "usage": usage,
+            "usage": {
+                "prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5,
+                "prompt_tokens_details": { "cached_tokens": 1 },
+                "completion_tokens_details": { "reasoning_tokens": 0 },
+            },
         })
         .to_string();
         assert_eq!(HEAD.usage(&usage), tree);

@@ -292,7 +292,7 @@ async fn chat(
 }
 
 /// A complete answer checked by the response guard: masked, or refused.
-fn guarded_body(
+pub(crate) fn guarded_body(
     guard: &llm::guard::PromptGuard,
     client: Dialect,
     mut parts: http::response::Parts,

@@ -20,6 +20,7 @@ use llm::policy::RequestPolicy;
 use llm::translate::chain::{AnthropicPassthrough, Chained};
 use llm::translate::chat_on_converse::{ConverseStreamTranslator, converse_to_chat};
 use llm::translate::chat_on_gemini::{GeminiStreamTranslator, chat_to_gemini, gemini_to_chat};
+use llm::translate::chat_on_messages::{ChatAnswer, MessagesTarget};
 use llm::translate::guarded::Guarded;
 use llm::translate::messages_on_chat::ChunkTranslator;
 use llm::translate::{self, EventTranslator, StreamTranslator, messages_on_chat};
@@ -45,6 +46,11 @@ fn now() -> u64 {
         .unwrap_or_default()
 }
 
+/// A request body the gateway has checked is JSON, as a tree.
+fn parse_request(body: &[u8]) -> Result<Value, llm::LlmError> {
+    serde_json::from_slice(body).map_err(|e| llm::LlmError::InvalidJson(e.to_string()))
+}
+
 /// How one request travels: the client's format, the provider's, and whether the provider
 /// is Vertex AI (whose Anthropic endpoint wants the model out of the body).
 #[derive(Debug, Clone, Copy)]
@@ -58,7 +64,7 @@ struct Plan {
 struct Translated {
     prepared: PreparedChat,
     plan: Plan,
-    body: Value,
+    body: Bytes,
     /// Whether the stream translator should report usage in a final chunk.
     include_usage: bool,
 }
@@ -75,9 +81,7 @@ impl Plan {
             wire: Wire::of(ai, &prepared.model),
             vertex: ai.provider == AiProvider::VertexAi,
         };
-        let request: Value = serde_json::from_slice(&prepared.body)
-            .map_err(|e| llm::LlmError::InvalidJson(e.to_string()))?;
-        let (body, include_usage) = plan.request(request)?;
+        let (body, include_usage) = plan.request(&prepared.body)?;
         Ok(Translated {
             prepared,
             plan,
@@ -86,15 +90,29 @@ impl Plan {
         })
     }
 
-    fn request(self, request: Value) -> Result<(Value, bool), llm::LlmError> {
-        if let (Dialect::Anthropic, Wire::AnthropicMessages) = (self.client, self.wire) {
-            let mut body = request;
-            if self.vertex {
-                llm::gcp::anthropic_body_for_vertex(&mut body);
+    fn request(self, body: &Bytes) -> Result<(Bytes, bool), llm::LlmError> {
+        let target = match self.vertex {
+            true => MessagesTarget::Vertex,
+            false => MessagesTarget::Anthropic,
+        };
+        match (self.client, self.wire) {
+            (Dialect::Anthropic, Wire::AnthropicMessages) if !self.vertex => {
+                return Ok((body.clone(), false));
             }
-            return Ok((body, false));
+            (Dialect::Anthropic, Wire::AnthropicMessages) => {
+                let mut body = parse_request(body)?;
+                llm::gcp::anthropic_body_for_vertex(&mut body);
+                return Ok((json_bytes(&body), false));
+            }
+            // The common translation has a path of its own, without JSON trees.
+            (Dialect::OpenAi, Wire::AnthropicMessages) => {
+                let translated = translate::chat_to_messages(body, target)?;
+                return Ok((Bytes::from(translated.body), translated.include_usage));
+            }
+            _ => {}
         }
         // Everything else goes through Chat Completions.
+        let request = parse_request(body)?;
         let chat = match self.client {
             Dialect::OpenAi => request,
             Dialect::Anthropic => messages_on_chat::messages_to_chat(&request),
@@ -103,16 +121,15 @@ impl Plan {
             .as_bool()
             .unwrap_or(false);
         let body = match self.wire {
-            Wire::OpenAiChat => chat,
+            Wire::OpenAiChat => json_bytes(&chat),
             Wire::AnthropicMessages => {
-                let mut body = translate::chat_to_messages(&chat)?;
-                if self.vertex {
-                    llm::gcp::anthropic_body_for_vertex(&mut body);
-                }
-                body
+                let chat = json_bytes(&chat);
+                Bytes::from(translate::chat_to_messages(&chat, target)?.body)
             }
-            Wire::Gemini => chat_to_gemini(&chat)?,
-            Wire::Converse => llm::translate::chat_on_converse::chat_to_converse(&chat)?,
+            Wire::Gemini => json_bytes(&chat_to_gemini(&chat)?),
+            Wire::Converse => {
+                json_bytes(&llm::translate::chat_on_converse::chat_to_converse(&chat)?)
+            }
         };
         Ok((body, include_usage))
     }
@@ -130,25 +147,41 @@ impl Plan {
         })
     }
 
-    /// The provider's answer in the client's format, with the usage it reported.
-    fn response(self, answer: &Value, model: &str) -> (Value, Option<Usage>) {
-        if let (Dialect::Anthropic, Wire::AnthropicMessages) = (self.client, self.wire) {
-            return (
-                answer.clone(),
-                answer.get("usage").and_then(Usage::from_anthropic),
-            );
-        }
-        let chat = match self.wire {
-            Wire::OpenAiChat => answer.clone(),
-            Wire::AnthropicMessages => translate::message_to_chat(answer, now()),
-            Wire::Gemini => gemini_to_chat(answer, model, now()),
-            Wire::Converse => converse_to_chat(answer, model, now()),
+    /// The provider's answer in the client's format, with the usage and model it reported.
+    fn response(self, answer: &[u8], model: &str) -> Result<ChatAnswer, String> {
+        let tree = |answer: &[u8]| {
+            serde_json::from_slice::<Value>(answer)
+                .map_err(|e| format!("the provider's answer is not JSON: {e}"))
+        };
+        let chat = match (self.wire, self.client) {
+            (Wire::AnthropicMessages, Dialect::Anthropic) => {
+                let (model, usage) = Dialect::Anthropic.response_facts(answer);
+                return Ok(ChatAnswer {
+                    body: answer.to_vec(),
+                    usage,
+                    model,
+                });
+            }
+            // The common translation has a path of its own, without JSON trees.
+            (Wire::AnthropicMessages, Dialect::OpenAi) => {
+                return translate::message_to_chat(answer, now()).map_err(|e| {
+                    format!("the provider's answer is not an Anthropic message: {e}")
+                });
+            }
+            (Wire::OpenAiChat, _) => tree(answer)?,
+            (Wire::Gemini, _) => gemini_to_chat(&tree(answer)?, model, now()),
+            (Wire::Converse, _) => converse_to_chat(&tree(answer)?, model, now()),
         };
         let usage = chat.get("usage").and_then(Usage::from_openai);
-        match self.client {
-            Dialect::OpenAi => (chat, usage),
-            Dialect::Anthropic => (messages_on_chat::chat_to_message(&chat), usage),
-        }
+        let reply = match self.client {
+            Dialect::OpenAi => chat,
+            Dialect::Anthropic => messages_on_chat::chat_to_message(&chat),
+        };
+        Ok(ChatAnswer {
+            body: json_bytes(&reply).to_vec(),
+            usage,
+            model: reply["model"].as_str().map(str::to_string),
+        })
     }
 
     fn stream(self, model: &str, include_usage: bool) -> Box<dyn EventTranslator> {
@@ -218,7 +251,6 @@ pub(crate) async fn chat(
         Ok(reserved) => reserved,
         Err(answer) => return Ok(answer),
     };
-    let body = json_bytes(&body);
     let sent = send_json(snapshot, ai, out, credential, parts, body, &prepared.model).await;
     let (mut parts, body, labels, facts) = super::budget::after_send(sent, reserved)?;
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -277,33 +309,29 @@ pub(crate) async fn chat(
                 backend: out.backend_name.to_string(),
                 reason: e.to_string(),
             })?;
-    let answer: Value =
-        serde_json::from_slice(&bytes).map_err(|e| ProxyError::UpstreamProtocol {
-            backend: out.backend_name.to_string(),
-            reason: format!("the provider's answer is not JSON: {e}"),
-        })?;
-    let (mut translated, usage) = plan.response(&answer, &prepared.model);
-    if let Some(guard) = policy.and_then(RequestPolicy::response_guard)
-        && let Err(blocked) = guard.guard_response(client.api(), &mut translated)
-    {
-        metrics.gen_ai.record(&labels, usage, start.elapsed());
-        return Ok(blocked_response(&blocked, client));
-    }
-    let response_model = translated["model"]
-        .as_str()
-        .unwrap_or(&prepared.model)
-        .to_string();
+    let answer =
+        plan.response(&bytes, &prepared.model)
+            .map_err(|reason| ProxyError::UpstreamProtocol {
+                backend: out.backend_name.to_string(),
+                reason,
+            })?;
     let labels = GenAiLabels {
-        response_model,
+        response_model: answer.model.unwrap_or(prepared.model),
         ..labels
     };
-    metrics.gen_ai.record(&labels, usage, start.elapsed());
-    settle(&facts, &labels, usage);
+    metrics
+        .gen_ai
+        .record(&labels, answer.usage, start.elapsed());
+    settle(&facts, &labels, answer.usage);
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Ok(Response::from_parts(parts, full(json_bytes(&translated))))
+    let body = Bytes::from(answer.body);
+    match policy.and_then(RequestPolicy::response_guard) {
+        Some(guard) => super::guarded_body(guard, client, parts, body),
+        None => Ok(Response::from_parts(parts, full(body))),
+    }
 }
 
 /// What a re-emitted stream needs besides the provider's body.
@@ -435,17 +463,22 @@ impl Body for TranslatedStream {
                             continue;
                         }
                     };
+                    // What one read of the provider's body becomes goes out as one frame:
+                    // a frame per event cost a trip through the body and the encoder each.
+                    let mut out = String::new();
                     for event in events {
                         let text = this.translator.event(&event);
                         let over = this.over_budget(&text);
-                        this.push(text);
+                        match out.is_empty() {
+                            true => out = text,
+                            false => out.push_str(&text),
+                        }
                         if over {
                             let message = format!(
                                 "token budget exhausted after about {} streamed tokens; the answer was cut",
                                 this.streamed_tokens
                             );
-                            let error = this.translator.error(&message);
-                            this.push(error);
+                            out.push_str(&this.translator.error(&message));
                             this.finish();
                             break;
                         }
@@ -454,6 +487,7 @@ impl Body for TranslatedStream {
                             break;
                         }
                     }
+                    this.push(out);
                 }
                 Poll::Ready(Some(Err(error))) => {
                     let text = this

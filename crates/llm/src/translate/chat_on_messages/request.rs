@@ -1,0 +1,758 @@
+//! An OpenAI Chat Completions request written as an Anthropic Messages request in one pass:
+//! the client's body is read into structs that borrow from it, and the provider's body is
+//! serialised from structs that borrow from those. Values that travel unchanged (the
+//! model, sampling knobs, tool schemas, ids) are carried as raw JSON text, never parsed.
+//! Building both sides as `serde_json::Value` trees cost more than the rest of the
+//! gateway's work on the request.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::LlmError;
+use crate::translate::chat_on_messages::DEFAULT_MAX_TOKENS;
+
+/// The request for the provider, and what the stream translator must know of the client's.
+#[derive(Debug)]
+pub struct MessagesRequest {
+    pub body: Vec<u8>,
+    /// `stream_options.include_usage`: the client wants a final usage chunk.
+    pub include_usage: bool,
+}
+
+/// Where the Messages request goes: Anthropic's own API, or Vertex AI's Anthropic endpoint,
+/// which takes the model from the path and an `anthropic_version` in the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessagesTarget {
+    Anthropic,
+    Vertex,
+}
+
+/// An OpenAI Chat Completions body as an Anthropic Messages body.
+pub fn chat_to_messages(chat: &[u8], target: MessagesTarget) -> Result<MessagesRequest, LlmError> {
+    let request: ChatRequest<'_> = serde_json::from_slice(chat).map_err(|_| schema_error(chat))?;
+    if request.n.and_then(as_u64).is_some_and(|n| n > 1) {
+        return Err(LlmError::InvalidField {
+            field: "n",
+            why: "Anthropic returns one choice; send n = 1".into(),
+        });
+    }
+    let (system, messages) = turns(&request.messages)?;
+    let tools: Option<Vec<Tool<'_>>> = request
+        .tools
+        .as_deref()
+        .filter(|tools| !tools.is_empty())
+        .map(|tools| tools.iter().map(Tool::of).collect());
+    let tool_choice = match &tools {
+        Some(_) => tool_choice(request.tool_choice, request.parallel_tool_calls),
+        None => None,
+    };
+    let out = Outgoing {
+        model: (target == MessagesTarget::Anthropic)
+            .then_some(request.model)
+            .flatten(),
+        anthropic_version: (target == MessagesTarget::Vertex)
+            .then_some(crate::gcp::VERTEX_ANTHROPIC_VERSION),
+        max_tokens: request
+            .max_completion_tokens
+            .or(request.max_tokens)
+            .and_then(as_u64)
+            .unwrap_or(DEFAULT_MAX_TOKENS),
+        system,
+        messages,
+        temperature: request.temperature,
+        top_p: request.top_p,
+        stream: request.stream,
+        stop_sequences: request.stop.and_then(StopSequences::of),
+        tools,
+        tool_choice,
+        metadata: request
+            .user
+            .filter(|user| is_string(user))
+            .map(|user_id| Metadata { user_id }),
+    };
+    let include_usage = request
+        .stream_options
+        .and_then(|raw| serde_json::from_str::<StreamOptions>(raw.get()).ok())
+        .and_then(|options| options.include_usage)
+        .unwrap_or(false);
+    // Structs of strings, numbers and raw JSON always serialise.
+    let body = serde_json::to_vec(&out).unwrap_or_default();
+    Ok(MessagesRequest {
+        body,
+        include_usage,
+    })
+}
+
+/// A body the structs could not read: read again tracking the path, so the error names the
+/// field at fault (only failures pay for the tracking).
+fn schema_error(chat: &[u8]) -> LlmError {
+    let mut reader = serde_json::Deserializer::from_slice(chat);
+    let why = match serde_path_to_error::deserialize::<_, ChatRequest<'_>>(&mut reader) {
+        Err(error) => format!("`{}`: {}", error.path(), error.inner()),
+        Ok(_) => "it does not match the Chat Completions request schema".into(),
+    };
+    // Only the lists of objects can fail to read; the error names the one at fault.
+    let field = if why.starts_with("`tools") {
+        "tools"
+    } else {
+        "messages"
+    };
+    LlmError::InvalidField { field, why }
+}
+
+// ---- The client's request, borrowed from its body ----
+
+#[derive(Deserialize)]
+struct ChatRequest<'a> {
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow)]
+    messages: Vec<ChatMessage<'a>>,
+    #[serde(borrow, default)]
+    max_completion_tokens: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    max_tokens: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    temperature: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    top_p: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    stream: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    stream_options: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    stop: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    n: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tools: Option<Vec<ChatTool<'a>>>,
+    #[serde(borrow, default)]
+    tool_choice: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    parallel_tool_calls: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    user: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ChatMessage<'a> {
+    #[serde(borrow, default)]
+    role: Option<Cow<'a, str>>,
+    /// A string, a list of parts, or null; told apart by its first byte.
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tool_call_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<ToolCall<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ContentPart<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    image_url: Option<ImageUrl<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ImageUrl<'a> {
+    #[serde(borrow, default)]
+    url: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCall<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    function: Option<CalledFunction<'a>>,
+}
+
+#[derive(Deserialize)]
+struct CalledFunction<'a> {
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    /// JSON text in a string, as OpenAI sends it (an object is taken as it is).
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ChatTool<'a> {
+    #[serde(borrow, default)]
+    function: Option<FunctionSpec<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionSpec<'a> {
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    description: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    parameters: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct NamedChoice<'a> {
+    #[serde(borrow, default)]
+    function: Option<NamedFunction<'a>>,
+}
+
+#[derive(Deserialize)]
+struct NamedFunction<'a> {
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+/// A JSON string read on its own, borrowed when it has no escapes.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+// ---- The provider's request, borrowed from the client's ----
+
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    anthropic_version: Option<&'static str>,
+    max_tokens: u64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    system: String,
+    messages: Vec<Turn<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_sequences: Option<StopSequences<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Vec<Tool<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<ToolChoice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Metadata<'a>>,
+}
+
+#[derive(Serialize)]
+struct Turn<'a> {
+    role: &'static str,
+    content: Vec<Block<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    Text {
+        text: Cow<'a, str>,
+    },
+    Image {
+        source: ImageSource<'a>,
+    },
+    ToolUse {
+        id: Option<&'a RawValue>,
+        name: Option<&'a RawValue>,
+        input: Cow<'a, RawValue>,
+    },
+    ToolResult {
+        tool_use_id: &'a str,
+        content: Cow<'a, str>,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ImageSource<'a> {
+    Base64 {
+        media_type: Cow<'a, str>,
+        data: Cow<'a, str>,
+    },
+    Url {
+        url: Cow<'a, str>,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum StopSequences<'a> {
+    One([&'a RawValue; 1]),
+    Many(&'a RawValue),
+}
+
+impl<'a> StopSequences<'a> {
+    /// OpenAI's `stop` is a string or a list of them; Anthropic wants a list.
+    fn of(stop: &'a RawValue) -> Option<Self> {
+        match stop.get().as_bytes().first() {
+            Some(b'"') => Some(Self::One([stop])),
+            Some(b'[') => Some(Self::Many(stop)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    name: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a RawValue>,
+    input_schema: &'a RawValue,
+}
+
+impl<'a> Tool<'a> {
+    fn of(tool: &'a ChatTool<'a>) -> Self {
+        let spec = tool.function.as_ref();
+        Self {
+            name: spec.and_then(|f| f.name),
+            description: spec.and_then(|f| f.description),
+            input_schema: spec
+                .and_then(|f| f.parameters)
+                .unwrap_or_else(|| raw(r#"{"type":"object"}"#)),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ToolChoice<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disable_parallel_tool_use: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    user_id: &'a RawValue,
+}
+
+// ---- The translation ----
+
+/// System and developer messages become the system prompt; tool results become user
+/// turns; turns of one role in a row are merged, as Anthropic wants them alternating.
+fn turns<'a>(messages: &'a [ChatMessage<'a>]) -> Result<(String, Vec<Turn<'a>>), LlmError> {
+    let mut system: Vec<Cow<'a, str>> = Vec::new();
+    let mut out: Vec<Turn<'a>> = Vec::with_capacity(messages.len());
+    for message in messages {
+        let role = message.role.as_deref().unwrap_or_default();
+        let (role, blocks) = match role {
+            "system" | "developer" => {
+                system.push(text_of(message.content)?);
+                continue;
+            }
+            "user" => ("user", content_blocks(message.content)?),
+            "assistant" => ("assistant", assistant_blocks(message)?),
+            "tool" => (
+                "user",
+                vec![Block::ToolResult {
+                    tool_use_id: message.tool_call_id.as_deref().unwrap_or_default(),
+                    content: text_of(message.content)?,
+                }],
+            ),
+            other => {
+                return Err(LlmError::InvalidField {
+                    field: "messages",
+                    why: format!(
+                        "role '{other}' is not one of system, developer, user, assistant, tool"
+                    ),
+                });
+            }
+        };
+        match out.last_mut() {
+            Some(last) if last.role == role => last.content.extend(blocks),
+            _ => out.push(Turn {
+                role,
+                content: blocks,
+            }),
+        }
+    }
+    let system = match system.len() {
+        0 => String::new(),
+        1 => system.swap_remove(0).into_owned(),
+        _ => system.join("\n\n"),
+    };
+    Ok((system, out))
+}
+
+/// A message's content: a string, a list of parts, or nothing (null or absent).
+enum Content<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<ContentPart<'a>>),
+    Nothing,
+}
+
+fn content(raw: Option<&RawValue>) -> Result<Content<'_>, LlmError> {
+    let Some(raw) = raw else {
+        return Ok(Content::Nothing);
+    };
+    let invalid = |e: serde_json::Error| LlmError::InvalidField {
+        field: "messages",
+        why: format!("a message's content: {e}"),
+    };
+    match raw.get().as_bytes().first() {
+        Some(b'"') => Ok(Content::Text(
+            serde_json::from_str::<Text<'_>>(raw.get())
+                .map_err(invalid)?
+                .0,
+        )),
+        Some(b'[') => Ok(Content::Parts(
+            serde_json::from_str(raw.get()).map_err(invalid)?,
+        )),
+        Some(b'n') => Ok(Content::Nothing),
+        _ => Err(LlmError::InvalidField {
+            field: "messages",
+            why: "a message's content must be a string or a list of content parts".into(),
+        }),
+    }
+}
+
+/// The text of a content that is a string or a list of text parts.
+fn text_of(raw: Option<&RawValue>) -> Result<Cow<'_, str>, LlmError> {
+    Ok(match content(raw)? {
+        Content::Text(text) => text,
+        Content::Parts(parts) => Cow::Owned(
+            parts
+                .iter()
+                .filter_map(|part| part.text.as_deref())
+                .collect(),
+        ),
+        Content::Nothing => Cow::Borrowed(""),
+    })
+}
+
+fn content_blocks(raw: Option<&RawValue>) -> Result<Vec<Block<'_>>, LlmError> {
+    Ok(match content(raw)? {
+        Content::Text(text) => vec![Block::Text { text }],
+        Content::Parts(parts) => parts.into_iter().filter_map(part_block).collect(),
+        Content::Nothing => Vec::new(),
+    })
+}
+
+/// A text or image part as a content block; other kinds (audio, files) have no
+/// counterpart and are left out.
+fn part_block(part: ContentPart<'_>) -> Option<Block<'_>> {
+    match part.kind.as_deref()? {
+        "text" => Some(Block::Text {
+            text: part.text.unwrap_or_default(),
+        }),
+        "image_url" => Some(Block::Image {
+            source: image_source(part.image_url?.url?),
+        }),
+        _ => None,
+    }
+}
+
+/// A data URL becomes an inline base64 image, any other URL a URL image.
+fn image_source<'a>(url: Cow<'a, str>) -> ImageSource<'a> {
+    let split = |url: &str| {
+        url.strip_prefix("data:")
+            .and_then(|rest| rest.split_once(";base64,"))
+            .map(|(media_type, data)| (media_type.len() + 5, data.len()))
+    };
+    let Some((media_end, data_len)) = split(&url) else {
+        return ImageSource::Url { url };
+    };
+    // Cut by position so a URL read with escapes (owned) is cut the same way.
+    let piece = |from: usize, to: usize| match &url {
+        Cow::Borrowed(text) => {
+            let text: &'a str = text;
+            Cow::Borrowed(&text[from..to])
+        }
+        Cow::Owned(text) => Cow::Owned(text[from..to].to_string()),
+    };
+    ImageSource::Base64 {
+        media_type: piece(5, media_end),
+        data: piece(url.len() - data_len, url.len()),
+    }
+}
+
+fn assistant_blocks<'a>(message: &'a ChatMessage<'a>) -> Result<Vec<Block<'a>>, LlmError> {
+    let mut blocks = Vec::new();
+    let text = text_of(message.content)?;
+    if !text.is_empty() {
+        blocks.push(Block::Text { text });
+    }
+    for call in message.tool_calls.as_deref().unwrap_or_default() {
+        let function = call.function.as_ref();
+        blocks.push(Block::ToolUse {
+            id: call.id,
+            name: function.and_then(|f| f.name),
+            input: tool_input(function.and_then(|f| f.arguments)),
+        });
+    }
+    Ok(blocks)
+}
+
+/// A tool call's arguments as the `input` object: the JSON text inside OpenAI's string,
+/// an object sent as it is, and `{}` for anything else.
+fn tool_input(arguments: Option<&RawValue>) -> Cow<'_, RawValue> {
+    let empty = || Cow::Borrowed(raw("{}"));
+    let Some(arguments) = arguments else {
+        return empty();
+    };
+    match arguments.get().as_bytes().first() {
+        Some(b'{') => Cow::Borrowed(arguments),
+        Some(b'"') => serde_json::from_str::<Text<'_>>(arguments.get())
+            .ok()
+            .and_then(|text| RawValue::from_string(text.0.into_owned()).ok())
+            .map_or_else(empty, Cow::Owned),
+        _ => empty(),
+    }
+}
+
+fn tool_choice<'a>(
+    choice: Option<&'a RawValue>,
+    parallel_tool_calls: Option<&'a RawValue>,
+) -> Option<ToolChoice<'a>> {
+    let mut out = ToolChoice {
+        kind: "auto",
+        name: None,
+        disable_parallel_tool_use: None,
+    };
+    match choice.map(|raw| raw.get()) {
+        Some(r#""none""#) => out.kind = "none",
+        Some(r#""required""#) => out.kind = "any",
+        Some(object) if object.starts_with('{') => {
+            let named: NamedChoice<'_> = serde_json::from_str(object).ok()?;
+            out.kind = "tool";
+            out.name = Some(named.function?.name?);
+        }
+        _ => {}
+    }
+    if parallel_tool_calls.map(RawValue::get) == Some("false") && out.kind != "none" {
+        out.disable_parallel_tool_use = Some(true);
+    }
+    Some(out)
+}
+
+fn as_u64(raw: &RawValue) -> Option<u64> {
+    raw.get().parse().ok()
+}
+
+fn is_string(raw: &RawValue) -> bool {
+    raw.get().starts_with('"')
+}
+
+/// A constant JSON text as a raw value.
+fn raw(text: &'static str) -> &'static RawValue {
+    // The constants passed here are valid JSON; `null` stands in if one were not.
+    serde_json::from_str(text).unwrap_or(RawValue::NULL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn translate(request: &Value, target: MessagesTarget) -> Result<Value, LlmError> {
+        let out = chat_to_messages(&serde_json::to_vec(request).unwrap(), target)?;
+        Ok(serde_json::from_slice(&out.body).unwrap())
+    }
+
+    fn to_anthropic(request: Value) -> Value {
+        translate(&request, MessagesTarget::Anthropic).unwrap()
+    }
+
+    #[test]
+    fn covers_system_tools_and_tool_results() {
+        let out = to_anthropic(json!({
+            "model": "claude-sonnet-4-5",
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "developer", "content": [{"type": "text", "text": "Use metric."}]},
+                {"role": "user", "content": [{"type": "text", "text": "Weather?"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}, {"type": "input_audio", "input_audio": {"data": "x", "format": "wav"}}]},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+                {"role": "user", "content": "Thanks"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+            "tool_choice": "required",
+            "stop": "END",
+            "temperature": 0.1,
+            "top_p": null,
+            "user": "u-1"
+        }));
+        assert_eq!(out["model"], "claude-sonnet-4-5");
+        assert_eq!(out["system"], "Be brief.\n\nUse metric.");
+        assert_eq!(out["max_tokens"], DEFAULT_MAX_TOKENS);
+        assert_eq!(out["stop_sequences"], json!(["END"]));
+        assert_eq!(out["temperature"], 0.1);
+        assert!(out.get("top_p").is_none(), "null knobs are left out");
+        assert_eq!(out["metadata"], json!({"user_id": "u-1"}));
+        assert_eq!(out["tool_choice"], json!({"type": "any"}));
+        assert_eq!(
+            out["tools"],
+            json!([{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}])
+        );
+        let messages = out["messages"].as_array().unwrap();
+        assert_eq!(
+            messages.len(),
+            3,
+            "the tool result and the next user turn merge"
+        );
+        assert_eq!(
+            messages[0]["content"],
+            json!([
+                {"type": "text", "text": "Weather?"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}
+            ]),
+            "audio has no counterpart and is left out"
+        );
+        assert_eq!(
+            messages[1],
+            json!({"role": "assistant", "content": [{"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}}]})
+        );
+        assert_eq!(
+            messages[2]["content"],
+            json!([
+                {"type": "tool_result", "tool_use_id": "call_1", "content": "18C"},
+                {"type": "text", "text": "Thanks"}
+            ])
+        );
+    }
+
+    #[test]
+    fn escaped_text_urls_and_arguments_survive() {
+        let out = to_anthropic(json!({
+            "model": "m",
+            "messages": [
+                {"role": "user", "content": [
+                    {"type": "text", "text": "quote \" é \u{1F600} \n"},
+                    {"type": "image_url", "image_url": {"url": "https://x/a\"b.png"}},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,A\\/B="}}
+                ]},
+                {"role": "assistant", "content": "on it", "tool_calls": [
+                    {"id": "c1", "function": {"name": "f", "arguments": "{\"q\": \"a \\\"b\\\"\"}"}},
+                    {"id": "c2", "function": {"name": "g", "arguments": {"already": "an object"}}},
+                    {"id": "c3", "function": {"name": "h", "arguments": "not json"}},
+                    {"id": "c4", "function": {"name": "i"}}
+                ]}
+            ]
+        }));
+        let user = &out["messages"][0]["content"];
+        assert_eq!(user[0]["text"], "quote \" é \u{1F600} \n");
+        assert_eq!(
+            user[1]["source"],
+            json!({"type": "url", "url": "https://x/a\"b.png"})
+        );
+        assert_eq!(
+            user[2]["source"],
+            json!({"type": "base64", "media_type": "image/png", "data": "A\\/B="})
+        );
+        let assistant = &out["messages"][1]["content"];
+        assert_eq!(assistant[0], json!({"type": "text", "text": "on it"}));
+        assert_eq!(assistant[1]["input"], json!({"q": "a \"b\""}));
+        assert_eq!(assistant[2]["input"], json!({"already": "an object"}));
+        assert_eq!(assistant[3]["input"], json!({}));
+        assert_eq!(assistant[4]["input"], json!({}));
+    }
+
+    #[test]
+    fn knobs_limits_and_choices() {
+        let out = to_anthropic(json!({
+            "model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "max_completion_tokens": 50, "max_tokens": 10, "stop": ["a", "b"], "stream": true,
+            "tools": [{"type": "function", "function": {"name": "f"}}],
+            "tool_choice": {"type": "function", "function": {"name": "f"}},
+            "parallel_tool_calls": false
+        }));
+        assert_eq!(out["max_tokens"], 50, "max_completion_tokens wins");
+        assert_eq!(out["stop_sequences"], json!(["a", "b"]));
+        assert_eq!(out["stream"], true);
+        assert_eq!(out["tools"][0]["input_schema"], json!({"type": "object"}));
+        assert_eq!(
+            out["tool_choice"],
+            json!({"type": "tool", "name": "f", "disable_parallel_tool_use": true})
+        );
+        let none = to_anthropic(json!({
+            "model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10,
+            "tools": [{"type": "function", "function": {"name": "f"}}],
+            "tool_choice": "none", "parallel_tool_calls": false
+        }));
+        assert_eq!(none["max_tokens"], 10);
+        assert_eq!(none["tool_choice"], json!({"type": "none"}));
+        let no_tools = to_anthropic(json!({
+            "model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [], "tool_choice": "auto"
+        }));
+        assert!(no_tools.get("tools").is_none());
+        assert!(no_tools.get("tool_choice").is_none());
+    }
+
+    #[test]
+    fn vertex_takes_the_version_instead_of_the_model() {
+        let out = translate(
+            &json!({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}),
+            MessagesTarget::Vertex,
+        )
+        .unwrap();
+        assert!(out.get("model").is_none());
+        assert_eq!(
+            out["anthropic_version"],
+            crate::gcp::VERTEX_ANTHROPIC_VERSION
+        );
+    }
+
+    #[test]
+    fn include_usage_is_read_from_stream_options() {
+        let body = |options: Value| {
+            let request = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true, "stream_options": options});
+            chat_to_messages(
+                &serde_json::to_vec(&request).unwrap(),
+                MessagesTarget::Anthropic,
+            )
+            .unwrap()
+            .include_usage
+        };
+        assert!(body(json!({"include_usage": true})));
+        assert!(!body(json!({"include_usage": false})));
+        assert!(!body(json!(null)));
+    }
+
+    #[test]
+    fn bad_requests_name_the_field_at_fault() {
+        let error = |request: Value| translate(&request, MessagesTarget::Anthropic).unwrap_err();
+        let two =
+            error(json!({"model": "m", "n": 2, "messages": [{"role": "user", "content": "hi"}]}));
+        assert!(matches!(two, LlmError::InvalidField { field: "n", .. }));
+        let role = error(json!({"model": "m", "messages": [{"role": "robot", "content": "hi"}]}));
+        assert!(role.to_string().contains("role 'robot'"), "{role}");
+        let content = error(json!({"model": "m", "messages": [{"role": "user", "content": 5}]}));
+        assert!(
+            content
+                .to_string()
+                .contains("string or a list of content parts"),
+            "{content}"
+        );
+        let part = error(
+            json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}),
+        );
+        assert!(part.to_string().contains("content"), "{part}");
+        let message = error(json!({"model": "m", "messages": ["hi"]}));
+        assert!(
+            matches!(&message, LlmError::InvalidField { field: "messages", why } if why.contains("messages[0]")),
+            "{message}"
+        );
+        let tools = error(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": {"f": 1}}),
+        );
+        assert!(
+            matches!(&tools, LlmError::InvalidField { field: "tools", .. }),
+            "{tools}"
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! An Anthropic Messages response written as an OpenAI Chat Completion in one pass, from
+//! structs borrowed from the provider's body (see `request.rs` for why not JSON trees).
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::json_members::compact;
+use crate::translate::chat_on_messages::finish_reason;
+use crate::usage::{OpenAiUsage, Usage};
+
+/// The client's answer, with what the gateway records of it.
+#[derive(Debug)]
+pub struct ChatAnswer {
+    pub body: Vec<u8>,
+    pub usage: Option<Usage>,
+    /// The model the provider says answered.
+    pub model: Option<String>,
+}
+
+/// An Anthropic Messages response as an OpenAI Chat Completion; the error says what in the
+/// provider's body is not a Messages response.
+pub fn message_to_chat(message: &[u8], created: u64) -> Result<ChatAnswer, serde_json::Error> {
+    let message: Message<'_> = serde_json::from_slice(message)?;
+    let mut text = String::new();
+    let mut tool_calls = Vec::new();
+    for block in &message.content {
+        match block.kind.as_ref() {
+            "text" => text.push_str(block.text.as_deref().unwrap_or_default()),
+            "tool_use" => tool_calls.push(ToolCall {
+                id: block.id,
+                kind: "function",
+                function: CalledFunction {
+                    name: block.name,
+                    arguments: compact(block.input.map_or("null", RawValue::get)),
+                },
+            }),
+            _ => {}
+        }
+    }
+    let usage = message.usage.as_ref().and_then(AnthropicUsage::normalised);
+    let chat = Completion {
+        id: message.id,
+        object: "chat.completion",
+        created,
+        model: message.model.as_deref(),
+        choices: [Choice {
+            index: 0,
+            message: Reply {
+                role: "assistant",
+                content: (!text.is_empty()).then_some(text.as_str()),
+                refusal: None,
+                tool_calls,
+            },
+            logprobs: None,
+            finish_reason: finish_reason(message.stop_reason.as_deref()),
+        }],
+        usage: usage.unwrap_or_default().to_openai(),
+    };
+    Ok(ChatAnswer {
+        // Structs of strings, numbers and raw JSON always serialise.
+        body: serde_json::to_vec(&chat).unwrap_or_default(),
+        usage,
+        model: message.model.map(Cow::into_owned),
+    })
+}
+
+// ---- The provider's answer, borrowed from its body ----
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    content: Vec<ContentBlock<'a>>,
+    #[serde(borrow, default)]
+    stop_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    usage: Option<AnthropicUsage>,
+}
+
+/// A content block; the fields of kinds other than text and tool use are skipped.
+#[derive(Deserialize)]
+struct ContentBlock<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
+}
+
+/// Anthropic's token counts, as its responses and `message_start` events carry them.
+#[derive(Deserialize, Default)]
+struct AnthropicUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+}
+
+impl AnthropicUsage {
+    /// The counts as the gateway keeps them (see `Usage::from_anthropic`); none without
+    /// `input_tokens`.
+    fn normalised(&self) -> Option<Usage> {
+        let cached = self.cache_read_input_tokens.unwrap_or(0);
+        Some(Usage {
+            input: self.input_tokens? + cached + self.cache_creation_input_tokens.unwrap_or(0),
+            output: self.output_tokens.unwrap_or(0),
+            cached,
+            reasoning: 0,
+        })
+    }
+}
+
+// ---- The client's answer ----
+
+#[derive(Serialize)]
+struct Completion<'a> {
+    id: Option<&'a RawValue>,
+    object: &'static str,
+    created: u64,
+    model: Option<&'a str>,
+    choices: [Choice<'a>; 1],
+    usage: OpenAiUsage,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    message: Reply<'a>,
+    logprobs: Option<()>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct Reply<'a> {
+    role: &'static str,
+    content: Option<&'a str>,
+    refusal: Option<()>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ToolCall<'a>>,
+}
+
+#[derive(Serialize)]
+struct ToolCall<'a> {
+    id: Option<&'a RawValue>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: CalledFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct CalledFunction<'a> {
+    name: Option<&'a RawValue>,
+    /// The tool's input as JSON text, as OpenAI clients expect it.
+    arguments: Cow<'a, str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+    use serde_json::{Value, json};
+
+    fn translate(message: &Value) -> (Value, ChatAnswer) {
+        let answer = message_to_chat(&serde_json::to_vec(message).unwrap(), 7).unwrap();
+        (serde_json::from_slice(&answer.body).unwrap(), answer)
+    }
+
+    #[test]
+    fn keeps_text_tools_and_usage() {
+        let answer =
+            message_to_chat(&fixture("anthropic/messages_response_tool_use.json"), 7).unwrap();
+        let chat: Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(chat["object"], "chat.completion");
+        assert_eq!(chat["created"], 7);
+        assert_eq!(chat["choices"][0]["finish_reason"], "tool_calls");
+        let call = &chat["choices"][0]["message"]["tool_calls"][0];
+        assert_eq!(call["type"], "function");
+        assert_eq!(call["function"]["name"], "get_weather");
+        let args: Value =
+            serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(args["location"], "Paris");
+        assert_eq!(chat["usage"]["completion_tokens"], 74);
+        assert_eq!(chat["usage"]["prompt_tokens"], 412 + 1536);
+        assert_eq!(answer.usage.unwrap().output, 74);
+        assert_eq!(answer.model.as_deref(), chat["model"].as_str());
+    }
+
+    #[test]
+    fn text_blocks_join_and_other_blocks_are_skipped() {
+        let (chat, answer) = translate(&json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+            "content": [
+                {"type": "thinking", "thinking": "hmm", "signature": "s"},
+                {"type": "text", "text": "a \"quoted\" "},
+                {"type": "text", "text": "answer", "citations": null}
+            ],
+            "stop_reason": "max_tokens",
+            "usage": {"input_tokens": 3, "output_tokens": 2, "cache_read_input_tokens": 1, "service_tier": "standard"}
+        }));
+        assert_eq!(
+            chat["choices"][0],
+            json!({"index": 0, "message": {"role": "assistant", "content": "a \"quoted\" answer", "refusal": null}, "logprobs": null, "finish_reason": "length"})
+        );
+        assert_eq!(chat["id"], "msg_1");
+        assert_eq!(chat["usage"]["prompt_tokens"], 4);
+        assert_eq!(chat["usage"]["prompt_tokens_details"]["cached_tokens"], 1);
+        assert_eq!(answer.model.as_deref(), Some("claude-x"));
+    }
+
+    #[test]
+    fn an_answer_without_text_has_null_content() {
+        let (chat, answer) =
+            translate(&json!({"id": "msg_1", "content": [], "stop_reason": "end_turn"}));
+        assert_eq!(chat["choices"][0]["message"]["content"], Value::Null);
+        assert_eq!(chat["choices"][0]["finish_reason"], "stop");
+        assert_eq!(chat["usage"]["total_tokens"], 0);
+        assert!(answer.usage.is_none());
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_message_is_an_error() {
+        assert!(message_to_chat(br#""just text""#, 7).is_err());
+        assert!(message_to_chat(br#"{"content": "text"}"#, 7).is_err());
+        assert!(message_to_chat(b"not json", 7).is_err());
+    }
+}
