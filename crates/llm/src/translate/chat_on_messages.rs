@@ -17,6 +17,7 @@ mod request;
 mod response;
 
 pub use request::{MessagesRequest, MessagesTarget, chat_to_messages};
+use response::AnthropicUsage;
 pub use response::{ChatAnswer, message_to_chat};
 
 /// Anthropic's `stop_reason` as OpenAI's `finish_reason`.
@@ -45,22 +46,20 @@ pub fn error_to_openai(body: &Value) -> Value {
 /// Turns an Anthropic event stream into OpenAI chunks, event by event.
 #[derive(Debug)]
 pub struct StreamTranslator {
-    id: String,
-    model: String,
-    created: u64,
+    head: ChunkHead,
     include_usage: bool,
     /// Anthropic content-block index -> OpenAI tool-call index.
     tool_calls: Vec<(u64, usize)>,
     pub usage: Option<Usage>,
     done: bool,
-    /// A text chunk rendered around a placeholder, split there: text deltas (most events of
-    /// a stream) are written into it without building JSON trees. Reset when `id` or `model`
-    /// change.
-    text_frame: Option<(String, String)>,
 }
 
-/// Stands in for the text when the text-chunk frame is rendered; no real text is it.
-const TEXT_PLACEHOLDER: &str = "\u{1}agentgateway-text\u{1}";
+/// The delta of a stream's first chunk (fields in the order the JSON trees gave them).
+#[derive(serde::Serialize)]
+struct RoleDelta {
+    content: &'static str,
+    role: &'static str,
+}
 
 /// The parts of a `content_block_delta` event a text delta needs, borrowed from the event.
 #[derive(serde::Deserialize)]
@@ -105,7 +104,7 @@ struct StartedMessage<'a> {
     #[serde(default, borrow)]
     model: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
-    usage: Option<Value>,
+    usage: Option<AnthropicUsage>,
 }
 
 #[derive(serde::Deserialize)]
@@ -129,14 +128,11 @@ struct BlockKind<'a> {
 impl StreamTranslator {
     pub fn new(model: &str, created: u64, include_usage: bool) -> Self {
         Self {
-            id: String::new(),
-            model: model.to_string(),
-            created,
+            head: ChunkHead::new("", model, created),
             include_usage,
             tool_calls: Vec::new(),
             usage: None,
             done: false,
-            text_frame: None,
         }
     }
 
@@ -146,38 +142,25 @@ impl StreamTranslator {
         if event.kind != "content_block_delta" || event.delta.kind != "text_delta" {
             return None;
         }
-        let text = event.delta.text?;
-        if self.text_frame.is_none() {
-            let rendered = self.chunk(json!({ "content": TEXT_PLACEHOLDER }), None);
-            let marker = serde_json::to_string(TEXT_PLACEHOLDER).ok()?;
-            let (prefix, suffix) = rendered.split_once(&marker)?;
-            self.text_frame = Some((prefix.to_string(), suffix.to_string()));
-        }
-        let (prefix, suffix) = self.text_frame.as_ref()?;
-        let mut out = String::with_capacity(prefix.len() + text.len() + suffix.len() + 8);
-        out.push_str(prefix);
-        out.push_str(&serde_json::to_string(&*text).ok()?);
-        out.push_str(suffix);
-        Some(out)
+        Some(self.head.text(&event.delta.text?))
     }
 
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
-        self.head().choice(0, &delta, finish)
-    }
-
-    fn head(&self) -> ChunkHead<'_> {
-        ChunkHead::new(&self.id, &self.model, self.created)
+    fn chunk(&self, delta: &impl serde::Serialize, finish: Option<&str>) -> String {
+        self.head.choice(0, delta, finish)
     }
 
     /// What `message_start` becomes: the assistant's first chunk.
-    fn started(&mut self, id: &str, model: Option<&str>, usage: Option<&Value>) -> Vec<String> {
-        self.id = id.to_string();
-        if let Some(m) = model {
-            self.model = m.to_string();
+    fn started(&mut self, id: &str, model: Option<&str>, usage: Option<Usage>) -> Vec<String> {
+        self.head.set_id(id);
+        if let Some(model) = model {
+            self.head.set_model(model);
         }
-        self.text_frame = None;
-        self.usage = usage.and_then(Usage::from_anthropic);
-        vec![self.chunk(json!({ "role": "assistant", "content": "" }), None)]
+        self.usage = usage;
+        let delta = RoleDelta {
+            content: "",
+            role: "assistant",
+        };
+        vec![self.chunk(&delta, None)]
     }
 
     /// What `message_delta` becomes: the final usage is noted, the finish reason sent.
@@ -187,7 +170,7 @@ impl StreamTranslator {
             usage.output = output;
         }
         self.usage = Some(usage);
-        vec![self.chunk(json!({}), Some(finish_reason(stop_reason)))]
+        vec![self.chunk(&serde_json::Map::new(), Some(finish_reason(stop_reason)))]
     }
 
     /// What `message_stop` becomes: the usage chunk when asked for, then `[DONE]`.
@@ -195,11 +178,18 @@ impl StreamTranslator {
         let usage = self
             .include_usage
             .then(|| self.usage.unwrap_or_default().to_openai());
-        self.head().end(usage.as_ref())
+        self.head.end(usage.as_ref())
     }
 
     /// The `data:` payloads (without framing) that one Anthropic event becomes.
     pub fn payloads(&mut self, event: &Event) -> Vec<String> {
+        // Anthropic names each event by its type: the ones that need nothing from their
+        // body are not read at all.
+        match event.event.as_deref() {
+            Some("ping" | "content_block_stop") => return Vec::new(),
+            Some("message_stop") => return self.last_payloads(),
+            _ => {}
+        }
         // Text deltas are most of a stream: they take a path without JSON trees.
         static TEXT_DELTA: LazyLock<memmem::Finder<'static>> =
             LazyLock::new(|| memmem::Finder::new(b"\"text_delta\""));
@@ -222,7 +212,7 @@ impl StreamTranslator {
                     return self.started(
                         message.id.as_deref().unwrap_or_default(),
                         message.model.as_deref(),
-                        message.usage.as_ref(),
+                        message.usage.as_ref().and_then(AnthropicUsage::normalised),
                     );
                 }
                 "message_delta" => {
@@ -249,7 +239,7 @@ impl StreamTranslator {
                 self.started(
                     message["id"].as_str().unwrap_or_default(),
                     message["model"].as_str(),
-                    message.get("usage"),
+                    message.get("usage").and_then(Usage::from_anthropic),
                 )
             }
             "content_block_start" if v["content_block"]["type"] == "tool_use" => {
@@ -258,11 +248,11 @@ impl StreamTranslator {
                     .push((v["index"].as_u64().unwrap_or(0), index));
                 let block = &v["content_block"];
                 let call = json!({ "index": index, "id": block["id"], "type": "function", "function": { "name": block["name"], "arguments": "" } });
-                vec![self.chunk(json!({ "tool_calls": [call] }), None)]
+                vec![self.chunk(&json!({ "tool_calls": [call] }), None)]
             }
             "content_block_delta" => match v["delta"]["type"].as_str() {
                 Some("text_delta") => {
-                    vec![self.chunk(json!({ "content": v["delta"]["text"] }), None)]
+                    vec![self.chunk(&json!({ "content": v["delta"]["text"] }), None)]
                 }
                 Some("input_json_delta") => {
                     let block = v["index"].as_u64().unwrap_or(0);
@@ -271,7 +261,7 @@ impl StreamTranslator {
                         return Vec::new();
                     };
                     let call = json!({ "index": index, "function": { "arguments": v["delta"]["partial_json"] } });
-                    vec![self.chunk(json!({ "tool_calls": [call] }), None)]
+                    vec![self.chunk(&json!({ "tool_calls": [call] }), None)]
                 }
                 _ => Vec::new(),
             },
@@ -304,7 +294,7 @@ impl super::ChunkStream for StreamTranslator {
     }
 
     fn model(&self) -> &str {
-        &self.model
+        self.head.model()
     }
 }
 
@@ -332,7 +322,7 @@ mod tests {
             let fast = translator.text_chunk(&data).expect("a text delta");
             assert_eq!(
                 fast,
-                translator.chunk(json!({ "content": text }), None),
+                translator.chunk(&json!({ "content": text }), None),
                 "{text:?}"
             );
             let event = Event {
@@ -414,7 +404,10 @@ mod tests {
                 "{}",
                 event.data
             );
-            assert_eq!((quick.usage, &quick.model), (tree.usage, &tree.model));
+            assert_eq!(
+                (quick.usage, quick.head.model()),
+                (tree.usage, tree.head.model())
+            );
         }
     }
 }

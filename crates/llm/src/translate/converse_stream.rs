@@ -89,9 +89,7 @@ pub fn converse_to_chat(response: &Value, model: &str, created: u64) -> Value {
 /// Turns a ConverseStream into OpenAI chunks, event by event.
 #[derive(Debug)]
 pub struct ConverseStreamTranslator {
-    id: String,
-    model: String,
-    created: u64,
+    head: ChunkHead,
     include_usage: bool,
     /// Converse `contentBlockIndex` -> OpenAI tool-call index, for tool-use blocks.
     tool_calls: Vec<(u64, usize)>,
@@ -103,9 +101,7 @@ impl ConverseStreamTranslator {
     /// `model` is the one the client asked for; Converse never names it.
     pub fn new(model: &str, created: u64, include_usage: bool) -> Self {
         Self {
-            id: completion_id(),
-            model: model.to_string(),
-            created,
+            head: ChunkHead::new(&completion_id(), model, created),
             include_usage,
             tool_calls: Vec::new(),
             usage: None,
@@ -114,11 +110,7 @@ impl ConverseStreamTranslator {
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
-        self.head().choice(0, &delta, finish)
-    }
-
-    fn head(&self) -> ChunkHead<'_> {
-        ChunkHead::new(&self.id, &self.model, self.created)
+        self.head.choice(0, &delta, finish)
     }
 
     /// The `data:` payloads (without framing) that one Converse event becomes.
@@ -157,7 +149,7 @@ impl ConverseStreamTranslator {
                 let usage = self
                     .include_usage
                     .then(|| self.usage.unwrap_or_default().to_openai());
-                self.head().end(usage.as_ref())
+                self.head.end(usage.as_ref())
             }
             "exception" => {
                 // Stream exceptions spell the code in lower camel case (`throttlingException`);
@@ -216,7 +208,7 @@ impl super::ChunkStream for ConverseStreamTranslator {
     }
 
     fn model(&self) -> &str {
-        &self.model
+        self.head.model()
     }
 }
 

@@ -91,11 +91,9 @@ struct ChoiceState {
 /// Turns a Gemini event stream into OpenAI chunks, event by event.
 #[derive(Debug)]
 pub struct GeminiStreamTranslator {
-    id: String,
+    head: ChunkHead,
     /// Gemini's `responseId`, part of the tool-call ids minted for this answer.
     response_id: String,
-    model: String,
-    created: u64,
     include_usage: bool,
     choices: Vec<ChoiceState>,
     /// Tool calls so far across all choices, numbered as in a whole response so minted
@@ -111,10 +109,8 @@ pub struct GeminiStreamTranslator {
 impl GeminiStreamTranslator {
     pub fn new(model: &str, created: u64, include_usage: bool) -> Self {
         Self {
-            id: gemini::completion_id("", created),
+            head: ChunkHead::new(&gemini::completion_id("", created), model, created),
             response_id: String::new(),
-            model: model.to_string(),
-            created,
             include_usage,
             choices: Vec::new(),
             minted: 0,
@@ -125,11 +121,7 @@ impl GeminiStreamTranslator {
     }
 
     fn chunk(&self, index: u64, delta: Value, finish: Option<&str>) -> String {
-        self.head().choice(index, &delta, finish)
-    }
-
-    fn head(&self) -> ChunkHead<'_> {
-        ChunkHead::new(&self.id, &self.model, self.created)
+        self.head.choice(index, &delta, finish)
     }
 
     /// The state of choice `index`, and whether this is its first appearance (when OpenAI
@@ -162,10 +154,11 @@ impl GeminiStreamTranslator {
             && let Some(id) = v["responseId"].as_str()
         {
             self.response_id = id.to_string();
-            self.id = gemini::completion_id(id, self.created);
+            self.head
+                .set_id(&gemini::completion_id(id, self.head.created()));
         }
         if let Some(model) = v["modelVersion"].as_str() {
-            self.model = model.to_string();
+            self.head.set_model(model);
         }
         // Usage is cumulative and repeated on every chunk: the latest is the total so far.
         if let Some(usage) = v.get("usageMetadata").and_then(Usage::from_gemini) {
@@ -251,7 +244,7 @@ impl GeminiStreamTranslator {
         // A failed stream already carried its error: no usage, only the end marker.
         let usage = (self.include_usage && !self.failed)
             .then(|| self.usage.unwrap_or_default().to_openai());
-        out.extend(self.head().end(usage.as_ref()));
+        out.extend(self.head.end(usage.as_ref()));
         out
     }
 }
@@ -278,7 +271,7 @@ impl super::ChunkStream for GeminiStreamTranslator {
     }
 
     fn model(&self) -> &str {
-        &self.model
+        self.head.model()
     }
 }
 

@@ -1,71 +1,116 @@
-//! OpenAI `chat.completion.chunk` payloads for the translated streams, serialised from
-//! borrowed fields instead of being built as JSON trees first: a stream emits one per
-//! provider event, and the tree was most of the cost of translating it.
+//! OpenAI `chat.completion.chunk` payloads for the translated streams, written from the
+//! parts that change (the delta, the finish reason) around the parts that do not, rendered
+//! once per stream: a stream emits one chunk per provider event, and building each as a
+//! JSON tree was most of the cost of translating it.
 //!
-//! Fields are declared in alphabetical order, the order serde_json's sorted maps gave the
+//! Fields are written in alphabetical order, the order serde_json's sorted maps gave the
 //! tree-based rendering, so the bytes are the same as before.
 
-use crate::usage::OpenAiUsage;
 use serde::Serialize;
 
-/// What identifies the chunks of one stream.
-pub(crate) struct ChunkHead<'a> {
-    pub id: &'a str,
-    pub model: &'a str,
-    pub created: u64,
-}
+use crate::usage::OpenAiUsage;
 
-#[derive(Serialize)]
-struct Chunk<'a, D: Serialize> {
-    choices: [Choice<'a, D>; 1],
+/// What identifies the chunks of one stream, with the part of every chunk it decides
+/// rendered once: `"created":…,"id":…,"model":…,"object":"chat.completion.chunk"`.
+/// Rendered again only when the id or model changes (a provider names them once).
+#[derive(Debug)]
+pub(crate) struct ChunkHead {
+    id: String,
+    model: String,
     created: u64,
-    id: &'a str,
-    model: &'a str,
-    object: &'static str,
-}
-
-#[derive(Serialize)]
-struct Choice<'a, D: Serialize> {
-    delta: &'a D,
-    finish_reason: Option<&'a str>,
-    index: u64,
-    logprobs: Option<()>,
-}
-
-/// The last chunk of a stream that asked for usage: no choices, only `usage`.
-#[derive(Serialize)]
-struct UsageChunk<'a> {
-    choices: [(); 0],
-    created: u64,
-    id: &'a str,
-    model: &'a str,
-    object: &'static str,
-    usage: &'a OpenAiUsage,
+    fields: String,
 }
 
 const OBJECT: &str = "chat.completion.chunk";
 
-impl<'a> ChunkHead<'a> {
-    pub fn new(id: &'a str, model: &'a str, created: u64) -> Self {
-        Self { id, model, created }
+#[derive(Serialize)]
+struct HeadFields<'a> {
+    created: u64,
+    id: &'a str,
+    model: &'a str,
+    object: &'static str,
+}
+
+impl ChunkHead {
+    pub fn new(id: &str, model: &str, created: u64) -> Self {
+        let mut head = Self {
+            id: id.to_string(),
+            model: model.to_string(),
+            created,
+            fields: String::new(),
+        };
+        head.render();
+        head
+    }
+
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    pub fn created(&self) -> u64 {
+        self.created
+    }
+
+    pub fn set_id(&mut self, id: &str) {
+        if self.id != id {
+            self.id = id.to_string();
+            self.render();
+        }
+    }
+
+    pub fn set_model(&mut self, model: &str) {
+        if self.model != model {
+            self.model = model.to_string();
+            self.render();
+        }
+    }
+
+    fn render(&mut self) {
+        let fields = HeadFields {
+            created: self.created,
+            id: &self.id,
+            model: &self.model,
+            object: OBJECT,
+        };
+        // A struct of strings and a number always serialises; the braces are cut off so
+        // the fields can sit among the chunk's own.
+        let object = serde_json::to_string(&fields).unwrap_or_default();
+        self.fields = object
+            .strip_prefix('{')
+            .and_then(|rest| rest.strip_suffix('}'))
+            .unwrap_or_default()
+            .to_string();
     }
 
     /// One choice's delta (and its finish reason, on its last chunk).
     pub fn choice(&self, index: u64, delta: &impl Serialize, finish: Option<&str>) -> String {
-        let chunk = Chunk {
-            choices: [Choice {
-                delta,
-                finish_reason: finish,
-                index,
-                logprobs: None,
-            }],
-            created: self.created,
-            id: self.id,
-            model: self.model,
-            object: OBJECT,
-        };
+        let mut out = Vec::with_capacity(self.fields.len() + 128);
+        out.extend_from_slice(br#"{"choices":[{"delta":"#);
         // Plain structs, strings and JSON values always serialise.
-        serde_json::to_string(&chunk).unwrap_or_default()
+        let _ = serde_json::to_writer(&mut out, delta);
+        out.extend_from_slice(br#","finish_reason":"#);
+        let _ = serde_json::to_writer(&mut out, &finish);
+        out.extend_from_slice(br#","index":"#);
+        out.extend_from_slice(index.to_string().as_bytes());
+        self.close(out)
+    }
+
+    /// The chunk of choice 0 carrying one piece of text: most chunks of a stream, so
+    /// written without a delta struct.
+    pub fn text(&self, text: &str) -> String {
+        let mut out = Vec::with_capacity(self.fields.len() + text.len() + 96);
+        out.extend_from_slice(br#"{"choices":[{"delta":{"content":"#);
+        let _ = serde_json::to_writer(&mut out, text);
+        out.extend_from_slice(br#"},"finish_reason":null,"index":0"#);
+        self.close(out)
+    }
+
+    /// The end of a choice chunk: the choice's last field, then the head's fields.
+    fn close(&self, mut out: Vec<u8>) -> String {
+        out.extend_from_slice(br#","logprobs":null}],"#);
+        out.extend_from_slice(self.fields.as_bytes());
+        out.push(b'}');
+        String::from_utf8(out).unwrap_or_default()
     }
 
     /// How a stream ends: the usage chunk when the client asked for one
@@ -79,33 +124,40 @@ impl<'a> ChunkHead<'a> {
         out
     }
 
-    /// The usage chunk.
+    /// The usage chunk: no choices, only `usage`.
     fn usage(&self, usage: &OpenAiUsage) -> String {
-        let chunk = UsageChunk {
-            choices: [],
-            created: self.created,
-            id: self.id,
-            model: self.model,
-            object: OBJECT,
-            usage,
-        };
-        serde_json::to_string(&chunk).unwrap_or_default()
+        let mut out = Vec::with_capacity(self.fields.len() + 256);
+        out.extend_from_slice(br#"{"choices":[],"#);
+        out.extend_from_slice(self.fields.as_bytes());
+        out.extend_from_slice(br#","usage":"#);
+        let _ = serde_json::to_writer(&mut out, usage);
+        out.push(b'}');
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    const HEAD: ChunkHead<'static> = ChunkHead {
-        id: "msg_1",
-        model: "claude \"x\"",
-        created: 7,
-    };
+    fn tree(head: &ChunkHead, choices: Value, usage: Option<Value>) -> String {
+        let mut chunk = json!({
+            "id": head.id,
+            "object": "chat.completion.chunk",
+            "created": head.created,
+            "model": head.model,
+            "choices": choices,
+        });
+        if let Some(usage) = usage {
+            chunk["usage"] = usage;
+        }
+        chunk.to_string()
+    }
 
     #[test]
     fn choice_chunks_are_the_bytes_the_json_tree_gave() {
+        let mut head = ChunkHead::new("msg_1", "claude \"x\"", 7);
         for (delta, finish) in [
             (json!({ "role": "assistant", "content": "" }), None),
             (json!({ "content": "h\u{e9}llo \"q\"\n" }), None),
@@ -115,20 +167,28 @@ mod tests {
                 None,
             ),
         ] {
-            let tree = json!({
-                "id": HEAD.id,
-                "object": "chat.completion.chunk",
-                "created": HEAD.created,
-                "model": HEAD.model,
-                "choices": [{ "index": 2, "delta": delta, "logprobs": null, "finish_reason": finish }],
-            })
-            .to_string();
-            assert_eq!(HEAD.choice(2, &delta, finish), tree);
+            let expected = tree(
+                &head,
+                json!([{ "index": 2, "delta": delta, "logprobs": null, "finish_reason": finish }]),
+                None,
+            );
+            assert_eq!(head.choice(2, &delta, finish), expected);
+        }
+        head.set_id("msg_2");
+        head.set_model("m\u{e9}");
+        for text in ["", "plain", "quote \" \\ \n\t \u{1} \u{1F600}"] {
+            let expected = tree(
+                &head,
+                json!([{ "index": 0, "delta": { "content": text }, "logprobs": null, "finish_reason": null }]),
+                None,
+            );
+            assert_eq!(head.text(text), expected);
         }
     }
 
     #[test]
     fn usage_chunks_are_the_bytes_the_json_tree_gave() {
+        let head = ChunkHead::new("msg_1", "claude", 7);
         let usage = crate::Usage {
             input: 3,
             output: 2,
@@ -136,21 +196,17 @@ mod tests {
             reasoning: 0,
         }
         .to_openai();
-        let tree = json!({
-            "id": HEAD.id,
-            "object": "chat.completion.chunk",
-            "created": HEAD.created,
-            "model": HEAD.model,
-            "choices": [],
-            "usage": {
+        let expected = tree(
+            &head,
+            json!([]),
+            Some(json!({
                 "prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5,
                 "prompt_tokens_details": { "cached_tokens": 1 },
                 "completion_tokens_details": { "reasoning_tokens": 0 },
-            },
-        })
-        .to_string();
-        assert_eq!(HEAD.usage(&usage), tree);
-        assert_eq!(HEAD.end(Some(&usage)), [tree, "[DONE]".to_string()]);
-        assert_eq!(HEAD.end(None), ["[DONE]"]);
+            })),
+        );
+        assert_eq!(head.usage(&usage), expected);
+        assert_eq!(head.end(Some(&usage)), [expected, "[DONE]".to_string()]);
+        assert_eq!(head.end(None), ["[DONE]"]);
     }
 }

@@ -99,7 +99,7 @@ struct ContentBlock<'a> {
 
 /// Anthropic's token counts, as its responses and `message_start` events carry them.
 #[derive(Deserialize, Default)]
-struct AnthropicUsage {
+pub(super) struct AnthropicUsage {
     #[serde(default)]
     input_tokens: Option<u64>,
     #[serde(default)]
@@ -113,7 +113,7 @@ struct AnthropicUsage {
 impl AnthropicUsage {
     /// The counts as the gateway keeps them (see `Usage::from_anthropic`); none without
     /// `input_tokens`.
-    fn normalised(&self) -> Option<Usage> {
+    pub(super) fn normalised(&self) -> Option<Usage> {
         let cached = self.cache_read_input_tokens.unwrap_or(0);
         Some(Usage {
             input: self.input_tokens? + cached + self.cache_creation_input_tokens.unwrap_or(0),
