@@ -1,6 +1,7 @@
 //! Body types and small constructors.
 
 use bytes::Bytes;
+use http_body::Body as _;
 use http_body_util::combinators::BoxBody as HttpBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 
@@ -59,6 +60,11 @@ pub async fn collect_limited(mut body: BoxBody, limit: usize) -> Result<Bytes, C
                 }
                 buffer.extend_from_slice(&data);
             }
+        }
+        // A body that knows it is done (its declared length has arrived) is not polled
+        // once more just to hear so.
+        if body.is_end_stream() {
+            break;
         }
     }
     Ok(first.unwrap_or_else(|| buffer.freeze()))

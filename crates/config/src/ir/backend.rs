@@ -233,10 +233,17 @@ impl AiBackend {
                 None => format!("/openai/v1{suffix}"),
             };
         }
+        // Joined by hand: `format!` showed in the cost of every LLM request.
+        let join = |prefix: &str| {
+            let mut path = String::with_capacity(prefix.len() + suffix.len());
+            path.push_str(prefix);
+            path.push_str(suffix);
+            path
+        };
         match (&self.path, &self.path_prefix) {
             (Some(path), _) => path.clone(),
-            (None, Some(prefix)) => format!("{}{suffix}", prefix.trim_end_matches('/')),
-            (None, None) => format!("/v1{suffix}"),
+            (None, Some(prefix)) => join(prefix.trim_end_matches('/')),
+            (None, None) => join("/v1"),
         }
     }
 }

@@ -31,6 +31,7 @@ mod dialect;
 mod embeddings;
 pub(crate) mod failover;
 mod models;
+mod reemit;
 mod translated;
 mod wire;
 use dialect::Dialect;
@@ -155,7 +156,15 @@ fn apply_credential<'a>(
     if matches!(credential, Some(BackendCredential::Passthrough)) {
         return None;
     }
-    for name in CLIENT_CREDENTIAL_HEADERS {
+    // One pass over the (few) request headers finds the credentials to remove; removing
+    // each of the seven by name hashed every name on every request.
+    let found: Vec<HeaderName> = parts
+        .headers
+        .keys()
+        .filter(|name| CLIENT_CREDENTIAL_HEADERS.contains(name))
+        .cloned()
+        .collect();
+    for name in found {
         parts.headers.remove(name);
     }
     if ai.provider == AiProvider::Anthropic && !parts.headers.contains_key(&ANTHROPIC_VERSION) {
@@ -244,8 +253,8 @@ async fn chat(
             Some(guard) => Guarded::wrap(passthrough, guard, dialect.api()),
             None => passthrough,
         };
-        let stream = translated::StreamParts {
-            frames: wire::FrameDecoder::Sse(SseDecoder::default()),
+        let stream = reemit::StreamParts {
+            frames: wire::FrameDecoder::sse(),
             translator,
             labels,
             start,
@@ -339,8 +348,8 @@ pub(crate) fn set_path(parts: &mut http::request::Parts, path: &str) -> Result<(
         Some(q) => format!("{path}?{q}"),
         None => path.to_string(),
     };
-    parts.uri = path_and_query
-        .parse()
+    // From the String itself: the URI keeps its bytes rather than copying them.
+    parts.uri = http::Uri::try_from(path_and_query)
         .map_err(|_| ProxyError::Internal(format!("'{path}' is not a valid provider path")))?;
     Ok(())
 }

@@ -3,17 +3,13 @@
 //! provider format is translated to and from Chat Completions; Anthropic clients reach the
 //! others through that pivot.
 
-use std::collections::VecDeque;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use config::ir::backend::{AiBackend, AiProvider, BackendCredential};
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
 use llm::Usage;
 use llm::openai::PreparedChat;
 use llm::policy::RequestPolicy;
@@ -26,13 +22,12 @@ use llm::translate::messages_on_chat::ChunkTranslator;
 use llm::translate::{self, EventTranslator, StreamTranslator, messages_on_chat};
 use serde_json::Value;
 
-use crate::body::{BoxBody, BoxError, boxed, collect_limited, full};
+use crate::body::{BoxBody, collect_limited, full};
 use crate::error::ProxyError;
 use crate::forward::Outbound;
-use crate::gen_ai_metrics::{GenAiLabels, SharedGenAiFacts};
-use crate::llm_route::budget::PendingBudget;
+use crate::gen_ai_metrics::GenAiLabels;
 use crate::llm_route::dialect::Dialect;
-use crate::llm_route::wire::{FrameDecoder, Wire};
+use crate::llm_route::wire::Wire;
 use crate::llm_route::{
     RESPONSE_LIMIT, json_bytes, name_the_model, read_request, send_json, set_path, settle,
 };
@@ -292,7 +287,7 @@ pub(crate) async fn chat(
         if let Some(guard) = policy.and_then(RequestPolicy::response_guard) {
             translator = Guarded::wrap(translator, guard, client.api());
         }
-        let stream = StreamParts {
+        let stream = super::reemit::StreamParts {
             frames: plan.wire.frames(),
             translator,
             labels,
@@ -334,43 +329,6 @@ pub(crate) async fn chat(
     }
 }
 
-/// What a re-emitted stream needs besides the provider's body.
-pub(crate) struct StreamParts {
-    pub frames: FrameDecoder,
-    pub translator: Box<dyn EventTranslator>,
-    pub labels: GenAiLabels,
-    pub start: Instant,
-    pub metrics: Arc<Metrics>,
-    pub facts: SharedGenAiFacts,
-}
-
-impl StreamParts {
-    /// The client's streamed answer: the provider's body re-emitted event by event.
-    pub fn respond(self, mut parts: http::response::Parts, body: BoxBody) -> Response<BoxBody> {
-        parts.headers.remove(header::CONTENT_LENGTH);
-        parts.headers.remove(header::TRANSFER_ENCODING);
-        parts.headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        let stream = TranslatedStream {
-            inner: body,
-            frames: self.frames,
-            translator: self.translator,
-            pending: VecDeque::new(),
-            done: false,
-            labels: self.labels,
-            start: self.start,
-            first: false,
-            budget: super::budget::stream_watch(&self.facts),
-            streamed_tokens: 0,
-            metrics: self.metrics,
-            facts: self.facts,
-        };
-        Response::from_parts(parts, boxed(stream))
-    }
-}
-
 /// The client's answer when the prompt guard refuses a response.
 pub(crate) fn blocked_response(
     blocked: &llm::guard::Blocked,
@@ -378,140 +336,4 @@ pub(crate) fn blocked_response(
 ) -> Response<BoxBody> {
     let status = StatusCode::from_u16(blocked.status).unwrap_or(StatusCode::FORBIDDEN);
     crate::llm_route::json_response(status, &blocked.error_body(client.api()))
-}
-
-/// A provider's event stream re-emitted in the client's format, ending with the client's
-/// terminator, or with an error event in the client's format when the provider breaks off.
-struct TranslatedStream {
-    inner: BoxBody,
-    frames: FrameDecoder,
-    translator: Box<dyn EventTranslator>,
-    pending: VecDeque<Bytes>,
-    done: bool,
-    labels: GenAiLabels,
-    start: Instant,
-    first: bool,
-    metrics: Arc<Metrics>,
-    facts: SharedGenAiFacts,
-    /// A token budget that ends the stream once it is overrun, and what it has streamed.
-    budget: Option<Arc<PendingBudget>>,
-    streamed_tokens: u64,
-}
-
-impl TranslatedStream {
-    /// Whether the text just produced takes the stream past its token budget.
-    fn over_budget(&mut self, text: &str) -> bool {
-        let Some(budget) = &self.budget else {
-            return false;
-        };
-        self.streamed_tokens += super::budget::output_tokens(text);
-        budget.overrun(self.streamed_tokens)
-    }
-
-    fn finish(&mut self) {
-        self.done = true;
-        self.labels.response_model = self.translator.model().to_string();
-        let usage = self.translator.usage();
-        self.metrics
-            .gen_ai
-            .record(&self.labels, usage, self.start.elapsed());
-        settle(&self.facts, &self.labels, usage);
-    }
-
-    fn push(&mut self, text: String) {
-        if !text.is_empty() {
-            self.pending.push_back(Bytes::from(text));
-        }
-    }
-}
-
-impl Body for TranslatedStream {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        loop {
-            if let Some(bytes) = this.pending.pop_front() {
-                return Poll::Ready(Some(Ok(Frame::data(bytes))));
-            }
-            if this.done {
-                return Poll::Ready(None);
-            }
-            match Pin::new(&mut this.inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    let Some(data) = frame.data_ref() else {
-                        continue;
-                    };
-                    if !this.first {
-                        this.first = true;
-                        this.metrics
-                            .gen_ai
-                            .first_token(&this.labels, this.start.elapsed());
-                    }
-                    let events = match this.frames.feed(data) {
-                        Ok(events) => events,
-                        Err(error) => {
-                            let text = this.translator.error(&format!(
-                                "the provider's stream could not be read: {error}"
-                            ));
-                            this.push(text);
-                            this.finish();
-                            continue;
-                        }
-                    };
-                    // What one read of the provider's body becomes goes out as one frame:
-                    // a frame per event cost a trip through the body and the encoder each.
-                    let mut out = String::new();
-                    for event in events {
-                        let text = this.translator.event(&event);
-                        let over = this.over_budget(&text);
-                        match out.is_empty() {
-                            true => out = text,
-                            false => out.push_str(&text),
-                        }
-                        if over {
-                            let message = format!(
-                                "token budget exhausted after about {} streamed tokens; the answer was cut",
-                                this.streamed_tokens
-                            );
-                            out.push_str(&this.translator.error(&message));
-                            this.finish();
-                            break;
-                        }
-                        if this.translator.finished() {
-                            this.finish();
-                            break;
-                        }
-                    }
-                    this.push(out);
-                }
-                Poll::Ready(Some(Err(error))) => {
-                    let text = this
-                        .translator
-                        .error(&format!("the provider stream broke off: {error}"));
-                    this.push(text);
-                    this.finish();
-                }
-                Poll::Ready(None) => {
-                    // A provider that ends without its terminator still gets the client a clean end.
-                    let text = this.translator.finish();
-                    this.push(text);
-                    this.finish();
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.done && self.pending.is_empty()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
-    }
 }

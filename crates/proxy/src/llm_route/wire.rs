@@ -103,7 +103,7 @@ impl Wire {
     pub fn frames(self) -> FrameDecoder {
         match self {
             Self::Converse => FrameDecoder::AwsEventStream(EventStreamDecoder::default()),
-            _ => FrameDecoder::Sse(SseDecoder::default()),
+            _ => FrameDecoder::sse(),
         }
     }
 }
@@ -115,18 +115,86 @@ fn is_claude(model: &str) -> bool {
 /// Splits a provider's streamed body into events: SSE for most, AWS's binary event stream
 /// for Bedrock (whose messages become events named by their `:event-type`).
 pub(crate) enum FrameDecoder {
-    Sse(SseDecoder),
+    /// The decoder, and the event it hands over, refilled for each: its strings keep their
+    /// allocations from one event to the next.
+    Sse(SseDecoder, Event),
     AwsEventStream(EventStreamDecoder),
 }
 
 impl FrameDecoder {
-    pub fn feed(&mut self, data: &Bytes) -> Result<Vec<Event>, String> {
+    pub fn sse() -> Self {
+        Self::Sse(SseDecoder::default(), Event::default())
+    }
+
+    /// Calls `on_event` with each event completed by `data`. An error means the stream
+    /// cannot be read on; the events of that read are not handed over.
+    pub fn feed_each(
+        &mut self,
+        data: &Bytes,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<(), String> {
         match self {
-            Self::Sse(decoder) => Ok(decoder.feed(data)),
-            Self::AwsEventStream(decoder) => decoder
-                .feed(data)
-                .map(|messages| messages.iter().map(to_sse_event).collect())
-                .map_err(|e| e.to_string()),
+            Self::Sse(decoder, event) => {
+                decoder.feed_each(data, |name, text| {
+                    refill(event, name, text);
+                    on_event(event);
+                });
+                Ok(())
+            }
+            Self::AwsEventStream(decoder) => {
+                let messages = decoder.feed(data).map_err(|e| e.to_string())?;
+                for message in &messages {
+                    on_event(&to_sse_event(message));
+                }
+                Ok(())
+            }
         }
+    }
+}
+
+fn refill(event: &mut Event, name: Option<&str>, data: &str) {
+    event.data.clear();
+    event.data.push_str(data);
+    match (name, &mut event.event) {
+        (Some(name), Some(kept)) => {
+            kept.clear();
+            kept.push_str(name);
+        }
+        (name, slot) => *slot = name.map(str::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_events_are_handed_over_with_their_own_names() {
+        let mut frames = FrameDecoder::sse();
+        let mut seen = Vec::new();
+        let read = Bytes::from_static(
+            b"event: message_start\ndata: {\"a\":1}\n\ndata: [DONE]\n\nevent: ping\ndata: {}\n\nevent: long\ndata: x",
+        );
+        frames
+            .feed_each(&read, |event| seen.push(event.clone()))
+            .unwrap();
+        frames
+            .feed_each(&Bytes::from_static(b"y\n\n"), |event| {
+                seen.push(event.clone())
+            })
+            .unwrap();
+        let named = |name: Option<&str>, data: &str| Event {
+            event: name.map(str::to_string),
+            data: data.to_string(),
+        };
+        assert_eq!(
+            seen,
+            [
+                named(Some("message_start"), "{\"a\":1}"),
+                named(None, "[DONE]"),
+                named(Some("ping"), "{}"),
+                named(Some("long"), "xy"),
+            ]
+        );
     }
 }

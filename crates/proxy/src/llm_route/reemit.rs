@@ -1,0 +1,209 @@
+//! A provider's event stream re-emitted in the client's format, event by event, ending
+//! with the client's terminator, or with an error event in the client's format when the
+//! provider breaks off. Translated streams take this path, and so do native streams whose
+//! text a guard must see or a token budget may cut.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::Response;
+use http::header::{self, HeaderValue};
+use http_body::{Body, Frame, SizeHint};
+use llm::sse::Event;
+use llm::translate::EventTranslator;
+
+use crate::body::{BoxBody, BoxError, boxed};
+use crate::gen_ai_metrics::{GenAiLabels, SharedGenAiFacts};
+use crate::llm_route::budget::{self, PendingBudget};
+use crate::llm_route::settle;
+use crate::llm_route::wire::FrameDecoder;
+use crate::metrics::Metrics;
+
+/// What a re-emitted stream needs besides the provider's body.
+pub(crate) struct StreamParts {
+    pub frames: FrameDecoder,
+    pub translator: Box<dyn EventTranslator>,
+    pub labels: GenAiLabels,
+    pub start: Instant,
+    pub metrics: Arc<Metrics>,
+    pub facts: SharedGenAiFacts,
+}
+
+impl StreamParts {
+    /// The client's streamed answer: the provider's body re-emitted event by event.
+    pub fn respond(self, mut parts: http::response::Parts, body: BoxBody) -> Response<BoxBody> {
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        let stream = ReemittedStream {
+            inner: body,
+            frames: self.frames,
+            emitter: Emitter {
+                translator: self.translator,
+                pending: VecDeque::new(),
+                done: false,
+                labels: self.labels,
+                start: self.start,
+                first: false,
+                budget: budget::stream_watch(&self.facts),
+                streamed_tokens: 0,
+                metrics: self.metrics,
+                facts: self.facts,
+            },
+        };
+        Response::from_parts(parts, boxed(stream))
+    }
+}
+
+struct ReemittedStream {
+    inner: BoxBody,
+    frames: FrameDecoder,
+    emitter: Emitter,
+}
+
+/// What the events become, and the stream's bookkeeping: apart from the decoder, so the
+/// decoder can hand each event over borrowed.
+struct Emitter {
+    translator: Box<dyn EventTranslator>,
+    pending: VecDeque<Bytes>,
+    done: bool,
+    labels: GenAiLabels,
+    start: Instant,
+    first: bool,
+    metrics: Arc<Metrics>,
+    facts: SharedGenAiFacts,
+    /// A token budget that ends the stream once it is overrun, and what it has streamed.
+    budget: Option<Arc<PendingBudget>>,
+    streamed_tokens: u64,
+}
+
+impl Emitter {
+    /// Appends what one provider event becomes to `out`; the stream ends after the
+    /// client's terminator, or once the budget is overrun.
+    fn event(&mut self, event: &Event, out: &mut String) {
+        if self.done {
+            return;
+        }
+        let text = self.translator.event(event);
+        let over = self.over_budget(&text);
+        match out.is_empty() {
+            true => *out = text,
+            false => out.push_str(&text),
+        }
+        if over {
+            let message = format!(
+                "token budget exhausted after about {} streamed tokens; the answer was cut",
+                self.streamed_tokens
+            );
+            out.push_str(&self.translator.error(&message));
+            self.finish();
+        } else if self.translator.finished() {
+            self.finish();
+        }
+    }
+
+    /// Whether the text just produced takes the stream past its token budget.
+    fn over_budget(&mut self, text: &str) -> bool {
+        let Some(budget) = &self.budget else {
+            return false;
+        };
+        self.streamed_tokens += budget::output_tokens(text);
+        budget.overrun(self.streamed_tokens)
+    }
+
+    fn first_data(&mut self) {
+        if !self.first {
+            self.first = true;
+            self.metrics
+                .gen_ai
+                .first_token(&self.labels, self.start.elapsed());
+        }
+    }
+
+    /// Ends the stream with an error event in the client's format.
+    fn fail(&mut self, message: &str) {
+        let text = self.translator.error(message);
+        self.push(text);
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.done = true;
+        self.labels.response_model = self.translator.model().to_string();
+        let usage = self.translator.usage();
+        self.metrics
+            .gen_ai
+            .record(&self.labels, usage, self.start.elapsed());
+        settle(&self.facts, &self.labels, usage);
+    }
+
+    fn push(&mut self, text: String) {
+        if !text.is_empty() {
+            self.pending.push_back(Bytes::from(text));
+        }
+    }
+}
+
+impl Body for ReemittedStream {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let emitter = &mut this.emitter;
+        loop {
+            if let Some(bytes) = emitter.pending.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(bytes))));
+            }
+            if emitter.done {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Some(data) = frame.data_ref() else {
+                        continue;
+                    };
+                    emitter.first_data();
+                    // What one read of the provider's body becomes goes out as one frame:
+                    // a frame per event cost a trip through the body and the encoder each.
+                    let mut out = String::new();
+                    let fed = this
+                        .frames
+                        .feed_each(data, |event| emitter.event(event, &mut out));
+                    emitter.push(out);
+                    if let Err(error) = fed {
+                        emitter.fail(&format!("the provider's stream could not be read: {error}"));
+                    }
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    emitter.fail(&format!("the provider stream broke off: {error}"));
+                }
+                Poll::Ready(None) => {
+                    // A provider that ends without its terminator still gets the client a clean end.
+                    let text = emitter.translator.finish();
+                    emitter.push(text);
+                    emitter.finish();
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.emitter.done && self.emitter.pending.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
