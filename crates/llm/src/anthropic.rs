@@ -44,8 +44,12 @@ pub fn response_facts(body: &[u8]) -> (Option<String>, Option<Usage>) {
 }
 
 /// Folds one stream event into what is known so far.
-pub fn observe_event(data: &str, model: &mut Option<String>, usage: &mut Option<Usage>) {
-    let Ok(v) = serde_json::from_str::<Value>(data) else {
+pub fn observe_event(
+    data: impl AsRef<[u8]>,
+    model: &mut Option<String>,
+    usage: &mut Option<Usage>,
+) {
+    let Ok(v) = serde_json::from_slice::<Value>(data.as_ref()) else {
         return;
     };
     match v.get("type").and_then(Value::as_str) {

@@ -116,24 +116,19 @@ pub(crate) fn prepare(
 
 /// The model that answered and the usage, from a non-streamed response body.
 pub fn response_facts(body: &[u8]) -> (Option<String>, Option<Usage>) {
-    if let Some(facts) = scanned_facts(body, true) {
-        return facts;
-    }
-    match serde_json::from_slice::<Facts>(body) {
-        Ok(f) => f.into_parts(),
-        Err(_) => loose_facts(serde_json::from_slice(body)),
-    }
+    chunk_facts(body, true)
 }
 
 /// The same, from one `data:` payload of a stream (`[DONE]` and non-JSON give nothing).
 /// Without `want_usage` (the chunk has no usage object) the read stops at the model.
-pub fn chunk_facts(data: &str, want_usage: bool) -> (Option<String>, Option<Usage>) {
-    if let Some(facts) = scanned_facts(data.as_bytes(), want_usage) {
+pub fn chunk_facts(data: impl AsRef<[u8]>, want_usage: bool) -> (Option<String>, Option<Usage>) {
+    let data = data.as_ref();
+    if let Some(facts) = scanned_facts(data, want_usage) {
         return facts;
     }
-    match serde_json::from_str::<Facts>(data) {
+    match serde_json::from_slice::<Facts>(data) {
         Ok(f) => f.into_parts(),
-        Err(_) => loose_facts(serde_json::from_str(data)),
+        Err(_) => loose_facts(serde_json::from_slice(data)),
     }
 }
 

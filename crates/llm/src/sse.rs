@@ -50,6 +50,16 @@ impl SseDecoder {
     /// An event whose data is one line inside `bytes` (nearly every event of an LLM
     /// stream) is handed over in place: nothing is copied or allocated for it.
     pub fn feed_each(&mut self, bytes: &[u8], mut on_event: impl FnMut(Option<&str>, &str)) {
+        self.feed_each_raw(bytes, |name, data| match std::str::from_utf8(data) {
+            Ok(text) => on_event(name, text),
+            Err(_) => on_event(name, &String::from_utf8_lossy(data)),
+        });
+    }
+
+    /// `feed_each` with each event's data as bytes, not checked to be UTF-8: for readers
+    /// that look for a few keys and parse bytes anyway (the check cost as much as the
+    /// rest of decoding).
+    pub fn feed_each_raw(&mut self, bytes: &[u8], mut on_event: impl FnMut(Option<&str>, &[u8])) {
         let mut data = match self.has_data {
             true => Data::Buffered,
             false => Data::None,
@@ -93,7 +103,7 @@ impl SseDecoder {
         line: &[u8],
         in_place: Option<&'b [u8]>,
         data: &mut Data<'b>,
-        on_event: &mut impl FnMut(Option<&str>, &str),
+        on_event: &mut impl FnMut(Option<&str>, &[u8]),
     ) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
@@ -142,15 +152,12 @@ impl SseDecoder {
     }
 
     /// The blank line ending an event: hands it over (if it had data) and starts afresh.
-    fn dispatch(&mut self, data: &mut Data<'_>, on_event: &mut impl FnMut(Option<&str>, &str)) {
+    fn dispatch(&mut self, data: &mut Data<'_>, on_event: &mut impl FnMut(Option<&str>, &[u8])) {
         if self.has_data && !self.oversized {
             let name = self.has_name.then_some(self.name.as_str());
             match *data {
-                Data::InPlace(value) => match std::str::from_utf8(value) {
-                    Ok(text) => on_event(name, text),
-                    Err(_) => on_event(name, &String::from_utf8_lossy(value)),
-                },
-                Data::None | Data::Buffered => on_event(name, &self.data),
+                Data::InPlace(value) => on_event(name, value),
+                Data::None | Data::Buffered => on_event(name, self.data.as_bytes()),
             }
         }
         *data = Data::None;
@@ -172,6 +179,18 @@ fn push_text(out: &mut String, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_events_are_the_bytes_sent_and_text_events_are_lossy() {
+        let stream = b"event: a\ndata: caf\xc3\xa9 \xff\n\n";
+        let mut raw = Vec::new();
+        SseDecoder::default().feed_each_raw(stream, |name, data| {
+            raw.push((name.map(str::to_string), data.to_vec()))
+        });
+        assert_eq!(raw, [(Some("a".to_string()), b"caf\xc3\xa9 \xff".to_vec())]);
+        let text = SseDecoder::default().feed(stream);
+        assert_eq!(text[0].data, "caf\u{e9} \u{fffd}");
+    }
 
     #[test]
     fn decodes_events_split_anywhere() {

@@ -76,7 +76,7 @@ impl Dialect {
     pub fn observe(
         self,
         name: Option<&str>,
-        data: &str,
+        data: &[u8],
         model: &mut Option<String>,
         usage: &mut Option<Usage>,
     ) {
@@ -99,7 +99,8 @@ impl Dialect {
                 let carries = match name {
                     Some(name) => matches!(name, "message_start" | "message_delta"),
                     None => {
-                        data.contains("\"message_start\"") || data.contains("\"message_delta\"")
+                        memmem::find(data, b"\"message_start\"").is_some()
+                            || memmem::find(data, b"\"message_delta\"").is_some()
                     }
                 };
                 if carries {
@@ -130,10 +131,9 @@ impl Dialect {
 /// Whether a Chat Completions chunk has a `usage` object (most chunks say `"usage":null`
 /// or nothing): one scan, so that only the chunks that matter are parsed. The searcher is
 /// built once: building it took longer than searching a chunk.
-fn carries_usage(data: &str) -> bool {
+fn carries_usage(bytes: &[u8]) -> bool {
     static USAGE_KEY: LazyLock<memmem::Finder<'static>> =
         LazyLock::new(|| memmem::Finder::new(b"\"usage\":"));
-    let bytes = data.as_bytes();
     USAGE_KEY.find_iter(bytes).any(|at| {
         bytes[at + 8..]
             .iter()
@@ -149,14 +149,14 @@ mod tests {
     #[test]
     fn finds_usage_objects_only() {
         assert!(carries_usage(
-            r#"{"choices":[],"usage":{"prompt_tokens":1}}"#
+            br#"{"choices":[],"usage":{"prompt_tokens":1}}"#
         ));
         assert!(carries_usage(
-            r#"{"choices":[],"usage": {"prompt_tokens":1}}"#
+            br#"{"choices":[],"usage": {"prompt_tokens":1}}"#
         ));
-        assert!(carries_usage(r#"{"x":"\"usage\":","usage":{}}"#));
-        assert!(!carries_usage(r#"{"choices":[],"usage":null}"#));
-        assert!(!carries_usage(r#"{"choices":[]}"#));
-        assert!(!carries_usage(r#"{"usage":"#));
+        assert!(carries_usage(br#"{"x":"\"usage\":","usage":{}}"#));
+        assert!(!carries_usage(br#"{"choices":[],"usage":null}"#));
+        assert!(!carries_usage(br#"{"choices":[]}"#));
+        assert!(!carries_usage(br#"{"usage":"#));
     }
 }

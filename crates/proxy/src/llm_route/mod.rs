@@ -540,7 +540,7 @@ impl Observer for StreamUsage {
                 .gen_ai
                 .first_token(&self.labels, self.start.elapsed());
         }
-        self.decoder.feed_each(data, |name, payload| {
+        self.decoder.feed_each_raw(data, |name, payload| {
             self.dialect
                 .observe(name, payload, &mut self.model, &mut self.usage)
         });
