@@ -113,14 +113,19 @@ const STRUCTURAL: [bool; 256] = {
     table
 };
 
+/// The opening and closing bracket of the kind `bracket` is.
+fn brackets_of(bracket: u8) -> (u8, u8) {
+    match bracket {
+        b'{' | b'}' => (b'{', b'}'),
+        _ => (b'[', b']'),
+    }
+}
+
 /// The index just past the object or array that opens at `open`; strings inside are
 /// stepped over whole, so brackets in text do not count. Only its own kind of bracket is
 /// counted: in JSON the other kind nests inside it properly.
 fn container_end(json: &[u8], open: usize) -> Option<usize> {
-    let (opening, closing) = match json[open] {
-        b'{' => (b'{', b'}'),
-        _ => (b'[', b']'),
-    };
+    let (opening, closing) = brackets_of(json[open]);
     let mut depth = 0usize;
     let mut at = open;
     loop {
@@ -140,6 +145,117 @@ fn container_end(json: &[u8], open: usize) -> Option<usize> {
             }
         }
         at += 1;
+    }
+}
+
+/// `visit_members` from the last member to the first: for a member that comes at the end
+/// (OpenAI's `usage`, after the choices and their text), found without stepping over
+/// everything before it. A quote is told to close a string by the backslashes before it
+/// (an even number: not escaped), so strings read backwards as surely as forwards.
+pub fn visit_members_backward<'a>(
+    json: &'a [u8],
+    mut visit: impl FnMut(&'a [u8], &'a [u8]) -> ControlFlow<()>,
+) -> Option<()> {
+    let open = skip_space(json, 0);
+    if *json.get(open)? != b'{' {
+        return None;
+    }
+    let close = last_non_space(json, json.len())?;
+    if json[close] != b'}' || close == open {
+        return None;
+    }
+    let mut end = last_non_space(json, close)?;
+    if end == open {
+        return Some(());
+    }
+    loop {
+        let value_start = value_start(json, end)?;
+        let colon = last_non_space(json, value_start)?;
+        if json[colon] != b':' {
+            return None;
+        }
+        let key_close = last_non_space(json, colon)?;
+        if json[key_close] != b'"' {
+            return None;
+        }
+        let key_open = string_start(json, key_close)?;
+        let key = &json[key_open + 1..key_close];
+        if key.contains(&b'\\') {
+            return None;
+        }
+        if visit(key, &json[value_start..=end]).is_break() {
+            return Some(());
+        }
+        let before = last_non_space(json, key_open)?;
+        match json[before] {
+            b',' => end = last_non_space(json, before)?,
+            b'{' if before == open => return Some(()),
+            _ => return None,
+        }
+    }
+}
+
+/// The index of the last byte before `before` that is not JSON whitespace.
+fn last_non_space(json: &[u8], before: usize) -> Option<usize> {
+    json.get(..before)?
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+/// The index of the quote opening the string whose closing quote is at `close`.
+fn string_start(json: &[u8], close: usize) -> Option<usize> {
+    let mut at = close;
+    loop {
+        let quote = memchr::memrchr(b'"', &json[..at])?;
+        let backslashes = json[..quote]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if backslashes % 2 == 0 {
+            return Some(quote);
+        }
+        at = quote;
+    }
+}
+
+/// The index where the value that ends at `end` (its last byte) starts.
+fn value_start(json: &[u8], end: usize) -> Option<usize> {
+    match json[end] {
+        b'"' => string_start(json, end),
+        b'}' | b']' => container_start(json, end),
+        _ => {
+            let len = json[..=end]
+                .iter()
+                .rev()
+                .position(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'z' | b'-' | b'+' | b'.' | b'E'))
+                .unwrap_or(end + 1);
+            (len > 0).then(|| end + 1 - len)
+        }
+    }
+}
+
+/// The index of the bracket opening the object or array that closes at `close`
+/// (`container_end` backwards).
+fn container_start(json: &[u8], close: usize) -> Option<usize> {
+    let (opening, closing) = brackets_of(json[close]);
+    let mut depth = 0usize;
+    let mut at = close;
+    loop {
+        let byte = json[at];
+        if byte == b'"' {
+            at = string_start(json, at)?;
+        } else if byte == closing {
+            depth += 1;
+        } else if byte == opening {
+            depth -= 1;
+            if depth == 0 {
+                return Some(at);
+            }
+        }
+        at = json[..at]
+            .iter()
+            .rposition(|&b| STRUCTURAL[usize::from(b)])?;
     }
 }
 
@@ -225,6 +341,71 @@ pub fn compact(json: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
 
+    /// The members of `json` in document order, read forwards or backwards.
+    fn members_read(json: &str, backward: bool) -> Option<Vec<(String, String)>> {
+        let mut seen = Vec::new();
+        let record = |k: &[u8], v: &[u8]| {
+            seen.push((
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            ));
+            ControlFlow::Continue(())
+        };
+        match backward {
+            false => visit_members(json.as_bytes(), record)?,
+            true => visit_members_backward(json.as_bytes(), record)?,
+        }
+        if backward {
+            seen.reverse();
+        }
+        Some(seen)
+    }
+
+    fn members_backward(json: &str) -> Option<Vec<(String, String)>> {
+        members_read(json, true)
+    }
+
+    #[test]
+    fn backwards_finds_the_members_forwards_finds() {
+        for json in [
+            r#"{}"#,
+            r#" { } "#,
+            r#"{"a":1}"#,
+            r#"{"id":"x","choices":[{"message":{"content":"a } ] { [ \" \\"}}],"usage":{"n":1},"z":null}"#,
+            "{ \"a\" : [ 1 , { \"b\" : \"\\\\\" } ] ,\n\t\"c\" : -1.5e+3 , \"d\":true }",
+            r#"{"s":"ends with backslash \\","t":"\"quoted\"","u":[[],[[]],{}],"v":"é 😀"}"#,
+        ] {
+            assert_eq!(members_backward(json), members(json), "{json}");
+            assert!(members(json).is_some(), "{json}");
+        }
+    }
+
+    #[test]
+    fn backwards_gives_up_where_forwards_does() {
+        for json in [
+            "",
+            "[]",
+            r#"{"a":1"#,
+            r#"{"a" 1}"#,
+            r#"{"a\"b":1}"#,
+            r#""a":1}"#,
+            r#"{"a":1,}"#,
+        ] {
+            assert_eq!(members_backward(json), None, "{json}");
+        }
+    }
+
+    #[test]
+    fn backwards_stops_at_the_wanted_member() {
+        let json = br#"{"model":"m","choices":[{"text":"long"}],"usage":{"total_tokens":3}}"#;
+        let mut keys = Vec::new();
+        visit_members_backward(json, |key, _| {
+            keys.push(key.to_vec());
+            ControlFlow::Break(())
+        });
+        assert_eq!(keys, [b"usage".to_vec()]);
+    }
+
     #[test]
     fn compacts_whitespace_between_tokens_only() {
         assert!(matches!(compact(r#"{"a":[1,"bc"]}"#), Cow::Borrowed(_)));
@@ -244,15 +425,7 @@ mod tests {
     }
 
     fn members(json: &str) -> Option<Vec<(String, String)>> {
-        let mut seen = Vec::new();
-        visit_members(json.as_bytes(), |k, v| {
-            seen.push((
-                String::from_utf8_lossy(k).into_owned(),
-                String::from_utf8_lossy(v).into_owned(),
-            ));
-            ControlFlow::Continue(())
-        })?;
-        Some(seen)
+        members_read(json, false)
     }
 
     #[test]

@@ -136,6 +136,8 @@ pub fn chunk_facts(data: impl AsRef<[u8]>, want_usage: bool) -> (Option<String>,
 /// over instead of parsed. None when anything is unusual (not an object, a value of an
 /// unexpected type); the caller then parses the document in full.
 fn scanned_facts(json: &[u8], want_usage: bool) -> Option<(Option<String>, Option<Usage>)> {
+    // Answers name the model first and count usage last, after the choices and their
+    // text: each is looked for from its own end of the document.
     let (mut model, mut usage) = (None, None);
     json_members::visit_members(json, |key, value| {
         match key {
@@ -143,11 +145,20 @@ fn scanned_facts(json: &[u8], want_usage: bool) -> Option<(Option<String>, Optio
             b"usage" => usage = Some(value),
             _ => {}
         }
-        match model.is_some() && (usage.is_some() || !want_usage) {
+        match model.is_some() {
             true => ControlFlow::Break(()),
             false => ControlFlow::Continue(()),
         }
     })?;
+    if want_usage && usage.is_none() && model.is_some() {
+        json_members::visit_members_backward(json, |key, value| match key {
+            b"usage" => {
+                usage = Some(value);
+                ControlFlow::Break(())
+            }
+            _ => ControlFlow::Continue(()),
+        })?;
+    }
     let model = match model {
         Some(raw) => match json_members::plain_str(raw) {
             Some(text) => Some(text.to_string()),

@@ -26,6 +26,15 @@ pub trait EventTranslator: Send + Sync {
     /// The framed SSE text (`event:`/`data:` lines and the blank line) one provider event
     /// becomes; often nothing.
     fn event(&mut self, event: &Event) -> String;
+    /// What `event` gives, appended to `out` (the frames of one read of the provider's
+    /// body go out together). Translators that write frames themselves append in place.
+    fn write_event(&mut self, event: &Event, out: &mut String) {
+        let text = self.event(event);
+        match out.is_empty() {
+            true => *out = text,
+            false => out.push_str(&text),
+        }
+    }
     /// What closes the stream when the provider ended without its own terminator.
     fn finish(&mut self) -> String;
     /// Whether the client's terminator has been sent.
@@ -54,29 +63,39 @@ pub trait ChunkStream: Send + Sync {
     fn model(&self) -> &str;
 }
 
-/// `data:` frames around the payloads, written into one buffer (a `format!` per payload
-/// showed up in the cost of every translated event).
-fn data_frames(payloads: &[String]) -> String {
-    let size = payloads.iter().map(|p| p.len() + 8).sum();
-    let mut frames = String::with_capacity(size);
+/// `data:` frames around the payloads, appended to `out` (a `format!` per payload showed
+/// up in the cost of every translated event).
+fn write_frames(payloads: &[String], out: &mut String) {
+    out.reserve(payloads.iter().map(|p| p.len() + 8).sum());
     for payload in payloads {
-        frames.push_str("data: ");
-        frames.push_str(payload);
-        frames.push_str("\n\n");
+        out.push_str("data: ");
+        out.push_str(payload);
+        out.push_str("\n\n");
     }
+}
+
+fn data_frames(payloads: &[String]) -> String {
+    let mut frames = String::new();
+    write_frames(payloads, &mut frames);
     frames
 }
 
 impl<T: ChunkStream> EventTranslator for T {
     fn event(&mut self, event: &Event) -> String {
+        let mut out = String::new();
+        self.write_event(event, &mut out);
+        out
+    }
+
+    fn write_event(&mut self, event: &Event, out: &mut String) {
         if self.is_done() {
-            return String::new();
+            return;
         }
         let payloads = self.translate(event);
         if payloads.last().is_some_and(|p| p == "[DONE]") {
             self.mark_done();
         }
-        data_frames(&payloads)
+        write_frames(&payloads, out);
     }
 
     fn finish(&mut self) -> String {

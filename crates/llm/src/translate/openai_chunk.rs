@@ -6,41 +6,33 @@
 //! Fields are written in alphabetical order, the order serde_json's sorted maps gave the
 //! tree-based rendering, so the bytes are the same as before.
 
+use std::io::Write as _;
+use std::sync::OnceLock;
+
 use serde::Serialize;
 
 use crate::usage::OpenAiUsage;
 
 /// What identifies the chunks of one stream, with the part of every chunk it decides
 /// rendered once: `"created":…,"id":…,"model":…,"object":"chat.completion.chunk"`.
-/// Rendered again only when the id or model changes (a provider names them once).
+/// Rendered when the first chunk is written, and again only after the provider changes
+/// the id or model (it names them at the start of the stream, before any chunk).
 #[derive(Debug)]
 pub(crate) struct ChunkHead {
     id: String,
     model: String,
     created: u64,
-    fields: String,
-}
-
-const OBJECT: &str = "chat.completion.chunk";
-
-#[derive(Serialize)]
-struct HeadFields<'a> {
-    created: u64,
-    id: &'a str,
-    model: &'a str,
-    object: &'static str,
+    fields: OnceLock<String>,
 }
 
 impl ChunkHead {
     pub fn new(id: &str, model: &str, created: u64) -> Self {
-        let mut head = Self {
+        Self {
             id: id.to_string(),
             model: model.to_string(),
             created,
-            fields: String::new(),
-        };
-        head.render();
-        head
+            fields: OnceLock::new(),
+        }
     }
 
     pub fn model(&self) -> &str {
@@ -54,37 +46,33 @@ impl ChunkHead {
     pub fn set_id(&mut self, id: &str) {
         if self.id != id {
             self.id = id.to_string();
-            self.render();
+            self.fields = OnceLock::new();
         }
     }
 
     pub fn set_model(&mut self, model: &str) {
         if self.model != model {
             self.model = model.to_string();
-            self.render();
+            self.fields = OnceLock::new();
         }
     }
 
-    fn render(&mut self) {
-        let fields = HeadFields {
-            created: self.created,
-            id: &self.id,
-            model: &self.model,
-            object: OBJECT,
-        };
-        // A struct of strings and a number always serialises; the braces are cut off so
-        // the fields can sit among the chunk's own.
-        let object = serde_json::to_string(&fields).unwrap_or_default();
-        self.fields = object
-            .strip_prefix('{')
-            .and_then(|rest| rest.strip_suffix('}'))
-            .unwrap_or_default()
-            .to_string();
+    fn fields(&self) -> &str {
+        self.fields.get_or_init(|| {
+            let mut out = Vec::with_capacity(self.id.len() + self.model.len() + 72);
+            let _ = write!(out, "\"created\":{},\"id\":", self.created);
+            // Strings always serialise.
+            let _ = serde_json::to_writer(&mut out, &self.id);
+            out.extend_from_slice(br#","model":"#);
+            let _ = serde_json::to_writer(&mut out, &self.model);
+            out.extend_from_slice(br#","object":"chat.completion.chunk""#);
+            String::from_utf8(out).unwrap_or_default()
+        })
     }
 
     /// One choice's delta (and its finish reason, on its last chunk).
     pub fn choice(&self, index: u64, delta: &impl Serialize, finish: Option<&str>) -> String {
-        let mut out = Vec::with_capacity(self.fields.len() + 128);
+        let mut out = Vec::with_capacity(self.fields().len() + 128);
         out.extend_from_slice(br#"{"choices":[{"delta":"#);
         // Plain structs, strings and JSON values always serialise.
         let _ = serde_json::to_writer(&mut out, delta);
@@ -98,7 +86,7 @@ impl ChunkHead {
     /// The chunk of choice 0 carrying one piece of text: most chunks of a stream, so
     /// written without a delta struct.
     pub fn text(&self, text: &str) -> String {
-        let mut out = Vec::with_capacity(self.fields.len() + text.len() + 96);
+        let mut out = Vec::with_capacity(self.fields().len() + text.len() + 96);
         out.extend_from_slice(br#"{"choices":[{"delta":{"content":"#);
         let _ = serde_json::to_writer(&mut out, text);
         out.extend_from_slice(br#"},"finish_reason":null,"index":0"#);
@@ -108,7 +96,7 @@ impl ChunkHead {
     /// The end of a choice chunk: the choice's last field, then the head's fields.
     fn close(&self, mut out: Vec<u8>) -> String {
         out.extend_from_slice(br#","logprobs":null}],"#);
-        out.extend_from_slice(self.fields.as_bytes());
+        out.extend_from_slice(self.fields().as_bytes());
         out.push(b'}');
         String::from_utf8(out).unwrap_or_default()
     }
@@ -126,9 +114,9 @@ impl ChunkHead {
 
     /// The usage chunk: no choices, only `usage`.
     fn usage(&self, usage: &OpenAiUsage) -> String {
-        let mut out = Vec::with_capacity(self.fields.len() + 256);
+        let mut out = Vec::with_capacity(self.fields().len() + 256);
         out.extend_from_slice(br#"{"choices":[],"#);
-        out.extend_from_slice(self.fields.as_bytes());
+        out.extend_from_slice(self.fields().as_bytes());
         out.extend_from_slice(br#","usage":"#);
         let _ = serde_json::to_writer(&mut out, usage);
         out.push(b'}');

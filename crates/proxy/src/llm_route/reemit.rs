@@ -91,12 +91,9 @@ impl Emitter {
         if self.done {
             return;
         }
-        let text = self.translator.event(event);
-        let over = self.over_budget(&text);
-        match out.is_empty() {
-            true => *out = text,
-            false => out.push_str(&text),
-        }
+        let from = out.len();
+        self.translator.write_event(event, out);
+        let over = self.over_budget(&out[from..]);
         if over {
             let message = format!(
                 "token budget exhausted after about {} streamed tokens; the answer was cut",
@@ -176,7 +173,9 @@ impl Body for ReemittedStream {
                     emitter.first_data();
                     // What one read of the provider's body becomes goes out as one frame:
                     // a frame per event cost a trip through the body and the encoder each.
-                    let mut out = String::new();
+                    // Room for what the read becomes (chunks run larger than the events
+                    // they come from), so the frames are not copied as they grow.
+                    let mut out = String::with_capacity(2 * data.len());
                     let fed = this
                         .frames
                         .feed_each(data, |event| emitter.event(event, &mut out));
