@@ -65,7 +65,7 @@ fn skip_space(json: &[u8], mut at: usize) -> usize {
 /// The index of the quote closing the string that opens at `open`. Short strings (keys,
 /// ids, roles) are read byte by byte; past the first bytes `memchr2` takes over, which
 /// reads long text many bytes at a time but costs more per call.
-fn string_end(json: &[u8], open: usize) -> Option<usize> {
+pub(crate) fn string_end(json: &[u8], open: usize) -> Option<usize> {
     const BYTEWISE: usize = 32;
     let mut at = open + 1;
     loop {

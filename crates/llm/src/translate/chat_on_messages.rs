@@ -61,6 +61,29 @@ struct RoleDelta {
     role: &'static str,
 }
 
+/// A text delta's text as the JSON string the provider sent, when the event is exactly
+/// Anthropic's text delta (`{"type":"content_block_delta","index":N,"delta":{"type":
+/// "text_delta","text":"…"}}`, the form nearly every event of a stream takes): the string
+/// goes into the client's chunk as it is, escapes and all, without being read. None for
+/// anything else, which is then parsed.
+fn raw_text_delta(data: &str) -> Option<&str> {
+    const HEAD: &str = r#"{"type":"content_block_delta","index":"#;
+    const DELTA: &str = r#","delta":{"type":"text_delta","text":"#;
+    let rest = data.strip_prefix(HEAD)?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let token = rest
+        .get(digits..)?
+        .strip_prefix(DELTA)?
+        .strip_suffix("}}")?;
+    // One whole string: it opens here and its closing quote is its last byte. Control
+    // bytes (invalid in JSON text) send the event to the parser, which refuses it.
+    let whole = token.starts_with('"')
+        && digits > 0
+        && crate::json_members::string_end(token.as_bytes(), 0) == Some(token.len() - 1)
+        && !token.bytes().any(|b| b < 0x20);
+    whole.then_some(token)
+}
+
 /// The parts of a `content_block_delta` event a text delta needs, borrowed from the event.
 #[derive(serde::Deserialize)]
 struct DeltaEvent<'a> {
@@ -136,8 +159,11 @@ impl StreamTranslator {
         }
     }
 
-    /// The chunk for a text delta, when `data` is one; the same bytes `chunk` would give.
+    /// The chunk for a text delta, when `data` is one; the JSON `chunk` would give.
     fn text_chunk(&mut self, data: &str) -> Option<String> {
+        if let Some(token) = raw_text_delta(data) {
+            return Some(self.head.text_token(token));
+        }
         let event: DeltaEvent<'_> = serde_json::from_str(data).ok()?;
         if event.kind != "content_block_delta" || event.delta.kind != "text_delta" {
             return None;
@@ -333,6 +359,40 @@ mod tests {
         }
         let not_text = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{"}}).to_string();
         assert_eq!(translator.text_chunk(&not_text), None);
+    }
+
+    #[test]
+    fn wire_form_text_deltas_pass_their_string_through_unread() {
+        let mut translator = StreamTranslator::new("claude", 7, false);
+        for token in [
+            r#""plain""#,
+            r#""quote \" and \\ backslash""#,
+            r#""line\nbreak\ttab \u00e9 \ud83d\ude00 \/""#,
+            r#""unicode é 😀""#,
+            r#""""#,
+        ] {
+            let data = format!(
+                r#"{{"type":"content_block_delta","index":12,"delta":{{"type":"text_delta","text":{token}}}}}"#
+            );
+            assert_eq!(raw_text_delta(&data), Some(token), "{data}");
+            let text: String = serde_json::from_str(token).unwrap();
+            let chunk: Value =
+                serde_json::from_str(&translator.text_chunk(&data).unwrap()).unwrap();
+            let tree: Value =
+                serde_json::from_str(&translator.chunk(&json!({ "content": text }), None)).unwrap();
+            assert_eq!(chunk, tree, "{token}");
+        }
+        for not_whole in [
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}} "#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a","x":1}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"b"}}"#,
+            "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"a\u{1}\"}}",
+            r#"{"type":"content_block_delta","index":,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"a"}}"#,
+        ] {
+            assert_eq!(raw_text_delta(not_whole), None, "{not_whole}");
+        }
     }
 
     #[test]

@@ -86,9 +86,26 @@ impl ChunkHead {
     /// The chunk of choice 0 carrying one piece of text: most chunks of a stream, so
     /// written without a delta struct.
     pub fn text(&self, text: &str) -> String {
-        let mut out = Vec::with_capacity(self.fields().len() + text.len() + 96);
-        out.extend_from_slice(br#"{"choices":[{"delta":{"content":"#);
+        let mut out = self.text_open(text.len());
         let _ = serde_json::to_writer(&mut out, text);
+        self.text_close(out)
+    }
+
+    /// `text` with the text given as a JSON string token (quotes and escapes included),
+    /// written as it is.
+    pub fn text_token(&self, token: &str) -> String {
+        let mut out = self.text_open(token.len());
+        out.extend_from_slice(token.as_bytes());
+        self.text_close(out)
+    }
+
+    fn text_open(&self, text_len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.fields().len() + text_len + 96);
+        out.extend_from_slice(br#"{"choices":[{"delta":{"content":"#);
+        out
+    }
+
+    fn text_close(&self, mut out: Vec<u8>) -> String {
         out.extend_from_slice(br#"},"finish_reason":null,"index":0"#);
         self.close(out)
     }
