@@ -8,6 +8,17 @@
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 
+/// Deserializes `T` (borrowing from `bytes`) from JSON bytes checked as UTF-8 once, whole:
+/// read from bytes, serde_json checks every string it borrows on its own, which cost more
+/// than one pass over the document. Bytes that are not text are read as bytes, so the
+/// error says where.
+pub fn from_bytes<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
+}
+
 /// Calls `visit(key, value)` for each top-level member of the object `json`, in order,
 /// until it returns `Break`. A key is the text between its quotes; a value is its raw
 /// JSON text, for the caller to deserialize. Returns None when the text is not an object
@@ -340,6 +351,16 @@ pub fn compact(json: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_borrowed_text_and_says_where_bytes_are_not_text() {
+        let unescaped: String = from_bytes(br#""caf\u00e9""#).unwrap();
+        assert_eq!(unescaped, "caf\u{e9}");
+        let borrowed: &str = from_bytes(br#""plain""#).unwrap();
+        assert_eq!(borrowed, "plain");
+        let error = from_bytes::<&str>(b"\"caf\xff\"").unwrap_err();
+        assert!(error.to_string().contains("column"), "{error}");
+    }
 
     /// The members of `json` in document order, read forwards or backwards.
     fn members_read(json: &str, backward: bool) -> Option<Vec<(String, String)>> {

@@ -75,7 +75,7 @@ impl<'de> serde::Deserialize<'de> for NonEmptyList {
 /// whose model stays as it is. Anything else (a model to replace, a wrong type, a missing
 /// field, a duplicate key) returns None and takes the full path, which names the problem.
 fn prepare_unchanged(body: &Bytes, backend_model: Option<&str>) -> Option<PreparedChat> {
-    let shape: ChatShape<'_> = serde_json::from_slice(body).ok()?;
+    let shape: ChatShape<'_> = json_members::from_bytes(body).ok()?;
     if !shape.messages.is_some_and(|m| m.0) {
         return None;
     }

@@ -31,7 +31,8 @@ pub enum MessagesTarget {
 
 /// An OpenAI Chat Completions body as an Anthropic Messages body.
 pub fn chat_to_messages(chat: &[u8], target: MessagesTarget) -> Result<MessagesRequest, LlmError> {
-    let request: ChatRequest<'_> = serde_json::from_slice(chat).map_err(|_| schema_error(chat))?;
+    let request: ChatRequest<'_> =
+        crate::json_members::from_bytes(chat).map_err(|_| schema_error(chat))?;
     if request.n.and_then(as_u64).is_some_and(|n| n > 1) {
         return Err(LlmError::InvalidField {
             field: "n",

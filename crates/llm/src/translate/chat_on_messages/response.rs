@@ -22,7 +22,7 @@ pub struct ChatAnswer {
 /// An Anthropic Messages response as an OpenAI Chat Completion; the error says what in the
 /// provider's body is not a Messages response.
 pub fn message_to_chat(message: &[u8], created: u64) -> Result<ChatAnswer, serde_json::Error> {
-    let message: Message<'_> = serde_json::from_slice(message)?;
+    let message: Message<'_> = crate::json_members::from_bytes(message)?;
     let mut text = String::new();
     let mut tool_calls = Vec::new();
     for block in &message.content {
