@@ -23,11 +23,11 @@ pub struct ChatAnswer {
 /// provider's body is not a Messages response.
 pub fn message_to_chat(message: &[u8], created: u64) -> Result<ChatAnswer, serde_json::Error> {
     let message: Message<'_> = crate::json_members::from_bytes(message)?;
-    let mut text = String::new();
+    let mut texts = Vec::new();
     let mut tool_calls = Vec::new();
     for block in &message.content {
         match block.kind.as_ref() {
-            "text" => text.push_str(block.text.as_deref().unwrap_or_default()),
+            "text" => texts.extend(block.text.filter(|t| t.get() != r#""""#)),
             "tool_use" => tool_calls.push(ToolCall {
                 id: block.id,
                 kind: "function",
@@ -39,6 +39,17 @@ pub fn message_to_chat(message: &[u8], created: u64) -> Result<ChatAnswer, serde
             _ => {}
         }
     }
+    let content = match texts.as_slice() {
+        [] => None,
+        // The usual answer, one text block: its string goes over as the provider wrote it.
+        [text] => Some(Text::Raw(text)),
+        several => Some(Text::Joined(
+            several
+                .iter()
+                .map(|text| serde_json::from_str::<Cow<'_, str>>(text.get()))
+                .collect::<Result<String, _>>()?,
+        )),
+    };
     let usage = message.usage.as_ref().and_then(AnthropicUsage::normalised);
     let chat = Completion {
         id: message.id,
@@ -49,7 +60,7 @@ pub fn message_to_chat(message: &[u8], created: u64) -> Result<ChatAnswer, serde
             index: 0,
             message: Reply {
                 role: "assistant",
-                content: (!text.is_empty()).then_some(text.as_str()),
+                content,
                 refusal: None,
                 tool_calls,
             },
@@ -87,8 +98,9 @@ struct Message<'a> {
 struct ContentBlock<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    #[serde(borrow, default)]
-    text: Option<Cow<'a, str>>,
+    /// A text block's text as its JSON string, unread.
+    #[serde(borrow, default, deserialize_with = "json_string")]
+    text: Option<&'a RawValue>,
     #[serde(borrow, default)]
     id: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -124,6 +136,19 @@ impl AnthropicUsage {
     }
 }
 
+/// A JSON string kept as its raw text; anything else is not a text block's text.
+fn json_string<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    let raw = Option::<&'de RawValue>::deserialize(deserializer)?;
+    match raw {
+        Some(text) if !text.get().starts_with('"') => Err(serde::de::Error::custom(
+            "a text block's text is not a string",
+        )),
+        raw => Ok(raw),
+    }
+}
+
 // ---- The client's answer ----
 
 #[derive(Serialize)]
@@ -147,10 +172,18 @@ struct Choice<'a> {
 #[derive(Serialize)]
 struct Reply<'a> {
     role: &'static str,
-    content: Option<&'a str>,
+    content: Option<Text<'a>>,
     refusal: Option<()>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<ToolCall<'a>>,
+}
+
+/// The answer's text: one block's JSON string as it came, or several blocks' text joined.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Text<'a> {
+    Raw(&'a RawValue),
+    Joined(String),
 }
 
 #[derive(Serialize)]
@@ -219,6 +252,22 @@ mod tests {
         assert_eq!(chat["usage"]["prompt_tokens"], 4);
         assert_eq!(chat["usage"]["prompt_tokens_details"]["cached_tokens"], 1);
         assert_eq!(answer.model.as_deref(), Some("claude-x"));
+    }
+
+    #[test]
+    fn one_text_block_goes_over_as_written() {
+        let body = br#"{"id":"msg_1","model":"m","content":[{"type":"text","text":"caf\u00e9 \"q\" \n"},{"type":"text","text":""}],"stop_reason":"end_turn"}"#;
+        let answer = message_to_chat(body, 7).unwrap();
+        let text = String::from_utf8(answer.body).unwrap();
+        assert!(text.contains(r#""content":"caf\u00e9 \"q\" \n""#), "{text}");
+        let chat: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            chat["choices"][0]["message"]["content"],
+            "caf\u{e9} \"q\" \n"
+        );
+        let not_text = br#"{"content":[{"type":"text","text":5}]}"#;
+        let error = message_to_chat(not_text, 7).unwrap_err();
+        assert!(error.to_string().contains("not a string"), "{error}");
     }
 
     #[test]
