@@ -212,4 +212,17 @@ async fn translated_errors_use_the_openai_shape() {
     assert_eq!(r.json()["error"]["type"], "invalid_request_error");
     assert_eq!(r.json()["error"]["param"], "messages");
     assert!(r.text().contains("content"), "{}", r.text());
+    // A 200 that is not a Messages response (an intermediary's HTML page) is the provider's
+    // fault, said as such.
+    let r = send(openai_chat(
+        port,
+        json!({"model": "garbled-answer", "messages": [{"role": "user", "content": "hi"}]}),
+    ))
+    .await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(
+        r.text().contains("not an Anthropic message"),
+        "{}",
+        r.text()
+    );
 }

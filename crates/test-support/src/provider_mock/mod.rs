@@ -4,7 +4,8 @@
 //!
 //! Models with special meaning: `missing-model` answers the provider's "no such model"
 //! error; `rate-limited` answers 429 (with `Retry-After: 30` where the provider sends it);
-//! `break-stream` sends two pieces of the stream and then breaks the connection.
+//! `break-stream` sends two pieces of the stream and then breaks the connection;
+//! `garbled-answer` answers 200 with an HTML page, as a misbehaving intermediary would.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -321,6 +322,15 @@ fn chat(body: &Value, samples: &Samples) -> Response<MockBody> {
     }
     if model == "missing-model" {
         return json(StatusCode::NOT_FOUND, fixture(not_found));
+    }
+    if model == "garbled-answer" {
+        let mut r = json(
+            StatusCode::OK,
+            b"<html><body>502 Bad Gateway</body></html>".to_vec(),
+        );
+        r.headers_mut()
+            .insert("content-type", http::HeaderValue::from_static("text/html"));
+        return r;
     }
     if model == "rate-limited" {
         let mut r = json(
