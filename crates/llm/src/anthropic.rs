@@ -2,10 +2,14 @@
 //! otherwise passed untouched. Streams carry usage in `message_start` (input) and
 //! `message_delta` (final output).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::LlmError;
+use crate::json_members;
 use crate::openai::{PreparedChat, prepare};
 use crate::usage::Usage;
 
@@ -32,15 +36,64 @@ pub fn prepare_messages(
     })
 }
 
+/// Anthropic's token counts, as its answers and its `message_start` and `message_delta`
+/// events carry them.
+#[derive(Deserialize, Default)]
+pub(crate) struct AnthropicUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+}
+
+impl AnthropicUsage {
+    /// The counts as the gateway keeps them (see `Usage::from_anthropic`); none without
+    /// `input_tokens`.
+    pub(crate) fn normalised(&self) -> Option<Usage> {
+        let cached = self.cache_read_input_tokens.unwrap_or(0);
+        Some(Usage {
+            input: self.input_tokens? + cached + self.cache_creation_input_tokens.unwrap_or(0),
+            output: self.output_tokens.unwrap_or(0),
+            cached,
+            reasoning: 0,
+        })
+    }
+}
+
+/// What usage accounting reads of an answer (or of `message_start`'s message); the rest
+/// (the content, the text) is skipped by the parser rather than built into a tree.
+#[derive(Deserialize)]
+struct Facts<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    usage: Option<AnthropicUsage>,
+}
+
 /// The model and usage of a non-streamed response.
 pub fn response_facts(body: &[u8]) -> (Option<String>, Option<Usage>) {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(v) => (
-            v.get("model").and_then(Value::as_str).map(str::to_string),
-            v.get("usage").and_then(Usage::from_anthropic),
+    match json_members::from_bytes::<Facts<'_>>(body) {
+        Ok(facts) => (
+            facts.model.map(Cow::into_owned),
+            facts.usage.as_ref().and_then(AnthropicUsage::normalised),
         ),
         Err(_) => (None, None),
     }
+}
+
+/// The parts of a stream event usage accounting reads.
+#[derive(Deserialize)]
+struct StreamEvent<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    message: Option<Facts<'a>>,
+    #[serde(default)]
+    usage: Option<AnthropicUsage>,
 }
 
 /// Folds one stream event into what is known so far.
@@ -49,31 +102,28 @@ pub fn observe_event(
     model: &mut Option<String>,
     usage: &mut Option<Usage>,
 ) {
-    let Ok(v) = serde_json::from_slice::<Value>(data.as_ref()) else {
+    let Ok(event) = json_members::from_bytes::<StreamEvent<'_>>(data.as_ref()) else {
         return;
     };
-    match v.get("type").and_then(Value::as_str) {
-        Some("message_start") => {
-            let message = &v["message"];
-            if let Some(m) = message.get("model").and_then(Value::as_str) {
-                *model = Some(m.to_string());
+    match (event.kind.as_ref(), event.message, event.usage) {
+        ("message_start", Some(message), _) => {
+            if let Some(m) = message.model {
+                *model = Some(m.into_owned());
             }
-            if let Some(u) = message.get("usage").and_then(Usage::from_anthropic) {
+            if let Some(u) = message.usage.as_ref().and_then(AnthropicUsage::normalised) {
                 *usage = Some(u);
             }
         }
-        Some("message_delta") => {
-            if let Some(delta) = v.get("usage") {
-                let mut merged = usage.unwrap_or_default();
-                if let Some(output) = delta.get("output_tokens").and_then(Value::as_u64) {
-                    merged.output = output;
-                }
-                if let Some(full) = Usage::from_anthropic(delta) {
-                    merged.input = full.input;
-                    merged.cached = full.cached;
-                }
-                *usage = Some(merged);
+        ("message_delta", _, Some(delta)) => {
+            let mut merged = usage.unwrap_or_default();
+            if let Some(output) = delta.output_tokens {
+                merged.output = output;
             }
+            if let Some(full) = delta.normalised() {
+                merged.input = full.input;
+                merged.cached = full.cached;
+            }
+            *usage = Some(merged);
         }
         _ => {}
     }
@@ -105,6 +155,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.model, "claude-sonnet-4-5");
+    }
+
+    #[test]
+    fn stream_usage_merges_start_and_delta_counts() {
+        let (mut model, mut usage) = (None, None);
+        for data in [
+            r#"{"type":"message_start","message":{"id":"m1","model":"claude-x","content":[],"usage":{"input_tokens":10,"cache_read_input_tokens":4,"output_tokens":1,"service_tier":"standard"}}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}"#,
+            "not json",
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":7}}"#,
+        ] {
+            observe_event(data, &mut model, &mut usage);
+        }
+        assert_eq!(model.as_deref(), Some("claude-x"));
+        let usage = usage.unwrap();
+        assert_eq!((usage.input, usage.output, usage.cached), (14, 7, 4));
+        let (model, usage) = response_facts(b"<html>");
+        assert_eq!((model, usage), (None, None));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 use memchr::memmem;
 use serde_json::{Value, json};
 
+use crate::anthropic::AnthropicUsage;
 use crate::sse::Event;
 use crate::translate::openai_chunk::ChunkHead;
 use crate::usage::Usage;
@@ -17,7 +18,6 @@ mod request;
 mod response;
 
 pub use request::{MessagesRequest, MessagesTarget, chat_to_messages};
-use response::AnthropicUsage;
 pub use response::{ChatAnswer, message_to_chat};
 
 /// Anthropic's `stop_reason` as OpenAI's `finish_reason`.

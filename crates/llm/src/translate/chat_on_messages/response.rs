@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::anthropic::AnthropicUsage;
 use crate::json_members::compact;
 use crate::translate::chat_on_messages::finish_reason;
 use crate::usage::{OpenAiUsage, Usage};
@@ -107,33 +108,6 @@ struct ContentBlock<'a> {
     name: Option<&'a RawValue>,
     #[serde(borrow, default)]
     input: Option<&'a RawValue>,
-}
-
-/// Anthropic's token counts, as its responses and `message_start` events carry them.
-#[derive(Deserialize, Default)]
-pub(super) struct AnthropicUsage {
-    #[serde(default)]
-    input_tokens: Option<u64>,
-    #[serde(default)]
-    output_tokens: Option<u64>,
-    #[serde(default)]
-    cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
-    cache_creation_input_tokens: Option<u64>,
-}
-
-impl AnthropicUsage {
-    /// The counts as the gateway keeps them (see `Usage::from_anthropic`); none without
-    /// `input_tokens`.
-    pub(super) fn normalised(&self) -> Option<Usage> {
-        let cached = self.cache_read_input_tokens.unwrap_or(0);
-        Some(Usage {
-            input: self.input_tokens? + cached + self.cache_creation_input_tokens.unwrap_or(0),
-            output: self.output_tokens.unwrap_or(0),
-            cached,
-            reasoning: 0,
-        })
-    }
 }
 
 /// A JSON string kept as its raw text; anything else is not a text block's text.
