@@ -51,8 +51,9 @@ pub(crate) struct AnthropicUsage {
 }
 
 impl AnthropicUsage {
-    /// The counts as the gateway keeps them (see `Usage::from_anthropic`); none without
-    /// `input_tokens`.
+    /// The counts as the gateway keeps them; none without `input_tokens`. Anthropic counts
+    /// cached prompt tokens apart from `input_tokens`; they are added back so `input` means
+    /// the whole prompt everywhere.
     pub(crate) fn normalised(&self) -> Option<Usage> {
         let cached = self.cache_read_input_tokens.unwrap_or(0);
         Some(Usage {

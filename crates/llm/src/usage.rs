@@ -76,22 +76,6 @@ impl Usage {
 }
 
 impl Usage {
-    /// From an Anthropic `usage` object. Anthropic counts cached prompt tokens apart from
-    /// `input_tokens`; they are added back so `input` means the whole prompt everywhere.
-    pub fn from_anthropic(usage: &Value) -> Option<Self> {
-        let get = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
-        let input = usage.get("input_tokens")?.as_u64()?;
-        let cached = get("cache_read_input_tokens");
-        Some(Self {
-            input: input + cached + get("cache_creation_input_tokens"),
-            output: get("output_tokens"),
-            cached,
-            reasoning: 0,
-        })
-    }
-}
-
-impl Usage {
     /// From a Bedrock Converse `usage` object (the response and the stream's `metadata`
     /// event). Like Anthropic, Bedrock leaves cache reads and writes out of `inputTokens`
     /// (its `totalTokens` includes them); they are added back so `input` is the whole prompt.

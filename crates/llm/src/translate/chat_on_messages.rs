@@ -265,7 +265,10 @@ impl StreamTranslator {
                 self.started(
                     message["id"].as_str().unwrap_or_default(),
                     message["model"].as_str(),
-                    message.get("usage").and_then(Usage::from_anthropic),
+                    message
+                        .get("usage")
+                        .and_then(|u| <AnthropicUsage as serde::Deserialize>::deserialize(u).ok())
+                        .and_then(|u| u.normalised()),
                 )
             }
             "content_block_start" if v["content_block"]["type"] == "tool_use" => {
