@@ -63,11 +63,18 @@ pub fn visit_members<'a>(
     }
 }
 
+/// JSON's whitespace between tokens.
+fn is_space(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// The bytes a number, `true`, `false` or `null` is made of.
+fn is_literal(b: &u8) -> bool {
+    matches!(b, b'0'..=b'9' | b'a'..=b'z' | b'-' | b'+' | b'.' | b'E')
+}
+
 fn skip_space(json: &[u8], mut at: usize) -> usize {
-    while json
-        .get(at)
-        .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-    {
+    while json.get(at).is_some_and(is_space) {
         at += 1;
     }
     at
@@ -106,7 +113,7 @@ fn value_end(json: &[u8], start: usize) -> Option<usize> {
         _ => {
             let len = json[start..]
                 .iter()
-                .position(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'z' | b'-' | b'+' | b'.' | b'E'))
+                .position(|b| !is_literal(b))
                 .unwrap_or(json.len() - start);
             (len > 0).then_some(start + len)
         }
@@ -208,9 +215,7 @@ pub fn visit_members_backward<'a>(
 
 /// The index of the last byte before `before` that is not JSON whitespace.
 fn last_non_space(json: &[u8], before: usize) -> Option<usize> {
-    json.get(..before)?
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    json.get(..before)?.iter().rposition(|b| !is_space(b))
 }
 
 /// The index of the quote opening the string whose closing quote is at `close`.
@@ -239,7 +244,7 @@ fn value_start(json: &[u8], end: usize) -> Option<usize> {
             let len = json[..=end]
                 .iter()
                 .rev()
-                .position(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'z' | b'-' | b'+' | b'.' | b'E'))
+                .position(|b| !is_literal(b))
                 .unwrap_or(end + 1);
             (len > 0).then(|| end + 1 - len)
         }
@@ -319,10 +324,7 @@ pub fn count(raw: &[u8]) -> Option<Option<u64>> {
 /// clients expect it compact, as the provider's own APIs write it.
 pub fn compact(json: &str) -> Cow<'_, str> {
     let bytes = json.as_bytes();
-    if !bytes
-        .iter()
-        .any(|b| matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
-    {
+    if !bytes.iter().any(is_space) {
         return Cow::Borrowed(json);
     }
     let mut out = String::with_capacity(json.len());
@@ -337,7 +339,7 @@ pub fn compact(json: &str) -> Cow<'_, str> {
                 (false, '"') => in_string = false,
                 _ => {}
             }
-        } else if !matches!(c, ' ' | '\n' | '\t' | '\r') {
+        } else if !u8::try_from(c).is_ok_and(|b| is_space(&b)) {
             in_string = c == '"';
             out.push(c);
         }

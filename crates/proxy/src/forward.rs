@@ -60,16 +60,21 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .get(header::TE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("trailers"));
-    let present: Vec<HeaderName> = headers
-        .keys()
-        .filter(|n| is_hop_by_hop(n))
-        .cloned()
-        .collect();
-    for name in present.iter().chain(named.iter()) {
+    remove_matching(headers, is_hop_by_hop);
+    for name in named {
         headers.remove(name);
     }
     if keeps_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// Removes every header whose name `matches`: one pass over the (few) headers finds them,
+/// and only those are removed by name (a removal hashes the name).
+pub fn remove_matching(headers: &mut HeaderMap, matches: impl Fn(&HeaderName) -> bool) {
+    let found: Vec<HeaderName> = headers.keys().filter(|n| matches(n)).cloned().collect();
+    for name in found {
+        headers.remove(name);
     }
 }
 

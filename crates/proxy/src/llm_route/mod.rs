@@ -156,17 +156,9 @@ fn apply_credential<'a>(
     if matches!(credential, Some(BackendCredential::Passthrough)) {
         return None;
     }
-    // One pass over the (few) request headers finds the credentials to remove; removing
-    // each of the seven by name hashed every name on every request.
-    let found: Vec<HeaderName> = parts
-        .headers
-        .keys()
-        .filter(|name| CLIENT_CREDENTIAL_HEADERS.contains(name))
-        .cloned()
-        .collect();
-    for name in found {
-        parts.headers.remove(name);
-    }
+    forward::remove_matching(&mut parts.headers, |name| {
+        CLIENT_CREDENTIAL_HEADERS.contains(name)
+    });
     if ai.provider == AiProvider::Anthropic && !parts.headers.contains_key(&ANTHROPIC_VERSION) {
         parts.headers.insert(
             ANTHROPIC_VERSION,

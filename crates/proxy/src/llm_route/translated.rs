@@ -86,27 +86,36 @@ impl Plan {
     }
 
     fn request(self, body: &Bytes) -> Result<(Bytes, bool), llm::LlmError> {
-        let target = match self.vertex {
-            true => MessagesTarget::Vertex,
-            false => MessagesTarget::Anthropic,
-        };
-        match (self.client, self.wire) {
-            (Dialect::Anthropic, Wire::AnthropicMessages) if !self.vertex => {
+        type ToProvider = fn(&Value) -> Result<Bytes, llm::LlmError>;
+        let to_provider: ToProvider = match (self.wire, self.client) {
+            // A Messages client on Anthropic's own API: the body goes as it is, but Vertex
+            // wants the model out of it.
+            (Wire::AnthropicMessages, Dialect::Anthropic) if !self.vertex => {
                 return Ok((body.clone(), false));
             }
-            (Dialect::Anthropic, Wire::AnthropicMessages) => {
+            (Wire::AnthropicMessages, Dialect::Anthropic) => {
                 let mut body = parse_request(body)?;
                 llm::gcp::anthropic_body_for_vertex(&mut body);
                 return Ok((json_bytes(&body), false));
             }
             // The common translation has a path of its own, without JSON trees.
-            (Dialect::OpenAi, Wire::AnthropicMessages) => {
+            (Wire::AnthropicMessages, Dialect::OpenAi) => {
+                let target = match self.vertex {
+                    true => MessagesTarget::Vertex,
+                    false => MessagesTarget::Anthropic,
+                };
                 let translated = translate::chat_to_messages(body, target)?;
                 return Ok((Bytes::from(translated.body), translated.include_usage));
             }
-            _ => {}
-        }
-        // Everything else goes through Chat Completions.
+            // Everything else goes through Chat Completions.
+            (Wire::OpenAiChat, _) => |chat| Ok(json_bytes(chat)),
+            (Wire::Gemini, _) => |chat| Ok(json_bytes(&chat_to_gemini(chat)?)),
+            (Wire::Converse, _) => |chat| {
+                Ok(json_bytes(
+                    &llm::translate::chat_on_converse::chat_to_converse(chat)?,
+                ))
+            },
+        };
         let request = parse_request(body)?;
         let chat = match self.client {
             Dialect::OpenAi => request,
@@ -115,18 +124,7 @@ impl Plan {
         let include_usage = chat["stream_options"]["include_usage"]
             .as_bool()
             .unwrap_or(false);
-        let body = match self.wire {
-            Wire::OpenAiChat => json_bytes(&chat),
-            Wire::AnthropicMessages => {
-                let chat = json_bytes(&chat);
-                Bytes::from(translate::chat_to_messages(&chat, target)?.body)
-            }
-            Wire::Gemini => json_bytes(&chat_to_gemini(&chat)?),
-            Wire::Converse => {
-                json_bytes(&llm::translate::chat_on_converse::chat_to_converse(&chat)?)
-            }
-        };
-        Ok((body, include_usage))
+        Ok((to_provider(&chat)?, include_usage))
     }
 
     /// The provider's error in the client's shape; `None` when the body is not an error
