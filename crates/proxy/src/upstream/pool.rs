@@ -289,3 +289,116 @@ impl Observer for ReleaseAtEnd {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use crate::body::empty;
+
+    /// A keep-alive HTTP/1.1 server answering every request with `answer`; counts the
+    /// connections it accepts.
+    async fn server(answer: &'static [u8]) -> (u16, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    loop {
+                        let Ok(n) = stream.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        seen.extend_from_slice(&buf[..n]);
+                        while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            seen.drain(..end + 4);
+                            if stream.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (port, accepted)
+    }
+
+    fn client(port: u16) -> UpstreamClient {
+        let connector = Connector {
+            connect_timeout: Duration::from_secs(5),
+            tls: None,
+        };
+        UpstreamClient::new(connector, "127.0.0.1".into(), port, false)
+    }
+
+    fn get(port: u16) -> Request<BoxBody> {
+        Request::get(format!("http://127.0.0.1:{port}/"))
+            .body(empty())
+            .unwrap()
+    }
+
+    async fn read_all(client: &UpstreamClient, port: u16) -> Bytes {
+        let response = client.request(get(port)).await.unwrap();
+        // `collect` asks for frames until the body says there are none: the body must end
+        // although its connection may already be back in the pool.
+        tokio::time::timeout(Duration::from_secs(5), response.into_body().collect())
+            .await
+            .expect("the body ends once its last byte is read")
+            .unwrap()
+            .to_bytes()
+    }
+
+    #[tokio::test]
+    async fn a_sized_body_read_to_its_end_ends_and_frees_the_connection() {
+        let (port, accepted) = server(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello").await;
+        let client = client(port);
+        for _ in 0..3 {
+            assert_eq!(read_all(&client, port).await, "hello");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection, reused");
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_read_to_its_end_frees_the_connection() {
+        let (port, accepted) = server(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        )
+        .await;
+        let client = client(port);
+        for _ in 0..3 {
+            assert_eq!(read_all(&client, port).await, "abcde");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection, reused");
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_half_read_takes_its_connection_with_it() {
+        let (port, accepted) =
+            server(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n").await;
+        let client = client(port);
+        let mut body = client.request(get(port)).await.unwrap().into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first, "abc");
+        drop(body);
+        let _second = client.request(get(port)).await.unwrap();
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "the half-read one is not reused"
+        );
+    }
+}
