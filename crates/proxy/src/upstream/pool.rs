@@ -190,7 +190,9 @@ impl UpstreamClient {
             *pool.shared_h2.lock().unwrap_or_else(|p| p.into_inner()) = Some(h2.clone());
             return Ok(Checkout::Http2(h2));
         }
+        // One flat write buffer, as on the listening side (`server/listener.rs`).
         let (sender, connection) = http1::Builder::new()
+            .writev(false)
             .handshake(io)
             .await
             .map_err(|e| UpstreamError::protocol(&e))?;
