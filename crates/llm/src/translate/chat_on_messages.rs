@@ -310,6 +310,19 @@ impl super::ChunkStream for StreamTranslator {
         self.payloads(event)
     }
 
+    /// A text delta in Anthropic's exact wire form (nearly every event of a stream) goes
+    /// into `out` as its chunk's frame, the chunk written in place.
+    fn write_direct(&mut self, event: &Event, out: &mut String) -> bool {
+        if !matches!(event.event.as_deref(), None | Some("content_block_delta")) {
+            return false;
+        }
+        let Some(token) = raw_text_delta(&event.data) else {
+            return false;
+        };
+        super::write_data_frame(out, |out| self.head.write_text_token(token, out));
+        true
+    }
+
     fn is_done(&self) -> bool {
         self.done
     }
@@ -395,6 +408,48 @@ mod tests {
             r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"a"}}"#,
         ] {
             assert_eq!(raw_text_delta(not_whole), None, "{not_whole}");
+        }
+    }
+
+    #[test]
+    fn text_deltas_written_in_place_are_the_frames_of_their_payloads() {
+        use super::super::{ChunkStream, EventTranslator};
+        let start = Event {
+            event: Some("message_start".into()),
+            data: r#"{"type":"message_start","message":{"id":"msg_1","model":"claude-x"}}"#.into(),
+        };
+        let mut direct = StreamTranslator::new("claude", 7, false);
+        let mut listed = StreamTranslator::new("claude", 7, false);
+        direct.event(&start);
+        listed.payloads(&start);
+        for (name, token) in [
+            (Some("content_block_delta"), r#""plain""#),
+            (None, r#""quote \" and \\ \u00e9 😀""#),
+        ] {
+            let event = Event {
+                event: name.map(Into::into),
+                data: format!(
+                    r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":{token}}}}}"#
+                ),
+            };
+            let mut out = String::from("data: earlier\n\n");
+            assert!(direct.write_direct(&event, &mut out), "{token}");
+            let payloads = listed.payloads(&event);
+            assert_eq!(out, format!("data: earlier\n\ndata: {}\n\n", payloads[0]));
+        }
+        // Under another event name, or not in the wire form, the event is read instead.
+        let pinged = Event {
+            event: Some("ping".into()),
+            data: r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}"#.into(),
+        };
+        let spaced = Event {
+            event: Some("content_block_delta".into()),
+            data: r#"{"type": "content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}"#.into(),
+        };
+        for event in [pinged, spaced] {
+            let mut out = String::new();
+            assert!(!direct.write_direct(&event, &mut out), "{}", event.data);
+            assert!(out.is_empty());
         }
     }
 

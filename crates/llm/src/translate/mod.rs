@@ -52,6 +52,12 @@ pub trait EventTranslator: Send + Sync {
 pub trait ChunkStream: Send + Sync {
     /// The payloads one provider event becomes.
     fn translate(&mut self, event: &Event) -> Vec<String>;
+    /// Appends the frame of an event the stream can write straight into `out` (its most
+    /// common event, in the common form), with no payload list or string of its own; false
+    /// when `translate` is to handle the event.
+    fn write_direct(&mut self, _event: &Event, _out: &mut String) -> bool {
+        false
+    }
     /// The payloads that close a stream the provider ended without its own end marker.
     fn close(&mut self) -> Vec<String> {
         vec!["[DONE]".to_string()]
@@ -68,10 +74,15 @@ pub trait ChunkStream: Send + Sync {
 fn write_frames(payloads: &[String], out: &mut String) {
     out.reserve(payloads.iter().map(|p| p.len() + 8).sum());
     for payload in payloads {
-        out.push_str("data: ");
-        out.push_str(payload);
-        out.push_str("\n\n");
+        write_data_frame(out, |out| out.push_str(payload));
     }
+}
+
+/// One `data:` frame whose payload `write` appends.
+pub(crate) fn write_data_frame(out: &mut String, write: impl FnOnce(&mut String)) {
+    out.push_str("data: ");
+    write(out);
+    out.push_str("\n\n");
 }
 
 fn data_frames(payloads: &[String]) -> String {
@@ -88,7 +99,7 @@ impl<T: ChunkStream> EventTranslator for T {
     }
 
     fn write_event(&mut self, event: &Event, out: &mut String) {
-        if self.is_done() {
+        if self.is_done() || self.write_direct(event, out) {
             return;
         }
         let payloads = self.translate(event);

@@ -13,6 +13,9 @@ use serde::Serialize;
 
 use crate::usage::OpenAiUsage;
 
+/// What follows a choice's last field, before the head's fields.
+const CHOICE_END: &str = r#","logprobs":null}],"#;
+
 /// What identifies the chunks of one stream, with the part of every chunk it decides
 /// rendered once: `"created":…,"id":…,"model":…,"object":"chat.completion.chunk"`.
 /// Rendered when the first chunk is written, and again only after the provider changes
@@ -86,33 +89,33 @@ impl ChunkHead {
     /// The chunk of choice 0 carrying one piece of text: most chunks of a stream, so
     /// written without a delta struct.
     pub fn text(&self, text: &str) -> String {
-        let mut out = self.text_open(text.len());
-        let _ = serde_json::to_writer(&mut out, text);
-        self.text_close(out)
+        // Strings always serialise.
+        let token = serde_json::to_string(text).unwrap_or_default();
+        self.text_token(&token)
     }
 
     /// `text` with the text given as a JSON string token (quotes and escapes included),
     /// written as it is.
     pub fn text_token(&self, token: &str) -> String {
-        let mut out = self.text_open(token.len());
-        out.extend_from_slice(token.as_bytes());
-        self.text_close(out)
-    }
-
-    fn text_open(&self, text_len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.fields().len() + text_len + 96);
-        out.extend_from_slice(br#"{"choices":[{"delta":{"content":"#);
+        let mut out = String::with_capacity(self.fields().len() + token.len() + 96);
+        self.write_text_token(token, &mut out);
         out
     }
 
-    fn text_close(&self, mut out: Vec<u8>) -> String {
-        out.extend_from_slice(br#"},"finish_reason":null,"index":0"#);
-        self.close(out)
+    /// `text_token`, appended to `out`. Every piece is text already, so the chunk is
+    /// built as a `String` and never checked as UTF-8 again.
+    pub fn write_text_token(&self, token: &str, out: &mut String) {
+        out.push_str(r#"{"choices":[{"delta":{"content":"#);
+        out.push_str(token);
+        out.push_str(r#"},"finish_reason":null,"index":0"#);
+        out.push_str(CHOICE_END);
+        out.push_str(self.fields());
+        out.push('}');
     }
 
     /// The end of a choice chunk: the choice's last field, then the head's fields.
     fn close(&self, mut out: Vec<u8>) -> String {
-        out.extend_from_slice(br#","logprobs":null}],"#);
+        out.extend_from_slice(CHOICE_END.as_bytes());
         out.extend_from_slice(self.fields().as_bytes());
         out.push(b'}');
         String::from_utf8(out).unwrap_or_default()
