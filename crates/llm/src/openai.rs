@@ -123,7 +123,7 @@ pub fn response_facts(body: &[u8]) -> (Option<String>, Option<Usage>) {
 /// Without `want_usage` (the chunk has no usage object) the read stops at the model.
 pub fn chunk_facts(data: impl AsRef<[u8]>, want_usage: bool) -> (Option<String>, Option<Usage>) {
     let data = data.as_ref();
-    if let Some(facts) = scanned_facts(data, want_usage) {
+    if let Some(facts) = scanned_facts(data, true, want_usage) {
         return facts;
     }
     match serde_json::from_slice::<Facts>(data) {
@@ -132,25 +132,42 @@ pub fn chunk_facts(data: impl AsRef<[u8]>, want_usage: bool) -> (Option<String>,
     }
 }
 
+/// The usage of one `data:` payload of a stream whose model is already known: looked for
+/// from the end of the chunk only, where OpenAI puts it.
+pub fn chunk_usage(data: impl AsRef<[u8]>) -> Option<Usage> {
+    let data = data.as_ref();
+    match scanned_facts(data, false, true) {
+        Some((_, usage)) => usage,
+        None => chunk_facts(data, true).1,
+    }
+}
+
 /// `model` and `usage` read from their raw text, with the rest of the document stepped
 /// over instead of parsed. None when anything is unusual (not an object, a value of an
 /// unexpected type); the caller then parses the document in full.
-fn scanned_facts(json: &[u8], want_usage: bool) -> Option<(Option<String>, Option<Usage>)> {
+fn scanned_facts(
+    json: &[u8],
+    want_model: bool,
+    want_usage: bool,
+) -> Option<(Option<String>, Option<Usage>)> {
     // Answers name the model first and count usage last, after the choices and their
     // text: each is looked for from its own end of the document.
     let (mut model, mut usage) = (None, None);
-    json_members::visit_members(json, |key, value| {
-        match key {
-            b"model" => model = Some(value),
-            b"usage" => usage = Some(value),
-            _ => {}
-        }
-        match model.is_some() {
-            true => ControlFlow::Break(()),
-            false => ControlFlow::Continue(()),
-        }
-    })?;
-    if want_usage && usage.is_none() && model.is_some() {
+    if want_model {
+        json_members::visit_members(json, |key, value| {
+            match key {
+                b"model" => model = Some(value),
+                b"usage" => usage = Some(value),
+                _ => {}
+            }
+            match model.is_some() {
+                true => ControlFlow::Break(()),
+                false => ControlFlow::Continue(()),
+            }
+        })?;
+    }
+    // A forward read that found no model has seen every member already.
+    if want_usage && usage.is_none() && (model.is_some() || !want_model) {
         json_members::visit_members_backward(json, |key, value| match key {
             b"usage" => {
                 usage = Some(value);
@@ -386,6 +403,14 @@ mod tests {
             assert_eq!(chunk_facts(raw, true), loose, "{raw}");
             assert_eq!(response_facts(raw.as_bytes()), loose, "{raw}");
         }
+        for raw in cases.iter().chain(&[
+            r#"{"usage":{"prompt_tokens":1,"completion_tokens":2},"model":"m","choices":[]}"#,
+            r#"{"model":"m","choices":[{"delta":{"content":"\"usage\":{}"}}],"usage":null}"#,
+            r#"{"model":"m","choices":[]}"#,
+            r#"[1]"#,
+        ]) {
+            assert_eq!(chunk_usage(raw), chunk_facts(raw, true).1, "{raw}");
+        }
         let (_, usage) = chunk_facts(cases[0], true);
         let usage = usage.unwrap();
         assert_eq!(
@@ -423,10 +448,19 @@ mod tests {
         for json in &documents {
             let shown = String::from_utf8_lossy(json);
             let full = parsed(json);
-            assert_eq!(scanned_facts(json, true), Some(full.clone()), "{shown}");
             assert_eq!(
-                scanned_facts(json, false).map(|(model, _)| model),
+                scanned_facts(json, true, true),
+                Some(full.clone()),
+                "{shown}"
+            );
+            assert_eq!(
+                scanned_facts(json, true, false).map(|(model, _)| model),
                 Some(full.0),
+                "{shown}"
+            );
+            assert_eq!(
+                scanned_facts(json, false, true).map(|(_, usage)| usage),
+                Some(full.1),
                 "{shown}"
             );
         }

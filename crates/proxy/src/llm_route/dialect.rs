@@ -83,7 +83,12 @@ impl Dialect {
         match self {
             Self::OpenAi => {
                 let has_usage = carries_usage(data);
-                if model.is_some() && !has_usage {
+                // The first chunk names the model; after it only a usage chunk is read,
+                // and only for its usage.
+                if model.is_some() {
+                    if has_usage && let Some(u) = openai::chunk_usage(data) {
+                        *usage = Some(u);
+                    }
                     return;
                 }
                 let (m, u) = openai::chunk_facts(data, has_usage);
