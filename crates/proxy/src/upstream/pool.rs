@@ -364,27 +364,33 @@ mod tests {
             .to_bytes()
     }
 
-    #[tokio::test]
-    async fn a_sized_body_read_to_its_end_ends_and_frees_the_connection() {
-        let (port, accepted) = server(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello").await;
+    /// Three requests to a server giving `answer`, each body read to its end, travel on
+    /// one connection.
+    async fn assert_reused_after(answer: &'static [u8], body: &str) {
+        let (port, accepted) = server(answer).await;
         let client = client(port);
         for _ in 0..3 {
-            assert_eq!(read_all(&client, port).await, "hello");
+            assert_eq!(read_all(&client, port).await, body);
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection, reused");
     }
 
     #[tokio::test]
-    async fn a_chunked_body_read_to_its_end_frees_the_connection() {
-        let (port, accepted) = server(
-            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+    async fn a_sized_body_read_to_its_end_ends_and_frees_the_connection() {
+        assert_reused_after(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello",
+            "hello",
         )
         .await;
-        let client = client(port);
-        for _ in 0..3 {
-            assert_eq!(read_all(&client, port).await, "abcde");
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection, reused");
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_read_to_its_end_frees_the_connection() {
+        assert_reused_after(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+            "abcde",
+        )
+        .await;
     }
 
     #[tokio::test]
