@@ -3,6 +3,7 @@
 
 pub mod connector;
 pub mod health;
+pub mod http1;
 pub mod pool;
 pub mod tls;
 

@@ -1,23 +1,21 @@
-//! Pooled connections to one backend, driven through hyper's connection API directly.
+//! Pooled connections to one backend.
 //!
-//! HTTP/1.1 connections are kept in a LIFO idle list (the warmest first) and handed back
-//! when a response body has been read to its end, so no task is spawned per request.
-//! HTTP/2 (h2c by configuration, or h2 chosen by ALPN) shares one multiplexed connection.
+//! HTTP/1.1 connections (`http1.rs`, driven by the requests that use them) are kept in a
+//! LIFO idle list (the warmest first) and handed back when a response body has been read
+//! to its end. HTTP/2 (h2c by configuration, or h2 chosen by ALPN) shares one multiplexed
+//! hyper connection.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Request, Response, Uri, Version};
-use http_body::Body;
-use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use http::{Request, Response, Version};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use crate::body::{BoxBody, BoxError, boxed};
-use crate::observed::{Observed, Observer};
+use crate::body::{BoxBody, boxed};
 use crate::upstream::connector::{ConnectError, Connector, UpstreamAddr};
+use crate::upstream::http1::{self, Connection, SendError};
 
 /// How long an idle connection is kept before it is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -63,7 +61,7 @@ struct Pool {
 }
 
 struct Idle {
-    sender: http1::SendRequest<BoxBody>,
+    connection: Connection,
     peer: SocketAddr,
     since: Instant,
 }
@@ -76,7 +74,7 @@ struct H2 {
 
 enum Checkout {
     Http1 {
-        sender: http1::SendRequest<BoxBody>,
+        connection: Connection,
         peer: SocketAddr,
         reused: bool,
     },
@@ -98,8 +96,8 @@ impl UpstreamClient {
     }
 
     /// Sends a request whose URI carries scheme and authority. A request that fails on a
-    /// reused connection before anything was written is sent again on a fresh one (the
-    /// backend may have closed the idle connection just then).
+    /// reused connection before the backend can have acted on it is sent again on a fresh
+    /// one (the backend may have closed the idle connection just then).
     pub async fn request(
         &self,
         mut request: Request<BoxBody>,
@@ -114,40 +112,34 @@ impl UpstreamClient {
                         .send_request(request)
                         .await
                         .map_err(|e| UpstreamError::protocol(&e))?;
-                    return Ok(finish(response, h2.peer, None));
+                    let (mut parts, body) = response.into_parts();
+                    parts.extensions.insert(UpstreamAddr(h2.peer));
+                    return Ok(Response::from_parts(parts, boxed(body)));
                 }
                 Checkout::Http1 {
-                    mut sender,
+                    connection,
                     peer,
                     reused,
                 } => {
-                    if sender.ready().await.is_err() {
-                        fresh_only = true;
-                        continue;
-                    }
-                    *request.version_mut() = Version::HTTP_11;
-                    let absolute = std::mem::take(request.uri_mut());
-                    *request.uri_mut() = origin_form(&absolute);
-                    match sender.try_send_request(request).await {
+                    let release = ReturnTo {
+                        pool: self.pool.clone(),
+                        peer,
+                    };
+                    match connection.send(request, release).await {
                         Ok(response) => {
-                            return Ok(finish(
-                                response,
-                                peer,
-                                Some(Release {
-                                    pool: self.pool.clone(),
-                                    sender,
-                                    peer,
-                                }),
-                            ));
+                            let (mut parts, body) = response.into_parts();
+                            parts.extensions.insert(UpstreamAddr(peer));
+                            return Ok(Response::from_parts(parts, boxed(body)));
                         }
-                        Err(mut e) => match e.take_message() {
-                            Some(mut unsent) if reused => {
-                                *unsent.uri_mut() = absolute;
-                                request = unsent;
-                                fresh_only = true;
-                            }
-                            _ => return Err(UpstreamError::protocol(e.error())),
-                        },
+                        Err(SendError::Unsent {
+                            request: unsent, ..
+                        }) if reused => {
+                            request = *unsent;
+                            fresh_only = true;
+                        }
+                        Err(SendError::Unsent { reason, .. } | SendError::Failed(reason)) => {
+                            return Err(UpstreamError::Protocol(reason));
+                        }
                     }
                 }
             }
@@ -160,7 +152,7 @@ impl UpstreamClient {
         }
         if !fresh_only && let Some(idle) = self.pool.pop_idle() {
             return Ok(Checkout::Http1 {
-                sender: idle.sender,
+                connection: idle.connection,
                 peer: idle.peer,
                 reused: true,
             });
@@ -173,9 +165,8 @@ impl UpstreamClient {
     async fn connect(&self) -> Result<Checkout, UpstreamError> {
         let pool = &self.pool;
         let (stream, peer) = pool.connector.open(&pool.host, pool.port).await?;
-        let h2 = pool.h2c || stream.negotiated_h2();
-        let io = TokioIo::new(stream);
-        if h2 {
+        if pool.h2c || stream.negotiated_h2() {
+            let io = TokioIo::new(stream);
             let (sender, connection) = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
                 .handshake(io)
@@ -190,19 +181,8 @@ impl UpstreamClient {
             *pool.shared_h2.lock().unwrap_or_else(|p| p.into_inner()) = Some(h2.clone());
             return Ok(Checkout::Http2(h2));
         }
-        // One flat write buffer, as on the listening side (`server/listener.rs`).
-        let (sender, connection) = http1::Builder::new()
-            .writev(false)
-            .handshake(io)
-            .await
-            .map_err(|e| UpstreamError::protocol(&e))?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "upstream connection ended");
-            }
-        });
         Ok(Checkout::Http1 {
-            sender,
+            connection: Connection::new(stream),
             peer,
             reused: false,
         })
@@ -218,22 +198,19 @@ impl Pool {
     /// The most recently used connection that is still open and not too old.
     fn pop_idle(&self) -> Option<Idle> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(entry) = idle.pop() {
-            if !entry.sender.is_closed() && entry.since.elapsed() < IDLE_TIMEOUT {
+        while let Some(mut entry) = idle.pop() {
+            if entry.since.elapsed() < IDLE_TIMEOUT && entry.connection.is_usable() {
                 return Some(entry);
             }
         }
         None
     }
 
-    fn push_idle(&self, sender: http1::SendRequest<BoxBody>, peer: SocketAddr) {
-        if sender.is_closed() {
-            return;
-        }
+    fn push_idle(&self, connection: Connection, peer: SocketAddr) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < MAX_IDLE {
             idle.push(Idle {
-                sender,
+                connection,
                 peer,
                 since: Instant::now(),
             });
@@ -241,54 +218,15 @@ impl Pool {
     }
 }
 
-/// `/path?query` for HTTP/1.1 request lines.
-fn origin_form(uri: &Uri) -> Uri {
-    match uri.path_and_query() {
-        Some(pq) => Uri::from(pq.clone()),
-        None => Uri::from_static("/"),
-    }
-}
-
-/// Gives an HTTP/1.1 connection back to its pool.
-struct Release {
+/// Gives an HTTP/1.1 connection back to its pool once its response has been read.
+struct ReturnTo {
     pool: Arc<Pool>,
-    sender: http1::SendRequest<BoxBody>,
     peer: SocketAddr,
 }
 
-fn finish(
-    response: Response<Incoming>,
-    peer: SocketAddr,
-    release: Option<Release>,
-) -> Response<BoxBody> {
-    let (mut parts, body) = response.into_parts();
-    parts.extensions.insert(UpstreamAddr(peer));
-    let body = match release {
-        // A body that is already complete frees the connection at once.
-        Some(release) if body.is_end_stream() => {
-            release.pool.push_idle(release.sender, release.peer);
-            boxed(body)
-        }
-        Some(release) => boxed(Observed::new(body, ReleaseAtEnd(Some(release)))),
-        None => boxed(body),
-    };
-    Response::from_parts(parts, body)
-}
-
-/// Returns the connection to the pool once the response body is read to the end. Dropped
-/// early (or on error), it takes the connection with it: a half-read response cannot be reused.
-struct ReleaseAtEnd(Option<Release>);
-
-impl Observer for ReleaseAtEnd {
-    fn on_end(&mut self) {
-        if let Some(release) = self.0.take() {
-            release.pool.push_idle(release.sender, release.peer);
-        }
-    }
-
-    fn on_error(&mut self, _: &BoxError) -> Option<Bytes> {
-        self.0.take();
-        None
+impl http1::Release for ReturnTo {
+    fn release(self, connection: Connection) {
+        self.pool.push_idle(connection, self.peer);
     }
 }
 
@@ -298,6 +236,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
+    use bytes::Bytes;
     use http_body_util::BodyExt;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
