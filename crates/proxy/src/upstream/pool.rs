@@ -5,6 +5,7 @@
 //! to its end. HTTP/2 (h2c by configuration, or h2 chosen by ALPN) shares one multiplexed
 //! hyper connection.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,7 +57,7 @@ struct Pool {
     /// Plain-text HTTP/2 by prior knowledge.
     h2c: bool,
     // Held only to push or pop one entry; never across an await.
-    idle: Mutex<Vec<Idle>>,
+    idle: Mutex<VecDeque<Idle>>,
     shared_h2: Mutex<Option<H2>>,
 }
 
@@ -89,7 +90,7 @@ impl UpstreamClient {
                 host,
                 port,
                 h2c,
-                idle: Mutex::new(Vec::new()),
+                idle: Mutex::new(VecDeque::new()),
                 shared_h2: Mutex::new(None),
             }),
         }
@@ -198,8 +199,8 @@ impl Pool {
     /// The most recently used connection that is still open and not too old.
     fn pop_idle(&self) -> Option<Idle> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(mut entry) = idle.pop() {
-            if entry.since.elapsed() < IDLE_TIMEOUT && entry.connection.is_usable() {
+        while let Some(mut entry) = idle.pop_back() {
+            if entry.is_fresh() {
                 return Some(entry);
             }
         }
@@ -208,13 +209,24 @@ impl Pool {
 
     fn push_idle(&self, connection: Connection, peer: SocketAddr) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // No task watches an idle connection: the oldest one is looked at on each return,
+        // so that connections the backend has closed do not linger at the cold end.
+        if idle.front_mut().is_some_and(|oldest| !oldest.is_fresh()) {
+            idle.pop_front();
+        }
         if idle.len() < MAX_IDLE {
-            idle.push(Idle {
+            idle.push_back(Idle {
                 connection,
                 peer,
                 since: Instant::now(),
             });
         }
+    }
+}
+
+impl Idle {
+    fn is_fresh(&mut self) -> bool {
+        self.since.elapsed() < IDLE_TIMEOUT && self.connection.is_usable()
     }
 }
 

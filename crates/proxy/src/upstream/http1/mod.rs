@@ -160,6 +160,13 @@ impl Connection {
                 }
             }
             match head::parse_response(&mut self.read_buf, method) {
+                // Upgrades are not proxied (the Upgrade header is not forwarded), so a
+                // switch of protocols cannot be followed.
+                Ok(Some(head)) if head.status == http::StatusCode::SWITCHING_PROTOCOLS => {
+                    return Poll::Ready(Err(Failure::Head(
+                        "the backend switched protocols (101), which is not proxied".into(),
+                    )));
+                }
                 // An interim answer (100 Continue, 103 Early Hints) is passed over.
                 Ok(Some(head)) if head.status.is_informational() => continue,
                 Ok(Some(head)) => return Poll::Ready(Ok(head)),

@@ -183,6 +183,16 @@ async fn interim_answers_are_passed_over() {
 }
 
 #[tokio::test]
+async fn a_switch_of_protocols_is_refused() {
+    let connection =
+        answer_in_parts(&["HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n"]).await;
+    let Err(SendError::Failed(reason)) = connection.send(get(), Kept::default()).await else {
+        panic!("a 101 was taken as an interim answer");
+    };
+    assert!(reason.contains("switched protocols (101)"), "{reason}");
+}
+
+#[tokio::test]
 async fn a_response_head_that_never_ends_is_refused() {
     let connection = backend(|mut stream| async move {
         read_until(&mut stream, "\r\n\r\n").await;
