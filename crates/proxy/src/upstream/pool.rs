@@ -14,7 +14,7 @@ use http::{Request, Response, Version};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use crate::body::{BoxBody, boxed};
+use crate::body::{BoxBody, BoxError, boxed};
 use crate::upstream::connector::{ConnectError, Connector, UpstreamAddr};
 use crate::upstream::http1::{self, Connection, SendError};
 
@@ -113,9 +113,7 @@ impl UpstreamClient {
                         .send_request(request)
                         .await
                         .map_err(|e| UpstreamError::protocol(&e))?;
-                    let (mut parts, body) = response.into_parts();
-                    parts.extensions.insert(UpstreamAddr(h2.peer));
-                    return Ok(Response::from_parts(parts, boxed(body)));
+                    return Ok(with_peer(response, h2.peer));
                 }
                 Checkout::Http1 {
                     connection,
@@ -127,11 +125,7 @@ impl UpstreamClient {
                         peer,
                     };
                     match connection.send(request, release).await {
-                        Ok(response) => {
-                            let (mut parts, body) = response.into_parts();
-                            parts.extensions.insert(UpstreamAddr(peer));
-                            return Ok(Response::from_parts(parts, boxed(body)));
-                        }
+                        Ok(response) => return Ok(with_peer(response, peer)),
                         Err(SendError::Unsent {
                             request: unsent, ..
                         }) if reused => {
@@ -240,6 +234,19 @@ impl http1::Release for ReturnTo {
     fn release(self, connection: Connection) {
         self.pool.push_idle(connection, self.peer);
     }
+}
+
+
+/// The answer as the rest of the proxy takes it: one body type, and the address that
+/// answered (for the access log).
+fn with_peer<B>(response: Response<B>, peer: SocketAddr) -> Response<BoxBody>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (mut parts, body) = response.into_parts();
+    parts.extensions.insert(UpstreamAddr(peer));
+    Response::from_parts(parts, boxed(body))
 }
 
 #[cfg(test)]
