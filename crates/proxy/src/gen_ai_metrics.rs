@@ -1,6 +1,5 @@
 //! LLM metrics, named and labelled after the OpenTelemetry GenAI semantic conventions.
-//! Recorded once per LLM call (calls take hundreds of milliseconds, so the short lock that
-//! finds a series is noise next to them).
+//! Recorded once per LLM call, under one short lock that finds the call's series.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -81,71 +80,78 @@ impl Histogram {
     }
 }
 
+/// The histograms of one label set. A series gets only those its calls recorded: a
+/// call that never streamed has no time to first token.
+#[derive(Debug, Default)]
+struct Series {
+    /// Input and output tokens, once a call reported usage.
+    tokens: Option<[Histogram; 2]>,
+    duration: Option<Histogram>,
+    first_token: Option<Histogram>,
+}
+
+/// All GenAI series behind one lock, so a call finds its series with one lookup.
 #[derive(Debug, Default)]
 pub struct GenAiMetrics {
-    /// Input and output token histograms of each series.
-    tokens: Mutex<BTreeMap<GenAiLabels, [Histogram; 2]>>,
-    duration: Mutex<BTreeMap<GenAiLabels, Histogram>>,
-    first_token: Mutex<BTreeMap<GenAiLabels, Histogram>>,
+    series: Mutex<BTreeMap<GenAiLabels, Series>>,
 }
 
 fn seconds_histogram() -> Histogram {
     Histogram::new(&SECOND_BUCKETS)
 }
 
-/// Updates the series of `labels`, created on first use; the labels are copied only then.
-fn update<T>(
-    map: &mut BTreeMap<GenAiLabels, T>,
-    labels: &GenAiLabels,
-    new: impl FnOnce() -> T,
-    change: impl FnOnce(&mut T),
-) {
-    if !map.contains_key(labels) {
-        map.insert(labels.clone(), new());
-    }
-    if let Some(series) = map.get_mut(labels) {
-        change(series);
-    }
-}
-
 impl GenAiMetrics {
+    /// Changes the series of `labels`, created on first use; the labels are copied only then.
+    fn update(&self, labels: &GenAiLabels, change: impl FnOnce(&mut Series)) {
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        match series.get_mut(labels) {
+            Some(found) => change(found),
+            None => change(series.entry(labels.clone()).or_default()),
+        }
+    }
+
     /// One finished call: its usage (when the provider reported it) and its duration.
     pub fn record(&self, labels: &GenAiLabels, usage: Option<Usage>, elapsed: Duration) {
-        if let Some(usage) = usage {
-            let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-            let pair = || {
-                [
-                    Histogram::new(&TOKEN_BUCKETS),
-                    Histogram::new(&TOKEN_BUCKETS),
-                ]
-            };
-            update(&mut tokens, labels, pair, |[input, output]| {
+        let seconds = elapsed.as_secs_f64();
+        self.update(labels, |series| {
+            if let Some(usage) = usage {
+                let [input, output] = series.tokens.get_or_insert_with(|| {
+                    [
+                        Histogram::new(&TOKEN_BUCKETS),
+                        Histogram::new(&TOKEN_BUCKETS),
+                    ]
+                });
                 input.observe(usage.input as f64);
                 output.observe(usage.output as f64);
-            });
-        }
-        let mut duration = self.duration.lock().unwrap_or_else(|p| p.into_inner());
-        let seconds = elapsed.as_secs_f64();
-        update(&mut duration, labels, seconds_histogram, |h| {
-            h.observe(seconds)
+            }
+            series
+                .duration
+                .get_or_insert_with(seconds_histogram)
+                .observe(seconds);
         });
     }
 
     pub fn first_token(&self, labels: &GenAiLabels, elapsed: Duration) {
-        let mut first = self.first_token.lock().unwrap_or_else(|p| p.into_inner());
         let seconds = elapsed.as_secs_f64();
-        update(&mut first, labels, seconds_histogram, |h| {
-            h.observe(seconds)
+        self.update(labels, |series| {
+            series
+                .first_token
+                .get_or_insert_with(seconds_histogram)
+                .observe(seconds);
         });
     }
 
     pub fn render(&self, out: &mut String) {
+        let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
         let _ = writeln!(
             out,
             "# HELP gen_ai_client_token_usage Tokens used per LLM call, by token type."
         );
         let _ = writeln!(out, "# TYPE gen_ai_client_token_usage histogram");
-        for (labels, pair) in self.tokens.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for (labels, pair) in series
+            .iter()
+            .filter_map(|(l, s)| Some((l, s.tokens.as_ref()?)))
+        {
             for (kind, h) in ["input", "output"].into_iter().zip(pair) {
                 h.render(
                     out,
@@ -159,11 +165,9 @@ impl GenAiMetrics {
             "# HELP gen_ai_server_request_duration LLM call duration in seconds, to the end of the response."
         );
         let _ = writeln!(out, "# TYPE gen_ai_server_request_duration histogram");
-        for (labels, h) in self
-            .duration
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        for (labels, h) in series
             .iter()
+            .filter_map(|(l, s)| Some((l, s.duration.as_ref()?)))
         {
             h.render(out, "gen_ai_server_request_duration", &label_text(labels));
         }
@@ -172,11 +176,9 @@ impl GenAiMetrics {
             "# HELP gen_ai_server_time_to_first_token Seconds until the first streamed token."
         );
         let _ = writeln!(out, "# TYPE gen_ai_server_time_to_first_token histogram");
-        for (labels, h) in self
-            .first_token
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        for (labels, h) in series
             .iter()
+            .filter_map(|(l, s)| Some((l, s.first_token.as_ref()?)))
         {
             h.render(
                 out,

@@ -137,6 +137,11 @@ impl Dialect {
 /// or nothing): one scan, so that only the chunks that matter are parsed. The searcher is
 /// built once: building it took longer than searching a chunk.
 fn carries_usage(bytes: &[u8]) -> bool {
+    // OpenAI ends every chunk without usage with `"usage":null}` when the client asked
+    // for usage: told at once, without a search.
+    if bytes.trim_ascii_end().ends_with(b"\"usage\":null}") {
+        return false;
+    }
     static USAGE_KEY: LazyLock<memmem::Finder<'static>> =
         LazyLock::new(|| memmem::Finder::new(b"\"usage\":"));
     USAGE_KEY.find_iter(bytes).any(|at| {
@@ -161,6 +166,11 @@ mod tests {
         ));
         assert!(carries_usage(br#"{"x":"\"usage\":","usage":{}}"#));
         assert!(!carries_usage(br#"{"choices":[],"usage":null}"#));
+        assert!(!carries_usage(b"{\"choices\":[],\"usage\":null}\r\n"));
+        // A usage object before a last member that is null is still found.
+        assert!(carries_usage(
+            br#"{"usage":{"prompt_tokens":1},"x":{"usage":null}}"#
+        ));
         assert!(!carries_usage(br#"{"choices":[]}"#));
         assert!(!carries_usage(br#"{"usage":"#));
     }

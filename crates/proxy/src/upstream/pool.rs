@@ -236,7 +236,6 @@ impl http1::Release for ReturnTo {
     }
 }
 
-
 /// The answer as the rest of the proxy takes it: one body type, and the address that
 /// answered (for the access log).
 fn with_peer<B>(response: Response<B>, peer: SocketAddr) -> Response<BoxBody>
