@@ -114,14 +114,16 @@ class AnthropicSdkThroughGateway(unittest.TestCase):
             )
         self.assertIn("missing-model", str(raised.exception))
 
-    def test_broken_stream_raises(self):
-        with self.assertRaises(anthropic.APIStatusError) as raised:
-            with self.client.messages.stream(
-                model="break-stream", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
-            ) as stream:
-                for _ in stream:
-                    pass
-        self.assertIn("broke off", str(raised.exception))
+    def test_broken_or_cut_short_streams_raise(self):
+        for model, says in [("break-stream", "broke off"), ("cut-stream", "cut short")]:
+            with self.subTest(model=model):
+                with self.assertRaises(anthropic.APIStatusError) as raised:
+                    with self.client.messages.stream(
+                        model=model, max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+                    ) as stream:
+                        for _ in stream:
+                            pass
+                self.assertIn(says, str(raised.exception))
 
 
 if __name__ == "__main__":

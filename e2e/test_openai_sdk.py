@@ -144,14 +144,16 @@ class OpenAiSdkThroughGateway(unittest.TestCase):
         self.assertIn("missing-model", str(raised.exception))
         self.assertEqual(raised.exception.code, "model_not_found")
 
-    def test_broken_stream_raises_instead_of_ending_quietly(self):
-        stream = self.client.chat.completions.create(
-            model="break-stream", messages=[{"role": "user", "content": "hi"}], stream=True
-        )
-        with self.assertRaises(openai.APIError) as raised:
-            for _ in stream:
-                pass
-        self.assertIn("broke off", str(raised.exception))
+    def test_broken_or_cut_short_streams_raise_instead_of_ending_quietly(self):
+        for model, says in [("break-stream", "broke off"), ("cut-stream", "cut short")]:
+            with self.subTest(model=model):
+                stream = self.client.chat.completions.create(
+                    model=model, messages=[{"role": "user", "content": "hi"}], stream=True
+                )
+                with self.assertRaises(openai.APIError) as raised:
+                    for _ in stream:
+                        pass
+                self.assertIn(says, str(raised.exception))
 
     def test_access_log_names_models_and_tokens(self):
         self.client.chat.completions.create(model="llama3.2", messages=[{"role": "user", "content": "log me"}])

@@ -26,6 +26,12 @@ pub trait Observer: Send + Sync + 'static {
     fn on_error(&mut self, _error: &BoxError) -> Option<Bytes> {
         None
     }
+
+    /// Once, after `on_end`: bytes to send after the body's own (e.g. an error event for a
+    /// stream that ended cleanly but too early). Only asked when `MAY_APPEND`.
+    fn trailer(&mut self) -> Option<Bytes> {
+        None
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -34,6 +40,8 @@ pin_project_lite::pin_project! {
         inner: B,
         observer: O,
         finished: bool,
+        // The observer's trailer, still to be sent after the inner body ended.
+        trailer: Option<Bytes>,
     }
 }
 
@@ -43,6 +51,7 @@ impl<B, O> Observed<B, O> {
             inner,
             observer,
             finished: false,
+            trailer: None,
         }
     }
 }
@@ -62,7 +71,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
         if *this.finished {
-            return Poll::Ready(None);
+            return Poll::Ready(this.trailer.take().map(|last| Ok(Frame::data(last))));
         }
         match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -74,6 +83,9 @@ where
                 if this.inner.is_end_stream() {
                     *this.finished = true;
                     this.observer.on_end();
+                    if O::MAY_APPEND {
+                        *this.trailer = this.observer.trailer();
+                    }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -88,14 +100,22 @@ where
             Poll::Ready(None) => {
                 *this.finished = true;
                 this.observer.on_end();
-                Poll::Ready(None)
+                let last = if O::MAY_APPEND {
+                    this.observer.trailer()
+                } else {
+                    None
+                };
+                Poll::Ready(last.map(|last| Ok(Frame::data(last))))
             }
             Poll::Pending => Poll::Pending,
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.finished || self.inner.is_end_stream()
+        match self.finished {
+            true => self.trailer.is_none(),
+            false => !O::MAY_APPEND && self.inner.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -108,17 +108,21 @@ async fn errors_come_back_in_anthropic_shape() {
 }
 
 #[tokio::test]
-async fn a_broken_stream_ends_with_an_error_event() {
+async fn a_broken_or_cut_short_stream_ends_with_an_error_event() {
     let (_provider, port, _gw) = llm_gateway(Flavor::Anthropic, "anthropic", None, "").await;
-    let response = http1()
-        .request(messages(port, hello("break-stream", true)))
-        .await
-        .unwrap();
-    let text = collect(response).await.text();
-    let last = text.trim_end().rsplit("\n\n").next().unwrap();
-    assert!(last.starts_with("event: error\ndata: "), "{last}");
-    let event: Value = serde_json::from_str(last.split_once("data: ").unwrap().1).unwrap();
-    assert_eq!(event["error"]["type"], "api_error");
+    for (model, says) in [("break-stream", "broke off"), ("cut-stream", "cut short")] {
+        let response = http1()
+            .request(messages(port, hello(model, true)))
+            .await
+            .unwrap();
+        let text = collect(response).await.text();
+        let last = text.trim_end().rsplit("\n\n").next().unwrap();
+        assert!(last.starts_with("event: error\ndata: "), "{last}");
+        let event: Value = serde_json::from_str(last.split_once("data: ").unwrap().1).unwrap();
+        assert_eq!(event["type"], "error");
+        assert_eq!(event["error"]["type"], "api_error");
+        assert!(event["error"]["message"].as_str().unwrap().contains(says));
+    }
 }
 
 fn openai_chat(port: u16, body: Value) -> http::Request<http_body_util::Full<bytes::Bytes>> {
@@ -224,5 +228,24 @@ async fn translated_errors_use_the_openai_shape() {
         r.text().contains("not an Anthropic message"),
         "{}",
         r.text()
+    );
+}
+
+#[tokio::test]
+async fn a_translated_stream_the_provider_ends_early_is_reported_cut_short() {
+    let (_provider, port, _gw) = llm_gateway(Flavor::Anthropic, "anthropic", None, "").await;
+    // An error chunk for the OpenAI client, never `[DONE]` after half an answer.
+    let request = json!({"model": "cut-stream", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let response = http1().request(openai_chat(port, request)).await.unwrap();
+    let text = collect(response).await.text();
+    assert!(!text.contains("[DONE]"), "{text}");
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    let event: Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+    assert!(
+        event["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cut short"),
+        "{text}"
     );
 }

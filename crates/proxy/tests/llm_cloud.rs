@@ -395,3 +395,14 @@ async fn vertex_embeddings_use_predict_with_the_minted_token() {
     assert_eq!(call.body["parameters"]["outputDimensionality"], 256);
     assert_eq!(call.body["instances"][1]["content"], "three");
 }
+
+#[tokio::test]
+async fn a_bedrock_stream_that_ends_early_is_reported_cut_short() {
+    let (_mock, port, _gw) = bedrock_gateway("cut-stream").await;
+    let chat =
+        json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let text = streamed_text(port, "/v1/chat/completions", &chat).await;
+    assert!(!text.contains("[DONE]"), "{text}");
+    let last: Value = serde_json::from_str(sse_data(&text).last().unwrap()).unwrap();
+    assert!(last["error"].is_object(), "{text}");
+}

@@ -320,3 +320,35 @@ spec:
     assert_eq!(streamed.status, 200);
     assert!(streamed.text().trim_end().ends_with("data: [DONE]"));
 }
+
+/// The last SSE frame of a streamed answer, read to its clean end.
+async fn last_frame(request: http::Request<http_body_util::Full<bytes::Bytes>>) -> String {
+    let response = http1().request(request).await.unwrap();
+    let text = collect(response).await.text();
+    text.trim_end().rsplit("\n\n").next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_stream_the_provider_ends_early_is_reported_cut_short() {
+    let (_provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", None, "").await;
+    let cut = json!({"model": "cut-stream", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let last = last_frame(chat(port, cut)).await;
+    let event: Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(event["error"]["type"], "upstream_error", "{last}");
+    assert!(
+        event["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cut short")
+    );
+
+    // A whole stream gets nothing after its `[DONE]`.
+    let whole = json!({"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(last_frame(chat(port, whole)).await, "data: [DONE]");
+
+    // Translated for an Anthropic client: an error event, not a made-up `end_turn`.
+    let cut = json!({"model": "cut-stream", "max_tokens": 16, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let last = last_frame(anthropic_messages(port, cut)).await;
+    assert!(last.starts_with("event: error\ndata: "), "{last}");
+    assert!(last.contains("cut short"), "{last}");
+}

@@ -132,6 +132,8 @@ impl EventTranslator for AnthropicPassthrough {
 pub struct ChatPassthrough {
     model: String,
     usage: Option<Usage>,
+    /// A choice's finish reason has been seen: the answer is whole.
+    stopped: bool,
     done: bool,
 }
 
@@ -140,6 +142,7 @@ impl ChatPassthrough {
         Self {
             model: model.to_string(),
             usage: None,
+            stopped: false,
             done: false,
         }
     }
@@ -147,20 +150,28 @@ impl ChatPassthrough {
 
 impl EventTranslator for ChatPassthrough {
     fn event(&mut self, event: &Event) -> String {
-        if event.data == "[DONE]" {
+        let data = &event.data;
+        // `[DONE]`, or the provider's own error event, ends the stream.
+        if data == "[DONE]" || data.trim_start().starts_with("{\"error\"") {
             self.done = true;
-        } else if event.data.contains("\"usage\":{") || event.data.contains("\"usage\": {") {
-            let (model, usage) = crate::openai::chunk_facts(&event.data, true);
-            if let Some(model) = model {
-                self.model = model;
+        } else {
+            self.stopped = self.stopped || data.contains("\"finish_reason\":\"");
+            if data.contains("\"usage\":{") || data.contains("\"usage\": {") {
+                let (model, usage) = crate::openai::chunk_facts(data, true);
+                if let Some(model) = model {
+                    self.model = model;
+                }
+                self.usage = usage.or(self.usage);
             }
-            self.usage = usage.or(self.usage);
         }
         format!("data: {}\n\n", event.data)
     }
 
     fn finish(&mut self) -> String {
-        String::new()
+        match self.done || self.stopped {
+            true => String::new(),
+            false => self.error(super::CUT_SHORT),
+        }
     }
 
     fn finished(&self) -> bool {

@@ -51,6 +51,8 @@ pub struct StreamTranslator {
     /// Anthropic content-block index -> OpenAI tool-call index.
     tool_calls: Vec<(u64, usize)>,
     pub usage: Option<Usage>,
+    /// `message_delta` (the stop reason) has been seen: the answer is whole.
+    stopped: bool,
     done: bool,
 }
 
@@ -155,6 +157,7 @@ impl StreamTranslator {
             include_usage,
             tool_calls: Vec::new(),
             usage: None,
+            stopped: false,
             done: false,
         }
     }
@@ -196,6 +199,7 @@ impl StreamTranslator {
             usage.output = output;
         }
         self.usage = Some(usage);
+        self.stopped = true;
         vec![self.chunk(&serde_json::Map::new(), Some(finish_reason(stop_reason)))]
     }
 
@@ -303,7 +307,11 @@ impl StreamTranslator {
                 v["delta"]["stop_reason"].as_str(),
             ),
             "message_stop" => self.last_payloads(),
-            "error" => vec![error_to_openai(&v).to_string()],
+            // The provider's own error ends the stream: nothing is added after it.
+            "error" => {
+                self.done = true;
+                vec![error_to_openai(&v).to_string()]
+            }
             _ => Vec::new(),
         }
     }
@@ -329,6 +337,10 @@ impl super::ChunkStream for StreamTranslator {
 
     fn is_done(&self) -> bool {
         self.done
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped
     }
 
     fn mark_done(&mut self) {

@@ -94,6 +94,8 @@ pub struct ConverseStreamTranslator {
     /// Converse `contentBlockIndex` -> OpenAI tool-call index, for tool-use blocks.
     tool_calls: Vec<(u64, usize)>,
     usage: Option<Usage>,
+    /// `messageStop` (the stop reason) has been seen: the answer is whole.
+    stopped: bool,
     done: bool,
 }
 
@@ -105,6 +107,7 @@ impl ConverseStreamTranslator {
             include_usage,
             tool_calls: Vec::new(),
             usage: None,
+            stopped: false,
             done: false,
         }
     }
@@ -142,6 +145,7 @@ impl ConverseStreamTranslator {
             }
             "contentBlockDelta" => self.delta(&v),
             "messageStop" => {
+                self.stopped = true;
                 vec![self.chunk(json!({}), Some(finish_reason(v["stopReason"].as_str())))]
             }
             "metadata" => {
@@ -197,6 +201,10 @@ impl super::ChunkStream for ConverseStreamTranslator {
 
     fn is_done(&self) -> bool {
         self.done
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped
     }
 
     fn mark_done(&mut self) {
@@ -334,18 +342,45 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_cut_before_metadata_is_closed_by_finish() {
-        let mut translator = ConverseStreamTranslator::new("m", 1, true);
+    fn a_stream_cut_before_its_stop_reason_ends_with_an_error_and_after_it_closes() {
         let start = Event {
             event: Some("messageStart".into()),
             data: r#"{"role":"assistant"}"#.into(),
         };
+        let mut translator = ConverseStreamTranslator::new("m", 1, true);
         assert!(translator.event(&start).starts_with("data: {"));
         assert!(!translator.finished());
-        assert_eq!(translator.finish(), "data: [DONE]\n\n");
+        let cut = translator.finish();
+        let error: Value = serde_json::from_str(
+            cut.strip_prefix("data: ")
+                .and_then(|c| c.strip_suffix("\n\n"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("cut short"),
+            "{cut}"
+        );
         assert!(translator.finished());
         assert_eq!(translator.finish(), "");
         assert_eq!(translator.usage(), None);
+
+        // Ended after `messageStop` but before `metadata`: the answer is whole.
+        let mut translator = ConverseStreamTranslator::new("m", 1, false);
+        translator.event(&start);
+        let stop = Event {
+            event: Some("messageStop".into()),
+            data: r#"{"stopReason":"end_turn"}"#.into(),
+        };
+        assert!(
+            translator
+                .event(&stop)
+                .contains("\"finish_reason\":\"stop\"")
+        );
+        assert_eq!(translator.finish(), "data: [DONE]\n\n");
     }
 
     #[test]

@@ -258,6 +258,12 @@ impl super::ChunkStream for GeminiStreamTranslator {
         self.closing()
     }
 
+    /// Gemini has no end marker: an answer is whole once every choice has its finish
+    /// reason (or the stream carried Gemini's error).
+    fn stopped(&self) -> bool {
+        self.failed || (!self.choices.is_empty() && self.choices.iter().all(|c| c.finished))
+    }
+
     fn is_done(&self) -> bool {
         self.done
     }
@@ -458,13 +464,21 @@ mod tests {
 
         let cut = b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}],\"role\":\"model\"}}]}\r\n\r\n";
         let mut translator = GeminiStreamTranslator::new("gemini-2.5-flash", 7, true);
-        let chunks = parse(&run(cut, 8, &mut translator));
-        assert_eq!(chunks[0]["id"], "chatcmpl-gemini-7");
+        let payloads = run(cut, 8, &mut translator);
         assert_eq!(
-            chunks[1]["choices"][0]["finish_reason"], "stop",
-            "closed at the end"
+            payloads.len(),
+            2,
+            "the text, then an error: no made-up finish"
         );
-        assert_eq!(chunks[2]["usage"], usage(0, 0, 0, 0));
+        let text_chunk: Value = serde_json::from_str(&payloads[0]).unwrap();
+        assert_eq!(text_chunk["id"], "chatcmpl-gemini-7");
+        let error: Value = serde_json::from_str(&payloads[1]).unwrap();
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("cut short")
+        );
 
         let failing = b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]}}]}\n\ndata: {\"error\":{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}\n\n";
         let mut translator = GeminiStreamTranslator::new("gemini-2.5-flash", 7, true);

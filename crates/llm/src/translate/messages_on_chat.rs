@@ -383,6 +383,9 @@ impl super::EventTranslator for ChunkTranslator {
     }
 
     fn finish(&mut self) -> String {
+        if !self.done && self.stop_reason.is_none() {
+            return self.error(super::CUT_SHORT);
+        }
         let mut out = String::new();
         self.end(&mut out);
         out

@@ -21,6 +21,10 @@ pub use chat_on_messages::{
     message_to_chat,
 };
 
+/// What the client is told when the provider ended its stream cleanly but before the
+/// answer was whole (no finish reason, no end marker): never a normal end.
+pub const CUT_SHORT: &str = "the provider ended the stream before the answer was complete (no finish reason or end marker); the answer is cut short";
+
 /// Re-emits a provider's event stream in the client's format.
 pub trait EventTranslator: Send + Sync {
     /// The framed SSE text (`event:`/`data:` lines and the blank line) one provider event
@@ -58,6 +62,9 @@ pub trait ChunkStream: Send + Sync {
     fn write_direct(&mut self, _event: &Event, _out: &mut String) -> bool {
         false
     }
+    /// Whether the provider has given the answer's finish reason: a stream that ends
+    /// after it is closed normally, one that ends before it is reported as cut short.
+    fn stopped(&self) -> bool;
     /// The payloads that close a stream the provider ended without its own end marker.
     fn close(&mut self) -> Vec<String> {
         vec!["[DONE]".to_string()]
@@ -112,6 +119,9 @@ impl<T: ChunkStream> EventTranslator for T {
     fn finish(&mut self) -> String {
         if self.is_done() {
             return String::new();
+        }
+        if !self.stopped() {
+            return EventTranslator::error(self, CUT_SHORT);
         }
         let payloads = self.close();
         self.mark_done();

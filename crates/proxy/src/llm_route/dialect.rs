@@ -115,6 +115,33 @@ impl Dialect {
         }
     }
 
+    /// Whether an event of the provider's stream says the answer is whole: OpenAI's
+    /// `[DONE]` or a choice's finish reason, Anthropic's `message_delta` (the stop reason)
+    /// or `message_stop`, or the provider's own error event. A stream that ends before
+    /// one of these was cut short.
+    pub fn ends_answer(self, name: Option<&str>, data: &[u8]) -> bool {
+        match self {
+            Self::OpenAi => {
+                static FINISHED: LazyLock<memmem::Finder<'static>> =
+                    LazyLock::new(|| memmem::Finder::new(b"\"finish_reason\":\""));
+                data == b"[DONE]"
+                    || data.trim_ascii_start().starts_with(b"{\"error\"")
+                    || FINISHED.find(data).is_some()
+            }
+            Self::Anthropic => match name {
+                Some(name) => matches!(name, "message_delta" | "message_stop" | "error"),
+                None => ["\"message_delta\"", "\"message_stop\"", "\"error\""]
+                    .iter()
+                    .any(|kind| memmem::find(data, kind.as_bytes()).is_some()),
+            },
+        }
+    }
+
+    /// The last event of a stream that ended cleanly before the answer was whole.
+    pub fn cut_short_event(self) -> Bytes {
+        self.broken_stream_event(llm::translate::CUT_SHORT)
+    }
+
     /// The last event of a stream the provider broke off, as the client's SDK reports
     /// errors mid-stream.
     pub fn broken_stream_event(self, message: &str) -> Bytes {

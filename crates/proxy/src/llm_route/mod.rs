@@ -264,6 +264,7 @@ async fn chat(
             usage: None,
             start,
             first: false,
+            whole: false,
             metrics: metrics.clone(),
             facts,
         };
@@ -508,8 +509,8 @@ pub(crate) fn settle(facts: &SharedGenAiFacts, labels: &GenAiLabels, usage: Opti
 }
 
 /// Reads usage from a provider's event stream as it passes through untouched. If the
-/// provider breaks the stream, the client gets an error event in its own format and a
-/// clean end, never a silent cut.
+/// provider breaks the stream, or ends it before the answer is whole, the client gets an
+/// error event in its own format and a clean end, never a silent cut.
 struct StreamUsage {
     dialect: Dialect,
     decoder: SseDecoder,
@@ -518,6 +519,8 @@ struct StreamUsage {
     usage: Option<Usage>,
     start: Instant,
     first: bool,
+    /// Whether the provider has said the answer is whole (see `Dialect::ends_answer`).
+    whole: bool,
     metrics: Arc<Metrics>,
     facts: SharedGenAiFacts,
 }
@@ -534,7 +537,8 @@ impl Observer for StreamUsage {
         }
         self.decoder.feed_each_raw(data, |name, payload| {
             self.dialect
-                .observe(name, payload, &mut self.model, &mut self.usage)
+                .observe(name, payload, &mut self.model, &mut self.usage);
+            self.whole = self.whole || self.dialect.ends_answer(name, payload);
         });
     }
 
@@ -554,5 +558,9 @@ impl Observer for StreamUsage {
             self.dialect
                 .broken_stream_event(&format!("the provider stream broke off: {error}")),
         )
+    }
+
+    fn trailer(&mut self) -> Option<Bytes> {
+        (!self.whole).then(|| self.dialect.cut_short_event())
     }
 }

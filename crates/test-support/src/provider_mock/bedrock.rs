@@ -190,11 +190,7 @@ pub(super) fn converse(parts: &Parts, body: &Value, key: Option<&str>) -> http::
                 .chunks(97)
                 .map(Bytes::copy_from_slice)
                 .collect();
-            streamed(
-                pieces,
-                model == "break-stream",
-                "application/vnd.amazon.eventstream",
-            )
+            streamed(pieces, model, "application/vnd.amazon.eventstream")
         }
         other => error(StatusCode::NOT_FOUND, "UnknownOperationException", other),
     }

@@ -138,11 +138,7 @@ fn generate(
                 (false, true) => "gemini/stream_generate_content_function_call.sse",
                 (false, false) => "gemini/stream_generate_content.sse",
             };
-            streamed(
-                sse_events(&fixture(sample)),
-                model == "break-stream",
-                "text/event-stream",
-            )
+            streamed(sse_events(&fixture(sample)), model, "text/event-stream")
         }
         "streamGenerateContent" => google_error(
             StatusCode::BAD_REQUEST,
@@ -273,7 +269,7 @@ fn claude(model: &str, action: &str, body: &Value) -> http::Response<MockBody> {
         ),
         ("streamRawPredict", true) => streamed(
             sse_events(&fixture("vertex/anthropic_stream_raw_predict.sse")),
-            model == "break-stream",
+            model,
             "text/event-stream",
         ),
         _ => invalid("rawPredict takes stream: false, streamRawPredict stream: true"),

@@ -5,6 +5,8 @@
 //! Models with special meaning: `missing-model` answers the provider's "no such model"
 //! error; `rate-limited` answers 429 (with `Retry-After: 30` where the provider sends it);
 //! `break-stream` sends two pieces of the stream and then breaks the connection;
+//! `cut-stream` sends the first half of the stream and then ends it cleanly, without the
+//! rest (no finish reason, no end marker);
 //! `garbled-answer` answers 200 with an HTML page, as a misbehaving intermediary would.
 
 use std::convert::Infallible;
@@ -344,11 +346,7 @@ fn chat(body: &Value, samples: &Samples) -> Response<MockBody> {
     if body["stream"].as_bool() != Some(true) {
         return json(StatusCode::OK, fixture(response));
     }
-    streamed(
-        sse_events(&fixture(stream)),
-        model == "break-stream",
-        "text/event-stream",
-    )
+    streamed(sse_events(&fixture(stream)), model, "text/event-stream")
 }
 
 /// The events of an SSE sample, each with its blank line (`\n\n`, or `\r\n\r\n` as
@@ -380,12 +378,18 @@ fn sse_events(sample: &[u8]) -> Vec<Bytes> {
     events
 }
 
-/// A streamed answer, a piece at a time as a provider sends it; `breaks` cuts the
-/// connection after two pieces.
-fn streamed(pieces: Vec<Bytes>, breaks: bool, content_type: &'static str) -> Response<MockBody> {
+/// A streamed answer, a piece at a time as a provider sends it. The model decides how it
+/// ends: `break-stream` cuts the connection after two pieces, `cut-stream` ends the body
+/// cleanly halfway.
+fn streamed(pieces: Vec<Bytes>, model: &str, content_type: &'static str) -> Response<MockBody> {
+    let breaks = model == "break-stream";
+    let cut_at = match model {
+        "cut-stream" => pieces.len() / 2,
+        _ => pieces.len(),
+    };
     let (tx, rx) = mpsc::channel::<Result<Bytes, BoxError>>(4);
     tokio::spawn(async move {
-        for (i, piece) in pieces.into_iter().enumerate() {
+        for (i, piece) in pieces.into_iter().take(cut_at).enumerate() {
             if breaks && i == 2 {
                 let _ = tx.send(Err("provider connection lost".into())).await;
                 return;
