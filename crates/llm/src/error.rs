@@ -76,6 +76,21 @@ pub fn anthropic_error(error_type: &str, message: &str) -> Value {
     json!({ "type": "error", "error": { "type": error_type, "message": message } })
 }
 
+/// Anthropic's error type for an HTTP status, for errors that have no type of their own
+/// (the gateway's, or a provider's that names none).
+pub fn anthropic_type_for_status(status: u16) -> &'static str {
+    match status {
+        400 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        529 => "overloaded_error",
+        _ => "api_error",
+    }
+}
+
 /// An OpenAI-shaped error body.
 pub fn openai_error(
     message: &str,

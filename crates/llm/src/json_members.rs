@@ -63,6 +63,21 @@ pub fn visit_members<'a>(
     }
 }
 
+/// Whether `json` is an object with one of `keys` among its top-level members: how an
+/// answer is told from something else that came with a 200 (an intermediary's HTML page,
+/// another API's JSON).
+pub fn has_any_member(json: &[u8], keys: &[&str]) -> bool {
+    let mut found = false;
+    let _ = visit_members(json, |key, _| {
+        found = keys.iter().any(|k| k.as_bytes() == key);
+        match found {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(()),
+        }
+    });
+    found
+}
+
 /// JSON's whitespace between tokens.
 fn is_space(b: &u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -483,6 +498,24 @@ mod tests {
         for odd in [&b"8.0"[..], b"-1", b"\"8\"", b"", b"99999999999999999999"] {
             assert_eq!(count(odd), None);
         }
+    }
+
+    #[test]
+    fn answers_are_told_by_their_members() {
+        let chat = br#"{"id":"x","choices":[{"index":0}],"usage":null}"#;
+        assert!(has_any_member(chat, &["choices"]));
+        assert!(!has_any_member(chat, &["content"]));
+        assert!(has_any_member(
+            br#"{"promptFeedback":{}}"#,
+            &["candidates", "promptFeedback"]
+        ));
+        assert!(!has_any_member(br#"{"unexpected":true}"#, &["choices"]));
+        assert!(!has_any_member(
+            b"<html><body>502</body></html>",
+            &["choices"]
+        ));
+        // Nested members do not count.
+        assert!(!has_any_member(br#"{"data":{"choices":[]}}"#, &["choices"]));
     }
 
     #[test]

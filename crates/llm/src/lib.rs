@@ -10,6 +10,7 @@ pub mod gcp;
 pub mod gemini;
 pub mod guard;
 mod json_members;
+pub use json_members::has_any_member;
 pub mod openai;
 pub mod policy;
 mod request;

@@ -35,6 +35,9 @@ pub struct RequestLog {
     pub series: Option<Arc<RequestSeries>>,
     /// Set on LLM routes.
     pub gen_ai: Option<SharedGenAiFacts>,
+    /// The API an LLM route's client speaks (set on LLM routes): the gateway's own errors
+    /// answer in its shape.
+    pub llm_client: Option<llm::ClientApi>,
     /// Set on MCP routes.
     pub mcp: Option<crate::mcp_route::McpLogFacts>,
 }

@@ -138,15 +138,24 @@ impl ProxyError {
 
     /// The JSON error answer. The shape (`{"error": {"message", "type", "code"}}`) is the one
     /// OpenAI-style clients already parse, and reads well with curl.
-    pub fn to_response(&self) -> Response<BoxBody> {
-        let message = match self.hint() {
+    /// What the client reads: the cause, and what to do about it.
+    pub fn message(&self) -> String {
+        match self.hint() {
             Some(hint) => format!("{self} (hint: {hint})"),
             None => self.to_string(),
-        };
+        }
+    }
+
+    pub fn to_response(&self) -> Response<BoxBody> {
         let body = serde_json::json!({
-            "error": { "message": message, "type": self.kind(), "code": self.status().as_u16() }
+            "error": { "message": self.message(), "type": self.kind(), "code": self.status().as_u16() }
         });
-        let mut response = Response::new(full(body.to_string()));
+        self.response_with(body.to_string())
+    }
+
+    /// The answer with `body` (JSON) as its body and this error's status.
+    pub fn response_with(&self, body: String) -> Response<BoxBody> {
+        let mut response = Response::new(full(body));
         *response.status_mut() = self.status();
         response.headers_mut().insert(
             header::CONTENT_TYPE,

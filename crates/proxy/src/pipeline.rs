@@ -72,6 +72,7 @@ pub async fn handle(
         error: None,
         series: Some(snapshot.unmatched.clone()),
         gen_ai: None,
+        llm_client: None,
         mcp: None,
     };
     // Boxed: the pipeline's state machine is large, and the server moves the future it is
@@ -85,7 +86,10 @@ pub async fn handle(
                     .metrics
                     .connect_error(backend, connect_reason(source));
             }
-            error.to_response()
+            match log.llm_client {
+                Some(api) => llm_route::error_response(&error, api),
+                None => error.to_response(),
+            }
         }
     };
     log.status = response.status().as_u16();
@@ -210,6 +214,12 @@ async fn route_and_serve(
     };
 
     // 7. Forward to the backend, within the route's overall deadline.
+    if let BackendKind::Ai(_) | BackendKind::AiGroups(_) = &backend.backend.kind {
+        log.llm_client = Some(llm_route::client_api(
+            traffic.ai.as_deref(),
+            parts.uri.path(),
+        ));
+    }
     let hop = Hop {
         conn,
         original_host: host,

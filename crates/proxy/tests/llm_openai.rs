@@ -352,3 +352,62 @@ async fn a_stream_the_provider_ends_early_is_reported_cut_short() {
     assert!(last.starts_with("event: error\ndata: "), "{last}");
     assert!(last.contains("cut short"), "{last}");
 }
+
+#[tokio::test]
+async fn a_200_that_is_not_a_chat_completion_is_a_502_in_the_clients_shape() {
+    let (_provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", None, "").await;
+    for (model, stream) in [
+        ("garbled-answer", false),
+        ("garbled-answer", true),
+        ("not-an-answer", false),
+    ] {
+        let request = json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]});
+        let r = send(chat(port, request)).await;
+        assert_eq!(r.status, 502, "{model} {stream}: {}", r.text());
+        let error = &r.json()["error"];
+        assert_eq!(error["type"], "upstream_protocol_error", "{}", r.text());
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains("content-type"), "{message}");
+        assert!(message.contains("is not"), "{message}");
+    }
+    // For an Anthropic client, in Anthropic's shape.
+    let r = send(anthropic_messages(
+        port,
+        json!({"model": "not-an-answer", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}),
+    ))
+    .await;
+    assert_anthropic_error(&r, 502, "not an OpenAI chat completion");
+}
+
+/// An error in Anthropic's shape: `api_error` for the gateway's 5xx, the message naming it.
+fn assert_anthropic_error(r: &test_support::client::Collected, status: u16, says: &str) {
+    assert_eq!(r.status, status, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["type"], "error", "{}", r.text());
+    assert_eq!(body["error"]["type"], "api_error");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(says), "{message}");
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_is_a_503_in_the_clients_shape() {
+    let (port, dead) = (free_port(), free_port());
+    let gw = start(&(gateway(port) + &common::ai_backend("openai", dead, None) + &route_to("llm")))
+        .await;
+    let hi =
+        json!({"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]});
+    let r = send(chat(port, hi.clone())).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    let error = &r.json()["error"];
+    assert_eq!(error["type"], "connection_refused");
+    assert!(
+        error["param"].is_null() && error["code"].is_null(),
+        "{}",
+        r.text()
+    );
+    assert!(error["message"].as_str().unwrap().contains("refused"));
+
+    let r = send(anthropic_messages(port, hi)).await;
+    assert_anthropic_error(&r, 503, "refused");
+    drop(gw);
+}

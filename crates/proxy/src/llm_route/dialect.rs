@@ -62,6 +62,14 @@ impl Dialect {
         }
     }
 
+    /// The provider format of this API.
+    pub fn wire(self) -> super::wire::Wire {
+        match self {
+            Self::OpenAi => super::wire::Wire::OpenAiChat,
+            Self::Anthropic => super::wire::Wire::AnthropicMessages,
+        }
+    }
+
     pub fn response_facts(self, body: &[u8]) -> (Option<String>, Option<Usage>) {
         match self {
             Self::OpenAi => openai::response_facts(body),

@@ -53,7 +53,7 @@ pub async fn serve(
 ) -> Result<Response<BoxBody>, ProxyError> {
     let metrics = &snapshot.metrics;
     let path = parts.uri.path();
-    let api = policy.map_or_else(|| ClientApi::from_path(path), |p| p.client_api(path));
+    let api = client_api(policy, path);
     let client = Dialect::of_client(api);
     let chat_api = matches!(api, ClientApi::ChatCompletions | ClientApi::Messages);
     if chat_api && parts.method != Method::POST {
@@ -141,6 +141,25 @@ pub async fn serve(
         snapshot, ai, client, policy, &out, deferred, parts, body, metrics,
     )
     .await
+}
+
+/// The API a client speaks, by its path (and the policy's `routes`, when set).
+pub(crate) fn client_api(policy: Option<&RequestPolicy>, path: &str) -> ClientApi {
+    policy.map_or_else(|| ClientApi::from_path(path), |p| p.client_api(path))
+}
+
+/// A gateway error on an LLM route (the backend unreachable, too slow, answering garbage),
+/// in the shape of the client's API, so its SDK reads the message.
+pub(crate) fn error_response(error: &ProxyError, api: ClientApi) -> Response<BoxBody> {
+    let message = error.message();
+    let body = match Dialect::of_client(api) {
+        Dialect::OpenAi => llm::error::openai_error(&message, error.kind(), None, None),
+        Dialect::Anthropic => llm::error::anthropic_error(
+            llm::error::anthropic_type_for_status(error.status().as_u16()),
+            &message,
+        ),
+    };
+    error.response_with(body.to_string())
 }
 
 /// The client's key is for the gateway, never for the provider (unless `passthrough`);
@@ -232,6 +251,9 @@ async fn chat(
         budget::settle(&facts, Some(Usage::default()));
         return Ok(provider_error(parts, body, ai, dialect, &model, &out.backend_name).await);
     }
+    if prepared.stream && !is_event_stream(&parts) {
+        return Err(not_an_answer(&out.backend_name, "an event stream", &parts, body).await);
+    }
     let guard = policy.and_then(RequestPolicy::response_guard);
     let watched = budget::stream_watch(&facts).is_some();
     if prepared.stream && (guard.is_some() || watched) {
@@ -280,6 +302,15 @@ async fn chat(
                 backend: out.backend_name.to_string(),
                 reason: e.to_string(),
             })?;
+    let wire = dialect.wire();
+    if !llm::has_any_member(&bytes, wire.answer_members()) {
+        return Err(not_an_answer_in(
+            &out.backend_name,
+            wire.answer_name(),
+            &parts,
+            &bytes,
+        ));
+    }
     let (model, usage) = dialect.response_facts(&bytes);
     let labels = GenAiLabels {
         response_model: model.unwrap_or(labels.response_model.clone()),
@@ -291,6 +322,51 @@ async fn chat(
         return Ok(Response::from_parts(parts, full(bytes)));
     };
     guarded_body(guard, dialect, parts, bytes)
+}
+
+/// Whether a streamed answer came as a stream: SSE, or AWS's event stream. An answer that
+/// names no type is taken as one.
+pub(crate) fn is_event_stream(parts: &http::response::Parts) -> bool {
+    parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.contains("event-stream") || v.contains("eventstream"))
+}
+
+/// A 200 whose body is not the provider's answer (an intermediary's HTML page, another
+/// API's JSON): a 502 naming what came instead. The body is read (bounded) to quote it.
+pub(crate) async fn not_an_answer(
+    backend: &str,
+    expected: &str,
+    parts: &http::response::Parts,
+    body: BoxBody,
+) -> ProxyError {
+    let bytes = collect_limited(body, 64 * 1024).await.unwrap_or_default();
+    not_an_answer_in(backend, expected, parts, &bytes)
+}
+
+/// `not_an_answer` for a body already read.
+pub(crate) fn not_an_answer_in(
+    backend: &str,
+    expected: &str,
+    parts: &http::response::Parts,
+    bytes: &[u8],
+) -> ProxyError {
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none");
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
+    ProxyError::UpstreamProtocol {
+        backend: backend.to_string(),
+        reason: format!(
+            "the provider answered {} with something that is not {expected} (content-type {content_type}): {}; is the backend's host/port/path the provider's API?",
+            parts.status,
+            text.trim()
+        ),
+    }
 }
 
 /// A complete answer checked by the response guard: masked, or refused.

@@ -280,6 +280,9 @@ pub(crate) async fn chat(
         );
         return Ok(Response::from_parts(parts, full(error.to_string())));
     }
+    if prepared.stream && !super::is_event_stream(&parts) {
+        return Err(super::not_an_answer(&out.backend_name, "an event stream", &parts, body).await);
+    }
     if prepared.stream {
         let mut translator = plan.stream(&prepared.model, include_usage);
         if let Some(guard) = policy.and_then(RequestPolicy::response_guard) {
@@ -302,6 +305,15 @@ pub(crate) async fn chat(
                 backend: out.backend_name.to_string(),
                 reason: e.to_string(),
             })?;
+    if !llm::has_any_member(&bytes, plan.wire.answer_members()) {
+        let expected = plan.wire.answer_name();
+        return Err(super::not_an_answer_in(
+            &out.backend_name,
+            expected,
+            &parts,
+            &bytes,
+        ));
+    }
     let answer =
         plan.response(&bytes, &prepared.model)
             .map_err(|reason| ProxyError::UpstreamProtocol {

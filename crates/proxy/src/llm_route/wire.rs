@@ -22,6 +22,27 @@ pub(crate) enum Wire {
 }
 
 impl Wire {
+    /// What an answer of this format is called, for errors.
+    pub fn answer_name(self) -> &'static str {
+        match self {
+            Self::OpenAiChat => "an OpenAI chat completion",
+            Self::AnthropicMessages => "an Anthropic message",
+            Self::Gemini => "a Gemini generateContent answer",
+            Self::Converse => "a Bedrock Converse answer",
+        }
+    }
+
+    /// The top-level members one of which every answer of this format has.
+    pub fn answer_members(self) -> &'static [&'static str] {
+        match self {
+            Self::OpenAiChat => &["choices"],
+            Self::AnthropicMessages => &["content"],
+            // A blocked prompt has no candidates, only the feedback.
+            Self::Gemini => &["candidates", "promptFeedback"],
+            Self::Converse => &["output"],
+        }
+    }
+
     /// The format of a provider; on Vertex AI the model decides, since Claude models are
     /// served by Anthropic's own API there.
     pub fn of(ai: &AiBackend, model: &str) -> Self {

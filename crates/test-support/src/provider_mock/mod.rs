@@ -7,7 +7,8 @@
 //! `break-stream` sends two pieces of the stream and then breaks the connection;
 //! `cut-stream` sends the first half of the stream and then ends it cleanly, without the
 //! rest (no finish reason, no end marker);
-//! `garbled-answer` answers 200 with an HTML page, as a misbehaving intermediary would.
+//! `garbled-answer` answers 200 with an HTML page, as a misbehaving intermediary would;
+//! `not-an-answer` answers 200 with JSON of another API (a model list).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -333,6 +334,9 @@ fn chat(body: &Value, samples: &Samples) -> Response<MockBody> {
         r.headers_mut()
             .insert("content-type", http::HeaderValue::from_static("text/html"));
         return r;
+    }
+    if model == "not-an-answer" {
+        return json(StatusCode::OK, br#"{"object":"list","data":[]}"#.to_vec());
     }
     if model == "rate-limited" {
         let mut r = json(
