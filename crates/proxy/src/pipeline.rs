@@ -215,10 +215,18 @@ async fn route_and_serve(
 
     // 7. Forward to the backend, within the route's overall deadline.
     if let BackendKind::Ai(_) | BackendKind::AiGroups(_) = &backend.backend.kind {
-        log.llm_client = Some(llm_route::client_api(
-            traffic.ai.as_deref(),
-            parts.uri.path(),
-        ));
+        let api = llm_route::client_api(traffic.ai.as_deref(), parts.uri.path());
+        log.llm_client = Some(api);
+        // A path the gateway passes through reaches the provider without the route's
+        // prefix, as the paths it interprets do (`/openai/v1/responses` -> `/v1/responses`),
+        // unless the rule rewrites the path itself.
+        if api == llm::ClientApi::Passthrough
+            && rule.filters.rewrite.is_none()
+            && let Some(prefix) = matched_prefix(entry).filter(|p| *p != "/")
+        {
+            let strip = PathModifier::ReplacePrefixMatch("/".to_string());
+            parts.uri = rewrite_path(&parts.uri, &strip, Some(prefix))?;
+        }
     }
     let hop = Hop {
         conn,

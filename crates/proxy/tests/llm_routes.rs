@@ -157,3 +157,28 @@ spec: {ai: {provider: {openai: {model: m}}}}
         "{errors}"
     );
 }
+
+#[tokio::test]
+async fn passed_through_paths_lose_the_route_prefix_as_interpreted_ones_do() {
+    let provider = ProviderMock::start(Flavor::OpenAi, Some("sk-gateway-key")).await;
+    let port = free_port();
+    let rules = format!(
+        "  - matches: [{{path: {{type: PathPrefix, value: /openai}}}}]\n    backendRefs: [{}]\n",
+        common::backend_ref("llm")
+    );
+    let yaml = gateway(port)
+        + &common::ai_backend("openai", provider.port(), None)
+        + &common::route("r", &rules);
+    let _gw = start(&yaml).await;
+    let hello = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    send(post_json(port, "/openai/v1/chat/completions", &hello)).await;
+    let responses = json!({"model": "gpt-4o", "input": "hi"});
+    send(post_json(port, "/openai/v1/responses?trace=1", &responses)).await;
+    let seen = provider.received();
+    assert_eq!(seen[0].path, "/v1/chat/completions");
+    assert_eq!(
+        seen[1].path, "/v1/responses",
+        "the Responses API is passed through, without the route's /openai"
+    );
+    assert_eq!(seen[1].body["input"], "hi");
+}
