@@ -114,22 +114,35 @@ fn enrich(value: &mut Value, prepend: &[PromptMessage], append: &[PromptMessage]
         messages.splice(0..0, front);
         messages.extend(back);
     }
-    if !system_before.is_empty() || !system_after.is_empty() {
-        let existing = match value.get("system") {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(blocks)) => blocks
-                .iter()
-                .filter_map(|b| b["text"].as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        };
-        let joined: Vec<String> = system_before
-            .into_iter()
-            .chain(existing)
-            .chain(system_after)
-            .collect();
-        value["system"] = Value::String(joined.join("\n\n"));
+    if system_before.is_empty() && system_after.is_empty() {
+        return;
     }
+    value["system"] = match value.get_mut("system").map(Value::take) {
+        // Blocks stay blocks, so what the client put on them (`cache_control` breakpoints)
+        // is kept; the added prompts become text blocks around them.
+        Some(Value::Array(blocks)) => {
+            let text_block = |text: String| json!({ "type": "text", "text": text });
+            let blocks: Vec<Value> = system_before
+                .into_iter()
+                .map(text_block)
+                .chain(blocks)
+                .chain(system_after.into_iter().map(text_block))
+                .collect();
+            Value::Array(blocks)
+        }
+        existing => {
+            let existing = match existing {
+                Some(Value::String(s)) => Some(s),
+                _ => None,
+            };
+            let joined: Vec<String> = system_before
+                .into_iter()
+                .chain(existing)
+                .chain(system_after)
+                .collect();
+            Value::String(joined.join("\n\n"))
+        }
+    };
 }
 
 #[cfg(test)]
@@ -190,5 +203,21 @@ mod tests {
             serde_json::from_slice(&policy().apply(body, ClientApi::Messages).unwrap()).unwrap();
         assert_eq!(out["system"], "Be brief.\n\nExisting.");
         assert_eq!(out["messages"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn system_blocks_keep_their_cache_breakpoints() {
+        let body = Bytes::from(
+            r#"{"model":"m","system":[{"type":"text","text":"Long.","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}]}"#,
+        );
+        let out: Value =
+            serde_json::from_slice(&policy().apply(body, ClientApi::Messages).unwrap()).unwrap();
+        assert_eq!(
+            out["system"],
+            json!([
+                {"type": "text", "text": "Be brief."},
+                {"type": "text", "text": "Long.", "cache_control": {"type": "ephemeral"}}
+            ])
+        );
     }
 }
