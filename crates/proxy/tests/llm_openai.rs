@@ -319,6 +319,11 @@ spec:
     .await;
     assert_eq!(streamed.status, 200);
     assert!(streamed.text().trim_end().ends_with("data: [DONE]"));
+    // Azure has no model list per deployment: the deployment is the route's one model.
+    let models = get(&format!("http://127.0.0.1:{port}/v1/models")).await;
+    assert_eq!(models.status, 200, "{}", models.text());
+    assert_eq!(models.json()["data"][0]["id"], "gpt-4o-prod");
+    assert_eq!(provider.received().len(), 2, "answered from configuration");
 }
 
 /// The last SSE frame of a streamed answer, read to its clean end.

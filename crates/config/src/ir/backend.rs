@@ -223,6 +223,14 @@ impl AiBackend {
     }
 
     /// The provider path for an OpenAI-style API suffix such as `/chat/completions`.
+    /// The model every request reaches regardless of the client's: the backend's `model`,
+    /// or an Azure OpenAI deployment (which serves one model).
+    pub fn pinned_model(&self) -> Option<&str> {
+        self.model
+            .as_deref()
+            .or_else(|| self.azure.as_ref()?.deployment.as_deref())
+    }
+
     pub fn provider_path(&self, suffix: &str) -> String {
         if let (None, Some(azure)) = (&self.path, &self.azure) {
             return match &azure.deployment {

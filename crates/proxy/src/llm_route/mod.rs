@@ -552,12 +552,16 @@ pub(crate) fn name_the_model(error: &mut Value, ai: &AiBackend, model: &str, bac
     let Some(message) = error.pointer_mut("/error/message") else {
         return;
     };
-    let pinned = match &ai.model {
-        Some(m) => format!(
+    let deployment = ai.azure.as_ref().and_then(|a| a.deployment.as_deref());
+    let pinned = match (&ai.model, deployment) {
+        (Some(m), _) => format!(
             "the backend pins model '{m}' (spec.ai.provider.{}.model)",
             ai.provider.name()
         ),
-        None => "the backend pins no model, so the client's model was sent".to_string(),
+        (None, Some(d)) => format!(
+            "requests go to Azure OpenAI deployment '{d}' (spec.ai.provider.azureopenai.deploymentName): check that it exists"
+        ),
+        (None, None) => "the backend pins no model, so the client's model was sent".to_string(),
     };
     let original = message.as_str().unwrap_or_default().to_string();
     *message = Value::String(format!(

@@ -19,7 +19,7 @@ pub(crate) fn pinned_list<'a>(
     let mut data: Vec<Value> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for backend in backends {
-        let model = backend.model.as_deref()?;
+        let model = backend.pinned_model()?;
         if seen.insert(model.to_string()) {
             data.push(entry(model, backend.provider.name()));
         }
