@@ -98,3 +98,130 @@ pub(crate) fn single_choice(request: &Value, provider: &str) -> Result<(), LlmEr
     }
     Ok(())
 }
+
+/// `response_format` with a JSON schema, for a provider that cannot hold an answer to one:
+/// refused rather than dropped, so the client does not take free text for checked JSON.
+pub(crate) fn no_json_schema(format_type: Option<&str>, provider: &str) -> Result<(), LlmError> {
+    match format_type {
+        Some("json_schema") => Err(LlmError::InvalidField {
+            field: "response_format",
+            why: format!(
+                "json_schema structured output cannot be translated for {provider}; ask for the JSON through a forced tool (tools + tool_choice), or route to an OpenAI-compatible or Gemini backend"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The content of Chat Completions messages, checked before it is translated for another
+/// provider: a part whose fields have the wrong type would otherwise be dropped, or passed
+/// on unread for the provider to refuse. The error names the JSON path at fault.
+pub(crate) fn check_content_parts(messages: &[Value]) -> Result<(), LlmError> {
+    for (i, message) in messages.iter().enumerate() {
+        let wrong = |at: String, want: &str| LlmError::InvalidField {
+            field: "messages",
+            why: format!("{at} must be {want}"),
+        };
+        let parts = match message.get("content") {
+            None | Some(Value::Null | Value::String(_)) => continue,
+            Some(Value::Array(parts)) => parts,
+            Some(_) => {
+                let at = format!("messages[{i}].content");
+                return Err(wrong(at, "a string or a list of content parts"));
+            }
+        };
+        for (j, part) in parts.iter().enumerate() {
+            let at = |field: &str| format!("messages[{i}].content[{j}]{field}");
+            let Some(kind) = part.get("type").and_then(Value::as_str) else {
+                return Err(wrong(
+                    at(".type"),
+                    "a string naming the part (text, image_url)",
+                ));
+            };
+            let (field, value) = match kind {
+                "text" | "refusal" => (kind, part.get(kind)),
+                "image_url" => ("image_url.url", part.pointer("/image_url/url")),
+                _ => continue,
+            };
+            if !value.is_some_and(Value::is_string) {
+                return Err(wrong(at(&format!(".{field}")), "a string"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::translate::chat_on_converse::chat_to_converse;
+    use crate::translate::chat_on_gemini::chat_to_gemini;
+    use crate::translate::chat_on_messages::{MessagesTarget, chat_to_messages};
+
+    /// Every translation refuses a malformed part the same way, naming its path.
+    #[test]
+    fn malformed_content_parts_are_named_by_path_for_every_provider() {
+        let cases = [
+            (
+                json!([{"type": "text", "text": 5}]),
+                "messages[1].content[1].text must be a string",
+            ),
+            (
+                json!([{"text": "no type"}]),
+                "messages[1].content[1].type must be a string",
+            ),
+            (
+                json!([{"type": "image_url", "image_url": {"url": 7}}]),
+                "messages[1].content[1].image_url.url must be a string",
+            ),
+        ];
+        for (bad_part, says) in cases {
+            let mut parts = vec![json!({"type": "text", "text": "a"})];
+            parts.extend(bad_part.as_array().unwrap().iter().cloned());
+            let request = json!({"model": "m", "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": parts}
+            ]});
+            let errors = [
+                chat_to_gemini(&request).unwrap_err(),
+                chat_to_converse(&request).unwrap_err(),
+                chat_to_messages(request.to_string().as_bytes(), MessagesTarget::Anthropic)
+                    .unwrap_err(),
+            ];
+            for error in errors {
+                assert_eq!(error.status(), 400);
+                assert!(error.to_string().contains(says), "{error} (wanted {says})");
+            }
+        }
+        let request = json!({"model": "m", "messages": [{"role": "user", "content": 5}]});
+        let error = chat_to_converse(&request).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("messages[0].content must be a string or a list")
+        );
+    }
+
+    #[test]
+    fn a_json_schema_format_is_refused_where_it_cannot_be_translated() {
+        let format = json!({"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}}});
+        let request = json!({"model": "m", "response_format": format, "messages": [{"role": "user", "content": "hi"}]});
+        let errors = [
+            chat_to_converse(&request).unwrap_err(),
+            chat_to_messages(request.to_string().as_bytes(), MessagesTarget::Anthropic)
+                .unwrap_err(),
+        ];
+        for error in errors {
+            assert_eq!(error.status(), 400);
+            assert_eq!(error.openai_body()["error"]["param"], "response_format");
+            assert!(error.to_string().contains("forced tool"), "{error}");
+        }
+        let plain = json!({"model": "m", "response_format": {"type": "text"}, "messages": [{"role": "user", "content": "hi"}]});
+        assert!(chat_to_converse(&plain).is_ok());
+        assert!(
+            chat_to_gemini(&request).is_ok(),
+            "Gemini takes JSON schemas"
+        );
+    }
+}

@@ -13,10 +13,13 @@ pub use super::converse_stream::{ConverseStreamTranslator, converse_to_chat, fin
 /// An OpenAI Chat Completions request as a Converse request body.
 pub fn chat_to_converse(request: &Value) -> Result<Value, LlmError> {
     crate::request::single_choice(request, "Bedrock Converse")?;
+    let format_type = request["response_format"]["type"].as_str();
+    crate::request::no_json_schema(format_type, "Bedrock Converse")?;
     let input = request["messages"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default();
+    crate::request::check_content_parts(input)?;
     let (system, messages) = messages(input)?;
     let mut out = Map::new();
     if !system.is_empty() {

@@ -25,6 +25,7 @@ pub fn chat_to_gemini(request: &Value) -> Result<Value, LlmError> {
             field: "messages",
             why: "a chat request needs a list of messages",
         })?;
+    crate::request::check_content_parts(messages)?;
     let model = request["model"].as_str().unwrap_or_default();
     let (system, contents) = contents(messages, needs_signatures(model))?;
     let mut out = Map::new();

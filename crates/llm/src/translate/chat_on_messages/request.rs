@@ -39,7 +39,13 @@ pub fn chat_to_messages(chat: &[u8], target: MessagesTarget) -> Result<MessagesR
             why: "Anthropic returns one choice; send n = 1".into(),
         });
     }
-    let (system, messages) = turns(&request.messages)?;
+    let format_type = request
+        .response_format
+        .as_ref()
+        .and_then(|f| f.kind.as_deref());
+    crate::request::no_json_schema(format_type, "Anthropic Messages")?;
+    let (system, messages) =
+        turns(&request.messages).map_err(|e| content_error(chat).unwrap_or(e))?;
     let tools: Option<Vec<Tool<'_>>> = request
         .tools
         .as_deref()
@@ -89,6 +95,9 @@ pub fn chat_to_messages(chat: &[u8], target: MessagesTarget) -> Result<MessagesR
 /// A body the structs could not read: read again tracking the path, so the error names the
 /// field at fault (only failures pay for the tracking).
 fn schema_error(chat: &[u8]) -> LlmError {
+    if let Some(error) = content_error(chat) {
+        return error;
+    }
     let mut reader = serde_json::Deserializer::from_slice(chat);
     let why = match serde_path_to_error::deserialize::<_, ChatRequest<'_>>(&mut reader) {
         Err(error) => format!("`{}`: {}", error.path(), error.inner()),
@@ -103,7 +112,20 @@ fn schema_error(chat: &[u8]) -> LlmError {
     LlmError::InvalidField { field, why }
 }
 
+/// A content part of the wrong shape, named down to its field (read again as a tree: only
+/// failures pay for it).
+fn content_error(chat: &[u8]) -> Option<LlmError> {
+    let request = serde_json::from_slice::<serde_json::Value>(chat).ok()?;
+    crate::request::check_content_parts(request["messages"].as_array()?).err()
+}
+
 // ---- The client's request, borrowed from its body ----
+
+#[derive(Deserialize)]
+struct ResponseFormat<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+}
 
 #[derive(Deserialize)]
 struct ChatRequest<'a> {
@@ -123,6 +145,8 @@ struct ChatRequest<'a> {
     stream: Option<&'a RawValue>,
     #[serde(borrow, default)]
     stream_options: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    response_format: Option<ResponseFormat<'a>>,
     #[serde(borrow, default)]
     stop: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -438,23 +462,31 @@ fn text_of(raw: Option<&RawValue>) -> Result<Cow<'_, str>, LlmError> {
 fn content_blocks(raw: Option<&RawValue>) -> Result<Vec<Block<'_>>, LlmError> {
     Ok(match content(raw)? {
         Content::Text(text) => vec![Block::Text { text }],
-        Content::Parts(parts) => parts.into_iter().filter_map(part_block).collect(),
+        Content::Parts(parts) => {
+            let blocks: Result<Vec<_>, _> = parts.into_iter().map(part_block).collect();
+            blocks?.into_iter().flatten().collect()
+        }
         Content::Nothing => Vec::new(),
     })
 }
 
 /// A text or image part as a content block; other kinds (audio, files) have no
-/// counterpart and are left out.
-fn part_block(part: ContentPart<'_>) -> Option<Block<'_>> {
-    match part.kind.as_deref()? {
+/// counterpart and are left out. A part missing what its kind needs is an error (the
+/// caller names its path).
+fn part_block(part: ContentPart<'_>) -> Result<Option<Block<'_>>, LlmError> {
+    let incomplete = || LlmError::InvalidField {
+        field: "messages",
+        why: "a content part lacks its type or the field its type needs".into(),
+    };
+    Ok(match part.kind.as_deref().ok_or_else(incomplete)? {
         "text" => Some(Block::Text {
-            text: part.text.unwrap_or_default(),
+            text: part.text.ok_or_else(incomplete)?,
         }),
         "image_url" => Some(Block::Image {
-            source: image_source(part.image_url?.url?),
+            source: image_source(part.image_url.and_then(|i| i.url).ok_or_else(incomplete)?),
         }),
         _ => None,
-    }
+    })
 }
 
 /// A data URL becomes an inline base64 image, any other URL a URL image.
