@@ -190,9 +190,12 @@ pub fn chat_to_message(chat: &Value) -> Value {
     })
 }
 
-/// An OpenAI error body in Anthropic's shape.
-pub fn error_to_anthropic(body: &Value) -> Value {
+/// An OpenAI error body (answered with `status`) in Anthropic's shape.
+pub fn error_to_anthropic(body: &Value, status: u16) -> Value {
     let error = &body["error"];
+    // OpenAI calls most client errors `invalid_request_error`; where the status says
+    // more (a missing model is a 404), Anthropic's type for the status is the closer one.
+    let by_status = crate::error::anthropic_type_for_status(status);
     // Types Anthropic shares with the translated error pass through; OpenAI's own names
     // for a rate limit (as type or code) become Anthropic's.
     let code = error["code"].as_str();
@@ -210,6 +213,14 @@ pub fn error_to_anthropic(body: &Value) -> Value {
             "rate_limit_error"
         }
         _ => "api_error",
+    };
+    let kind = match (kind, by_status) {
+        ("invalid_request_error" | "api_error", specific)
+            if !matches!(specific, "invalid_request_error" | "api_error") =>
+        {
+            specific
+        }
+        _ => kind,
     };
     anthropic_error(
         kind,
@@ -415,6 +426,40 @@ mod tests {
     use crate::fixture;
     use crate::sse::SseDecoder;
     use crate::translate::EventTranslator;
+
+    #[test]
+    fn openai_errors_take_the_anthropic_type_their_status_says() {
+        let error = |kind: &str, code: Option<&str>| json!({"error": {"message": "m", "type": kind, "code": code}});
+        let cases = [
+            (
+                error("invalid_request_error", Some("model_not_found")),
+                404,
+                "not_found_error",
+            ),
+            (
+                error("invalid_request_error", None),
+                400,
+                "invalid_request_error",
+            ),
+            (
+                error("requests", Some("rate_limit_exceeded")),
+                429,
+                "rate_limit_error",
+            ),
+            (
+                error("invalid_request_error", Some("invalid_api_key")),
+                401,
+                "authentication_error",
+            ),
+            (error("server_error", None), 500, "api_error"),
+        ];
+        for (body, status, want) in cases {
+            let out = error_to_anthropic(&body, status);
+            assert_eq!(out["type"], "error");
+            assert_eq!(out["error"]["type"], want, "{body} {status}");
+            assert_eq!(out["error"]["message"], "m");
+        }
+    }
 
     #[test]
     fn request_translation_moves_system_tools_and_results() {

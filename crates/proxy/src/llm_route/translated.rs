@@ -136,7 +136,7 @@ impl Plan {
         let openai = self.wire.error_to_openai(body, status, error_type)?;
         Some(match self.client {
             Dialect::OpenAi => openai,
-            Dialect::Anthropic => messages_on_chat::error_to_anthropic(&openai),
+            Dialect::Anthropic => messages_on_chat::error_to_anthropic(&openai, status),
         })
     }
 
