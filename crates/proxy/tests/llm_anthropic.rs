@@ -105,6 +105,17 @@ async fn errors_come_back_in_anthropic_shape() {
         "{}",
         r.text()
     );
+    // A provider error that is not the provider's JSON (a proxy's HTML page) keeps its
+    // status and text, under the type Anthropic uses for the status.
+    let r = send(messages(port, hello("error-page", false))).await;
+    assert_eq!(r.status, 500);
+    assert_eq!(r.json()["type"], "error");
+    assert_eq!(r.json()["error"]["type"], "api_error", "{}", r.text());
+    assert!(
+        r.text().contains("500 Internal Server Error"),
+        "{}",
+        r.text()
+    );
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 use std::sync::LazyLock;
 
 use bytes::Bytes;
+use http::StatusCode;
 use llm::openai::PreparedChat;
 use llm::{ClientApi, LlmError, Usage, anthropic, openai};
 use memchr::memmem;
@@ -54,11 +55,16 @@ impl Dialect {
         }
     }
 
-    /// An error of the gateway's own, e.g. `not_implemented` or `upstream_error`.
-    pub fn message(self, error_type: &str, message: &str) -> Value {
+    /// An error of the gateway's own, e.g. `not_implemented` or `upstream_error`, answered
+    /// with `status`: OpenAI's shape takes the type as it is, Anthropic's the type Anthropic
+    /// uses for the status (its SDK knows no others).
+    pub fn message(self, status: StatusCode, error_type: &str, message: &str) -> Value {
         match self {
             Self::OpenAi => llm::error::openai_error(message, error_type, None, None),
-            Self::Anthropic => llm::error::anthropic_error(error_type, message),
+            Self::Anthropic => llm::error::anthropic_error(
+                llm::error::anthropic_type_for_status(status.as_u16()),
+                message,
+            ),
         }
     }
 
@@ -153,18 +159,11 @@ impl Dialect {
     /// The last event of a stream the provider broke off, as the client's SDK reports
     /// errors mid-stream.
     pub fn broken_stream_event(self, message: &str) -> Bytes {
-        let body = self.message(self.stream_error_type(), message);
+        let body = self.message(StatusCode::BAD_GATEWAY, "upstream_error", message);
         Bytes::from(match self {
             Self::OpenAi => format!("data: {body}\n\n"),
             Self::Anthropic => format!("event: error\ndata: {body}\n\n"),
         })
-    }
-
-    fn stream_error_type(self) -> &'static str {
-        match self {
-            Self::OpenAi => "upstream_error",
-            Self::Anthropic => "api_error",
-        }
     }
 }
 

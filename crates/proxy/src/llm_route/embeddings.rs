@@ -66,7 +66,7 @@ pub(crate) async fn serve(
             );
             return Ok(json_response(
                 StatusCode::NOT_IMPLEMENTED,
-                &Dialect::OpenAi.message("not_implemented", &message),
+                &Dialect::OpenAi.message(StatusCode::NOT_IMPLEMENTED, "not_implemented", &message),
             ));
         }
     };
@@ -254,6 +254,7 @@ async fn call(
         .error_to_openai(&value, head.status.as_u16(), error_type)
         .unwrap_or_else(|| {
             Dialect::OpenAi.message(
+                head.status,
                 "api_error",
                 &format!(
                     "provider answered {}: {}",

@@ -115,7 +115,7 @@ pub async fn serve(
             );
             return Ok(json_response(
                 StatusCode::NOT_IMPLEMENTED,
-                &client.message("not_implemented", &message),
+                &client.message(StatusCode::NOT_IMPLEMENTED, "not_implemented", &message),
             ));
         }
         ClientApi::Embeddings => {
@@ -126,7 +126,7 @@ pub async fn serve(
             );
             return Ok(json_response(
                 StatusCode::NOT_IMPLEMENTED,
-                &client.message("not_implemented", &message),
+                &client.message(StatusCode::NOT_IMPLEMENTED, "not_implemented", &message),
             ));
         }
         ClientApi::Passthrough => {
@@ -441,7 +441,7 @@ async fn provider_error(
         _ => {
             let text = String::from_utf8_lossy(&bytes);
             let message = format!("provider answered {}: {}", parts.status, text.trim());
-            dialect.message("upstream_error", &message)
+            dialect.message(parts.status, "upstream_error", &message)
         }
     };
     if parts.status == StatusCode::NOT_FOUND {

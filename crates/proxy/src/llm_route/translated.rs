@@ -263,6 +263,7 @@ pub(crate) async fn chat(
             .and_then(|v| plan.error(&v, parts.status.as_u16(), error_type));
         let mut error = translated.unwrap_or_else(|| {
             client.message(
+                parts.status,
                 "api_error",
                 &format!(
                     "provider answered {}: {}",

@@ -8,7 +8,8 @@
 //! `cut-stream` sends the first half of the stream and then ends it cleanly, without the
 //! rest (no finish reason, no end marker);
 //! `garbled-answer` answers 200 with an HTML page, as a misbehaving intermediary would;
-//! `not-an-answer` answers 200 with JSON of another API (a model list).
+//! `not-an-answer` answers 200 with JSON of another API (a model list); `error-page`
+//! answers 500 with an HTML page instead of the provider's error JSON.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -330,6 +331,15 @@ fn chat(body: &Value, samples: &Samples) -> Response<MockBody> {
         let mut r = json(
             StatusCode::OK,
             b"<html><body>502 Bad Gateway</body></html>".to_vec(),
+        );
+        r.headers_mut()
+            .insert("content-type", http::HeaderValue::from_static("text/html"));
+        return r;
+    }
+    if model == "error-page" {
+        let mut r = json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            b"<html><body>500 Internal Server Error</body></html>".to_vec(),
         );
         r.headers_mut()
             .insert("content-type", http::HeaderValue::from_static("text/html"));
