@@ -328,22 +328,13 @@ fn chat(body: &Value, samples: &Samples) -> Response<MockBody> {
         return json(StatusCode::NOT_FOUND, fixture(not_found));
     }
     if model == "garbled-answer" {
-        let mut r = json(
-            StatusCode::OK,
-            b"<html><body>502 Bad Gateway</body></html>".to_vec(),
-        );
-        r.headers_mut()
-            .insert("content-type", http::HeaderValue::from_static("text/html"));
-        return r;
+        return html_page(StatusCode::OK, "502 Bad Gateway");
     }
     if model == "error-page" {
-        let mut r = json(
+        return html_page(
             StatusCode::INTERNAL_SERVER_ERROR,
-            b"<html><body>500 Internal Server Error</body></html>".to_vec(),
+            "500 Internal Server Error",
         );
-        r.headers_mut()
-            .insert("content-type", http::HeaderValue::from_static("text/html"));
-        return r;
     }
     if model == "not-an-answer" {
         return json(StatusCode::OK, br#"{"object":"list","data":[]}"#.to_vec());
@@ -361,6 +352,17 @@ fn chat(body: &Value, samples: &Samples) -> Response<MockBody> {
         return json(StatusCode::OK, fixture(response));
     }
     streamed(sse_events(&fixture(stream)), model, "text/event-stream")
+}
+
+/// An HTML page where the provider's JSON belongs, as a misbehaving intermediary sends.
+fn html_page(status: StatusCode, text: &str) -> Response<MockBody> {
+    let mut r = json(
+        status,
+        format!("<html><body>{text}</body></html>").into_bytes(),
+    );
+    r.headers_mut()
+        .insert("content-type", http::HeaderValue::from_static("text/html"));
+    r
 }
 
 /// The events of an SSE sample, each with its blank line (`\n\n`, or `\r\n\r\n` as
