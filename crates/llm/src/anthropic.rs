@@ -56,11 +56,13 @@ impl AnthropicUsage {
     /// the whole prompt everywhere.
     pub(crate) fn normalised(&self) -> Option<Usage> {
         let cached = self.cache_read_input_tokens.unwrap_or(0);
+        let cache_write = self.cache_creation_input_tokens.unwrap_or(0);
         Some(Usage {
-            input: self.input_tokens? + cached + self.cache_creation_input_tokens.unwrap_or(0),
+            input: self.input_tokens? + cached + cache_write,
             output: self.output_tokens.unwrap_or(0),
             cached,
             reasoning: 0,
+            cache_write,
         })
     }
 }

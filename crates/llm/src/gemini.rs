@@ -37,6 +37,7 @@ impl Usage {
             output: count("candidatesTokenCount") + thoughts,
             cached: count("cachedContentTokenCount"),
             reasoning: thoughts,
+            cache_write: 0,
         })
     }
 }
@@ -287,7 +288,8 @@ mod tests {
                 input: 1152,
                 output: 14 + 184,
                 cached: 1024,
-                reasoning: 184
+                reasoning: 184,
+                cache_write: 0
             })
         );
         assert_eq!(

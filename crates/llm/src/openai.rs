@@ -257,6 +257,7 @@ impl UsageWire {
                 .completion_tokens_details
                 .and_then(|d| d.reasoning_tokens)
                 .unwrap_or(0),
+            cache_write: 0,
         })
     }
 }

@@ -11,6 +11,9 @@ pub struct Usage {
     pub cached: u64,
     /// Output tokens spent on reasoning.
     pub reasoning: u64,
+    /// Input tokens written to the provider's prompt cache (Anthropic, Bedrock); part of
+    /// `input`, like `cached`.
+    pub cache_write: u64,
 }
 
 /// OpenAI's `usage` object, as translated answers and streams report usage to OpenAI
@@ -18,6 +21,10 @@ pub struct Usage {
 /// alphabetical order, the order the JSON trees these replaced were written in.
 #[derive(Debug, Serialize)]
 pub(crate) struct OpenAiUsage {
+    /// Not OpenAI's: prompt tokens written to the cache, as LiteLLM reports them for
+    /// providers that count them; only when there are any.
+    #[serde(skip_serializing_if = "is_zero")]
+    cache_creation_input_tokens: u64,
     completion_tokens: u64,
     completion_tokens_details: ReasoningTokens,
     prompt_tokens: u64,
@@ -35,9 +42,14 @@ struct CachedTokens {
     cached_tokens: u64,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl Usage {
     pub(crate) fn to_openai(self) -> OpenAiUsage {
         OpenAiUsage {
+            cache_creation_input_tokens: self.cache_write,
             completion_tokens: self.output,
             completion_tokens_details: ReasoningTokens {
                 reasoning_tokens: self.reasoning,
@@ -71,6 +83,10 @@ impl Usage {
             output,
             cached: nested("prompt_tokens_details", "cached_tokens"),
             reasoning: nested("completion_tokens_details", "reasoning_tokens"),
+            cache_write: usage
+                .get("cache_creation_input_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
         })
     }
 }
@@ -82,12 +98,13 @@ impl Usage {
     pub fn from_bedrock(usage: &Value) -> Option<Self> {
         let get = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
         let input = usage.get("inputTokens")?.as_u64()?;
-        let cached = get("cacheReadInputTokens");
+        let (cached, cache_write) = (get("cacheReadInputTokens"), get("cacheWriteInputTokens"));
         Some(Self {
-            input: input + cached + get("cacheWriteInputTokens"),
+            input: input + cached + cache_write,
             output: get("outputTokens"),
             cached,
             reasoning: 0,
+            cache_write,
         })
     }
 }
@@ -105,7 +122,8 @@ mod tests {
                 input: 1418,
                 output: 12,
                 cached: 1280,
-                reasoning: 3
+                reasoning: 3,
+                cache_write: 0
             })
         );
         assert_eq!(Usage::from_openai(&Value::Null), None);

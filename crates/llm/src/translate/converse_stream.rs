@@ -308,7 +308,8 @@ mod tests {
                 input: 1948,
                 output: 74,
                 cached: 1536,
-                reasoning: 0
+                reasoning: 0,
+                cache_write: 0
             })
         );
     }
@@ -399,8 +400,13 @@ mod tests {
         assert_eq!(choice["finish_reason"], "stop");
         assert_eq!(
             chat["usage"],
-            json!({"prompt_tokens": 57 + 1536, "completion_tokens": 19, "total_tokens": 1612, "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}})
+            json!({"prompt_tokens": 57 + 1536, "cache_creation_input_tokens": 1536, "completion_tokens": 19, "total_tokens": 1612, "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}})
         );
+        // An Anthropic client sees the cache write apart, as Anthropic reports it.
+        let message = crate::translate::messages_on_chat::chat_to_message(&chat);
+        assert_eq!(message["usage"]["input_tokens"], 57);
+        assert_eq!(message["usage"]["cache_creation_input_tokens"], 1536);
+        assert_eq!(message["usage"]["cache_read_input_tokens"], 0);
     }
 
     #[test]

@@ -153,7 +153,8 @@ pub fn stop_reason(finish_reason: Option<&str>) -> &'static str {
 }
 
 fn anthropic_usage(usage: &Usage) -> Value {
-    json!({ "input_tokens": usage.input.saturating_sub(usage.cached), "cache_read_input_tokens": usage.cached, "output_tokens": usage.output })
+    let uncached = usage.input.saturating_sub(usage.cached + usage.cache_write);
+    json!({ "input_tokens": uncached, "cache_creation_input_tokens": usage.cache_write, "cache_read_input_tokens": usage.cached, "output_tokens": usage.output })
 }
 
 /// An OpenAI Chat Completion as an Anthropic message.

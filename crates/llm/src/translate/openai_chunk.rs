@@ -202,6 +202,7 @@ mod tests {
             output: 2,
             cached: 1,
             reasoning: 0,
+            cache_write: 0,
         }
         .to_openai();
         let expected = tree(
