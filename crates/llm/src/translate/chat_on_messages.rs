@@ -264,8 +264,13 @@ impl StreamTranslator {
 
     /// The general path: the event read as a JSON tree.
     fn payloads_from_tree(&mut self, data: &str) -> Vec<String> {
-        let Ok(v) = serde_json::from_str::<Value>(data) else {
-            return Vec::new();
+        let v = match super::event_json(data) {
+            Ok(Some(v)) => v,
+            Ok(None) => return Vec::new(),
+            Err(message) => {
+                self.done = true;
+                return vec![super::error_payload(&message)];
+            }
         };
         match v["type"].as_str().unwrap_or_default() {
             "message_start" => {

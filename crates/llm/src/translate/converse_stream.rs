@@ -121,8 +121,13 @@ impl ConverseStreamTranslator {
         if self.done {
             return Vec::new();
         }
-        let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
-            return Vec::new();
+        let v = match super::event_json(&event.data) {
+            Ok(Some(v)) => v,
+            Ok(None) => return Vec::new(),
+            Err(message) => {
+                self.done = true;
+                return vec![super::error_payload(&message)];
+            }
         };
         match event.event.as_deref().unwrap_or_default() {
             "messageStart" => {

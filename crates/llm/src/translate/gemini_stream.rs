@@ -142,8 +142,13 @@ impl GeminiStreamTranslator {
 
     /// The `data:` payloads (without framing) that one Gemini event becomes.
     pub fn payloads(&mut self, event: &Event) -> Vec<String> {
-        let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
-            return Vec::new();
+        let v = match super::event_json(&event.data) {
+            Ok(Some(v)) => v,
+            Ok(None) => return Vec::new(),
+            Err(message) => {
+                self.failed = true;
+                return vec![super::error_payload(&message)];
+            }
         };
         if v.get("error").is_some() {
             self.failed = true;

@@ -357,8 +357,10 @@ impl super::EventTranslator for ChunkTranslator {
             self.end(&mut out);
             return out;
         }
-        let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else {
-            return out;
+        let chunk = match super::event_json(&event.data) {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return out,
+            Err(message) => return self.error(&message),
         };
         if chunk.get("error").is_some() {
             return self.error(

@@ -25,6 +25,24 @@ pub use chat_on_messages::{
 /// answer was whole (no finish reason, no end marker): never a normal end.
 pub const CUT_SHORT: &str = "the provider ended the stream before the answer was complete (no finish reason or end marker); the answer is cut short";
 
+/// A provider stream event's data as JSON; None for blank data (a keep-alive). Data that
+/// is not JSON is an error for the client (the answer cannot be trusted to be whole):
+/// never a silent skip.
+pub(crate) fn event_json(data: &str) -> Result<Option<serde_json::Value>, String> {
+    if data.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(data).map(Some).map_err(|error| {
+        let shown: String = data.chars().take(120).collect();
+        format!("the provider sent a stream event that is not JSON ({error}): {shown}")
+    })
+}
+
+/// An OpenAI error chunk's payload, for chunk streams that end on an error of their own.
+pub(crate) fn error_payload(message: &str) -> String {
+    crate::error::openai_error(message, "upstream_error", None, None).to_string()
+}
+
 /// Re-emits a provider's event stream in the client's format.
 pub trait EventTranslator: Send + Sync {
     /// The framed SSE text (`event:`/`data:` lines and the blank line) one provider event
@@ -134,8 +152,7 @@ impl<T: ChunkStream> EventTranslator for T {
 
     fn error(&mut self, message: &str) -> String {
         self.mark_done();
-        let error = crate::error::openai_error(message, "upstream_error", None, None);
-        format!("data: {error}\n\n")
+        format!("data: {}\n\n", error_payload(message))
     }
 
     fn usage(&self) -> Option<Usage> {
@@ -144,5 +161,40 @@ impl<T: ChunkStream> EventTranslator for T {
 
     fn model(&self) -> &str {
         ChunkStream::model(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream event that is not JSON ends every translated stream with an error naming
+    /// it; a blank one (a keep-alive) is passed over.
+    #[test]
+    fn events_that_are_not_json_end_translated_streams_with_an_error() {
+        let translators: Vec<Box<dyn EventTranslator>> = vec![
+            Box::new(chat_on_messages::StreamTranslator::new("m", 1, false)),
+            Box::new(gemini_stream::GeminiStreamTranslator::new("m", 1, false)),
+            Box::new(converse_stream::ConverseStreamTranslator::new(
+                "m", 1, false,
+            )),
+            Box::new(messages_on_chat::ChunkTranslator::new("m")),
+        ];
+        for mut translator in translators {
+            let blank = Event {
+                event: None,
+                data: " ".into(),
+            };
+            assert_eq!(translator.event(&blank), "");
+            let garbage = Event {
+                event: Some("contentBlockDelta".into()),
+                data: "{not json".into(),
+            };
+            let out = translator.event(&garbage);
+            assert!(
+                out.contains("not JSON") && out.contains("{not json"),
+                "{out}"
+            );
+        }
     }
 }
