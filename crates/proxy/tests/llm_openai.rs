@@ -416,3 +416,37 @@ async fn an_unreachable_provider_is_a_503_in_the_clients_shape() {
     assert_anthropic_error(&r, 503, "refused");
     drop(gw);
 }
+
+fn count_tokens(port: u16, body: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    http::Request::post(format!(
+        "http://127.0.0.1:{port}/ollama/v1/messages/count_tokens"
+    ))
+    .header("content-type", "application/json")
+    .header("anthropic-version", "2023-06-01")
+    .body(body.to_string().into())
+    .unwrap()
+}
+
+#[tokio::test]
+async fn anthropic_token_counts_are_estimated_by_the_gateway_for_other_providers() {
+    let (provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", None, "").await;
+    let short = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    let long = json!({"model": "m", "system": "You answer questions about the weather in great detail.", "messages": [{"role": "user", "content": "What is the weather like in Paris today, and what should I wear?"}]});
+    let mut counts = Vec::new();
+    for body in [short, long] {
+        let r = send(count_tokens(port, &body.to_string())).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.headers["x-agentgateway-token-count"], "estimate");
+        counts.push(r.json()["input_tokens"].as_u64().unwrap());
+    }
+    assert!(0 < counts[0] && counts[0] < counts[1], "{counts:?}");
+    assert!(provider.received().is_empty(), "answered by the gateway");
+
+    for (body, says) in [("{not json", "not valid JSON"), ("{}", "messages")] {
+        let r = send(count_tokens(port, body)).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.json()["type"], "error");
+        assert_eq!(r.json()["error"]["type"], "invalid_request_error");
+        assert!(r.text().contains(says), "{}", r.text());
+    }
+}

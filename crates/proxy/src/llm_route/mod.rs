@@ -27,6 +27,7 @@ use crate::snapshot::Snapshot;
 
 pub(crate) mod budget;
 pub mod cloud_auth;
+mod count_tokens;
 mod dialect;
 mod embeddings;
 pub(crate) mod failover;
@@ -71,6 +72,11 @@ pub async fn serve(
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return Ok(response);
+    }
+    if ai.provider != AiProvider::Anthropic
+        && count_tokens::is_count_tokens(&parts.method, parts.uri.path())
+    {
+        return count_tokens::answer(body).await;
     }
     let deferred = apply_credential(&mut out, &mut parts, ai);
     let native = match client {
