@@ -179,10 +179,19 @@ async fn models_are_listed_from_the_provider() {
 }
 
 fn anthropic_messages(port: u16, body: Value) -> http::Request<http_body_util::Full<bytes::Bytes>> {
-    http::Request::post(format!("http://127.0.0.1:{port}/ollama/v1/messages"))
+    anthropic_post(port, "/ollama/v1/messages", body.to_string())
+}
+
+/// A POST as the Anthropic SDK sends it.
+fn anthropic_post(
+    port: u16,
+    path: &str,
+    body: String,
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    http::Request::post(format!("http://127.0.0.1:{port}{path}"))
         .header("content-type", "application/json")
         .header("anthropic-version", "2023-06-01")
-        .body(body.to_string().into())
+        .body(body.into())
         .unwrap()
 }
 
@@ -418,13 +427,7 @@ async fn an_unreachable_provider_is_a_503_in_the_clients_shape() {
 }
 
 fn count_tokens(port: u16, body: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
-    http::Request::post(format!(
-        "http://127.0.0.1:{port}/ollama/v1/messages/count_tokens"
-    ))
-    .header("content-type", "application/json")
-    .header("anthropic-version", "2023-06-01")
-    .body(body.to_string().into())
-    .unwrap()
+    anthropic_post(port, "/ollama/v1/messages/count_tokens", body.to_string())
 }
 
 #[tokio::test]
