@@ -282,11 +282,14 @@ fn authenticate(
             }
             Outcome::Anonymous { .. } => {}
             Outcome::Rejected(rejection) => {
-                return Err(unauthorized(
-                    &rejection,
-                    "API key",
-                    &admitted.response_headers,
-                ));
+                // A 401 names how to authenticate (RFC 9110 §11.6.1): keys travel as
+                // bearer credentials.
+                let mut challenge = admitted.response_headers.clone();
+                challenge.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"agentgateway\""),
+                );
+                return Err(unauthorized(&rejection, "API key", &challenge));
             }
         }
     }

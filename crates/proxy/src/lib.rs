@@ -15,6 +15,7 @@ pub mod mcp_route;
 pub mod metrics;
 pub mod mirror;
 pub mod observed;
+mod path_normal;
 pub mod pipeline;
 pub mod reload;
 pub mod server;

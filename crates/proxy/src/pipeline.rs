@@ -34,6 +34,7 @@ use crate::llm_route;
 use crate::mcp_route;
 use crate::mirror;
 use crate::observed::Observed;
+use crate::path_normal;
 use crate::server::idle::Busy;
 use crate::snapshot::Snapshot;
 use crate::upstream::connector::UpstreamAddr;
@@ -102,9 +103,14 @@ async fn route_and_serve(
     snapshot: &Snapshot,
     conn: Connection,
     host: String,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     log: &mut RequestLog,
 ) -> Result<Response<BoxBody>, ProxyError> {
+    // 0. One form of the path for matching, policies and the backend alike.
+    if let Some(uri) = path_normal::normalize(request.uri())? {
+        *request.uri_mut() = uri;
+    }
+
     // 1. Listener and route: every later phase depends on which rule applies. A path no
     //    route takes may still be the OAuth metadata of a protected MCP route.
     let (listener, entry) = match match_route(snapshot, conn, &host, &request, log) {

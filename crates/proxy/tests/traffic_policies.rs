@@ -134,6 +134,10 @@ async fn api_keys_are_checked_and_never_reach_the_backend() {
         "{}",
         r.text()
     );
+    assert_eq!(
+        r.headers["www-authenticate"],
+        "Bearer realm=\"agentgateway\""
+    );
     let r = send(request(
         port,
         "GET",
@@ -633,4 +637,63 @@ async fn jwks_from_a_file_and_claims_forwarded_as_headers() {
         token.as_str(),
         "forwardCredential keeps the token"
     );
+}
+
+#[tokio::test]
+async fn paths_are_normalised_before_routes_and_policies_see_them() {
+    let upstream = Upstream::start("app").await;
+    let port = free_port();
+    let rules = format!(
+        "  - name: admin
+    matches: [{{path: {{type: PathPrefix, value: /admin}}}}]
+    backendRefs: [{}]
+  - name: public
+    matches: [{{path: {{type: PathPrefix, value: /}}}}]
+    backendRefs: [{}]
+",
+        common::backend_ref("app"),
+        common::backend_ref("app")
+    );
+    let auth = "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: admin-keys}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r, sectionName: admin}]
+  traffic:
+    apiKeyAuthentication: {secretRef: {name: api-keys}}
+";
+    let yaml = gateway(port)
+        + &backend("app", upstream.port())
+        + &common::route("r", &rules)
+        + API_KEYS
+        + auth;
+    let _gw = start(&yaml).await;
+    let get = |path: &str| {
+        http::Request::get(format!("http://127.0.0.1:{port}{path}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    for path in [
+        "/admin/x",
+        "/public/../admin/x",
+        "/public/%2e%2e/admin/x",
+        "//admin/x",
+        "/%61dmin/x",
+    ] {
+        let r = send(get(path)).await;
+        assert_eq!(
+            r.status,
+            401,
+            "{path} must reach the protected rule: {}",
+            r.text()
+        );
+    }
+    let r = send(get("/admin%2Fx")).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("encoded slash"), "{}", r.text());
+    // The backend gets the path the gateway judged.
+    let r = send(get("/docs/./a/../b")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(upstream.seen()[0].path_and_query, "/docs/b");
 }
