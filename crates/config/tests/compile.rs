@@ -27,6 +27,12 @@ fn compile(yaml: &str) -> Result<Config, ConfigErrors> {
     load_and_compile(load_str("t.yaml", yaml), &options())
 }
 
+/// A configuration that must compile, beside a Gateway (a configuration serves nothing
+/// without one, which is an error of its own).
+fn served(yaml: &str) -> Config {
+    compile(&format!("{GATEWAY}---\n{yaml}")).unwrap()
+}
+
 fn errors(yaml: &str) -> String {
     compile(yaml)
         .map(|_| String::new())
@@ -168,12 +174,16 @@ spec:
     let e = errors(yaml);
     assert!(e.contains("exactly one of openai, anthropic"), "{e}");
     assert!(e.contains("`host` and `port` must be set together"), "{e}");
-    let served = compile("apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayBackend\nmetadata: {name: ai}\nspec: {ai: {provider: {openai: {model: m}, host: localhost, port: 11434}}}\n").unwrap();
+    let openai = served(
+        "apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayBackend\nmetadata: {name: ai}\nspec: {ai: {provider: {openai: {model: m}, host: localhost, port: 11434}}}\n",
+    );
     assert!(
-        served.warnings.is_empty(),
+        openai.warnings.is_empty(),
         "OpenAI-compatible providers are served"
     );
-    let gemini = compile("apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayBackend\nmetadata: {name: ai}\nspec: {ai: {provider: {gemini: {model: m}}}}\n").unwrap();
+    let gemini = served(
+        "apiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayBackend\nmetadata: {name: ai}\nspec: {ai: {provider: {gemini: {model: m}}}}\n",
+    );
     assert!(gemini.warnings.is_empty(), "Gemini is served");
 }
 
@@ -242,7 +252,7 @@ stringData: {{accessKeyId: AKID}}
 
 #[test]
 fn cloud_credentials_never_show_their_secrets() {
-    let aws = compile(&format!(
+    let aws = served(&format!(
         "{BACKEND_HEAD}      bedrock: {{region: eu-west-1, model: m}}
   policies:
     auth: {{aws: {{secretRef: {{name: aws}}}}}}
@@ -252,8 +262,7 @@ kind: Secret
 metadata: {{name: aws}}
 stringData: {{accessKeyId: AKIDSECRET, secretAccessKey: very-secret-key}}
 "
-    ))
-    .unwrap();
+    ));
     let dump = config_dump(&aws).to_string();
     assert!(
         dump.contains("bedrock-runtime.eu-west-1.amazonaws.com"),
@@ -387,4 +396,17 @@ spec:
         e.contains("`frontend` applies to Gateway targets only; HTTPRoute infra/r is not one"),
         "{e}"
     );
+}
+
+#[test]
+fn a_configuration_without_listeners_is_refused() {
+    for yaml in [
+        "",
+        "# only a comment\n",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: v}\n",
+    ] {
+        let e = errors(yaml);
+        assert!(e.contains("no Gateway listener"), "{yaml:?}: {e}");
+    }
+    assert!(compile(GATEWAY).is_ok());
 }

@@ -170,6 +170,8 @@ impl Gateway {
     }
 
     /// Binds ports the live configuration has and the process does not; stops the others.
+    /// Every new port is bound before any running one is stopped, so a configuration that
+    /// cannot be served (a port held by another process) leaves the old one serving whole.
     async fn sync_ports(&self) -> Result<(), StartError> {
         let snapshot = self.shared.snapshot.load_full();
         let mut ports = self.ports.lock().await;
@@ -179,7 +181,14 @@ impl Gateway {
             .iter()
             .map(|p| (p.port, p.protocol))
             .collect();
-        // A port that changes protocol is restarted.
+        let mut bound = Vec::new();
+        for (&port, &protocol) in &wanted {
+            if !ports.contains_key(&port) {
+                bound.push((port, protocol, self.bind(port).await?));
+            }
+        }
+        // Ports no longer wanted, or wanted with another protocol, stop; one that changes
+        // protocol is bound again once its old socket is closed.
         let stale: Vec<u16> = ports
             .iter()
             .filter(|(port, task)| wanted.get(port) != Some(&task.protocol))
@@ -188,16 +197,13 @@ impl Gateway {
         for port in stale {
             if let Some(task) = ports.remove(&port) {
                 let _ = task.stop.send(true);
+                if let Some(&protocol) = wanted.get(&port) {
+                    bound.push((port, protocol, self.bind_when_free(port).await?));
+                }
             }
         }
-        for (&port, &protocol) in &wanted {
-            if ports.contains_key(&port) {
-                continue;
-            }
-            let bound = listener::bind(self.options.bind, port)
-                .await
-                .map_err(|source| StartError::Bind { port, source })?;
-            let local = bound
+        for (port, protocol, listener) in bound {
+            let local = listener
                 .local_addr()
                 .map_err(|source| StartError::Bind { port, source })?;
             let acceptor = match protocol {
@@ -210,7 +216,7 @@ impl Gateway {
             let (stop, stopped) = watch::channel(false);
             let task = tokio::spawn(listener::serve_port(
                 self.shared.clone(),
-                bound,
+                listener,
                 port,
                 acceptor,
                 stopped,
@@ -229,6 +235,26 @@ impl Gateway {
             );
         }
         Ok(())
+    }
+
+    /// Binds a port this process is just letting go of: its accept loop closes the socket
+    /// as soon as it sees the stop, which takes a moment.
+    async fn bind_when_free(&self, port: u16) -> Result<tokio::net::TcpListener, StartError> {
+        for _ in 0..50 {
+            match listener::bind(self.options.bind, port).await {
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                result => return result.map_err(|source| StartError::Bind { port, source }),
+            }
+        }
+        self.bind(port).await
+    }
+
+    async fn bind(&self, port: u16) -> Result<tokio::net::TcpListener, StartError> {
+        listener::bind(self.options.bind, port)
+            .await
+            .map_err(|source| StartError::Bind { port, source })
     }
 
     /// Addresses actually bound, by configured port.

@@ -101,6 +101,25 @@ async fn reload_moves_listeners_to_new_ports() {
 }
 
 #[tokio::test]
+async fn a_reload_to_a_busy_port_is_refused_and_the_old_port_keeps_serving() {
+    let up = Upstream::start("up").await;
+    let first = free_port();
+    // Another process holds this port.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = holder.local_addr().unwrap().port();
+    let config = |port| gateway(port) + &backend("up", up.port()) + &route_to("up");
+    let gw = start(&config(first)).await;
+    let error = gw.apply(compile(&config(busy))).await.unwrap_err();
+    assert!(error.to_string().contains(&busy.to_string()), "{error}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{first}/")).await.status,
+        200,
+        "the old listener was not touched"
+    );
+}
+
+#[tokio::test]
 async fn retries_replay_the_request_on_configured_codes() {
     let up = Upstream::start("up").await;
     let port = free_port();

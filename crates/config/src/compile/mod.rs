@@ -124,6 +124,14 @@ pub fn compile(store: &ResourceStore, options: &CompileOptions) -> Result<Config
     let mut listeners = gateway::compile_listeners(&mut ctx, &secrets);
     route::attach_all(&mut ctx, &mut listeners, &backends, &policies);
     let ports = gateway::bind_ports(&mut ctx, listeners);
+    // Nothing to serve is never what was meant, least of all when it replaces a running
+    // configuration: an empty or truncated file lands here.
+    if ports.is_empty() && ctx.errors.is_empty() {
+        ctx.errors.push(
+            ConfigError::new("the configuration has no Gateway listener, so it would serve nothing")
+                .hint("add a Gateway with at least one listener; an empty or half-written file also reads this way"),
+        );
+    }
     let logging = parameters::logging(&mut ctx);
     accept_remaining(&mut ctx);
 
