@@ -77,6 +77,23 @@ async fn schema_crds_and_version() {
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("agentgateway "));
     let help = output(&["run", "--help"]).await;
     assert!(String::from_utf8_lossy(&help.stdout).contains("--drain-timeout"));
+    // A reader that stops early (`crds | head`) ends the output quietly.
+    for command in ["crds", "schema"] {
+        let mut child = Command::new(BIN)
+            .arg(command)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let done = child.wait_with_output().await.unwrap();
+        assert!(done.status.success(), "{command}: {:?}", done.status);
+        assert!(
+            done.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+    }
 }
 
 struct Running {

@@ -15,7 +15,7 @@ pub struct Document {
 }
 
 /// Loads a file, or every `*.yaml` / `*.yml` file under a directory (recursively, in name
-/// order so that loads are reproducible).
+/// order so that loads are reproducible; hidden entries are skipped).
 pub fn load_path(path: &Path) -> Result<Vec<Document>, ConfigErrors> {
     let files = if path.is_dir() {
         let mut files = Vec::new();
@@ -66,6 +66,15 @@ fn collect_yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()>
         .collect();
     entries.sort();
     for entry in entries {
+        // Hidden entries are skipped: a Kubernetes ConfigMap or Secret volume keeps each
+        // file's real copy under `..data` / `..<timestamp>`, beside the visible link to it.
+        let hidden = entry
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
         if entry.is_dir() {
             collect_yaml_files(&entry, out)?;
         } else if matches!(
@@ -149,6 +158,22 @@ mod tests {
         let docs = load_path(dir.path()).unwrap();
         assert_eq!(docs.len(), 2);
         assert!(docs[0].file.ends_with("a.yml"));
+    }
+
+    /// The layout kubelet gives a mounted ConfigMap: the real files under a timestamped
+    /// directory, `..data` linking to it, and visible links through `..data`.
+    #[cfg(unix)]
+    #[test]
+    fn a_configmap_volume_loads_each_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let stamped = dir.path().join("..2026_11_28_01_02_03.123");
+        std::fs::create_dir(&stamped).unwrap();
+        std::fs::write(stamped.join("gateway.yaml"), "kind: A\n").unwrap();
+        std::os::unix::fs::symlink("..2026_11_28_01_02_03.123", dir.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/gateway.yaml", dir.path().join("gateway.yaml")).unwrap();
+        let docs = load_path(dir.path()).unwrap();
+        assert_eq!(docs.len(), 1);
+        assert!(docs[0].file.ends_with("/gateway.yaml"));
     }
 
     #[test]

@@ -131,11 +131,12 @@ pub fn prepare(out: &Outbound<'_>, parts: &mut http::request::Parts) -> Result<(
         X_FORWARDED_PROTO,
         HeaderValue::from_static(if out.downstream_tls { "https" } else { "http" }),
     );
-    if !headers.contains_key(&X_FORWARDED_HOST)
-        && let Ok(value) = HeaderValue::from_str(&out.original_host)
-    {
-        headers.insert(X_FORWARDED_HOST, value);
-    }
+    // Overwritten, as the protocol is: a host the client names itself must not reach a
+    // backend that builds links (password resets, OAuth redirects) from this header.
+    match HeaderValue::from_str(&out.original_host) {
+        Ok(value) => headers.insert(X_FORWARDED_HOST, value),
+        Err(_) => headers.remove(X_FORWARDED_HOST),
+    };
     match out.credential {
         Some(BackendCredential::Authorization(secret)) => {
             let value = secret.expose();

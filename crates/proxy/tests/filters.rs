@@ -35,6 +35,7 @@ async fn header_modifiers_and_forwarding_headers() {
             .header("x-team", "other")
             .header("x-debug", "secret")
             .header("x-forwarded-for", "10.0.0.9")
+            .header("x-forwarded-host", "attacker.example")
             .header("connection", "x-private-hop")
             .header("x-private-hop", "1")
             .body(Default::default())
@@ -54,6 +55,10 @@ async fn header_modifiers_and_forwarding_headers() {
     assert!(!seen.headers.contains_key("x-private-hop"));
     assert_eq!(seen.headers["x-forwarded-for"], "10.0.0.9, 127.0.0.1");
     assert_eq!(seen.headers["x-forwarded-proto"], "http");
+    assert_eq!(
+        seen.headers["x-forwarded-host"], "127.0.0.1",
+        "the host the client reached, not one it names"
+    );
     assert_eq!(
         seen.headers["host"],
         format!("127.0.0.1:{}", up.port()),

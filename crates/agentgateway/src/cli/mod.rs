@@ -49,13 +49,21 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(*args),
         Command::Validate(args) => Ok(validate::validate(&args.file)),
         Command::Schema(args) => schema::schema(&args),
-        Command::Crds => {
-            print!("{}", crds::render()?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Version => {
-            println!("agentgateway {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Crds => write_stdout(&crds::render()?),
+        Command::Version => write_stdout(&format!("agentgateway {}\n", env!("CARGO_PKG_VERSION"))),
+    }
+}
+
+/// Writes a command's output. A reader that stops early (`agentgateway crds | head`) is
+/// not an error: the output simply ends there, as other command-line tools behave.
+pub(crate) fn write_stdout(text: &str) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
     }
 }

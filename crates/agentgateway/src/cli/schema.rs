@@ -29,6 +29,5 @@ pub fn schema(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
             Value::Object(all)
         }
     };
-    println!("{}", serde_json::to_string_pretty(&value)?);
-    Ok(ExitCode::SUCCESS)
+    super::write_stdout(&(serde_json::to_string_pretty(&value)? + "\n"))
 }
