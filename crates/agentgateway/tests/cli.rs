@@ -312,3 +312,33 @@ async fn run_without_a_file_serves_the_embedded_default() {
     assert_eq!(status["source"], "embedded default configuration");
     gw.child.start_kill().unwrap();
 }
+
+#[tokio::test]
+async fn shutdown_min_keeps_serving_while_reporting_not_ready() {
+    let up = Upstream::start("up").await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.yaml");
+    let parameters = "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayParameters
+metadata: {name: p}
+spec:
+  shutdown: {min: 2, max: 5}
+";
+    std::fs::write(&file, config(port, up.port(), "one") + parameters).unwrap();
+    let mut gw = spawn(&["run".into(), "-f".into(), file.display().to_string()]).await;
+    let pid = gw.child.id().unwrap().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().await;
+    assert!(killed.unwrap().success());
+    let readiness = format!("http://127.0.0.1:{}/healthz/ready", gw.readiness);
+    assert!(wait_until(async || get(&readiness).await.status == 503).await);
+    // Not ready, yet still serving new requests until `min` has passed.
+    let r = get(&format!("http://127.0.0.1:{port}/")).await;
+    assert_eq!(r.status, 200);
+    let status = tokio::time::timeout(Duration::from_secs(10), gw.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+}

@@ -50,6 +50,7 @@ pub fn config_dump(config: &Config) -> Value {
             BackendKind::Mcp(mcp) => json!({"name": b.name(), "mcp": mcp_backend(mcp)}),
         }).collect::<Vec<_>>(),
         "logging": {"level": config.logging.level, "format": config.logging.format.map(|f| f.as_str())},
+        "shutdown": {"min_seconds": config.shutdown.min.map(|d| d.as_secs()), "max_seconds": config.shutdown.max.map(|d| d.as_secs())},
     })
 }
 

@@ -410,3 +410,29 @@ fn a_configuration_without_listeners_is_refused() {
     }
     assert!(compile(GATEWAY).is_ok());
 }
+
+#[test]
+fn parameters_set_the_shutdown_window() {
+    let params = |min: u32, max: u32| {
+        format!(
+            "{GATEWAY}---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayParameters
+metadata: {{name: p}}
+spec:
+  shutdown: {{min: {min}, max: {max}}}
+"
+        )
+    };
+    let config = compile(&params(5, 30)).unwrap();
+    assert_eq!(config.shutdown.min, Some(std::time::Duration::from_secs(5)));
+    assert_eq!(
+        config.shutdown.max,
+        Some(std::time::Duration::from_secs(30))
+    );
+    let e = errors(&params(40, 30));
+    assert!(
+        e.contains("spec.shutdown.min") && e.contains("longer than max"),
+        "{e}"
+    );
+}

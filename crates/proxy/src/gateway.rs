@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use config::ConfigErrors;
-use config::ir::{Config, ListenerProtocol};
+use config::ir::{Config, ListenerProtocol, LoggingSettings};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -140,6 +140,7 @@ impl Gateway {
             return Err(e);
         }
         crate::jwks::spawn_refreshers(&snapshot);
+        self.follow_log_level(&previous.config.logging, &snapshot.config.logging);
         self.shared.metrics.reload(true);
         *self
             .shared
@@ -150,6 +151,23 @@ impl Gateway {
             errors: Vec::new(),
         });
         Ok(())
+    }
+
+    /// An edited `logging.level` takes effect at once, as `/logging` would set it. (The
+    /// format is fixed when the process starts; it is not changed here.)
+    fn follow_log_level(&self, before: &LoggingSettings, after: &LoggingSettings) {
+        let (Some(level), Some(control)) = (&after.level, &self.shared.log_control) else {
+            return;
+        };
+        if before.level.as_ref() == Some(level) {
+            return;
+        }
+        match control.set_level(level) {
+            Ok(()) => tracing::info!(%level, "log level changed by the configuration"),
+            Err(error) => {
+                tracing::warn!(%level, %error, "log level from the configuration not applied")
+            }
+        }
     }
 
     /// Records a configuration that did not compile; the current one keeps serving.
@@ -267,10 +285,15 @@ impl Gateway {
             .collect()
     }
 
+    /// Readiness answers 503 from now on; the listeners keep serving.
+    pub fn stop_reporting_ready(&self) {
+        self.shared.ready.store(false, Ordering::Release);
+    }
+
     /// Stops accepting on every port and waits for open requests to finish (up to the
     /// drain timeout).
     pub async fn shutdown(&self) {
-        self.shared.ready.store(false, Ordering::Release);
+        self.stop_reporting_ready();
         let tasks: Vec<PortTask> = std::mem::take(&mut *self.ports.lock().await)
             .into_values()
             .collect();

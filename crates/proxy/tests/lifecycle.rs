@@ -271,3 +271,53 @@ async fn idle_and_slow_header_connections_are_closed_but_slow_responses_are_not(
     let slow = get(&format!("http://127.0.0.1:{port}/delay/1000")).await;
     assert_eq!(slow.status, 200);
 }
+
+/// Records the levels the gateway sets.
+#[derive(Default)]
+struct RecordedLevels(std::sync::Mutex<Vec<String>>);
+
+impl proxy::LogControl for RecordedLevels {
+    fn level(&self) -> String {
+        self.0.lock().unwrap().last().cloned().unwrap_or_default()
+    }
+
+    fn set_level(&self, filter: &str) -> Result<(), String> {
+        self.0.lock().unwrap().push(filter.to_string());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_reloaded_log_level_takes_effect() {
+    let up = Upstream::start("up").await;
+    let port = free_port();
+    let config = |level: &str| {
+        gateway(port)
+            + &backend("up", up.port())
+            + &route_to("up")
+            + &format!(
+                "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayParameters
+metadata: {{name: params}}
+spec:
+  logging: {{level: {level}}}
+"
+            )
+    };
+    let levels = std::sync::Arc::new(RecordedLevels::default());
+    let gw = proxy::Gateway::start(
+        compile(&config("info")),
+        test_options(),
+        Some(levels.clone()),
+    )
+    .await
+    .unwrap();
+    gw.apply(compile(&config("info"))).await.unwrap();
+    assert!(
+        levels.0.lock().unwrap().is_empty(),
+        "unchanged: not set again"
+    );
+    gw.apply(compile(&config("warn"))).await.unwrap();
+    assert_eq!(*levels.0.lock().unwrap(), ["warn"]);
+}

@@ -37,9 +37,10 @@ pub struct RunArgs {
     /// Log format; overrides AgentgatewayParameters.spec.logging.format.
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
-    /// How long in-flight requests may finish after SIGTERM before connections are closed.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    drain_timeout: Duration,
+    /// How long in-flight requests may finish after SIGTERM before connections are closed;
+    /// overrides AgentgatewayParameters.spec.shutdown.max [default: 10s].
+    #[arg(long, value_parser = parse_duration)]
+    drain_timeout: Option<Duration>,
     /// Close a client connection once it has had no request in flight and none started for
     /// this long (idle keep-alive connections, clients that never finish a request head);
     /// it goes after one to two periods. HTTP/2 connections are not closed this way.
@@ -121,9 +122,16 @@ async fn serve(
     for warning in &config.warnings {
         tracing::warn!(%warning, "configuration warning");
     }
+    let drain = args
+        .drain_timeout
+        .or(config.shutdown.max)
+        .unwrap_or(Duration::from_secs(10));
+    // Kept serving (reported not ready) this long after a stop signal, so load balancers
+    // stop sending before the listeners close.
+    let linger = config.shutdown.min.unwrap_or_default();
     let gateway_options = GatewayOptions {
         bind: args.bind,
-        drain_timeout: args.drain_timeout,
+        drain_timeout: drain,
         source: source.clone(),
         mcp_session_key: args.mcp_session_key.clone(),
         client_idle_timeout: args.client_idle_timeout,
@@ -150,7 +158,15 @@ async fn serve(
         ));
     }
     shutdown_signal().await;
-    tracing::info!(drain = ?args.drain_timeout, "shutting down: no new connections; draining in-flight requests");
+    if !linger.is_zero() {
+        tracing::info!(?linger, "stop signal: reporting not ready, still serving");
+        gateway.stop_reporting_ready();
+        tokio::time::sleep(linger).await;
+    }
+    tracing::info!(
+        ?drain,
+        "shutting down: no new connections; draining in-flight requests"
+    );
     gateway.shutdown().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -132,7 +132,7 @@ pub fn compile(store: &ResourceStore, options: &CompileOptions) -> Result<Config
                 .hint("add a Gateway with at least one listener; an empty or half-written file also reads this way"),
         );
     }
-    let logging = parameters::logging(&mut ctx);
+    let (logging, shutdown) = parameters::process_settings(&mut ctx);
     accept_remaining(&mut ctx);
 
     if !ctx.errors.is_empty() {
@@ -157,6 +157,7 @@ pub fn compile(store: &ResourceStore, options: &CompileOptions) -> Result<Config
         ports,
         backends,
         logging,
+        shutdown,
         statuses,
         warnings: ctx.warnings,
         resource_count: store.len(),

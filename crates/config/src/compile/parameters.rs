@@ -1,16 +1,18 @@
-//! AgentgatewayParameters: the logging settings of the proxy.
+//! AgentgatewayParameters: the logging and shutdown settings of the proxy.
 
 use api::ResourceKind;
 use api::resource::AGENTGATEWAY_GROUP;
 
 use crate::compile::Ctx;
-use crate::ir::LoggingSettings;
+use std::time::Duration;
+
+use crate::ir::{LoggingSettings, ShutdownSettings};
 use crate::status::Condition;
 use crate::store::ObjectKey;
 
 /// The parameters referred to by a Gateway (`spec.infrastructure.parametersRef`) or its
 /// GatewayClass win; with no reference, a single AgentgatewayParameters in the files applies.
-pub(crate) fn logging(ctx: &mut Ctx<'_>) -> LoggingSettings {
+pub(crate) fn process_settings(ctx: &mut Ctx<'_>) -> (LoggingSettings, ShutdownSettings) {
     let mut chosen: Option<ObjectKey> = None;
     for gateway in ctx.store.gateways.values() {
         let class_ref = ctx
@@ -66,19 +68,35 @@ pub(crate) fn logging(ctx: &mut Ctx<'_>) -> LoggingSettings {
         chosen = ctx.store.parameters.keys().next().cloned();
     }
     let Some(key) = chosen else {
-        return LoggingSettings::default();
+        return Default::default();
     };
     ctx.condition(
         &key,
         Condition::ok("Accepted", "Accepted", "applied to this proxy"),
     );
-    let logging = ctx
-        .store
-        .parameters
-        .get(&key)
-        .and_then(|p| p.resource.spec.logging.clone());
-    LoggingSettings {
-        level: logging.as_ref().and_then(|l| l.level.clone()),
-        format: logging.and_then(|l| l.format),
+    let Some(parameters) = ctx.store.parameters.get(&key) else {
+        return Default::default();
+    };
+    let spec = &parameters.resource.spec;
+    let logging = LoggingSettings {
+        level: spec.logging.as_ref().and_then(|l| l.level.clone()),
+        format: spec.logging.as_ref().and_then(|l| l.format),
+    };
+    let seconds = |s: Option<u32>| s.map(|s| Duration::from_secs(u64::from(s)));
+    let shutdown = ShutdownSettings {
+        min: seconds(spec.shutdown.as_ref().and_then(|s| s.min)),
+        max: seconds(spec.shutdown.as_ref().and_then(|s| s.max)),
+    };
+    if let (Some(min), Some(max)) = (shutdown.min, shutdown.max)
+        && min > max
+    {
+        let parameters = parameters.clone();
+        ctx.error(
+            &parameters,
+            "spec.shutdown.min",
+            format!("min ({}s) is longer than max ({}s)", min.as_secs(), max.as_secs()),
+            "min is how long the proxy keeps serving after a stop signal, max how long it then drains; min must not exceed max",
+        );
     }
+    (logging, shutdown)
 }

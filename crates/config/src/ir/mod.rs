@@ -29,6 +29,8 @@ pub struct Config {
     pub backends: BTreeMap<ObjectKey, Arc<Backend>>,
     /// From the `AgentgatewayParameters` a Gateway or GatewayClass refers to.
     pub logging: LoggingSettings,
+    /// From the same `AgentgatewayParameters`: read when the proxy starts.
+    pub shutdown: ShutdownSettings,
     pub statuses: Vec<ResourceStatus>,
     /// Problems that do not stop the configuration from serving.
     pub warnings: Vec<ConfigError>,
@@ -41,6 +43,15 @@ pub struct Config {
 pub struct LoggingSettings {
     pub level: Option<String>,
     pub format: Option<LogFormat>,
+}
+
+/// `AgentgatewayParameters.spec.shutdown`: after a stop signal the proxy reports not
+/// ready but keeps serving for `min` (so load balancers stop sending), then stops
+/// accepting and lets open requests finish for up to `max`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShutdownSettings {
+    pub min: Option<std::time::Duration>,
+    pub max: Option<std::time::Duration>,
 }
 
 impl Config {
