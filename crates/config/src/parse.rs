@@ -11,6 +11,17 @@ use crate::store::{ObjectKey, Origin, ResourceStore};
 
 /// Parses every document, collecting all errors.
 pub fn parse_documents(documents: &[Document]) -> Result<ResourceStore, ConfigErrors> {
+    let (store, errors) = parse_documents_leniently(documents);
+    if errors.is_empty() {
+        Ok(store)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Every document that parses, in a store, and the errors of those that do not: so the
+/// rest of the configuration can still be checked in the same run.
+pub fn parse_documents_leniently(documents: &[Document]) -> (ResourceStore, ConfigErrors) {
     let mut store = ResourceStore::default();
     let mut errors = ConfigErrors::default();
     for doc in documents {
@@ -36,23 +47,83 @@ pub fn parse_documents(documents: &[Document]) -> Result<ResourceStore, ConfigEr
                     );
                 }
             }
-            Err(e) => errors.push(e),
+            Err(e) => errors.0.extend(e),
         }
     }
-    if errors.is_empty() {
-        Ok(store)
-    } else {
-        Err(errors)
-    }
+    (store, errors)
 }
 
 /// Parses one document into the resource its `apiVersion` and `kind` name.
-pub fn parse_document(doc: &Document) -> Result<Resource, ConfigError> {
+pub fn parse_document(doc: &Document) -> Result<Resource, Vec<ConfigError>> {
+    parse_document_once(doc, &doc.text).map_err(|first| more_unknown_fields(doc, first))
+}
+
+/// After an unknown field, the document is read again without that field's lines, as
+/// long as that finds further unknown fields: misspellings come in numbers, and each
+/// should not take a run of its own. (Other errors stop the search: what follows them
+/// cannot be trusted.)
+fn more_unknown_fields(doc: &Document, first: ConfigError) -> Vec<ConfigError> {
+    let mut errors = vec![first];
+    if !errors[0].message.starts_with("unknown field") {
+        return errors;
+    }
+    let mut text = doc.text.clone();
+    for _ in 0..20 {
+        let Some(last) = errors.last() else { break };
+        let Some(line) = last.location.as_ref().map(|l| l.line - doc.start_line) else {
+            break;
+        };
+        let Some(shorter) = without_block_at(&text, line) else {
+            break;
+        };
+        text = shorter;
+        match parse_document_once(doc, &text) {
+            // A missing field now may be the one misspelled: not an error of its own.
+            Err(next)
+                if next.message.starts_with("unknown field")
+                    && !errors.iter().any(|e| e.location == next.location) =>
+            {
+                errors.push(next)
+            }
+            _ => break,
+        }
+    }
+    errors
+}
+
+/// `text` with the mapping entry that starts on 0-based `line` (and the deeper-indented
+/// lines under it) blanked, so later line numbers stay right; None when that line is not
+/// a plain `key:` entry (a list item's first key, a flow mapping).
+fn without_block_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let entry = lines.get(line)?;
+    let indent = entry.len() - entry.trim_start().len();
+    let trimmed = entry.trim_start();
+    if trimmed.starts_with('-') || trimmed.starts_with('{') || !trimmed.contains(':') {
+        return None;
+    }
+    let mut end = line + 1;
+    while let Some(next) = lines.get(end) {
+        let next_indent = next.len() - next.trim_start().len();
+        if !next.trim().is_empty() && next_indent <= indent {
+            break;
+        }
+        end += 1;
+    }
+    let kept: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .map(|(at, l)| if (line..end).contains(&at) { "" } else { *l })
+        .collect();
+    Some(kept.join("\n") + "\n")
+}
+
+fn parse_document_once(doc: &Document, text: &str) -> Result<Resource, ConfigError> {
     let doc_location = Location {
         file: doc.file.clone(),
         line: doc.start_line,
     };
-    let type_meta: TypeMeta = serde_yaml::from_str(&doc.text).map_err(|e| {
+    let type_meta: TypeMeta = serde_yaml::from_str(text).map_err(|e| {
         ConfigError::new(format!(
             "not valid YAML: {}",
             strip_location(&e.to_string())
@@ -92,14 +163,16 @@ pub fn parse_document(doc: &Document) -> Result<Resource, ConfigError> {
         name.name.as_deref().unwrap_or("<unnamed>"),
     );
     match kind {
-        ResourceKind::GatewayClass => typed(doc).map(Resource::GatewayClass),
-        ResourceKind::Gateway => typed(doc).map(Resource::Gateway),
-        ResourceKind::HttpRoute => typed(doc).map(Resource::HttpRoute),
-        ResourceKind::ReferenceGrant => typed(doc).map(Resource::ReferenceGrant),
-        ResourceKind::AgentgatewayBackend => typed(doc).map(Resource::AgentgatewayBackend),
-        ResourceKind::AgentgatewayPolicy => typed(doc).map(Resource::AgentgatewayPolicy),
-        ResourceKind::AgentgatewayParameters => typed(doc).map(Resource::AgentgatewayParameters),
-        ResourceKind::Secret => typed(doc).map(Resource::Secret),
+        ResourceKind::GatewayClass => typed(doc, text).map(Resource::GatewayClass),
+        ResourceKind::Gateway => typed(doc, text).map(Resource::Gateway),
+        ResourceKind::HttpRoute => typed(doc, text).map(Resource::HttpRoute),
+        ResourceKind::ReferenceGrant => typed(doc, text).map(Resource::ReferenceGrant),
+        ResourceKind::AgentgatewayBackend => typed(doc, text).map(Resource::AgentgatewayBackend),
+        ResourceKind::AgentgatewayPolicy => typed(doc, text).map(Resource::AgentgatewayPolicy),
+        ResourceKind::AgentgatewayParameters => {
+            typed(doc, text).map(Resource::AgentgatewayParameters)
+        }
+        ResourceKind::Secret => typed(doc, text).map(Resource::Secret),
         ResourceKind::Service => Err(ConfigError::new(
             "Services are read from a cluster, not from files",
         )
@@ -113,8 +186,8 @@ pub fn parse_document(doc: &Document) -> Result<Resource, ConfigError> {
     })
 }
 
-fn typed<T: DeserializeOwned>(doc: &Document) -> Result<T, ConfigError> {
-    let deserializer = serde_yaml::Deserializer::from_str(&doc.text);
+fn typed<T: DeserializeOwned>(doc: &Document, text: &str) -> Result<T, ConfigError> {
+    let deserializer = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();

@@ -436,3 +436,43 @@ spec:
         "{e}"
     );
 }
+
+/// One run shows every misspelled field and every broken reference, but nothing that only
+/// follows from a document that could not be read.
+#[test]
+fn every_error_is_listed_in_one_run() {
+    let yaml = format!(
+        "{GATEWAY}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: r, namespace: infra}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+  - backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: typo-backend}}]
+  - backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: b}}]
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: b, namespace: infra}}
+spec:
+  static:
+    host: example.com
+    prot: 80
+    extra:
+      deep: 1
+    tls_mode: x
+"
+    );
+    let e = errors(&yaml);
+    for expected in [
+        "unknown field `prot`",
+        "unknown field `extra`",
+        "unknown field `tls_mode`",
+        "typo-backend does not exist",
+    ] {
+        assert!(e.contains(expected), "{expected} missing from {e}");
+    }
+    assert!(!e.contains("infra/b does not exist"), "a consequence: {e}");
+    assert!(!e.contains("missing field"), "a consequence: {e}");
+}
