@@ -156,6 +156,13 @@ impl AccessLog {
     }
 }
 
+impl AccessLog {
+    /// Records the request as complete before its (empty) body is sent.
+    pub fn finish_now(&mut self) {
+        self.finisher.finish("complete");
+    }
+}
+
 impl Observer for AccessLog {
     fn on_data(&mut self, data: &Bytes) {
         self.finisher.bytes += data.len() as u64;

@@ -430,7 +430,7 @@ fn limited(decision: &Decision, message: &str, admitted: &Admitted) -> Response<
 /// A policy's refusal as JSON, with the headers the answer must carry.
 fn refusal(
     status: StatusCode,
-    kind: &str,
+    kind: &'static str,
     message: &str,
     headers: &HeaderMap,
 ) -> Response<BoxBody> {
@@ -442,6 +442,9 @@ fn refusal(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    response
+        .extensions_mut()
+        .insert(crate::error::GatewayAnswer(kind));
     response
 }
 

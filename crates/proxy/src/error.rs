@@ -16,6 +16,11 @@ pub enum ErrorSource {
     Internal,
 }
 
+/// Marks an answer the gateway gave on its own (a policy's refusal) with its error type,
+/// for the access log.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayAnswer(pub &'static str);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error("no route for {method} {host}{path} on listener {listener}")]

@@ -27,7 +27,7 @@ use crate::access_log::{AccessLog, RequestLog};
 use crate::admission;
 use crate::body::{BoxBody, boxed, empty};
 use crate::deadline::{Elapsed, deadline};
-use crate::error::ProxyError;
+use crate::error::{GatewayAnswer, ProxyError};
 use crate::forward::{self, Outbound, strip_hop_by_hop};
 use crate::gen_ai_metrics::SharedGenAiFacts;
 use crate::llm_route;
@@ -79,7 +79,12 @@ pub async fn handle(
     // Boxed: the pipeline's state machine is large, and the server moves the future it is
     // given; a box keeps that move to one pointer.
     let response = match Box::pin(route_and_serve(&snapshot, conn, host, request, &mut log)).await {
-        Ok(response) => response,
+        Ok(response) => {
+            if let Some(answer) = response.extensions().get::<GatewayAnswer>() {
+                log.error = Some(answer.0);
+            }
+            response
+        }
         Err(error) => {
             log.error = Some(error.kind());
             if let ProxyError::Connect { backend, source } = &error {
@@ -96,7 +101,13 @@ pub async fn handle(
     log.status = response.status().as_u16();
     log.gen_ai = response.extensions().get::<SharedGenAiFacts>().cloned();
     let (parts, body) = response.into_parts();
-    Response::from_parts(parts, boxed(Observed::new(body, AccessLog::new(log, busy))))
+    let mut access = AccessLog::new(log, busy);
+    // An answer with no body (a redirect, a preflight) is whole with its head: the server
+    // never polls such a body, so its end would otherwise read as the client going away.
+    if http_body::Body::is_end_stream(&body) {
+        access.finish_now();
+    }
+    Response::from_parts(parts, boxed(Observed::new(body, access)))
 }
 
 async fn route_and_serve(
@@ -280,6 +291,9 @@ fn match_route<'s>(
     log.series = Some(snapshot.unrouted(listener).clone());
     let entry = find_route(listener, host, request)?;
     log.route = Some(entry.rule.display_name().clone());
+    if let Some(series) = snapshot.rule_series(&entry.rule) {
+        log.series = Some(series.clone());
+    }
     Ok((listener, entry))
 }
 

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use config::ir::route::RouteRule;
 use config::ir::{Backend, BackendKind, Config, Listener, StaticBackend, WeightedBackend};
 
 use crate::llm_route::cloud_auth::TokenCache;
@@ -86,6 +87,16 @@ impl Snapshot {
                 );
                 for host in &listener.routes.hosts {
                     for entry in &host.entries {
+                        // Answers a rule gives without a backend (redirects, refusals
+                        // before one is picked) count under the rule.
+                        let labels = RequestLabels {
+                            gateway: gateway.clone(),
+                            route: entry.rule.display_name().to_string(),
+                            backend: String::new(),
+                        };
+                        series
+                            .entry(addr(entry.rule.as_ref()))
+                            .or_insert_with(|| metrics.request_series(labels));
                         for mirror in &entry.rule.filters.mirrors {
                             add_backend(&mirror.backend, pools, &mut clients, &mut live)?;
                         }
@@ -163,6 +174,11 @@ impl Snapshot {
 
     pub fn series(&self, backend: &WeightedBackend) -> Option<&Arc<RequestSeries>> {
         self.series.get(&addr(backend))
+    }
+
+    /// The series of a rule's answers that no backend gave.
+    pub fn rule_series(&self, rule: &RouteRule) -> Option<&Arc<RequestSeries>> {
+        self.series.get(&addr(rule))
     }
 
     pub fn unrouted(&self, listener: &Listener) -> &Arc<RequestSeries> {

@@ -118,7 +118,7 @@ async fn request_redirect_builds_the_location() {
     - type: RequestRedirect
       requestRedirect: {hostname: other.example.com}
 ";
-    let _gw = start(&(gateway(port) + &route("r", rules))).await;
+    let gw = start(&(gateway(port) + &route("r", rules))).await;
     let r = get(&format!("http://127.0.0.1:{port}/old/page?x=1")).await;
     assert_eq!(r.status, 301);
     assert_eq!(
@@ -131,6 +131,13 @@ async fn request_redirect_builds_the_location() {
         r.headers["location"],
         format!("http://other.example.com:{port}/moved")
     );
+    // Counted under the rule that answered, though no backend did.
+    let metrics = gw.shared().metrics.render();
+    let redirects = metrics
+        .lines()
+        .find(|l| l.starts_with("agentgateway_requests_total") && l.contains("status=\"301\""))
+        .unwrap_or_default();
+    assert!(redirects.contains("route=\"default/r"), "{metrics}");
 }
 
 #[tokio::test]
