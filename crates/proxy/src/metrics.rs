@@ -194,7 +194,7 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP agentgateway_upstream_connect_errors_total Failed connections to backends, by reason."
+            "# HELP agentgateway_upstream_connect_errors_total Requests answered with a failure to connect to their backend (once per request, after its retries), by reason."
         );
         let _ = writeln!(
             out,
