@@ -14,21 +14,37 @@ pub enum PathSegment {
 /// Parses `a.b[0].c` into segments.
 pub fn parse_path(path: &str) -> Vec<PathSegment> {
     let mut segments = Vec::new();
-    for part in path.split('.') {
-        let (key, indexes) = match part.find('[') {
-            Some(pos) => (&part[..pos], &part[pos..]),
-            None => (part, ""),
-        };
-        if !key.is_empty() {
-            segments.push(PathSegment::Key(key.to_string()));
-        }
-        for index in indexes.split('[').filter(|s| !s.is_empty()) {
-            if let Ok(i) = index.trim_end_matches(']').parse() {
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(quoted) = rest.strip_prefix("[\"") {
+            // A key with dots of its own (`stringData["tls.crt"]`).
+            let Some(end) = quoted.find("\"]") else { break };
+            segments.push(PathSegment::Key(quoted[..end].to_string()));
+            rest = &quoted[end + 2..];
+        } else if let Some(index) = rest.strip_prefix('[') {
+            let end = index.find(']').unwrap_or(index.len());
+            if let Ok(i) = index[..end].parse() {
                 segments.push(PathSegment::Index(i));
             }
+            rest = index.get(end + 1..).unwrap_or("");
+        } else if let Some(after_dot) = rest.strip_prefix('.') {
+            rest = after_dot;
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            segments.push(PathSegment::Key(rest[..end].to_string()));
+            rest = &rest[end..];
         }
     }
     segments
+}
+
+/// The path of a map entry under `parent`: `parent.name`, or `parent["name"]` when the
+/// name has dots of its own (Secret keys such as `tls.crt`).
+pub fn entry_path(parent: &str, name: &str) -> String {
+    match name.contains('.') {
+        true => format!("{parent}[\"{name}\"]"),
+        false => format!("{parent}.{name}"),
+    }
 }
 
 struct Line<'a> {
@@ -180,6 +196,19 @@ spec:
         // Inside flow style the path ends at the enclosing key.
         assert_eq!(line_of(DOC, "spec.rules[0].matches[0].path.value"), Some(9));
         assert_eq!(line_of(DOC, "spec.missing"), Some(4));
+    }
+
+    #[test]
+    fn keys_with_dots_are_quoted_and_found() {
+        let secret = "kind: Secret\nstringData:\n  tls.crt: ${A}\n  tls.key: ${B}\n";
+        let path = entry_path("stringData", "tls.key");
+        assert_eq!(path, "stringData[\"tls.key\"]");
+        assert_eq!(line_of(secret, &path), Some(3));
+        assert_eq!(
+            line_of(secret, &entry_path("stringData", "tls.crt")),
+            Some(2)
+        );
+        assert_eq!(entry_path("stringData", "api-key"), "stringData.api-key");
     }
 
     #[test]

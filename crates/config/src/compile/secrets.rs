@@ -34,14 +34,14 @@ pub(crate) fn resolve(ctx: &mut Ctx<'_>, env: &EnvLookup) -> ResolvedSecrets {
                     }
                     Err(_) => ctx.error(
                         entry,
-                        &format!("data.{name}"),
+                        &crate::locate::entry_path("data", name),
                         "value is not UTF-8 text after base64 decoding",
                         "",
                     ),
                 },
                 Err(_) => ctx.error(
                     entry,
-                    &format!("data.{name}"),
+                    &crate::locate::entry_path("data", name),
                     "value is not valid base64",
                     "put plain text under stringData instead of data",
                 ),
@@ -54,7 +54,7 @@ pub(crate) fn resolve(ctx: &mut Ctx<'_>, env: &EnvLookup) -> ResolvedSecrets {
                 }
                 Err(e) => ctx.error(
                     entry,
-                    &format!("stringData.{name}"),
+                    &crate::locate::entry_path("stringData", name),
                     e.to_string(),
                     "export the variable before starting the gateway, or remove the reference",
                 ),
