@@ -476,3 +476,32 @@ spec:
     assert!(!e.contains("infra/b does not exist"), "a consequence: {e}");
     assert!(!e.contains("missing field"), "a consequence: {e}");
 }
+
+/// An unset variable in a Secret is reported once, at its own line, not again by each
+/// user of the Secret as a missing key.
+#[test]
+fn an_unset_secret_variable_is_one_error_at_its_line() {
+    let yaml = "apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  gatewayClassName: agentgateway
+  listeners:
+  - {name: https, port: 8443, protocol: HTTPS, tls: {certificateRefs: [{name: cert}]}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: cert}
+type: kubernetes.io/tls
+stringData:
+  tls.crt: ${NO_SUCH_CRT}
+  tls.key: ${NO_SUCH_KEY}
+";
+    let e = compile(yaml).unwrap_err();
+    assert_eq!(e.len(), 2, "{e}");
+    let lines: Vec<usize> = e
+        .iter()
+        .map(|error| error.location.as_ref().unwrap().line)
+        .collect();
+    assert_eq!(lines, [14, 15], "{e}");
+}

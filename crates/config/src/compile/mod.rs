@@ -115,6 +115,28 @@ impl<'a> Ctx<'a> {
 }
 
 /// Compiles a store into a Config, or returns every error found.
+/// A Secret with an error of its own (an unset `${VAR}`) is missing the values it would
+/// have had; what its users say about those values (no `tls.crt` key, no keys at all)
+/// would go away with the Secret's fix, so only the Secret's error is kept.
+fn drop_consequences_of_broken_secrets(errors: &mut ConfigErrors) {
+    let broken: Vec<String> = errors
+        .iter()
+        .filter_map(|e| e.resource.as_ref())
+        .filter(|key| key.kind == api::ResourceKind::Secret)
+        .map(ToString::to_string)
+        .collect();
+    errors.0.retain(|e| {
+        let about_a_secret = e
+            .resource
+            .as_ref()
+            .is_some_and(|key| key.kind == api::ResourceKind::Secret);
+        about_a_secret
+            || !broken
+                .iter()
+                .any(|secret| e.message.contains(secret.as_str()))
+    });
+}
+
 pub fn compile(store: &ResourceStore, options: &CompileOptions) -> Result<Config, ConfigErrors> {
     let mut ctx = Ctx::new(store, options.env.clone());
     let secrets = secrets::resolve(&mut ctx, &options.env);
@@ -136,6 +158,7 @@ pub fn compile(store: &ResourceStore, options: &CompileOptions) -> Result<Config
     accept_remaining(&mut ctx);
 
     if !ctx.errors.is_empty() {
+        drop_consequences_of_broken_secrets(&mut ctx.errors);
         // File order reads best: users fix a file top to bottom.
         ctx.errors.0.sort_by(|a, b| {
             let key = |e: &ConfigError| e.location.as_ref().map(|l| (l.file.clone(), l.line));
