@@ -481,23 +481,26 @@ spec:
 /// user of the Secret as a missing key.
 #[test]
 fn an_unset_secret_variable_is_one_error_at_its_line() {
-    let yaml = "apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw}
-spec:
-  gatewayClassName: agentgateway
-  listeners:
-  - {name: https, port: 8443, protocol: HTTPS, tls: {certificateRefs: [{name: cert}]}}
----
+    let yaml = format!(
+        "{GATEWAY}---
 apiVersion: v1
 kind: Secret
-metadata: {name: cert}
+metadata: {{name: cert, namespace: infra}}
 type: kubernetes.io/tls
 stringData:
-  tls.crt: ${NO_SUCH_CRT}
-  tls.key: ${NO_SUCH_KEY}
-";
-    let e = compile(yaml).unwrap_err();
+  tls.crt: ${{NO_SUCH_CRT}}
+  tls.key: ${{NO_SUCH_KEY}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: b, namespace: infra}}
+spec:
+  static: {{host: example.com, port: 443}}
+  policies:
+    tls: {{caCertificateRefs: [{{name: cert}}]}}
+"
+    );
+    let e = compile(&yaml).unwrap_err();
     assert_eq!(e.len(), 2, "{e}");
     let lines: Vec<usize> = e
         .iter()
