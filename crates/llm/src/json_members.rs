@@ -63,19 +63,24 @@ pub fn visit_members<'a>(
     }
 }
 
-/// Whether `json` is an object with one of `keys` among its top-level members: how an
-/// answer is told from something else that came with a 200 (an intermediary's HTML page,
-/// another API's JSON).
+/// Whether `json` is an object with one of `keys` as a member name: how an answer is told
+/// from something else that came with a 200 (an intermediary's HTML page, another API's
+/// JSON). A search for `"key":`, not a walk of the document: the answer's text can be
+/// long, and `"key":` cannot occur inside a JSON string (its quotes would be escaped), so
+/// it is always a member name (at whatever depth: the formats checked have theirs at the
+/// top).
 pub fn has_any_member(json: &[u8], keys: &[&str]) -> bool {
-    let mut found = false;
-    let _ = visit_members(json, |key, _| {
-        found = keys.iter().any(|k| k.as_bytes() == key);
-        match found {
-            true => ControlFlow::Break(()),
-            false => ControlFlow::Continue(()),
-        }
-    });
-    found
+    let starts_as_object = json
+        .get(skip_space(json, 0))
+        .is_some_and(|&first| first == b'{');
+    starts_as_object
+        && keys.iter().any(|key| {
+            let mut needle = Vec::with_capacity(key.len() + 3);
+            needle.push(b'"');
+            needle.extend_from_slice(key.as_bytes());
+            needle.extend_from_slice(b"\":");
+            memchr::memmem::find(json, &needle).is_some()
+        })
 }
 
 /// JSON's whitespace between tokens.
@@ -514,8 +519,11 @@ mod tests {
             b"<html><body>502</body></html>",
             &["choices"]
         ));
-        // Nested members do not count.
-        assert!(!has_any_member(br#"{"data":{"choices":[]}}"#, &["choices"]));
+        // The name inside text is not a member.
+        assert!(!has_any_member(
+            br#"{"text":"say \"choices\": now"}"#,
+            &["choices"]
+        ));
     }
 
     #[test]
