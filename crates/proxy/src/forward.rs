@@ -91,6 +91,9 @@ pub struct Outbound<'a> {
     pub original_host: String,
     pub retry: Option<&'a RetryPolicy>,
     pub attempt_timeout: Option<Duration>,
+    /// Where failed attempts that are retried are counted (the last is counted with the
+    /// request's answer).
+    pub metrics: &'a crate::metrics::Metrics,
 }
 
 /// Rewrites the request head for the backend.
@@ -250,6 +253,9 @@ pub async fn send_with_retries(
             };
         if !should_retry {
             return result;
+        }
+        if let Err(error) = &result {
+            out.metrics.count_connect_failure(error);
         }
         tracing::debug!(backend = %out.backend_name, attempt, "retrying request");
         if !retry.backoff.is_zero() {

@@ -83,8 +83,25 @@ impl Metrics {
             .clone()
     }
 
+    /// Counts `error` when it is a failed connection to a backend: once per failed
+    /// attempt, whether the request then fails or a retry or another provider succeeds.
+    pub fn count_connect_failure(&self, error: &crate::error::ProxyError) {
+        use crate::upstream::connector::ConnectError as E;
+        let crate::error::ProxyError::Connect { backend, source } = error else {
+            return;
+        };
+        let reason = match source {
+            E::Dns { .. } => "dns",
+            E::Refused { .. } => "refused",
+            E::Timeout { .. } => "timeout",
+            E::Io { .. } => "io",
+            E::Tls { .. } | E::InvalidServerName(_) => "tls",
+        };
+        self.connect_error(backend, reason);
+    }
+
     /// Counts a failed upstream connection; rare, so a lock here costs nothing.
-    pub fn connect_error(&self, backend: &str, reason: &'static str) {
+    fn connect_error(&self, backend: &str, reason: &'static str) {
         let counter = {
             let mut map = self
                 .connect_errors
@@ -194,7 +211,7 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP agentgateway_upstream_connect_errors_total Requests answered with a failure to connect to their backend (once per request, after its retries), by reason."
+            "# HELP agentgateway_upstream_connect_errors_total Failed connections to backends (every failed attempt, retried or not), by reason."
         );
         let _ = writeln!(
             out,

@@ -87,11 +87,7 @@ pub async fn handle(
         }
         Err(error) => {
             log.error = Some(error.kind());
-            if let ProxyError::Connect { backend, source } = &error {
-                shared
-                    .metrics
-                    .connect_error(backend, connect_reason(source));
-            }
+            shared.metrics.count_connect_failure(&error);
             match log.llm_client {
                 Some(api) => llm_route::error_response(&error, api),
                 None => error.to_response(),
@@ -424,6 +420,7 @@ pub(crate) fn outbound<'a>(
         original_host: hop.original_host,
         retry: traffic.retry.as_ref(),
         attempt_timeout: traffic.timeouts.backend_request.or(target.request_timeout),
+        metrics: &snapshot.metrics,
     })
 }
 
@@ -605,6 +602,7 @@ fn spawn_mirrors(
             original_host: host.to_string(),
             retry: None,
             attempt_timeout: None,
+            metrics: &snapshot.metrics,
         };
         let (mut head, body) = mirror::copy_request(parts, copy).into_parts();
         if forward::prepare(&outbound, &mut head).is_err() {
@@ -622,17 +620,6 @@ fn spawn_mirrors(
         });
     }
     main
-}
-
-fn connect_reason(error: &crate::upstream::connector::ConnectError) -> &'static str {
-    use crate::upstream::connector::ConnectError as E;
-    match error {
-        E::Dns { .. } => "dns",
-        E::Refused { .. } => "refused",
-        E::Timeout { .. } => "timeout",
-        E::Io { .. } => "io",
-        E::Tls { .. } | E::InvalidServerName(_) => "tls",
-    }
 }
 
 #[cfg(test)]

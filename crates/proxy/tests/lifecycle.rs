@@ -321,3 +321,29 @@ spec:
     gw.apply(compile(&config("warn"))).await.unwrap();
     assert_eq!(*levels.0.lock().unwrap(), ["warn"]);
 }
+
+#[tokio::test]
+async fn every_failed_connection_is_counted_retries_included() {
+    let (port, dead) = (free_port(), free_port());
+    let yaml = gateway(port)
+        + &backend("up", dead)
+        + &route_to("up")
+        + "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: retry}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]
+  traffic:
+    retry: {attempts: 3, backoff: 1ms}
+";
+    let gw = start(&yaml).await;
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/")).await.status, 503);
+    let metrics = gw.shared().metrics.render();
+    assert!(
+        metrics.contains(
+            r#"agentgateway_upstream_connect_errors_total{backend="default/up",reason="refused"} 3"#
+        ),
+        "{metrics}"
+    );
+}

@@ -40,7 +40,7 @@ fn chat(port: u16) -> http::Request<http_body_util::Full<bytes::Bytes>> {
 async fn an_unreachable_first_group_fails_over_to_the_next() {
     let fallback = ProviderMock::start(Flavor::OpenAi, None).await;
     let (port, dead) = (free_port(), free_port());
-    let _gw =
+    let gw =
         start(&(gateway(port) + &groups(dead, "llama3.2", fallback.port()) + &route_to("llm")))
             .await;
     for _ in 0..3 {
@@ -48,6 +48,13 @@ async fn an_unreachable_first_group_fails_over_to_the_next() {
         assert_eq!(r.status, 200, "{}", r.text());
     }
     assert_eq!(fallback.received().len(), 3);
+    // The failed connection is counted though the request succeeded (once: the dead
+    // provider is then ejected).
+    let metrics = gw.shared().metrics.render();
+    assert!(
+        metrics.contains(r#"agentgateway_upstream_connect_errors_total{backend="default/llm",reason="refused"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -59,11 +59,7 @@ pub(crate) async fn serve(
     body: BoxBody,
 ) -> Result<Response<BoxBody>, ProxyError> {
     // Read once so that every attempt can send it again.
-    let path = parts.uri.path();
-    let api = traffic
-        .ai
-        .as_deref()
-        .map_or_else(|| ClientApi::from_path(path), |p| p.client_api(path));
+    let api = super::client_api(traffic.ai.as_deref(), parts.uri.path());
     let client = Dialect::of_client(api);
     if api == ClientApi::Models {
         let members = groups.groups.iter().flatten().map(|m| &m.backend);
@@ -109,6 +105,7 @@ pub(crate) async fn serve(
             }
             Err(e) if e.retryable() && !is_last => {
                 tracing::warn!(backend = %name, provider = %member.name, error = %e, "provider unreachable; trying the next one");
+                snapshot.metrics.count_connect_failure(&e);
                 if let Some(h) = health {
                     h.eject(DEFAULT_EJECTION);
                 }
