@@ -119,6 +119,21 @@ async fn a_reload_to_a_busy_port_is_refused_and_the_old_port_keeps_serving() {
     );
 }
 
+/// A policy on route `r` with this `retry` setting.
+fn retry_policy(retry: &str) -> String {
+    format!(
+        "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {{name: retry}}
+spec:
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}}]
+  traffic:
+    retry: {retry}
+"
+    )
+}
+
 #[tokio::test]
 async fn retries_replay_the_request_on_configured_codes() {
     let up = Upstream::start("up").await;
@@ -126,15 +141,7 @@ async fn retries_replay_the_request_on_configured_codes() {
     let yaml = gateway(port)
         + &backend("up", up.port())
         + &route_to("up")
-        + "---
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayPolicy
-metadata: {name: retry}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]
-  traffic:
-    retry: {attempts: 3, codes: [503], backoff: 10ms}
-";
+        + &retry_policy("{attempts: 3, codes: [503], backoff: 10ms}");
     let _gw = start(&yaml).await;
     let request = http::Request::post(format!("http://127.0.0.1:{port}/status/503"))
         .body("payload".into())
@@ -328,15 +335,7 @@ async fn every_failed_connection_is_counted_retries_included() {
     let yaml = gateway(port)
         + &backend("up", dead)
         + &route_to("up")
-        + "---
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayPolicy
-metadata: {name: retry}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}]
-  traffic:
-    retry: {attempts: 3, backoff: 1ms}
-";
+        + &retry_policy("{attempts: 3, backoff: 1ms}");
     let gw = start(&yaml).await;
     assert_eq!(get(&format!("http://127.0.0.1:{port}/")).await.status, 503);
     let metrics = gw.shared().metrics.render();
