@@ -138,9 +138,15 @@ impl Dialect {
             Self::OpenAi => {
                 static FINISHED: LazyLock<memmem::Finder<'static>> =
                     LazyLock::new(|| memmem::Finder::new(b"\"finish_reason\":\""));
-                data == b"[DONE]"
-                    || data.trim_ascii_start().starts_with(b"{\"error\"")
-                    || FINISHED.find(data).is_some()
+                // Most chunks end with their (last) choice still open, in OpenAI's exact
+                // form: told from the tail, without a search.
+                let tail = data.trim_ascii_end();
+                let still_open = tail.ends_with(b"\"finish_reason\":null}]}")
+                    || tail.ends_with(b"\"finish_reason\":null}],\"usage\":null}");
+                !still_open
+                    && (data == b"[DONE]"
+                        || data.trim_ascii_start().starts_with(b"{\"error\"")
+                        || FINISHED.find(data).is_some())
             }
             Self::Anthropic => match name {
                 Some(name) => matches!(name, "message_delta" | "message_stop" | "error"),
@@ -189,6 +195,32 @@ fn carries_usage(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tells_which_events_end_an_answer() {
+        let openai = |data: &str| Dialect::OpenAi.ends_answer(None, data.as_bytes());
+        let open = r#"{"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"usage":null}"#;
+        assert!(!openai(open));
+        assert!(!openai(
+            r#"{"choices":[{"delta":{},"finish_reason":null}]}"#
+        ));
+        assert!(openai(
+            r#"{"choices":[{"delta":{},"finish_reason":"stop"}],"usage":null}"#
+        ));
+        // Another server's layout is searched.
+        assert!(openai(
+            r#"{"choices":[{"finish_reason":"length","stop_reason":null}]}"#
+        ));
+        assert!(openai("[DONE]"));
+        assert!(openai(r#"{"error":{"message":"overloaded"}}"#));
+        let anthropic =
+            |name: Option<&str>, data: &str| Dialect::Anthropic.ends_answer(name, data.as_bytes());
+        assert!(anthropic(Some("message_stop"), "{}"));
+        assert!(anthropic(Some("error"), "{}"));
+        assert!(!anthropic(Some("content_block_delta"), "{}"));
+        assert!(anthropic(None, r#"{"type":"message_delta"}"#));
+        assert!(!anthropic(None, r#"{"type":"ping"}"#));
+    }
 
     #[test]
     fn finds_usage_objects_only() {
