@@ -106,6 +106,33 @@ impl ConfigErrors {
     pub fn iter(&self) -> impl Iterator<Item = &ConfigError> {
         self.0.iter()
     }
+
+    /// In file order, which reads best: users fix a file top to bottom.
+    pub fn sort_by_location(&mut self) {
+        self.0.sort_by(|a, b| {
+            let key = |e: &ConfigError| e.location.as_ref().map(|l| (l.file.clone(), l.line));
+            key(a).cmp(&key(b))
+        });
+    }
+
+    /// The resources these errors are about (as `Kind namespace/name`), where `about`
+    /// picks them.
+    pub fn resources(&self, about: impl Fn(&ObjectKey) -> bool) -> Vec<String> {
+        self.iter()
+            .filter_map(|e| e.resource.as_ref())
+            .filter(|key| about(key))
+            .map(ToString::to_string)
+            .collect()
+    }
+}
+
+impl ConfigError {
+    /// Whether the message names one of `resources`: an error that follows from theirs
+    /// (a reference to a resource that failed, a value it lacks) and goes away with
+    /// their fix.
+    pub fn names_any(&self, resources: &[String]) -> bool {
+        resources.iter().any(|r| self.message.contains(r.as_str()))
+    }
 }
 
 impl fmt::Display for ConfigErrors {

@@ -34,22 +34,12 @@ pub fn load_and_compile(
     // The documents that did parse are compiled too, so one run shows every error. What
     // only follows from a document that failed (a reference to it, no listener left) is
     // left out: it would go away with the fix.
-    let unreadable: Vec<String> = errors
-        .iter()
-        .filter_map(|e| e.resource.as_ref().map(ToString::to_string))
-        .collect();
+    let unreadable = errors.resources(|_| true);
     if let Err(more) = compile(&store, options) {
-        let follows = |e: &ConfigError| {
-            unreadable
-                .iter()
-                .any(|key| e.message.contains(key.as_str()))
-                || e.message.contains("no Gateway listener")
-        };
+        let follows =
+            |e: &ConfigError| e.names_any(&unreadable) || e.message.contains("no Gateway listener");
         errors.0.extend(more.0.into_iter().filter(|e| !follows(e)));
-        errors.0.sort_by(|a, b| {
-            let key = |e: &ConfigError| e.location.as_ref().map(|l| (l.file.clone(), l.line));
-            key(a).cmp(&key(b))
-        });
+        errors.sort_by_location();
     }
     Err(errors)
 }

@@ -75,11 +75,10 @@ pub fn has_any_member(json: &[u8], keys: &[&str]) -> bool {
         .is_some_and(|&first| first == b'{');
     starts_as_object
         && keys.iter().any(|key| {
-            let mut needle = Vec::with_capacity(key.len() + 3);
-            needle.push(b'"');
-            needle.extend_from_slice(key.as_bytes());
-            needle.extend_from_slice(b"\":");
-            memchr::memmem::find(json, &needle).is_some()
+            let key = key.as_bytes();
+            memchr::memmem::find_iter(json, key).any(|at| {
+                at > 0 && json[at - 1] == b'"' && json[at + key.len()..].starts_with(b"\":")
+            })
         })
 }
 

@@ -119,22 +119,11 @@ impl<'a> Ctx<'a> {
 /// have had; what its users say about those values (no `tls.crt` key, no keys at all)
 /// would go away with the Secret's fix, so only the Secret's error is kept.
 fn drop_consequences_of_broken_secrets(errors: &mut ConfigErrors) {
-    let broken: Vec<String> = errors
-        .iter()
-        .filter_map(|e| e.resource.as_ref())
-        .filter(|key| key.kind == api::ResourceKind::Secret)
-        .map(ToString::to_string)
-        .collect();
-    errors.0.retain(|e| {
-        let about_a_secret = e
-            .resource
-            .as_ref()
-            .is_some_and(|key| key.kind == api::ResourceKind::Secret);
-        about_a_secret
-            || !broken
-                .iter()
-                .any(|secret| e.message.contains(secret.as_str()))
-    });
+    let is_secret = |key: &ObjectKey| key.kind == api::ResourceKind::Secret;
+    let broken = errors.resources(is_secret);
+    errors
+        .0
+        .retain(|e| e.resource.as_ref().is_some_and(is_secret) || !e.names_any(&broken));
 }
 
 pub fn compile(store: &ResourceStore, options: &CompileOptions) -> Result<Config, ConfigErrors> {
@@ -159,11 +148,7 @@ pub fn compile(store: &ResourceStore, options: &CompileOptions) -> Result<Config
 
     if !ctx.errors.is_empty() {
         drop_consequences_of_broken_secrets(&mut ctx.errors);
-        // File order reads best: users fix a file top to bottom.
-        ctx.errors.0.sort_by(|a, b| {
-            let key = |e: &ConfigError| e.location.as_ref().map(|l| (l.file.clone(), l.line));
-            key(a).cmp(&key(b))
-        });
+        ctx.errors.sort_by_location();
         return Err(ctx.errors);
     }
     let mut ancestors = ctx.ancestors;

@@ -337,11 +337,7 @@ pub(crate) fn is_event_stream(parts: &http::response::Parts) -> bool {
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| {
-            v.starts_with("text/event-stream")
-                || v.contains("event-stream")
-                || v.contains("eventstream")
-        })
+        .is_none_or(|v| v.contains("event-stream") || v.contains("eventstream"))
 }
 
 /// A 200 whose body is not the provider's answer (an intermediary's HTML page, another
