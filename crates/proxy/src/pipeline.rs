@@ -227,8 +227,10 @@ async fn route_and_serve(
     };
 
     // 7. Forward to the backend, within the route's overall deadline.
+    let mut llm_api = None;
     if let BackendKind::Ai(_) | BackendKind::AiGroups(_) = &backend.backend.kind {
         let api = llm_route::client_api(traffic.ai.as_deref(), parts.uri.path());
+        llm_api = Some(api);
         log.llm_client = Some(api);
         // A path the gateway passes through reaches the provider without the route's
         // prefix, as the paths it interprets do (`/openai/v1/responses` -> `/v1/responses`),
@@ -245,6 +247,7 @@ async fn route_and_serve(
         conn,
         original_host: host,
         rewritten_host,
+        llm_api,
     };
     let response = forward_to_backend(snapshot, rule, backend, parts, body, hop)?.await?;
 
@@ -318,6 +321,8 @@ pub(crate) struct Hop {
     pub conn: Connection,
     pub original_host: String,
     pub rewritten_host: Option<HeaderValue>,
+    /// On LLM routes, the API the client speaks (decided once, by path and policy).
+    pub llm_api: Option<llm::ClientApi>,
 }
 
 /// Starts sending the request to the backend (with retries and per-attempt deadlines)
@@ -363,11 +368,15 @@ fn forward_to_backend<'a>(
             }
         }
         BackendKind::Ai(ai) => {
+            let api = hop
+                .llm_api
+                .unwrap_or_else(|| llm_route::client_api(traffic.ai.as_deref(), parts.uri.path()));
             let outbound = outbound(snapshot, name, &ai.target, traffic, hop)?;
             Box::pin(llm_route::serve(
                 snapshot,
                 ai,
                 traffic.ai.as_deref(),
+                api,
                 outbound,
                 parts,
                 body,

@@ -59,7 +59,9 @@ pub(crate) async fn serve(
     body: BoxBody,
 ) -> Result<Response<BoxBody>, ProxyError> {
     // Read once so that every attempt can send it again.
-    let api = super::client_api(traffic.ai.as_deref(), parts.uri.path());
+    let api = hop
+        .llm_api
+        .unwrap_or_else(|| super::client_api(traffic.ai.as_deref(), parts.uri.path()));
     let client = Dialect::of_client(api);
     if api == ClientApi::Models {
         let members = groups.groups.iter().flatten().map(|m| &m.backend);
@@ -87,6 +89,7 @@ pub(crate) async fn serve(
             snapshot,
             &member.backend,
             traffic.ai.as_deref(),
+            api,
             out,
             parts.clone(),
             full(bytes.clone()),

@@ -42,19 +42,19 @@ pub(crate) const REQUEST_LIMIT: usize = 32 * 1024 * 1024;
 /// Largest non-streamed response or provider error read to find usage or a message.
 pub(crate) const RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
 
-/// Serves one request to a provider. `out` names the provider's connection; its credential
-/// decides whether the client's own reaches the provider.
+/// Serves one request to a provider. `api` is the one the client speaks (`client_api`);
+/// `out` names the provider's connection, and its credential decides whether the client's
+/// own reaches the provider.
 pub async fn serve(
     snapshot: &Snapshot,
     ai: &AiBackend,
     policy: Option<&RequestPolicy>,
+    api: ClientApi,
     mut out: Outbound<'_>,
     mut parts: http::request::Parts,
     body: BoxBody,
 ) -> Result<Response<BoxBody>, ProxyError> {
     let metrics = &snapshot.metrics;
-    let path = parts.uri.path();
-    let api = client_api(policy, path);
     let client = Dialect::of_client(api);
     let chat_api = matches!(api, ClientApi::ChatCompletions | ClientApi::Messages);
     if chat_api && parts.method != Method::POST {
