@@ -11,6 +11,10 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
+# A test run builds everything once; incremental caches would only fill the disk (they
+# grew past the whole build's size on a long-lived checkout).
+export CARGO_INCREMENTAL=0
+
 step "format"
 cargo fmt --all -- --check
 
