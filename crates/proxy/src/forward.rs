@@ -91,6 +91,8 @@ pub struct Outbound<'a> {
     pub original_host: String,
     pub retry: Option<&'a RetryPolicy>,
     pub attempt_timeout: Option<Duration>,
+    /// The client asked to switch to WebSocket: the upgrade headers go to the backend.
+    pub websocket: bool,
     /// Where failed attempts that are retried are counted (the last is counted with the
     /// request's answer).
     pub metrics: &'a crate::metrics::Metrics,
@@ -119,6 +121,9 @@ pub fn prepare(out: &Outbound<'_>, parts: &mut http::request::Parts) -> Result<(
     };
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers);
+    if out.websocket {
+        crate::tunnel::restore_headers(headers);
+    }
     headers.insert(header::HOST, out.host.clone());
     // Built in one buffer and handed to the header without another copy.
     let mut forwarded_for = String::with_capacity(64);

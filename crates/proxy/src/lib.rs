@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod reload;
 pub mod server;
 pub mod snapshot;
+mod tunnel;
 pub mod upstream;
 
 use std::sync::atomic::AtomicBool;

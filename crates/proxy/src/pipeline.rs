@@ -37,6 +37,7 @@ use crate::observed::Observed;
 use crate::path_normal;
 use crate::server::idle::Busy;
 use crate::snapshot::Snapshot;
+use crate::tunnel;
 use crate::upstream::connector::UpstreamAddr;
 
 /// Facts about the connection a request arrived on.
@@ -243,19 +244,33 @@ async fn route_and_serve(
             parts.uri = rewrite_path(&parts.uri, &strip, Some(prefix))?;
         }
     }
+    // A WebSocket handshake to a static backend keeps its upgrade headers (`tunnel.rs`).
+    let upgrade = match &backend.backend.kind {
+        BackendKind::Static(_) => tunnel::requested(&mut parts),
+        _ => None,
+    };
     let hop = Hop {
         conn,
         original_host: host,
         rewritten_host,
         llm_api,
+        websocket: upgrade.is_some(),
     };
     let response = forward_to_backend(snapshot, rule, backend, parts, body, hop)?.await?;
 
     // 8. Response edits: hop-by-hop headers out, then the rule's, backendRef's and policy's
     //    modifiers, then what the traffic policies owe the answer (CORS, rate-limit state).
+    //    A switch to WebSocket joins the two connections once the 101 is written.
     let (mut parts, body) = response.into_parts();
     log.upstream = parts.extensions.get::<UpstreamAddr>().map(|a| a.0);
+    let switched = parts.status == StatusCode::SWITCHING_PROTOCOLS;
+    if switched {
+        tunnel::open(upgrade, &mut parts.extensions, backend.backend.name())?;
+    }
     strip_hop_by_hop(&mut parts.headers);
+    if switched {
+        tunnel::restore_headers(&mut parts.headers);
+    }
     rule.filters.response_headers.apply(&mut parts.headers);
     backend.filters.response_headers.apply(&mut parts.headers);
     backend.traffic.response_headers.apply(&mut parts.headers);
@@ -323,6 +338,8 @@ pub(crate) struct Hop {
     pub rewritten_host: Option<HeaderValue>,
     /// On LLM routes, the API the client speaks (decided once, by path and policy).
     pub llm_api: Option<llm::ClientApi>,
+    /// The client asked to switch to WebSocket (static backends only).
+    pub websocket: bool,
 }
 
 /// Starts sending the request to the backend (with retries and per-attempt deadlines)
@@ -429,6 +446,7 @@ pub(crate) fn outbound<'a>(
         original_host: hop.original_host,
         retry: traffic.retry.as_ref(),
         attempt_timeout: traffic.timeouts.backend_request.or(target.request_timeout),
+        websocket: hop.websocket,
         metrics: &snapshot.metrics,
     })
 }
@@ -611,6 +629,7 @@ fn spawn_mirrors(
             original_host: host.to_string(),
             retry: None,
             attempt_timeout: None,
+            websocket: false,
             metrics: &snapshot.metrics,
         };
         let (mut head, body) = mirror::copy_request(parts, copy).into_parts();

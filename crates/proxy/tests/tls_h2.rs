@@ -66,20 +66,7 @@ spec:
 async fn h2c_downstream_and_h2c_upstream() {
     let up = Upstream::start("up").await;
     let port = free_port();
-    let yaml = common::gateway(port)
-        + &format!(
-            "---
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: up}}
-spec:
-  static: {{host: 127.0.0.1, port: {}}}
-  policies:
-    http: {{version: HTTP2}}
-",
-            up.port()
-        )
-        + &route_to("up");
+    let yaml = common::gateway(port) + &common::h2c_backend("up", up.port()) + &route_to("up");
     let _gw = start(&yaml).await;
     let response = h2c()
         .request(

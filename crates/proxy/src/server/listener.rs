@@ -83,8 +83,9 @@ pub async fn serve_port(
             });
             let result = match tls {
                 None => {
-                    let serving =
-                        watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+                    let serving = watcher.watch(
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service),
+                    );
                     close_when_idle(serving, activity, idle_timeout).await
                 }
                 Some(acceptor) => {
@@ -100,8 +101,9 @@ pub async fn serve_port(
                         }
                         Err(_) => return tracing::debug!(%client, "TLS handshake timed out"),
                     };
-                    let serving =
-                        watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+                    let serving = watcher.watch(
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service),
+                    );
                     close_when_idle(serving, activity, idle_timeout).await
                 }
             };

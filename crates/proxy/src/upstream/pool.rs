@@ -106,6 +106,13 @@ impl UpstreamClient {
         let mut fresh_only = false;
         loop {
             match self.checkout(fresh_only).await? {
+                Checkout::Http2(_) if request.headers().contains_key(http::header::UPGRADE) => {
+                    return Err(UpstreamError::Protocol(
+                        "the backend speaks HTTP/2, where a connection cannot switch to \
+                         WebSocket; point the route at an HTTP/1.1 port of the backend"
+                            .into(),
+                    ));
+                }
                 Checkout::Http2(mut h2) => {
                     *request.version_mut() = Version::HTTP_2;
                     let response = h2

@@ -59,6 +59,11 @@ spec:
     )
 }
 
+/// A static AgentgatewayBackend `name` at 127.0.0.1:`port`, spoken to in h2c.
+pub fn h2c_backend(name: &str, port: u16) -> String {
+    backend(name, port) + "  policies:\n    http: {version: HTTP2}\n"
+}
+
 /// An HTTPRoute `name` on `gw` whose rules are given as YAML (indented by 2).
 pub fn route(name: &str, rules: &str) -> String {
     format!(

@@ -81,6 +81,15 @@ impl<R: Release> ResponseBody<R> {
         body
     }
 
+    /// A body that has ended before it began, on no connection (a 101's).
+    pub(super) fn ended() -> Self {
+        Self {
+            decode: Decode::Done,
+            connection: None,
+            release: None,
+        }
+    }
+
     /// Steps over framing already buffered (chunk sizes, CRLFs, trailers) up to data or
     /// the end, so that a body whose end has arrived says so at once.
     fn settle(&mut self) -> Result<(), BodyError> {

@@ -26,6 +26,7 @@ use head::{RequestFraming, ResponseHead};
 use upload::{Replay, Upload, UploadError};
 
 use crate::body::{BoxBody, BoxError, full};
+use crate::tunnel::SwitchedConnection;
 use crate::upstream::connector::UpstreamStream;
 
 /// A response head longer than this is refused.
@@ -121,8 +122,11 @@ impl Connection {
         self.out.clear();
         head::encode_request(&mut self.out, &parts, framing);
         let mut upload = Upload::new(body, framing);
+        // The pipeline forwards `Upgrade` only for a WebSocket handshake it can tunnel.
+        let asks_switch = parts.headers.contains_key(http::header::UPGRADE);
         let outcome =
-            std::future::poll_fn(|cx| self.exchange(&mut upload, &parts.method, cx)).await;
+            std::future::poll_fn(|cx| self.exchange(&mut upload, &parts.method, asks_switch, cx))
+                .await;
         if self.out.capacity() > KEEP_WRITE_BUFFER {
             self.out = Vec::new();
         }
@@ -130,6 +134,16 @@ impl Connection {
             Ok(head) => head,
             Err(failure) => return Err(failed(failure, parts, upload)),
         };
+        if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            // The connection now carries the new protocol: it leaves HTTP, and the pool.
+            let switched = SwitchedConnection::new(self.io, self.read_buf.freeze());
+            let mut response = Response::new(ResponseBody::ended());
+            *response.status_mut() = head.status;
+            *response.version_mut() = head.version;
+            *response.headers_mut() = head.headers;
+            response.extensions_mut().insert(switched);
+            return Ok(response);
+        }
         // A backend that answered before the whole request was sent gets no more of it,
         // and the connection, left mid-request, is not used again.
         let reusable = head.keep_alive && upload.is_complete();
@@ -149,6 +163,7 @@ impl Connection {
         &mut self,
         upload: &mut Upload,
         method: &Method,
+        asks_switch: bool,
         cx: &mut Context<'_>,
     ) -> Poll<Result<ResponseHead, Failure>> {
         loop {
@@ -160,11 +175,14 @@ impl Connection {
                 }
             }
             match head::parse_response(&mut self.read_buf, method) {
-                // Upgrades are not proxied (the Upgrade header is not forwarded), so a
-                // switch of protocols cannot be followed.
+                // A switch is followed only when the request asked for it and is sent whole:
+                // what comes after the 101 is no longer HTTP.
                 Ok(Some(head)) if head.status == http::StatusCode::SWITCHING_PROTOCOLS => {
+                    if asks_switch && upload.is_complete() {
+                        return Poll::Ready(Ok(head));
+                    }
                     return Poll::Ready(Err(Failure::Head(
-                        "the backend switched protocols (101), which is not proxied".into(),
+                        "the backend switched protocols (101) unasked, which is not proxied".into(),
                     )));
                 }
                 // An interim answer (100 Continue, 103 Early Hints) is passed over.
