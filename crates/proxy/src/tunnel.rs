@@ -57,7 +57,10 @@ impl SwitchedConnection {
 /// The client's WebSocket upgrade, when this HTTP/1.1 request asks for one: `Upgrade`
 /// names `websocket` and `Connection` names `upgrade`.
 pub(crate) fn requested(parts: &mut http::request::Parts) -> Option<ClientUpgrade> {
+    // hyper leaves a handle only on requests that ask for an upgrade: the cheap test
+    // first, since every request to a static backend passes here.
     if parts.version != Version::HTTP_11
+        || parts.extensions.get::<OnUpgrade>().is_none()
         || !names(&parts.headers, header::UPGRADE, "websocket")
         || !names(&parts.headers, header::CONNECTION, "upgrade")
     {
