@@ -242,7 +242,6 @@ fn authenticate(
                         Some(serde_json::Value::Null) | None => None,
                         Some(other) => HeaderValue::from_str(&other.to_string()).ok(),
                     };
-                    // A client must not set these itself: only the token's value counts.
                     parts.headers.remove(name);
                     if let Some(value) = value {
                         parts.headers.insert(name.clone(), value);
@@ -254,7 +253,17 @@ fn authenticate(
                     parts.headers.remove(header::AUTHORIZATION);
                 }
             }
-            Outcome::Anonymous { .. } => {}
+            Outcome::Anonymous { ignored } => {
+                // Without a valid token the claim headers are empty: a client must never
+                // name its own identity in them.
+                for (_, name) in &jwt.claims_to_headers {
+                    parts.headers.remove(name);
+                }
+                // A token that failed (Permissive mode) was for the gateway all the same.
+                if ignored.is_some() && !jwt.forward_credential {
+                    parts.headers.remove(header::AUTHORIZATION);
+                }
+            }
             Outcome::Rejected(rejection) => {
                 let mut challenge = admitted.response_headers.clone();
                 challenge.insert(
@@ -280,6 +289,10 @@ fn authenticate(
                     ));
                 }
             }
+            // A key that failed (Permissive mode) is stripped as a valid one is.
+            Outcome::Anonymous { ignored: Some(_) } if !forward => {
+                let _ = keys.strip_credential(parts);
+            }
             Outcome::Anonymous { .. } => {}
             Outcome::Rejected(rejection) => {
                 // A 401 names how to authenticate (RFC 9110 §11.6.1): keys travel as
@@ -300,6 +313,9 @@ fn authenticate(
                 if !forward {
                     parts.headers.remove(header::AUTHORIZATION);
                 }
+            }
+            Outcome::Anonymous { ignored: Some(_) } if !forward => {
+                parts.headers.remove(header::AUTHORIZATION);
             }
             Outcome::Anonymous { .. } => {}
             Outcome::Rejected(rejection) => {

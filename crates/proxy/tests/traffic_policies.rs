@@ -640,6 +640,42 @@ async fn jwks_from_a_file_and_claims_forwarded_as_headers() {
 }
 
 #[tokio::test]
+async fn without_a_valid_token_claim_headers_are_empty_and_the_failed_token_stays_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, jwks(b"file-secret-0123456789abcdefgh", "f1")).unwrap();
+    let auth = format!(
+        "    jwtAuthentication:\n      mode: Permissive\n      providers: [{{issuer: 'https://idp.test', audiences: [gateway], jwks: {{file: '{}'}}}}]\n      claimsToHeaders: [{{claim: sub, header: x-user}}]\n",
+        file.display()
+    );
+    let (upstream, port, _gw) = app(&policy("jwt", "HTTPRoute", "r", &auth)).await;
+    let forged = format!(
+        "Bearer {}",
+        hs256(b"another-secret-0123456789abcdef", "f1", claims("admin"))
+    );
+    let no_token = send(request(port, "GET", &[("x-user", "admin")])).await;
+    assert_eq!(no_token.status, 200, "{}", no_token.text());
+    let bad_token = send(request(
+        port,
+        "GET",
+        &[("x-user", "admin"), ("authorization", &forged)],
+    ))
+    .await;
+    assert_eq!(bad_token.status, 200, "Permissive lets it through");
+    let seen = upstream.seen();
+    for request in &seen {
+        assert!(
+            !request.headers.contains_key("x-user"),
+            "a client cannot name itself in a claim header"
+        );
+    }
+    assert!(
+        !seen[1].headers.contains_key("authorization"),
+        "a token that failed is stripped as a valid one is"
+    );
+}
+
+#[tokio::test]
 async fn paths_are_normalised_before_routes_and_policies_see_them() {
     let upstream = Upstream::start("app").await;
     let port = free_port();
