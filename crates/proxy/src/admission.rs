@@ -460,7 +460,10 @@ fn refusal(
     );
     response
         .extensions_mut()
-        .insert(crate::error::GatewayAnswer(kind));
+        .insert(crate::error::GatewayAnswer {
+            kind,
+            message: message.into(),
+        });
     response
 }
 
@@ -505,11 +508,15 @@ pub(crate) async fn limit_globally(
                 };
                 admitted.response_headers.extend(decision.headers());
             }
-            redis_limit::Outcome::Limited { retry_after, reset } => {
+            redis_limit::Outcome::Limited {
+                remaining,
+                retry_after,
+                reset,
+            } => {
                 let decision = Decision {
                     allowed: false,
                     limit: capacity,
-                    remaining: 0,
+                    remaining,
                     reset,
                     retry_after,
                 };

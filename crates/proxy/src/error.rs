@@ -18,8 +18,12 @@ pub enum ErrorSource {
 
 /// Marks an answer the gateway gave on its own (a policy's refusal) with its error type,
 /// for the access log.
-#[derive(Debug, Clone, Copy)]
-pub struct GatewayAnswer(pub &'static str);
+#[derive(Debug, Clone)]
+pub struct GatewayAnswer {
+    pub kind: &'static str,
+    /// What the answer's body says, for an LLM route to say it in its client's shape.
+    pub message: std::sync::Arc<str>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {

@@ -80,12 +80,16 @@ pub async fn handle(
     // Boxed: the pipeline's state machine is large, and the server moves the future it is
     // given; a box keeps that move to one pointer.
     let response = match Box::pin(route_and_serve(&snapshot, conn, host, request, &mut log)).await {
-        Ok(response) => {
-            if let Some(answer) = response.extensions().get::<GatewayAnswer>() {
-                log.error = Some(answer.0);
+        Ok(response) => match response.extensions().get::<GatewayAnswer>().cloned() {
+            Some(answer) => {
+                log.error = Some(answer.kind);
+                match log.llm_client {
+                    Some(api) => llm_route::refusal_response(response, &answer, api),
+                    None => response,
+                }
             }
-            response
-        }
+            None => response,
+        },
         Err(error) => {
             log.error = Some(error.kind());
             shared.metrics.count_connect_failure(&error);
@@ -149,6 +153,13 @@ async fn route_and_serve(
     })?;
     log.backend = Some(backend.backend.name().clone());
     log.series = snapshot.series(backend).cloned().or(log.series.take());
+    // On LLM routes the policies' refusals, too, come in the shape of the client's API.
+    if let BackendKind::Ai(_) | BackendKind::AiGroups(_) = &backend.backend.kind {
+        log.llm_client = Some(llm_route::client_api(
+            backend.traffic.ai.as_deref(),
+            request.uri().path(),
+        ));
+    }
 
     // 4. Traffic policies: CORS (preflights answered here), authentication, the external
     //    authorization service, CEL authorization, local then global request limits. They

@@ -43,10 +43,22 @@ fn team(
 async fn real_usage_is_charged_and_an_exhausted_budget_answers_429() {
     let (provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", None, BUDGET).await;
     // Each answer reports 1632 tokens (the sample), far more than the ~110 reserved.
+    let mut reported = Vec::new();
     for _ in 0..2 {
         let r = send(team(port, "a", "/v1/chat/completions", &ask(100))).await;
         assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.headers["x-ratelimit-limit"], "2000");
+        reported.push(
+            r.headers["x-ratelimit-remaining"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
+        );
     }
+    // The first left its reservation (~110) taken; the second saw the first's overrun.
+    assert!(reported[0] < 2000 && reported[0] > 1800, "{reported:?}");
+    assert!(reported[1] < reported[0], "{reported:?}");
     let r = send(team(port, "a", "/v1/chat/completions", &ask(100))).await;
     assert_eq!(r.status, 429, "the overrun was charged: {}", r.text());
     assert_eq!(r.json()["error"]["code"], "rate_limit_exceeded");
@@ -68,6 +80,11 @@ async fn a_request_that_can_never_fit_is_refused_with_the_reason() {
     let message = r.json()["error"]["message"].as_str().unwrap().to_string();
     assert!(message.contains("can ever hold (2000)"), "{message}");
     assert!(message.contains("lower max_tokens"), "{message}");
+    assert!(
+        !r.headers.contains_key("retry-after"),
+        "waiting cannot help"
+    );
+    assert_eq!(r.headers["x-should-retry"], "false", "SDKs must not retry");
     // Anthropic clients get their own shape.
     let anthropic =
         json!({"model": "m", "max_tokens": 5000, "messages": [{"role": "user", "content": "hi"}]});
@@ -149,27 +166,115 @@ spec:
         redis.address()
     );
     // Two gateways (replicas) in front of providers that report 1632 tokens per answer.
-    let (_a, port_a, _gw_a) = llm_gateway(Flavor::OpenAi, "openai", None, &budget).await;
+    let (_a, port_a, gw_a) = llm_gateway(Flavor::OpenAi, "openai", None, &budget).await;
     let (_b, port_b, _gw_b) = llm_gateway(Flavor::OpenAi, "openai", None, &budget).await;
     let r = send(post_json(port_a, "/v1/chat/completions", &ask(100))).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    // The usage is settled in the background; the replica sees it once Redis has it.
-    let mut status = 0;
+    assert_eq!(r.headers["x-ratelimit-limit"], "2000");
+    let left: u64 = r.headers["x-ratelimit-remaining"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        left > 1800 && left < 2000,
+        "the reservation is taken: {left}"
+    );
+    // The answer was charged 1632 tokens (settled in the background; the replica sees it
+    // once Redis has it): about 368 are left, fewer than the ~510 the next request needs.
+    let mut refused = None;
     for _ in 0..40 {
-        status = send(post_json(port_b, "/v1/chat/completions", &ask(100)))
-            .await
-            .status
-            .as_u16();
-        if status == 429 {
+        let r = send(post_json(port_b, "/v1/chat/completions", &ask(500))).await;
+        if r.status == 429 {
+            refused = Some(r);
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(
-        status, 429,
-        "the answers were charged 1632 tokens each: the shared budget of 2000 runs out"
+    let refused = refused.expect("the shared budget of 2000 runs short");
+    let left: u64 = refused.headers["x-ratelimit-remaining"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((300..500).contains(&left), "what is really left: {left}");
+    let message = refused.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains(&format!("and {left} are left")),
+        "{message}"
     );
     let r = send(post_json(port_a, "/v1/chat/completions", &ask(5000))).await;
     assert_eq!(r.status, 429);
     assert!(r.text().contains("can ever hold (2000)"), "{}", r.text());
+
+    // With Redis gone the default failure mode lets calls through, and counts them.
+    let mut redis = redis;
+    redis.stop();
+    let r = send(post_json(port_a, "/v1/chat/completions", &ask(10))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let metrics = gw_a.shared().metrics.render();
+    assert!(
+        metrics.contains("agentgateway_ratelimit_degraded_total 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn policy_refusals_on_llm_routes_come_in_the_clients_shape() {
+    let policies = "---
+apiVersion: v1
+kind: Secret
+metadata: {name: client-keys}
+stringData: {team-a: sk-team-a-1234}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: guarded}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: llm}]
+  traffic:
+    apiKeyAuthentication: {secretRef: {name: client-keys}, location: {header: {name: x-api-key}}}
+    rateLimit:
+      local: [{requests: 1, unit: Minutes}]
+";
+    let (_provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", None, policies).await;
+    let anthropic =
+        json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
+
+    let r = send(post_json(port, "/v1/messages", &anthropic)).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.headers.contains_key("www-authenticate"));
+    assert_eq!(r.json()["type"], "error");
+    assert_eq!(r.json()["error"]["type"], "authentication_error");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("API key authentication failed"),
+        "{}",
+        r.text()
+    );
+
+    let keyed = |path: &str, body: &serde_json::Value| {
+        let mut request = post_json(port, path, body);
+        request
+            .headers_mut()
+            .insert("x-api-key", "sk-team-a-1234".parse().unwrap());
+        request
+    };
+    let r = send(keyed("/v1/chat/completions", &ask(10))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send(keyed("/v1/chat/completions", &ask(10))).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.json()["error"]["type"], "requests");
+    assert_eq!(r.json()["error"]["code"], "rate_limit_exceeded");
+    assert!(r.json()["error"].get("param").is_some(), "OpenAI's shape");
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(r.headers["x-ratelimit-limit"], "1");
+    let r = send(keyed("/v1/messages", &anthropic)).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["error"]["type"], "rate_limit_error");
 }

@@ -93,6 +93,8 @@ pub enum Outcome {
     },
     /// Nothing was taken.
     Limited {
+        /// Whole tokens in the bucket (fewer than asked for).
+        remaining: u64,
         /// Time until the amount is there; `None` when the amount is larger than the
         /// capacity and waiting will never help.
         retry_after: Option<Duration>,
@@ -204,6 +206,7 @@ impl RedisLimiter {
                     inner.limited.fetch_add(1, Ordering::Relaxed);
                     let retry_after = reply.retry_after_ms.map(Duration::from_millis);
                     Outcome::Limited {
+                        remaining: reply.remaining,
                         retry_after,
                         reset: retry_after.unwrap_or(reset),
                     }

@@ -62,7 +62,9 @@ async fn allows_up_to_capacity_then_limits_with_retry_after() {
         }
     }
     match limiter.check("caller", &limit, 1).await {
-        Outcome::Limited { retry_after, reset } => {
+        Outcome::Limited {
+            retry_after, reset, ..
+        } => {
             let retry_after = retry_after.unwrap();
             assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(2));
             assert_eq!(reset, retry_after);

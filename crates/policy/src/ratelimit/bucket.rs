@@ -31,12 +31,19 @@ pub struct Bucket {
 #[must_use = "settle the reservation with the actual usage"]
 pub struct Reservation {
     amount: u64,
+    /// The bucket as the reservation left it, for the rate limit headers.
+    after: Decision,
 }
 
 impl Reservation {
     /// The reserved (estimated) amount.
     pub fn amount(&self) -> u64 {
         self.amount
+    }
+
+    /// The bucket as the reservation left it.
+    pub fn decision(&self) -> Decision {
+        self.after
     }
 }
 
@@ -86,7 +93,10 @@ impl Bucket {
         }
         let decision = self.try_take(now, estimate);
         if decision.allowed {
-            Ok(Reservation { amount: estimate })
+            Ok(Reservation {
+                amount: estimate,
+                after: decision,
+            })
         } else {
             Err(Rejection::Limited(decision))
         }

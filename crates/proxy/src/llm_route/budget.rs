@@ -10,13 +10,14 @@ use config::ir::policy::{Buckets, GlobalLimits, LocalLimit};
 use http::header::HeaderValue;
 use http::{Response, StatusCode};
 use llm::Usage;
-use policy::ratelimit::{Rejection, Reservation};
+use policy::ratelimit::{Decision, Rejection, Reservation};
 
 use crate::body::BoxBody;
 use crate::error::ProxyError;
 use crate::gen_ai_metrics::{GenAiLabels, SharedGenAiFacts};
 use crate::llm_route::dialect::Dialect;
 use crate::llm_route::json_response;
+use crate::metrics::Metrics;
 
 /// The token buckets a request must fit in, each with the key of its bucket; put on the
 /// request by admission, read by the LLM route.
@@ -30,6 +31,9 @@ pub(crate) struct Reserved {
     /// Tokens taken from buckets in Redis (shared by every replica).
     global: Vec<GlobalTaken>,
     input: u64,
+    /// The tightest budget after the reservation (the fewest tokens left), reported in
+    /// the answer's `x-ratelimit-*` headers.
+    tightest: Option<Decision>,
 }
 
 /// The token buckets in Redis a request must fit in, with their Redis keys.
@@ -62,6 +66,7 @@ pub(crate) async fn reserve(
     parts: &http::request::Parts,
     client: Dialect,
     body: &[u8],
+    metrics: &Metrics,
 ) -> Result<Option<Reserved>, Response<BoxBody>> {
     let local = parts.extensions.get::<TokenBudgets>();
     let global = parts.extensions.get::<GlobalTokenBudgets>();
@@ -79,6 +84,7 @@ pub(crate) async fn reserve(
         taken: Vec::new(),
         global: Vec::new(),
         input,
+        tightest: None,
     };
     for (limit, key) in local.map(|b| b.0.as_slice()).unwrap_or_default() {
         let result = match &limit.buckets {
@@ -86,9 +92,12 @@ pub(crate) async fn reserve(
             Buckets::PerKey(buckets, _) => buckets.reserve(key, now, estimate),
         };
         match result {
-            Ok(reservation) => reserved
-                .taken
-                .push((limit.clone(), key.clone(), reservation)),
+            Ok(reservation) => {
+                reserved.report(reservation.decision());
+                reserved
+                    .taken
+                    .push((limit.clone(), key.clone(), reservation));
+            }
             Err(rejection) => {
                 // What was already taken goes back: this request never runs.
                 reserved.settle(0);
@@ -101,13 +110,26 @@ pub(crate) async fn reserve(
             continue;
         };
         match limits.limiter.check(key, &entry.limit, estimate).await {
-            redis_limit::Outcome::Allowed { .. } => reserved.global.push(GlobalTaken {
-                limiter: limits.limiter.clone(),
-                key: key.clone(),
-                limit: entry.limit,
-                amount: estimate,
-            }),
-            redis_limit::Outcome::Limited { retry_after, .. } => {
+            redis_limit::Outcome::Allowed { remaining, reset } => {
+                reserved.report(Decision {
+                    allowed: true,
+                    limit: entry.limit.effective_capacity(),
+                    remaining,
+                    reset,
+                    retry_after: None,
+                });
+                reserved.global.push(GlobalTaken {
+                    limiter: limits.limiter.clone(),
+                    key: key.clone(),
+                    limit: entry.limit,
+                    amount: estimate,
+                });
+            }
+            redis_limit::Outcome::Limited {
+                remaining,
+                retry_after,
+                ..
+            } => {
                 reserved.settle(0);
                 let capacity = entry.limit.effective_capacity();
                 let rejection = match retry_after {
@@ -115,22 +137,23 @@ pub(crate) async fn reserve(
                         needed: estimate,
                         capacity,
                     },
-                    Some(wait) => Rejection::Limited(policy::ratelimit::Decision {
+                    Some(wait) => Rejection::Limited(Decision {
                         allowed: false,
                         limit: capacity,
-                        remaining: 0,
+                        remaining,
                         reset: wait,
                         retry_after: Some(wait),
                     }),
                 };
                 return Err(refusal(client, estimate, &rejection));
             }
-            // The failure mode decided; the limiter counted and logged it.
-            redis_limit::Outcome::Degraded { allowed: true, .. } => {}
+            // The failure mode decided; the limiter logged it.
+            redis_limit::Outcome::Degraded { allowed: true, .. } => metrics.ratelimit_degraded(),
             redis_limit::Outcome::Degraded {
                 allowed: false,
                 error,
             } => {
+                metrics.ratelimit_degraded();
                 reserved.settle(0);
                 let message = format!(
                     "the shared token budget cannot be checked ({error}) and the policy fails closed"
@@ -146,7 +169,25 @@ pub(crate) async fn reserve(
     Ok(Some(reserved))
 }
 
+/// A provider's answer head and body, with the call's labels and facts.
+type Sent = (
+    http::response::Parts,
+    BoxBody,
+    GenAiLabels,
+    SharedGenAiFacts,
+);
+
 impl Reserved {
+    /// Keeps `decision` for the headers when it leaves fewer tokens than those seen so far.
+    fn report(&mut self, decision: Decision) {
+        if self
+            .tightest
+            .is_none_or(|tightest| decision.remaining < tightest.remaining)
+        {
+            self.tightest = Some(decision);
+        }
+    }
+
     /// Gives back what the request did not use, or takes what it used beyond the estimate.
     pub fn settle(self, actual: u64) {
         for taken in self.global {
@@ -178,16 +219,21 @@ impl Reserved {
 
 /// Keeps the reservation with the call's facts until the answer's usage is known; a call
 /// that never reached the provider gives it all back.
-pub(crate) fn after_send<T>(
-    sent: Result<(T, BoxBody, GenAiLabels, SharedGenAiFacts), ProxyError>,
+pub(crate) fn after_send(
+    sent: Result<Sent, ProxyError>,
     reserved: Option<Reserved>,
-) -> Result<(T, BoxBody, GenAiLabels, SharedGenAiFacts), ProxyError> {
+) -> Result<Sent, ProxyError> {
     match (sent, reserved) {
         (Err(error), Some(reserved)) => {
             reserved.settle(0);
             Err(error)
         }
-        (Ok(sent), Some(reserved)) => {
+        (Ok(mut sent), Some(reserved)) => {
+            if let Some(tightest) = reserved.tightest {
+                for (name, value) in tightest.headers() {
+                    sent.0.headers.insert(name, value);
+                }
+            }
             let mut facts = sent.3.lock().unwrap_or_else(|p| p.into_inner());
             facts.budget = Some(Arc::new(PendingBudget(Mutex::new(Some(reserved)))));
             drop(facts);
@@ -316,9 +362,11 @@ fn refusal(client: Dialect, estimate: u64, rejection: &Rejection) -> Response<Bo
     if let Some(decision) = rejection.decision() {
         crate::admission::add_limit_headers(response.headers_mut(), decision);
     } else if let Rejection::NeverFits { capacity, .. } = rejection {
-        response
-            .headers_mut()
-            .insert("x-ratelimit-limit", HeaderValue::from(*capacity));
+        let headers = response.headers_mut();
+        headers.insert("x-ratelimit-limit", HeaderValue::from(*capacity));
+        // Waiting cannot help; the OpenAI and Anthropic SDKs, which retry every 429 by
+        // default, read this header and give up at once.
+        headers.insert("x-should-retry", HeaderValue::from_static("false"));
     }
     response
 }

@@ -18,7 +18,7 @@ use llm::{ClientApi, LlmError, Usage};
 use serde_json::Value;
 
 use crate::body::{BoxBody, BoxError, CollectError, boxed, collect_limited, full};
-use crate::error::ProxyError;
+use crate::error::{GatewayAnswer, ProxyError};
 use crate::forward::{self, Outbound};
 use crate::gen_ai_metrics::{GenAiFacts, GenAiLabels, SharedGenAiFacts};
 use crate::metrics::Metrics;
@@ -168,6 +168,32 @@ pub(crate) fn error_response(error: &ProxyError, api: ClientApi) -> Response<Box
     error.response_with(body.to_string())
 }
 
+/// A policy's refusal on an LLM route (a 401, 403 or 429 the gateway answered itself), its
+/// status and headers kept, its body in the shape of the client's API. A 429 is typed as
+/// OpenAI types its request-rate limits.
+pub(crate) fn refusal_response(
+    response: Response<BoxBody>,
+    answer: &GatewayAnswer,
+    api: ClientApi,
+) -> Response<BoxBody> {
+    let (parts, _) = response.into_parts();
+    let status = parts.status.as_u16();
+    let body = match Dialect::of_client(api) {
+        Dialect::OpenAi if status == 429 => llm::error::openai_error(
+            &answer.message,
+            "requests",
+            None,
+            Some("rate_limit_exceeded"),
+        ),
+        Dialect::OpenAi => llm::error::openai_error(&answer.message, answer.kind, None, None),
+        Dialect::Anthropic => llm::error::anthropic_error(
+            llm::error::anthropic_type_for_status(status),
+            &answer.message,
+        ),
+    };
+    Response::from_parts(parts, full(body.to_string()))
+}
+
 /// The client's key is for the gateway, never for the provider (unless `passthrough`);
 /// the backend's key goes in the provider's own header. Credentials that depend on the
 /// final request (AWS signatures, Google tokens) are returned to be added just before
@@ -245,7 +271,7 @@ async fn chat(
         Ok(prepared) => prepared,
         Err(answer) => return Ok(answer),
     };
-    let reserved = match budget::reserve(&parts, dialect, &prepared.body).await {
+    let reserved = match budget::reserve(&parts, dialect, &prepared.body, metrics).await {
         Ok(reserved) => reserved,
         Err(answer) => return Ok(answer),
     };

@@ -240,7 +240,7 @@ pub(crate) async fn chat(
         &mut parts,
         &plan.wire.path(ai, &prepared.model, prepared.stream),
     )?;
-    let reserved = match super::budget::reserve(&parts, client, &prepared.body).await {
+    let reserved = match super::budget::reserve(&parts, client, &prepared.body, metrics).await {
         Ok(reserved) => reserved,
         Err(answer) => return Ok(answer),
     };
