@@ -123,19 +123,19 @@ async fn route_and_serve(
         *request.uri_mut() = uri;
     }
 
-    // 1. Listener and route: every later phase depends on which rule applies. A path no
-    //    route takes may still be the OAuth metadata of a protected MCP route.
-    let (listener, entry) = match match_route(snapshot, conn, &host, &request, log) {
-        Ok(found) => found,
-        Err(error @ ProxyError::RouteNotFound { .. }) => {
-            return mcp_route::protected_resource_metadata(snapshot, conn, &host, &request)
-                .ok_or(error);
-        }
-        Err(error) => return Err(error),
-    };
+    // 1. The OAuth metadata of a protected MCP route is public: it is how a client learns
+    //    where to get the token the route asks for, so no route's policies may stand in
+    //    front of it (a catch-all route would otherwise take its path and ask for a token).
+    if let Some(document) = mcp_route::protected_resource_metadata(snapshot, conn, &host, &request)
+    {
+        return Ok(document);
+    }
+
+    // 2. Listener and route: every later phase depends on which rule applies.
+    let (listener, entry) = match_route(snapshot, conn, &host, &request, log)?;
     let rule = &entry.rule;
 
-    // 2. Redirect: answers the client directly, before anything is forwarded.
+    // 3. Redirect: answers the client directly, before anything is forwarded.
     if let Some(redirect) = &rule.filters.redirect {
         let prefix = matched_prefix(entry);
         return Ok(redirect_response(
@@ -147,7 +147,7 @@ async fn route_and_serve(
         ));
     }
 
-    // 3. Backend choice (weights) comes before header edits, which may be per backend.
+    // 4. Backend choice (weights) comes before header edits, which may be per backend.
     let backend = pick_backend(&rule.backends).ok_or_else(|| ProxyError::NoBackends {
         route: rule.display_name().to_string(),
     })?;
@@ -161,7 +161,7 @@ async fn route_and_serve(
         ));
     }
 
-    // 4. Traffic policies: CORS (preflights answered here), authentication, the external
+    // 5. Traffic policies: CORS (preflights answered here), authentication, the external
     //    authorization service, CEL authorization, local then global request limits. They
     //    come before any edit so they judge the request the client sent.
     let (mut parts, body) = request.into_parts();
@@ -228,17 +228,17 @@ async fn route_and_serve(
         return Ok(response);
     }
 
-    // 5. Request edits, in Gateway API order: the rule's filters, the backendRef's, then
+    // 6. Request edits, in Gateway API order: the rule's filters, the backendRef's, then
     //    policy header modifiers; the URL rewrite last so header edits see the original path.
     let rewritten_host = edit_request(&mut parts, entry, backend)?;
 
-    // 6. Mirrors get the request as the backend will see it; they never hold it up.
+    // 7. Mirrors get the request as the backend will see it; they never hold it up.
     let body = match rule.filters.mirrors.is_empty() {
         true => boxed(body),
         false => spawn_mirrors(snapshot, entry, &parts, boxed(body), conn, &host),
     };
 
-    // 7. Forward to the backend, within the route's overall deadline.
+    // 8. Forward to the backend, within the route's overall deadline.
     let mut llm_api = None;
     if let BackendKind::Ai(_) | BackendKind::AiGroups(_) = &backend.backend.kind {
         let api = llm_route::client_api(traffic.ai.as_deref(), parts.uri.path());
@@ -269,7 +269,7 @@ async fn route_and_serve(
     };
     let response = forward_to_backend(snapshot, rule, backend, parts, body, hop)?.await?;
 
-    // 8. Response edits: hop-by-hop headers out, then the rule's, backendRef's and policy's
+    // 9. Response edits: hop-by-hop headers out, then the rule's, backendRef's and policy's
     //    modifiers, then what the traffic policies owe the answer (CORS, rate-limit state).
     //    A switch to WebSocket joins the two connections once the 101 is written.
     let (mut parts, body) = response.into_parts();

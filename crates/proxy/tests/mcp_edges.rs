@@ -205,3 +205,44 @@ spec:
         "{errors}"
     );
 }
+
+#[tokio::test]
+async fn oauth_metadata_is_public_even_under_a_catch_all_protected_route() {
+    let port = free_port();
+    let jwks = r#"{"keys": [{"kty": "oct", "kid": "k", "alg": "HS256", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTAxMjM"}]}"#;
+    let policy = format!(
+        "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {{name: jwt}}
+spec:
+  targetRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: tools}}]
+  traffic:
+    jwtAuthentication:
+      providers: [{{issuer: 'https://issuer.test', audiences: [mcp], jwks: {{inline: '{jwks}'}}}}]
+"
+    );
+    let _gw = start(&dead_targets(port, "FailClosed", &policy)).await;
+    let refused = post(port, &initialize(), &[]).await;
+    assert_eq!(refused.status, 401);
+    let challenge = refused.headers["www-authenticate"].to_str().unwrap();
+    let url = format!("http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp");
+    assert!(challenge.contains(&url), "{challenge}");
+    // The route takes every path, this one too; its JWT policy must not guard the document
+    // that says where to get the JWT.
+    let document = test_support::client::get(&url).await;
+    assert_eq!(document.status, 200, "{}", document.text());
+    assert_eq!(
+        document.json()["resource"],
+        format!("http://127.0.0.1:{port}/mcp")
+    );
+    assert_eq!(
+        document.json()["authorization_servers"],
+        json!(["https://issuer.test"])
+    );
+    let root = test_support::client::get(&format!(
+        "http://127.0.0.1:{port}/.well-known/oauth-protected-resource"
+    ))
+    .await;
+    assert_eq!(root.status, 200, "{}", root.text());
+}

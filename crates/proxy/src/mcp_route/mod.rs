@@ -315,6 +315,9 @@ pub(crate) fn protected_resource_metadata(
     host: &str,
     request: &http::Request<hyper::body::Incoming>,
 ) -> Option<Response<BoxBody>> {
+    if !matches!(*request.method(), http::Method::GET | http::Method::HEAD) {
+        return None;
+    }
     let resource_path = request.uri().path().strip_prefix(METADATA_PREFIX)?;
     if !(resource_path.is_empty() || resource_path.starts_with('/')) {
         return None;
