@@ -70,8 +70,8 @@ def text_of(result):
     return " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
-def rsa_jwks_and_token(sub):
-    """A fresh RSA key: its JWKS document and a token it signed."""
+def rsa_jwks_and_token(sub, *others):
+    """A fresh RSA key: its JWKS document and a token it signed (one per subject)."""
     import jwt
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -83,11 +83,14 @@ def rsa_jwks_and_token(sub):
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
     jwks = {"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig", "n": b64(numbers.n), "e": b64(numbers.e)}]}
-    token = jwt.encode(
-        {"iss": "https://issuer.test", "sub": sub, "aud": "mcp", "exp": int(time.time()) + 600},
-        key, algorithm="RS256", headers={"kid": "k1"},
-    )
-    return json.dumps(jwks), token
+    tokens = [
+        jwt.encode(
+            {"iss": "https://issuer.test", "sub": who, "aud": "mcp", "exp": int(time.time()) + 600},
+            key, algorithm="RS256", headers={"kid": "k1"},
+        )
+        for who in (sub, *others)
+    ]
+    return (json.dumps(jwks), *tokens)
 
 
 async def all_tools(client, pages=None):
@@ -119,7 +122,7 @@ class McpGatewayTest(unittest.TestCase):
         for port in (paged, sse, ev_http, ev_sse, stateless):
             wait_port(port)
         everything_stdio, _ = everything("stdio")
-        jwks, cls.alice = rsa_jwks_and_token("alice")
+        jwks, cls.alice, cls.bob = rsa_jwks_and_token("alice", "bob")
         _, cls.mallory = rsa_jwks_and_token("alice")
         jwks_path = cls.procs.write("jwks.json", jwks)
         closed = free_port()
@@ -314,6 +317,16 @@ spec:
         self.assertEqual(names, ["add"])
         added = call(url, session, 3, "tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}}, auth).response()
         self.assertEqual(added["result"]["content"][0]["text"], "3")
+        # Alice's session is hers: bob, with a valid token of his own, can neither use nor
+        # end it, and it goes on working for her.
+        bobs = {"authorization": f"Bearer {self.bob}"}
+        self.assertEqual(call(url, session, 5, "ping", {}, bobs).status, 404)
+        self.assertEqual(send(urllib.request.Request(url, method="DELETE", headers={"mcp-session-id": session, **bobs})).status, 404)
+        self.assertIn("result", call(url, session, 6, "ping", {}, auth).response())
+        # Completing a prompt's arguments uses the prompt, which the policy does not allow.
+        completion = {"ref": {"type": "ref/prompt", "name": "test_prompt_with_arguments"}, "argument": {"name": "arg1", "value": "pa"}}
+        refused = call(url, session, 4, "completion/complete", completion, auth).response()
+        self.assertEqual(refused["error"]["code"], -32003, refused)
 
     def test_fail_open_serves_the_targets_that_are_up(self):
         async def body(client):
@@ -375,7 +388,7 @@ spec:
         local, _ = initialize(self.url("crashy"))
         elsewhere = call(f"http://127.0.0.1:{replica_port}/crashy/mcp", local, 3, "ping")
         self.assertEqual(elsewhere.status, 404)
-        self.assertIn("cannot be resumed", elsewhere.response()["error"]["message"])
+        self.assertIn("stdio or SSE targets are gone", elsewhere.response()["error"]["message"])
         # DELETE ends it.
         ended = send(urllib.request.Request(self.url("crashy"), method="DELETE", headers={"mcp-session-id": local}))
         self.assertEqual(ended.status, 200)

@@ -310,6 +310,14 @@ impl Request<'_> {
                     Err(reason) => return self.error(code::INVALID_PARAMS, reason),
                 };
                 facts.target = Some(self.session.targets[target].name.clone());
+                facts.item = Some(original.clone());
+                // Completing a prompt's arguments uses the prompt: the same rule decides.
+                if !self.filter.allows(&McpAttributes::Prompt { name: &original }) {
+                    return self.error(
+                        code::FORBIDDEN,
+                        format!("prompt `{name}` is not allowed by the MCP authorization policy"),
+                    );
+                }
                 if let Some(params) = message.params_mut() {
                     params.insert("ref".into(), json!({"type": "ref/prompt", "name": original}));
                 }

@@ -81,11 +81,13 @@ pub enum SessionLookupError {
     #[error("the session has ended or expired; start a new one with `initialize`")]
     Ended,
     #[error(
-        "the session belongs to targets that live in another gateway process (stdio or SSE) and cannot be resumed here; start a new one with `initialize`"
+        "the session's stdio or SSE targets are gone (they live in one gateway process, and it has restarted or reloaded its configuration since, or the session was opened on another replica); start a new one with `initialize`"
     )]
     NotResumable,
     #[error("the session names target `{0}`, which this backend no longer has; start a new one")]
     UnknownTarget(String),
+    #[error("the session was started by another caller; start your own with `initialize`")]
+    OtherCaller,
 }
 
 pub struct McpService {
@@ -170,6 +172,7 @@ impl McpService {
         self: &Arc<Self>,
         request: Message,
         credential: Option<http::HeaderValue>,
+        owner: Option<String>,
     ) -> (Message, Option<Arc<Session>>) {
         let forwarded = ForwardedCredential::new(credential);
         let id = request.id().cloned().unwrap_or(Value::Null);
@@ -293,6 +296,7 @@ impl McpService {
         }
         let mut session = Session::new(None, agreed, targets, self.prefixed(), forwarded);
         session.hold(slot);
+        session.owner = owner;
         match self.codec.seal(&session.state()) {
             Ok(sealed) => session.id = Some(sealed),
             Err(e) => {
@@ -331,7 +335,20 @@ impl McpService {
     }
 
     /// The session an id names: a live one here, or one resumed from what the id carries.
-    pub fn session(self: &Arc<Self>, id: &str) -> Result<Arc<Session>, SessionLookupError> {
+    /// The session `id`, if `owner` (who calls now) is who started it.
+    pub fn session(
+        self: &Arc<Self>,
+        id: &str,
+        owner: Option<&str>,
+    ) -> Result<Arc<Session>, SessionLookupError> {
+        let session = self.find(id)?;
+        match session.owner.as_deref() == owner {
+            true => Ok(session),
+            false => Err(SessionLookupError::OtherCaller),
+        }
+    }
+
+    fn find(self: &Arc<Self>, id: &str) -> Result<Arc<Session>, SessionLookupError> {
         if lock(&self.ended).contains(id) {
             return Err(SessionLookupError::Ended);
         }
@@ -373,13 +390,15 @@ impl McpService {
                 protocol: target.protocol.clone(),
             });
         }
-        Ok(Session::new(
+        let mut session = Session::new(
             Some(id.to_string()),
             state.protocol,
             targets,
             self.prefixed(),
             forwarded,
-        ))
+        );
+        session.owner = state.owner;
+        Ok(session)
     }
 
     /// A session for one stateless request: every target, no upstream sessions.

@@ -55,6 +55,9 @@ pub struct Session {
     pub prefixed: bool,
     /// The client's credential for `passthrough` backends (see `ForwardedCredential`).
     pub forwarded: Arc<ForwardedCredential>,
+    /// Who started the session, when the route authenticates callers (the JWT's issuer
+    /// and subject, or the API key's id): only they may use or end it.
+    pub owner: Option<String>,
     inflight: Mutex<HashMap<String, Vec<usize>>>,
     resource_owners: Mutex<Vec<(String, usize)>>,
     /// Tool and prompt names by kind, when names carry no prefix.
@@ -78,6 +81,7 @@ impl Session {
             targets,
             prefixed,
             forwarded,
+            owner: None,
             inflight: Mutex::new(HashMap::new()),
             resource_owners: Mutex::new(Vec::new()),
             name_owners: Mutex::new(HashMap::new()),
@@ -106,6 +110,7 @@ impl Session {
                     local: t.upstream.is_local(),
                 })
                 .collect(),
+            owner: self.owner.clone(),
         }
     }
 

@@ -22,6 +22,9 @@ pub struct SessionState {
     pub protocol: String,
     #[serde(rename = "t")]
     pub targets: Vec<TargetState>,
+    /// Who started the session (see `Session::owner`).
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// One target of a session.
@@ -167,6 +170,7 @@ mod tests {
                 caps: 7,
                 local: false,
             }],
+            owner: Some("jwt https://idp.test alice".into()),
         }
     }
 

@@ -15,7 +15,7 @@ use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use mcp::dispatch::{self, AllowAll, Facts, Reply};
 use mcp::jsonrpc::Message;
-use mcp::service::{McpService, Options, PrefixMode, TargetSpec, Transport};
+use mcp::service::{McpService, Options, PrefixMode, SessionLookupError, TargetSpec, Transport};
 use mcp::session::Session;
 use mcp::session_token::SessionCodec;
 use mcp::target::{BoxError, HttpClient, HttpFuture, ResponseBody};
@@ -148,12 +148,24 @@ fn service_of(
     idle: Duration,
     max_local: usize,
 ) -> Arc<McpService> {
+    let codec = Arc::new(SessionCodec::random().unwrap());
+    sealing_with(codec, name, transport, idle, max_local)
+}
+
+/// `service_of`, sealing session ids with `codec` (replicas share one).
+fn sealing_with(
+    codec: Arc<SessionCodec>,
+    name: &str,
+    transport: Transport,
+    idle: Duration,
+    max_local: usize,
+) -> Arc<McpService> {
     McpService::new(
         vec![TargetSpec {
             name: Arc::from(name),
             transport,
         }],
-        Arc::new(SessionCodec::random().unwrap()),
+        codec,
         Options {
             stateful: true,
             fail_open: false,
@@ -175,7 +187,7 @@ fn initialize() -> Message {
 
 async fn start_session(service: &Arc<McpService>) -> Arc<Session> {
     let init = initialize();
-    let (answer, session) = service.initialize(init, None).await;
+    let (answer, session) = service.initialize(init, None, None).await;
     assert!(answer.result().is_some(), "{answer:?}");
     session.unwrap()
 }
@@ -294,7 +306,7 @@ async fn a_passed_through_credential_reaches_the_targets_and_follows_the_client(
     let service = service(&target, Duration::from_secs(600));
     let init = initialize();
     let (_, session) = service
-        .initialize(init, Some("Bearer first".parse().unwrap()))
+        .initialize(init, Some("Bearer first".parse().unwrap()), None)
         .await;
     let session = session.unwrap();
     session
@@ -323,9 +335,9 @@ async fn sessions_that_start_processes_are_capped() {
     });
     let service = service_of("sh", transport, Duration::from_secs(600), 1);
     let init = initialize;
-    let (first, session) = service.initialize(init(), None).await;
+    let (first, session) = service.initialize(init(), None, None).await;
     assert!(first.result().is_some(), "{first:?}");
-    let (second, none) = service.initialize(init(), None).await;
+    let (second, none) = service.initialize(init(), None, None).await;
     assert!(none.is_none());
     assert_eq!(second.error_code(), Some(-32001));
     let message = second.error().unwrap()["message"]
@@ -335,7 +347,7 @@ async fn sessions_that_start_processes_are_capped() {
     assert!(message.contains("already holds 1 sessions"), "{message}");
     // Ending the session makes room again.
     service.end(session.unwrap().id.as_deref().unwrap()).await;
-    let (third, _) = service.initialize(init(), None).await;
+    let (third, _) = service.initialize(init(), None, None).await;
     assert!(third.result().is_some(), "{third:?}");
 }
 
@@ -351,7 +363,7 @@ async fn the_session_cache_is_bounded_and_forgotten_sessions_resume() {
     }
     assert!(service.session_count() <= mcp::service::MAX_CACHED_SESSIONS);
     // The oldest was forgotten here, yet its id brings it back with its upstream session.
-    let resumed = service.session(&first_id).unwrap();
+    let resumed = service.session(&first_id, None).unwrap();
     let Reply::Message(pong) = handle(
         &service,
         &resumed,
@@ -380,7 +392,7 @@ async fn an_ended_session_id_is_refused_even_where_it_could_resume() {
     drop(session);
     service.end(&id).await;
     assert_eq!(
-        service.session(&id).err(),
+        service.session(&id, None).err(),
         Some(mcp::service::SessionLookupError::Ended)
     );
 }
@@ -402,7 +414,7 @@ async fn a_target_that_never_answers_initialize_fails_instead_of_hanging() {
     };
     let service = service_of("stuck", transport, Duration::from_secs(600), 1);
     let init = initialize();
-    let (answer, session) = service.initialize(init, None).await;
+    let (answer, session) = service.initialize(init, None, None).await;
     assert!(session.is_none());
     let message = answer.error().unwrap()["message"]
         .as_str()
@@ -412,4 +424,36 @@ async fn a_target_that_never_answers_initialize_fails_instead_of_hanging() {
         message.contains("MCP target `stuck`") && message.contains("within"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn a_session_is_its_starters_alone_here_and_on_other_replicas() {
+    let target = FakeTarget::default();
+    let codec = Arc::new(SessionCodec::from_bytes(&[7u8; 32]).unwrap());
+    let replica_of = |target: &FakeTarget| {
+        let transport = Transport::StreamableHttp {
+            client: Arc::new(target.clone()),
+            path: "/mcp".into(),
+        };
+        sealing_with(codec.clone(), "fx", transport, Duration::from_secs(600), 8)
+    };
+    let service = replica_of(&target);
+    let alice = Some("jwt https://idp.test alice".to_string());
+    let (answer, session) = service.initialize(initialize(), None, alice.clone()).await;
+    assert!(answer.result().is_some(), "{answer:?}");
+    let id = session.unwrap().id.clone().unwrap();
+    assert!(service.session(&id, alice.as_deref()).is_ok());
+    for other in [None, Some("jwt https://idp.test bob")] {
+        assert_eq!(
+            service.session(&id, other).err(),
+            Some(SessionLookupError::OtherCaller)
+        );
+    }
+    // A replica with the same key reads the owner from the sealed id.
+    let replica = replica_of(&target);
+    assert_eq!(
+        replica.session(&id, Some("jwt https://idp.test bob")).err(),
+        Some(SessionLookupError::OtherCaller)
+    );
+    assert!(replica.session(&id, alice.as_deref()).is_ok());
 }

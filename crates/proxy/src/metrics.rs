@@ -122,9 +122,12 @@ impl Metrics {
     /// Counts one MCP message. Series are capped: tool names come from clients, and past the
     /// cap unknown combinations are counted under `tool="other"`.
     pub fn mcp_request(&self, backend: &str, facts: &crate::mcp_route::McpLogFacts) {
-        const MAX_SERIES: usize = 10_000;
+        // Tool names come from the client (a call to a tool no target has still names
+        // it): past this many series, new ones are counted as `other`.
+        const MAX_SERIES: usize = 2_000;
         let sep = MCP_KEY_SEPARATOR;
-        let mut key = format!("{backend}{sep}{}{sep}{}{sep}", facts.method, facts.target);
+        let method = crate::mcp_route::metric_method(&facts.method);
+        let mut key = format!("{backend}{sep}{method}{sep}{}{sep}", facts.target);
         let prefix = key.len();
         key.push_str(&facts.tool);
         let mut series = self.mcp.lock().unwrap_or_else(|p| p.into_inner());
@@ -337,5 +340,23 @@ mod tests {
         metrics.mcp_request("default/tools", &facts);
         let text = metrics.render();
         assert!(text.contains(r#"agentgateway_mcp_requests_total{backend="default/tools",method="tools/call",target="everything",tool="echo"} 2"#), "{text}");
+    }
+
+    #[test]
+    fn method_names_outside_the_specification_share_one_series() {
+        let metrics = Metrics::default();
+        for made_up in ["x/1", "x/2", "y"] {
+            let facts = crate::mcp_route::McpLogFacts {
+                method: made_up.into(),
+                ..Default::default()
+            };
+            metrics.mcp_request("default/tools", &facts);
+        }
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"method="other",target="",tool=""} 3"#),
+            "{text}"
+        );
+        assert!(!text.contains("x/1"), "{text}");
     }
 }

@@ -113,6 +113,22 @@ async fn sessions_are_required_and_forged_ones_refused() {
         r.text()
     );
 
+    // Ending a session that was never issued (or has ended) is a 404 too.
+    let delete = |id: &str| {
+        Request::delete(format!("http://127.0.0.1:{port}/mcp"))
+            .header("mcp-session-id", id)
+            .body(Default::default())
+            .unwrap()
+    };
+    let r = send(delete("garbage")).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(
+        error_of(&r).1.contains("unknown MCP session"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(send(delete(&forged)).await.status, 404);
+
     let get = Request::get(format!("http://127.0.0.1:{port}/mcp"))
         .header("accept", "text/event-stream")
         .body(Default::default())
@@ -124,6 +140,41 @@ async fn sessions_are_required_and_forged_ones_refused() {
     let r = send(put).await;
     assert_eq!(r.status, 405);
     assert_eq!(r.headers["allow"], "GET, POST, DELETE");
+}
+
+#[tokio::test]
+async fn unsupported_protocol_versions_and_accept_headers_are_refused() {
+    let port = free_port();
+    let _gw = start(&dead_targets(port, "FailClosed", "")).await;
+    let r = post(
+        port,
+        r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#,
+        &[
+            ("mcp-protocol-version", "1999-01-01"),
+            ("mcp-session-id", "any"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let message = error_of(&r).1;
+    assert!(message.contains("\"1999-01-01\""), "{message}");
+    assert!(
+        message.contains("2025-06-18"),
+        "names what it speaks: {message}"
+    );
+
+    let html = Request::post(format!("http://127.0.0.1:{port}/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "text/html")
+        .body(initialize().into())
+        .unwrap();
+    let r = send(html).await;
+    assert_eq!(r.status, 406);
+    assert!(
+        error_of(&r)
+            .1
+            .contains("Accept: application/json, text/event-stream")
+    );
 }
 
 #[tokio::test]

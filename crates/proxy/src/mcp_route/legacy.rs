@@ -130,7 +130,9 @@ pub(super) async fn post(
                 let _ = connection.outgoing.send(refusal).await;
                 continue;
             }
-            let (answer, session) = service.initialize(message, caller.credential()).await;
+            let (answer, session) = service
+                .initialize(message, caller.credential(), caller.owner.clone())
+                .await;
             let session = match (session, service.options().stateful) {
                 (Some(session), _) => Some(session),
                 (None, false) if answer.result().is_some() => {
@@ -145,6 +147,16 @@ pub(super) async fn post(
             }
             let _ = connection.outgoing.send(answer).await;
             continue;
+        }
+        // The connection's session is its starter's alone.
+        if let Some(session) = &session
+            && session.owner != caller.owner
+        {
+            return reply::error(
+                StatusCode::NOT_FOUND,
+                code::INVALID_REQUEST,
+                "this SSE session was started by another caller; open your own event stream",
+            );
         }
         let Some(session) = session else {
             // Notifications and answers get no response, whatever their fate.

@@ -123,6 +123,45 @@ pub struct McpLogFacts {
     pub session: String,
 }
 
+/// The methods of the MCP specification, counted by name; any other name a client sends
+/// is counted as `other`, so clients cannot mint metric series.
+const KNOWN_METHODS: [&str; 27] = [
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "completion/complete",
+    "logging/setLevel",
+    "tasks/list",
+    "tasks/get",
+    "tasks/result",
+    "tasks/cancel",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+    "sampling/createMessage",
+    "elicitation/create",
+    "roots/list",
+    "notifications/message",
+    "notifications/tasks/status",
+    "notifications/elicitation/complete",
+];
+
+pub(crate) fn metric_method(method: &str) -> &str {
+    match KNOWN_METHODS.contains(&method) {
+        true => method,
+        false => "other",
+    }
+}
+
 impl McpLogFacts {
     fn record(&mut self, facts: &Facts) {
         self.method = facts.method.clone().unwrap_or_default();
@@ -171,6 +210,7 @@ pub(crate) async fn serve(
         filter: &filter,
         passthrough: passes_credential(request.mcp),
         authorization: parts.headers.get(http::header::AUTHORIZATION),
+        owner: owner_of(&request.attributes),
     };
     let path = parts.uri.path();
     // A GET of `.../sse` without a session is a legacy client opening its stream; with one,
@@ -198,6 +238,18 @@ struct Caller<'a> {
     /// The backend passes the client's `Authorization` through to its targets.
     passthrough: bool,
     authorization: Option<&'a http::HeaderValue>,
+    /// Who calls, when the route authenticates callers: sessions are theirs alone.
+    owner: Option<String>,
+}
+
+/// The authenticated caller, as sessions remember who started them: a JWT's issuer and
+/// subject, else an API key's id. None on routes that authenticate nobody.
+fn owner_of(attributes: &policy::authorization::RequestAttributes<'_>) -> Option<String> {
+    if let Some(claims) = attributes.jwt {
+        let claim = |name: &str| claims.get(name).and_then(|v| v.as_str()).unwrap_or("");
+        return Some(format!("jwt {} {}", claim("iss"), claim("sub")));
+    }
+    attributes.api_key.map(|(id, _)| format!("key {id}"))
 }
 
 impl Caller<'_> {

@@ -8,7 +8,7 @@ use mcp::dispatch::{self, Facts, Reply};
 use mcp::jsonrpc::{self, Kind, Message, code};
 use mcp::service::McpService;
 use mcp::session::Session;
-use mcp::target::http::SESSION_HEADER;
+use mcp::target::http::{PROTOCOL_HEADER, SESSION_HEADER};
 
 use super::reply;
 use super::{Caller, McpLogFacts, read_body, session_fingerprint};
@@ -29,8 +29,22 @@ pub(super) async fn serve(
     if let Some(id) = &session_id {
         log.session = session_fingerprint(id);
     }
+    // The version is checked within a session, where it was negotiated; before one, a
+    // newer client's probe (`server/discover`) must get its JSON-RPC answer to fall back.
+    if session_id.is_some()
+        && let Some(answer) = unsupported_version(&parts.headers)
+    {
+        return answer;
+    }
     match parts.method {
         Method::POST => {
+            if !accepts_answers(&parts.headers) {
+                return reply::error(
+                    StatusCode::NOT_ACCEPTABLE,
+                    code::INVALID_REQUEST,
+                    "MCP answers come as JSON or as an event stream: send Accept: application/json, text/event-stream",
+                );
+            }
             if !is_json(&parts.headers) {
                 return reply::error(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -62,7 +76,7 @@ pub(super) async fn serve(
                     "this MCP endpoint is stateless: it has no standalone event stream",
                 );
             }
-            match find_session(service, session_id.as_deref()) {
+            match find_session(service, session_id.as_deref(), caller) {
                 Ok(session) => reply::events(None, dispatch::listen(&session).await),
                 Err(answer) => answer,
             }
@@ -73,20 +87,68 @@ pub(super) async fn serve(
                     "this MCP endpoint is stateless: there is no session to end",
                 );
             }
-            match &session_id {
-                Some(id) => {
-                    service.end(id).await;
+            // Only a live session, and only its own caller, can be ended.
+            match find_session(service, session_id.as_deref(), caller) {
+                Ok(session) => {
+                    if let Some(id) = &session.id {
+                        service.end(id).await;
+                    }
                     let mut response = Response::new(crate::body::empty());
                     *response.status_mut() = StatusCode::OK;
                     response
                 }
-                None => missing_session(),
+                Err(answer) => answer,
             }
         }
         _ => method_not_allowed(
             "MCP endpoints take POST (messages), GET (event stream) and DELETE (end the session)",
         ),
     }
+}
+
+/// A request in a session naming a protocol version the gateway does not speak is a 400
+/// (the MCP transport says so); without the header the client is taken to speak
+/// 2025-03-26.
+fn unsupported_version(headers: &http::HeaderMap) -> Option<Response<BoxBody>> {
+    let version = headers.get(PROTOCOL_HEADER)?;
+    if version
+        .to_str()
+        .is_ok_and(|v| mcp::service::PROTOCOL_VERSIONS.contains(&v.trim()))
+    {
+        return None;
+    }
+    Some(reply::error(
+        StatusCode::BAD_REQUEST,
+        code::INVALID_REQUEST,
+        format!(
+            "unsupported MCP-Protocol-Version {:?}: this gateway speaks {}",
+            String::from_utf8_lossy(version.as_bytes()),
+            mcp::service::PROTOCOL_VERSIONS.join(", ")
+        ),
+    ))
+}
+
+/// Whether the client takes JSON or event-stream answers. A client that names neither (a
+/// browser's `text/html`) could read no answer; one that sends no Accept takes anything.
+fn accepts_answers(headers: &http::HeaderMap) -> bool {
+    let mut accepts = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .peekable();
+    accepts.peek().is_none()
+        || accepts.any(|v| {
+            let v = v.to_ascii_lowercase();
+            [
+                "application/json",
+                "text/event-stream",
+                "*/*",
+                "application/*",
+                "text/*",
+            ]
+            .iter()
+            .any(|kind| v.contains(kind))
+        })
 }
 
 fn is_json(headers: &http::HeaderMap) -> bool {
@@ -123,11 +185,12 @@ fn missing_session() -> Response<BoxBody> {
 fn find_session(
     service: &Arc<McpService>,
     id: Option<&str>,
+    caller: &Caller<'_>,
 ) -> Result<Arc<Session>, Response<BoxBody>> {
     let Some(id) = id else {
         return Err(missing_session());
     };
-    service.session(id).map_err(|e| {
+    service.session(id, caller.owner.as_deref()).map_err(|e| {
         reply::error(
             StatusCode::NOT_FOUND,
             code::INVALID_REQUEST,
@@ -228,7 +291,9 @@ async fn one(
     let id = message.id().cloned().unwrap_or_default();
     match (message.kind(), method.as_str()) {
         (Kind::Request, "initialize") => {
-            let (answer, session) = service.initialize(message, caller.credential()).await;
+            let (answer, session) = service
+                .initialize(message, caller.credential(), caller.owner.clone())
+                .await;
             let mut response = reply::json(StatusCode::OK, &answer);
             if let Some(sid) = session.as_ref().and_then(|s| s.id.as_deref()) {
                 log.session = session_fingerprint(sid);
@@ -251,7 +316,7 @@ async fn one(
         _ => {}
     }
     let session = match service.options().stateful {
-        true => match find_session(service, session_id) {
+        true => match find_session(service, session_id, caller) {
             Ok(session) => session,
             Err(answer) => return Outcome::Http(answer),
         },
