@@ -594,6 +594,14 @@ pub async fn listen(session: &Arc<Session>) -> mpsc::Receiver<Message> {
             }
         });
     }
-    tokio::spawn(async move { tx.closed().await });
+    // The stream counts as use of the session until the client closes it.
+    session.listener_opened();
+    let session = Arc::downgrade(session);
+    tokio::spawn(async move {
+        tx.closed().await;
+        if let Some(session) = session.upgrade() {
+            session.listener_closed();
+        }
+    });
     rx
 }

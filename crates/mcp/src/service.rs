@@ -491,7 +491,7 @@ async fn reap(service: Weak<McpService>) {
             let mut sessions = lock(&service.sessions);
             let ids: Vec<String> = sessions
                 .iter()
-                .filter(|(_, s)| s.idle_since().elapsed() > limit)
+                .filter(|(_, s)| !s.is_busy() && s.idle_since().elapsed() > limit)
                 .map(|(id, _)| id.clone())
                 .collect();
             ids.iter().filter_map(|id| sessions.remove(id)).collect()

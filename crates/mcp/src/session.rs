@@ -63,6 +63,8 @@ pub struct Session {
     /// Tool and prompt names by kind, when names carry no prefix.
     name_owners: Mutex<HashMap<(&'static str, String), usize>>,
     last_used: Mutex<Instant>,
+    /// Standalone event streams (GET) the client holds open.
+    listeners: std::sync::atomic::AtomicUsize,
     /// Held while the session lives (sessions with local connections only).
     slot: Option<SessionSlot>,
 }
@@ -86,6 +88,7 @@ impl Session {
             resource_owners: Mutex::new(Vec::new()),
             name_owners: Mutex::new(HashMap::new()),
             last_used: Mutex::new(Instant::now()),
+            listeners: std::sync::atomic::AtomicUsize::new(0),
             slot: None,
         }
     }
@@ -144,6 +147,26 @@ impl Session {
 
     pub fn end_request(&self, id: &Value) {
         lock(&self.inflight).remove(&id_key(id));
+        // Idle time counts from the end of the last use, not from its start.
+        self.touch();
+    }
+
+    /// Whether the client is using the session now: a request in flight or an event stream
+    /// open. Such a session is not idle, however long ago its last message came.
+    pub fn is_busy(&self) -> bool {
+        self.listeners.load(std::sync::atomic::Ordering::Relaxed) > 0
+            || !lock(&self.inflight).is_empty()
+    }
+
+    pub fn listener_opened(&self) {
+        self.listeners
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn listener_closed(&self) {
+        self.listeners
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.touch();
     }
 
     /// The targets working on a client request (for `notifications/cancelled`).

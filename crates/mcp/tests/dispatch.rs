@@ -457,3 +457,29 @@ async fn a_session_is_its_starters_alone_here_and_on_other_replicas() {
     );
     assert!(replica.session(&id, alice.as_deref()).is_ok());
 }
+
+#[tokio::test(start_paused = true)]
+async fn sessions_in_use_are_not_idle() {
+    let target = FakeTarget::default();
+    let service = service(&target, Duration::from_secs(60));
+    let session = start_session(&service).await;
+    // An open event stream is use: the session outlives the timeout many times over.
+    let stream = mcp::dispatch::listen(&session).await;
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    assert_eq!(service.session_count(), 1, "the stream keeps it");
+    // So is a request in flight.
+    drop(stream);
+    session.start_request(&json!(42), &[0]);
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    assert_eq!(service.session_count(), 1, "the request keeps it");
+    // Idle time counts from the end of the last use.
+    session.end_request(&json!(42));
+    drop(session);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(service.session_count(), 1);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(service.session_count(), 0, "idle at last");
+}
