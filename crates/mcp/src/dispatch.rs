@@ -557,6 +557,8 @@ impl Request<'_> {
                 name: field("name"),
             },
             "resources" => McpAttributes::Resource { uri: field("uri") },
+            // A client's own tasks: no rule is about them.
+            "tasks" => return true,
             _ => McpAttributes::Resource {
                 uri: field("uriTemplate"),
             },

@@ -38,6 +38,7 @@ pub fn list_member(method: &str) -> Option<&'static str> {
         "prompts/list" => Some("prompts"),
         "resources/list" => Some("resources"),
         "resources/templates/list" => Some("resourceTemplates"),
+        "tasks/list" => Some("tasks"),
         _ => None,
     }
 }
@@ -59,6 +60,7 @@ pub mod caps {
     pub const RESOURCES: u8 = 4;
     pub const LOGGING: u8 = 8;
     pub const COMPLETIONS: u8 = 16;
+    pub const TASKS: u8 = 32;
     /// Unknown (a resumed stateless session): assume everything.
     pub const ALL: u8 = 0xff;
 
@@ -74,6 +76,7 @@ pub mod caps {
             | "resources/unsubscribe" => Some(RESOURCES),
             "logging/setLevel" => Some(LOGGING),
             "completion/complete" => Some(COMPLETIONS),
+            "tasks/list" => Some(TASKS),
             _ => None,
         }
     }
@@ -90,6 +93,7 @@ pub fn capability_bits(result: &Value) -> u8 {
         ("resources", caps::RESOURCES),
         ("logging", caps::LOGGING),
         ("completions", caps::COMPLETIONS),
+        ("tasks", caps::TASKS),
     ]
     .into_iter()
     .filter(|(name, _)| declared.contains_key(*name))
@@ -159,6 +163,16 @@ pub fn template_stem(template: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_lists_merge_over_the_targets_that_declared_tasks() {
+        assert_eq!(list_member("tasks/list"), Some("tasks"));
+        let with_tasks = json!({"capabilities": {"tools": {}, "tasks": {"list": {}}}});
+        let without = json!({"capabilities": {"tools": {}}});
+        let needed = caps::needed_by("tasks/list").unwrap();
+        assert_ne!(capability_bits(&with_tasks) & needed, 0);
+        assert_eq!(capability_bits(&without) & needed, 0);
+    }
 
     #[test]
     fn prefixes_split_back_to_the_longest_target() {
