@@ -135,7 +135,9 @@ class McpGatewayTest(unittest.TestCase):
             + backend("failopen", http_target("fixture", paged) + http_target("down", closed), "    failureMode: FailOpen\n")
             + backend("crashy", stdio_target("fixture", fixture("stdio")))
             + backend("remote", http_target("fixture", paged) + http_target("http", ev_http))
-            + backend("stateless", http_target("one", stateless) + http_target("two", stateless), "    sessionRouting: Stateless\n")
+            # A stateless route over a stateless server and a stateful one (server-everything
+            # takes nothing before `initialize`): each request initializes the targets.
+            + backend("stateless", http_target("one", stateless) + http_target("two", ev_http), "    sessionRouting: Stateless\n")
             + backend("passthrough", http_target("fixture", paged))
             + "  policies: {auth: {passthrough: {}}}\n"
             + routes("multi", "everything", "guarded", "jwt", "failopen", "crashy", "remote", "stateless", "passthrough")
@@ -403,8 +405,10 @@ spec:
         listed = call(url, None, 1, "tools/list").response()["result"]["tools"]
         names = [t["name"] for t in listed]
         self.assertIn("one_add", names)
-        self.assertIn("two_add", names)
-        added = call(url, None, 2, "tools/call", {"name": "two_add", "arguments": {"a": 4, "b": 5}}).response()
+        self.assertIn("two_get-sum", names)
+        added = call(url, None, 2, "tools/call", {"name": "two_get-sum", "arguments": {"a": 4, "b": 5}}).response()
+        self.assertIn("9", added["result"]["content"][0]["text"])
+        added = call(url, None, 3, "tools/call", {"name": "one_add", "arguments": {"a": 4, "b": 5}}).response()
         self.assertEqual(added["result"]["content"][0]["text"], "9")
         get = send(urllib.request.Request(url, headers={"accept": "text/event-stream"}))
         self.assertEqual(get.status, 405)

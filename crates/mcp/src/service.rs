@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::jsonrpc::{Message, code};
 use crate::mux;
-use crate::session::{Session, SessionSlot, SessionTarget};
+use crate::session::{Session, SessionSlot, SessionTarget, close_all};
 use crate::session_token::{InvalidSession, SessionCodec, SessionState};
 use crate::target::http::{HttpTarget, lock};
 use crate::target::sse::SseTarget;
@@ -88,6 +88,14 @@ pub enum SessionLookupError {
     UnknownTarget(String),
     #[error("the session was started by another caller; start your own with `initialize`")]
     OtherCaller,
+}
+
+/// The targets that answered `initialize`, and the merged answer for the client.
+struct Opened {
+    answer: Message,
+    targets: Vec<SessionTarget>,
+    /// The protocol version the answer names.
+    agreed: String,
 }
 
 pub struct McpService {
@@ -191,6 +199,43 @@ impl McpService {
                 None,
             );
         }
+        let Opened {
+            answer,
+            targets,
+            agreed,
+        } = match self.open_targets(&request, &forwarded).await {
+            Ok(opened) => opened,
+            Err(refusal) => return (refusal, None),
+        };
+        if !self.options.stateful {
+            // Nothing keeps them: a target that issued a session anyway has it ended.
+            close_all(targets);
+            return (answer, None);
+        }
+        let mut session = Session::new(None, agreed, targets, self.prefixed(), forwarded);
+        session.hold(slot);
+        session.owner = owner;
+        match self.codec.seal(&session.state()) {
+            Ok(sealed) => session.id = Some(sealed),
+            Err(e) => {
+                return (
+                    Message::error_for(Value::Null, code::INTERNAL_ERROR, e.to_string()),
+                    None,
+                );
+            }
+        }
+        let session = Arc::new(session);
+        self.remember(&session);
+        (answer, Some(session))
+    }
+
+    /// Sends `initialize` to every target and merges the answers (see `initialize`).
+    async fn open_targets(
+        &self,
+        request: &Message,
+        forwarded: &Arc<ForwardedCredential>,
+    ) -> Result<Opened, Message> {
+        let id = request.id().cloned().unwrap_or(Value::Null);
         let asked = request.param_str("protocolVersion").unwrap_or_default();
         let protocol = match PROTOCOL_VERSIONS.contains(&asked) {
             true => asked.to_string(),
@@ -254,19 +299,13 @@ impl McpService {
             let message = format!("MCP target `{name}` failed to initialize: {failure}");
             if !self.options.fail_open {
                 close_all(targets);
-                return (
-                    Message::error_for(id, code::TARGET_UNAVAILABLE, message),
-                    None,
-                );
+                return Err(Message::error_for(id, code::TARGET_UNAVAILABLE, message));
             }
             tracing::warn!("{message}; serving the other targets (failureMode: FailOpen)");
         }
         if targets.is_empty() {
             let message = "no MCP target of this backend could be initialized";
-            return (
-                Message::error_for(id, code::TARGET_UNAVAILABLE, message),
-                None,
-            );
+            return Err(Message::error_for(id, code::TARGET_UNAVAILABLE, message));
         }
         let result = match results.as_slice() {
             [(_, only)] if self.targets.len() == 1 => only.clone(),
@@ -288,27 +327,11 @@ impl McpService {
             .and_then(Value::as_str)
             .unwrap_or(&protocol)
             .to_string();
-        let answer = Message::result_for(id, result);
-        if !self.options.stateful {
-            // Nothing keeps them: a target that issued a session anyway has it ended.
-            close_all(targets);
-            return (answer, None);
-        }
-        let mut session = Session::new(None, agreed, targets, self.prefixed(), forwarded);
-        session.hold(slot);
-        session.owner = owner;
-        match self.codec.seal(&session.state()) {
-            Ok(sealed) => session.id = Some(sealed),
-            Err(e) => {
-                return (
-                    Message::error_for(Value::Null, code::INTERNAL_ERROR, e.to_string()),
-                    None,
-                );
-            }
-        }
-        let session = Arc::new(session);
-        self.remember(&session);
-        (answer, Some(session))
+        Ok(Opened {
+            answer: Message::result_for(id, result),
+            targets,
+            agreed,
+        })
     }
 
     /// Whether sessions hold processes or event streams (stdio and legacy SSE targets).
@@ -401,26 +424,51 @@ impl McpService {
         Ok(session)
     }
 
-    /// A session for one stateless request: every target, no upstream sessions.
-    pub fn stateless_session(&self, credential: Option<http::HeaderValue>) -> Arc<Session> {
+    /// A session for one stateless request (or one legacy SSE connection of a stateless
+    /// backend): every target is initialized for it, as a client would, since most servers
+    /// take no other request before `initialize`, and its upstream sessions end when the
+    /// session is dropped, once the answer is complete. `protocol` is the client's
+    /// `MCP-Protocol-Version`. Err is the JSON-RPC error for the client's request.
+    pub async fn one_off_session(
+        &self,
+        credential: Option<http::HeaderValue>,
+        protocol: Option<&str>,
+        request_id: Value,
+    ) -> Result<Arc<Session>, Message> {
         let forwarded = ForwardedCredential::new(credential);
-        let targets = self
+        let protocol = protocol
+            .filter(|p| PROTOCOL_VERSIONS.contains(p))
+            .unwrap_or(PROTOCOL_VERSIONS[0]);
+        let initialize = Message::request(
+            request_id.clone(),
+            "initialize",
+            json!({
+                "protocolVersion": protocol,
+                "capabilities": {},
+                "clientInfo": {"name": "agentgateway", "version": self.gateway_version},
+            }),
+        );
+        // The error, if any, already answers the client's request (it has its id).
+        let opened = self.open_targets(&initialize, &forwarded).await?;
+        let initialized = Message::notification("notifications/initialized", json!({}));
+        let told = opened
             .targets
             .iter()
-            .map(|spec| SessionTarget {
-                name: spec.name.clone(),
-                upstream: self.connect(spec, None, &forwarded),
-                caps: mux::caps::ALL,
-                protocol: None,
-            })
-            .collect();
-        Arc::new(Session::new(
+            .map(|t| t.upstream.deliver(initialized.clone()));
+        for outcome in join_all(told).await {
+            if let Err(error) = outcome {
+                tracing::debug!(%error, "a target missed `notifications/initialized`");
+            }
+        }
+        let mut session = Session::new(
             None,
-            PROTOCOL_VERSIONS[0].to_string(),
-            targets,
+            opened.agreed,
+            opened.targets,
             self.prefixed(),
             forwarded,
-        ))
+        );
+        session.close_on_drop();
+        Ok(Arc::new(session))
     }
 
     /// Ends a session (the client's DELETE). Unknown ids are fine: the result is the same.
@@ -446,18 +494,6 @@ impl McpService {
     pub fn session_count(&self) -> usize {
         lock(&self.sessions).len()
     }
-}
-
-/// Ends the upstream sessions of targets no session keeps.
-fn close_all(targets: Vec<SessionTarget>) {
-    if targets.is_empty() {
-        return;
-    }
-    tokio::spawn(async move {
-        for target in targets {
-            target.upstream.close().await;
-        }
-    });
 }
 
 /// Drops the least recently used eighth of the cached sessions. Only reached by backends

@@ -45,6 +45,30 @@ impl Drop for SessionSlot {
     }
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.close_on_drop {
+            close_all(std::mem::take(&mut self.targets));
+        }
+    }
+}
+
+/// Ends the upstream sessions of targets no session keeps (in the background: a DELETE,
+/// a process to stop, a stream to close).
+pub(crate) fn close_all(targets: Vec<SessionTarget>) {
+    if targets.is_empty() {
+        return;
+    }
+    // Dropped outside a runtime (at exit) there is nothing left to tell.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            for target in targets {
+                target.upstream.close().await;
+            }
+        });
+    }
+}
+
 pub struct Session {
     /// None for stateless requests.
     pub id: Option<String>,
@@ -63,6 +87,8 @@ pub struct Session {
     /// Tool and prompt names by kind, when names carry no prefix.
     name_owners: Mutex<HashMap<(&'static str, String), usize>>,
     last_used: Mutex<Instant>,
+    /// A one-off session (stateless requests): its upstream sessions end with it.
+    close_on_drop: bool,
     /// Standalone event streams (GET) the client holds open.
     listeners: std::sync::atomic::AtomicUsize,
     /// Held while the session lives (sessions with local connections only).
@@ -89,8 +115,15 @@ impl Session {
             name_owners: Mutex::new(HashMap::new()),
             last_used: Mutex::new(Instant::now()),
             listeners: std::sync::atomic::AtomicUsize::new(0),
+            close_on_drop: false,
             slot: None,
         }
+    }
+
+    /// Ends the upstream sessions when this session is dropped, after the last answer
+    /// streamed from it.
+    pub fn close_on_drop(&mut self) {
+        self.close_on_drop = true;
     }
 
     /// Keeps a place among the backend's local sessions for as long as this session lives.

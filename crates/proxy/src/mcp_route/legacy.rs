@@ -135,8 +135,14 @@ pub(super) async fn post(
                 .await;
             let session = match (session, service.options().stateful) {
                 (Some(session), _) => Some(session),
+                // A stateless backend: the connection keeps targets initialized for it
+                // until it closes.
                 (None, false) if answer.result().is_some() => {
-                    Some(service.stateless_session(caller.credential()))
+                    let agreed = answer.result().and_then(|r| r["protocolVersion"].as_str());
+                    service
+                        .one_off_session(caller.credential(), agreed, id.clone())
+                        .await
+                        .ok()
                 }
                 // A failed `initialize` leaves the connection without a session.
                 (None, _) => None,

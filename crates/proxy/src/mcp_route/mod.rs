@@ -210,6 +210,7 @@ pub(crate) async fn serve(
         filter: &filter,
         passthrough: passes_credential(request.mcp),
         authorization: parts.headers.get(http::header::AUTHORIZATION),
+        protocol: parts.headers.get(mcp::target::http::PROTOCOL_HEADER),
         owner: owner_of(&request.attributes),
     };
     let path = parts.uri.path();
@@ -240,6 +241,8 @@ struct Caller<'a> {
     authorization: Option<&'a http::HeaderValue>,
     /// Who calls, when the route authenticates callers: sessions are theirs alone.
     owner: Option<String>,
+    /// The client's `MCP-Protocol-Version`.
+    protocol: Option<&'a http::HeaderValue>,
 }
 
 /// The authenticated caller, as sessions remember who started them: a JWT's issuer and

@@ -320,7 +320,19 @@ async fn one(
             Ok(session) => session,
             Err(answer) => return Outcome::Http(answer),
         },
-        false => service.stateless_session(caller.credential()),
+        // Stateless: no session lives between requests. A notification or an answer has
+        // nothing to belong to; a request gets targets initialized for it alone.
+        false if message.kind() != Kind::Request => return Outcome::Reply(Reply::Accepted),
+        false => {
+            let protocol = caller.protocol.and_then(|v| v.to_str().ok());
+            match service
+                .one_off_session(caller.credential(), protocol, id)
+                .await
+            {
+                Ok(session) => session,
+                Err(refusal) => return Outcome::Reply(Reply::Message(refusal)),
+            }
+        }
     };
     caller.forward_credential(&session);
     let mut facts = Facts::default();
