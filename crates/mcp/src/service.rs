@@ -246,7 +246,7 @@ impl McpService {
             params.insert("protocolVersion".into(), Value::String(protocol.clone()));
         }
         let started = self.targets.iter().map(|spec| {
-            let upstream = self.connect(spec, None, &forwarded);
+            let upstream = self.connect(spec, None, forwarded);
             let message = upstream_request.clone();
             async move {
                 let answered =
