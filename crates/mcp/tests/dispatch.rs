@@ -98,6 +98,29 @@ impl HttpClient for FakeTarget {
                     json!({"jsonrpc": "2.0", "id": id, "result": {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}}, "serverInfo": {"name": "fake", "version": "1"}}}),
                     true,
                 )),
+                // As the TypeScript SDK's servers answer after a restart.
+                Some("tools/call") if body["params"]["name"] == "after-restart" => {
+                    let mut response = Response::new(
+                        http_body_util::Full::new(Bytes::from(
+                            r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: No valid session ID provided"},"id":null}"#,
+                        ))
+                        .map_err(|n| match n {})
+                        .boxed(),
+                    );
+                    *response.status_mut() = StatusCode::BAD_REQUEST;
+                    Ok(response)
+                }
+                Some("tools/call") if body["params"]["name"] == "html" => {
+                    let mut response = Response::new(
+                        http_body_util::Full::new(Bytes::from("<html>maintenance</html>"))
+                            .map_err(|n| match n {})
+                            .boxed(),
+                    );
+                    response
+                        .headers_mut()
+                        .insert("content-type", "text/html".parse().unwrap());
+                    Ok(response)
+                }
                 Some("tools/call") => {
                     let (tx, rx) = mpsc::unbounded_channel();
                     match body["params"]["name"].as_str() {
@@ -482,4 +505,31 @@ async fn sessions_in_use_are_not_idle() {
         tokio::task::yield_now().await;
     }
     assert_eq!(service.session_count(), 0, "idle at last");
+}
+
+#[tokio::test]
+async fn a_target_that_forgot_the_session_ends_it_and_garbage_is_quoted() {
+    let target = FakeTarget::default();
+    let service = service(&target, Duration::from_secs(600));
+    let session = start_session(&service).await;
+    let html = Message::request(json!(1), "tools/call", json!({"name": "html"}));
+    let Reply::Message(answer) = handle(&service, &session, html).await else {
+        panic!("an error answer")
+    };
+    let message = answer.error().unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("content type text/html"), "{message}");
+    assert!(message.contains("<html>maintenance</html>"), "{message}");
+    assert!(
+        !message.contains("send one JSON-RPC"),
+        "advice for clients: {message}"
+    );
+    // A 400 about the session id is the target's way of saying it no longer knows it.
+    let call = Message::request(json!(2), "tools/call", json!({"name": "after-restart"}));
+    assert!(matches!(
+        handle(&service, &session, call).await,
+        Reply::SessionGone(_)
+    ));
 }

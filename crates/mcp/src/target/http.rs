@@ -110,7 +110,21 @@ impl HttpTarget {
             });
         }
         if !status.is_success() {
-            return Err(super::status_error(&self.name, response).await);
+            let error = super::status_error(&self.name, response).await;
+            // Some servers (the TypeScript SDK's among them) answer 400 "no valid session
+            // ID" rather than 404 for a session they no longer know, after a restart: it
+            // is the same news, and the client must start anew either way.
+            if let TargetError::Status {
+                status: 400, body, ..
+            } = &error
+                && had_session
+                && body.to_ascii_lowercase().contains("session")
+            {
+                return Err(TargetError::SessionGone {
+                    target: self.name.clone(),
+                });
+            }
+            return Err(error);
         }
         Ok(response)
     }
@@ -130,7 +144,13 @@ impl HttpTarget {
             return Ok(self.read_messages(response, id));
         }
         // A JSON answer is read here: no task is needed for a body that is already complete.
-        let messages = json_messages(&self.name, response.into_body()).await?;
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_string();
+        let messages = json_messages(&self.name, &content_type, response.into_body()).await?;
         let (tx, rx) = mpsc::channel(messages.len().max(1));
         for message in messages {
             let _ = tx.try_send(Ok(message));
@@ -165,8 +185,8 @@ impl HttpTarget {
         }
     }
 
-    /// Turns a JSON or SSE answer into messages; an SSE answer to a request ends with the
-    /// response carrying `id`.
+    /// Turns an SSE answer into messages; an answer to a request ends with the response
+    /// carrying `id`.
     fn read_messages(
         &self,
         response: http::Response<ResponseBody>,
@@ -174,14 +194,9 @@ impl HttpTarget {
     ) -> MessageStream {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let name = self.name.clone();
-        let sse = is_event_stream(&response);
         let body = response.into_body();
         tokio::spawn(async move {
-            let outcome = match sse {
-                true => relay_events(&name, body, id.as_deref(), &tx).await,
-                false => relay_json(&name, body, &tx).await,
-            };
-            if let Err(error) = outcome {
+            if let Err(error) = relay_events(&name, body, id.as_deref(), &tx).await {
                 let _ = tx.send(Err(error)).await;
             }
         });
@@ -190,25 +205,25 @@ impl HttpTarget {
 }
 
 /// The messages of a JSON answer (one, or a batch).
-async fn json_messages(name: &Arc<str>, body: ResponseBody) -> Result<Vec<Message>, TargetError> {
-    let bytes = read_limited(body, MAX_JSON_BODY).await;
-    crate::jsonrpc::parse_body(&bytes).map_err(|e| TargetError::Protocol {
-        target: name.clone(),
-        reason: e.message,
-    })
-}
-
-async fn relay_json(
+async fn json_messages(
     name: &Arc<str>,
+    content_type: &str,
     body: ResponseBody,
-    tx: &mpsc::Sender<Result<Message, TargetError>>,
-) -> Result<(), TargetError> {
-    for message in json_messages(name, body).await? {
-        if tx.send(Ok(message)).await.is_err() {
-            break;
+) -> Result<Vec<Message>, TargetError> {
+    let bytes = read_limited(body, MAX_JSON_BODY).await;
+    crate::jsonrpc::parse_body(&bytes).map_err(|e| {
+        let start = String::from_utf8_lossy(&bytes[..bytes.len().min(120)]).into_owned();
+        TargetError::Protocol {
+            target: name.clone(),
+            reason: format!(
+                "answered with something other than JSON-RPC (content type {content_type}: {}): {start:?}",
+                e.message
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+            ),
         }
-    }
-    Ok(())
+    })
 }
 
 async fn relay_events(
