@@ -166,6 +166,27 @@ impl Request<'_> {
         Reply::Message(Message::error_for(self.id.clone(), code, message))
     }
 
+    /// A request the gateway stopped waiting for may still run at the target: it is told
+    /// to stop, as the client would have told it (the protocol asks the sender to).
+    fn cancel_if_timed_out(&self, target: usize, error: &TargetError) {
+        let TargetError::Unreachable { reason, .. } = error else {
+            return;
+        };
+        if !reason.starts_with(crate::target::TIMED_OUT) {
+            return;
+        }
+        let cancel = Message::notification(
+            "notifications/cancelled",
+            json!({"requestId": self.id, "reason": reason}),
+        );
+        let session = self.session.clone();
+        tokio::spawn(async move {
+            if let Err(error) = session.targets[target].upstream.deliver(cancel).await {
+                tracing::debug!(%error, "the cancellation did not reach the MCP target");
+            }
+        });
+    }
+
     fn target_error(&self, error: TargetError) -> Reply {
         if let TargetError::SessionGone { .. } = error {
             return Reply::SessionGone(error.to_string());
@@ -396,6 +417,7 @@ impl Request<'_> {
             Ok(stream) => stream,
             Err(e) => {
                 session.end_request(&self.id);
+                self.cancel_if_timed_out(target, &e);
                 return self.target_error(e);
             }
         };

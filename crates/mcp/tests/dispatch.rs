@@ -98,6 +98,10 @@ impl HttpClient for FakeTarget {
                     json!({"jsonrpc": "2.0", "id": id, "result": {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}}, "serverInfo": {"name": "fake", "version": "1"}}}),
                     true,
                 )),
+                // The HTTP client gave up waiting (the backend's request timeout).
+                Some("tools/call") if body["params"]["name"] == "slow" => {
+                    Err(format!("{} 3s", mcp::target::TIMED_OUT))
+                }
                 // As the TypeScript SDK's servers answer after a restart.
                 Some("tools/call") if body["params"]["name"] == "after-restart" => {
                     let mut response = Response::new(
@@ -532,4 +536,30 @@ async fn a_target_that_forgot_the_session_ends_it_and_garbage_is_quoted() {
         handle(&service, &session, call).await,
         Reply::SessionGone(_)
     ));
+}
+
+#[tokio::test]
+async fn a_request_the_gateway_gave_up_on_is_cancelled_at_the_target() {
+    let target = FakeTarget::default();
+    let service = service(&target, Duration::from_secs(600));
+    let session = start_session(&service).await;
+    let call = Message::request(json!(88), "tools/call", json!({"name": "slow"}));
+    let Reply::Message(answer) = handle(&service, &session, call).await else {
+        panic!("an error answer")
+    };
+    assert_eq!(answer.error_code(), Some(-32001));
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    let log = target.log.lock().unwrap();
+    let cancel = log
+        .iter()
+        .find(|(_, _, body, _)| body["method"] == "notifications/cancelled")
+        .expect("the target is told to stop");
+    assert_eq!(cancel.2["params"]["requestId"], 88);
+    assert_eq!(
+        cancel.1.as_deref(),
+        Some("up-1"),
+        "in the request's session"
+    );
 }

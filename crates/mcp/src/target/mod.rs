@@ -74,6 +74,10 @@ pub enum TargetError {
     Protocol { target: Arc<str>, reason: String },
 }
 
+/// How an HTTP client reports that a target took longer than the backend's request
+/// timeout to answer: the request may be running there still.
+pub const TIMED_OUT: &str = "no response headers within";
+
 /// How long a target may take to set a session up (answer `initialize`, send the SSE
 /// `endpoint` event); a target that accepts connections and then stalls fails instead of
 /// hanging the client.

@@ -94,7 +94,7 @@ impl HttpClient for TargetClient {
             let response = match timeout {
                 Some(limit) => tokio::time::timeout(limit, sent)
                     .await
-                    .map_err(|_| format!("no response headers within {limit:?}"))?,
+                    .map_err(|_| format!("{} {limit:?}", mcp::target::TIMED_OUT))?,
                 None => sent.await,
             };
             response.map_err(|e| e.to_string())
