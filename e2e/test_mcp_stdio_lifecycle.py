@@ -1,20 +1,31 @@
-"""stdio MCP targets live as long as their session: the gateway kills their processes on a
-configuration reload and on shutdown, never leaving them behind."""
+"""stdio MCP targets live as long as their session: a reload that leaves their backend as it
+was keeps them; one that changes it, and shutdown, kill their processes, never leaving
+them behind."""
 
 import os
 import signal
 import subprocess
 import time
 import unittest
+import urllib.request
 
 from harness import Processes, free_port, mcp_route_config, start_gateway
-from mcp_tools import fixture, initialize
+from mcp_tools import call, fixture, initialize
 
 
-def config(port, marker, comment=""):
+def config(port, marker, comment="", env="{}"):
     args = fixture("stdio", marker)  # the port argument only marks the process
-    target = f'{{name: fixture, stdio: {{cmd: "{args[0]}", args: {args[1:]!r}}}}}'
+    target = f'{{name: fixture, stdio: {{cmd: "{args[0]}", args: {args[1:]!r}, env: {env}}}}}'
     return f"# {comment}\n" + mcp_route_config(port, "local", f"[{target}]")
+
+
+def reloads(metrics_port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    for line in text.splitlines():
+        if line.startswith('agentgateway_config_reloads_total{result="success"}'):
+            return int(float(line.split()[-1]))
+    return 0
 
 
 def running(marker):
@@ -43,13 +54,22 @@ class StdioLifecycleTest(unittest.TestCase):
             os.kill(pid, signal.SIGKILL)
         self.procs.stop()
 
-    def test_a_reload_ends_the_sessions_and_their_processes(self):
-        start_gateway(self.procs, config(self.port, self.marker, "first"))
+    def test_a_reload_keeps_unchanged_backends_and_ends_changed_ones(self):
+        _, metrics = start_gateway(self.procs, config(self.port, self.marker, "first"))
         session, _ = initialize(self.url)
         self.assertTrue(session)
-        self.assertEqual(len(running(self.marker)), 1, "one process for the session")
+        first = running(self.marker)
+        self.assertEqual(len(first), 1, "one process for the session")
+        # Only a comment changes: the backend, its session and its process go on.
         self.procs.write("gateway.yaml", config(self.port, self.marker, "second"))
+        self.assertTrue(wait_until(lambda: reloads(metrics) >= 1), "the change is loaded")
+        self.assertIn("result", call(self.url, session, 1, "ping", {}).response())
+        self.assertEqual(running(self.marker), first, "the same process serves it")
+        # The target's environment changes: the session ends with its process.
+        self.procs.write("gateway.yaml", config(self.port, self.marker, "third", "{MODE: new}"))
+        self.assertTrue(wait_until(lambda: reloads(metrics) >= 2), "the change is loaded")
         self.assertTrue(wait_until(lambda: not running(self.marker)), "the reload kills the process")
+        self.assertEqual(call(self.url, session, 2, "ping", {}).status, 404)
 
     def test_shutdown_kills_the_processes(self):
         start_gateway(self.procs, config(self.port, self.marker))

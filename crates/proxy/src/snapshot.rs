@@ -8,7 +8,7 @@ use config::ir::route::RouteRule;
 use config::ir::{Backend, BackendKind, Config, Listener, StaticBackend, WeightedBackend};
 
 use crate::llm_route::cloud_auth::TokenCache;
-use crate::mcp_route::McpEndpoint;
+use crate::mcp_route::{self, McpEndpoint};
 use crate::metrics::{Metrics, RequestLabels, RequestSeries};
 use crate::upstream::health::ProviderHealth;
 use crate::upstream::{UpstreamClient, UpstreamPools};
@@ -122,6 +122,11 @@ impl Snapshot {
             add_target(&jwks.target, pools, &mut clients, &mut live)?;
         }
         pools.retain(&live);
+        let mut kept = pools
+            .mcp_endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut endpoints = HashMap::new();
         let mcp = config
             .backends
             .values()
@@ -129,13 +134,21 @@ impl Snapshot {
                 let BackendKind::Mcp(settings) = &backend.kind else {
                     return None;
                 };
-                let endpoint =
-                    McpEndpoint::new(backend, settings, pools.mcp_sessions.clone(), |t| {
+                let name = backend.name().to_string();
+                let fingerprint = mcp_route::fingerprint(backend, settings);
+                let endpoint = match kept.remove(&name) {
+                    Some((same, endpoint)) if same == fingerprint => endpoint,
+                    _ => McpEndpoint::new(backend, settings, pools.mcp_sessions.clone(), |t| {
                         clients.get(&addr(t)).cloned()
-                    });
+                    }),
+                };
+                endpoints.insert(name, (fingerprint, endpoint.clone()));
                 Some((addr(backend.as_ref()), endpoint))
             })
             .collect();
+        // Backends that are gone or changed take their endpoints (and sessions) with them.
+        *kept = endpoints;
+        drop(kept);
         let health = live
             .iter()
             .map(|t| (addr(*t), Arc::new(ProviderHealth::default())))

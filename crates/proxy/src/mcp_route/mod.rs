@@ -39,10 +39,29 @@ const GATEWAY_VERSION: &str = env!("CARGO_PKG_VERSION");
 const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// One MCP backend of a configuration: its service (targets, sessions) and the legacy SSE
-/// connections open on it.
+/// connections open on it. A reload that leaves the backend as it was keeps the endpoint,
+/// so sessions with stdio or SSE targets (which live in it) go on.
+#[derive(Clone)]
 pub struct McpEndpoint {
     pub(crate) service: Arc<McpService>,
     legacy: Arc<Mutex<HashMap<String, Arc<legacy::LegacyConnection>>>>,
+}
+
+/// What decides whether an MCP backend is unchanged by a reload: its whole compiled form,
+/// target credentials included (which its `Debug` text leaves out).
+pub(crate) fn fingerprint(backend: &Backend, mcp: &McpBackend) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    format!("{backend:?}").hash(&mut hasher);
+    for target in &mcp.targets {
+        if let McpTransport::StreamableHttp { backend, .. } | McpTransport::Sse { backend, .. } =
+            &target.transport
+            && let Some(config::ir::BackendCredential::Authorization(secret)) = &backend.credential
+        {
+            secret.expose().hash(&mut hasher);
+        }
+    }
+    hasher.finish()
 }
 
 impl McpEndpoint {

@@ -34,6 +34,9 @@ pub struct UpstreamPools {
     /// Seals MCP session ids; the same key for every configuration, so sessions of HTTP
     /// targets survive reloads.
     pub mcp_sessions: std::sync::Arc<mcp::session_token::SessionCodec>,
+    /// MCP endpoints by backend, with the fingerprint of the configuration they were built
+    /// from: an unchanged backend keeps its endpoint (and its sessions) across reloads.
+    pub mcp_endpoints: Mutex<HashMap<String, (u64, crate::mcp_route::McpEndpoint)>>,
 }
 
 impl UpstreamPools {
@@ -42,6 +45,7 @@ impl UpstreamPools {
             clients: Mutex::default(),
             tokens: Default::default(),
             mcp_sessions,
+            mcp_endpoints: Mutex::default(),
         }
     }
 
