@@ -239,11 +239,15 @@ async fn route_and_serve(
     };
 
     // 8. Forward to the backend, within the route's overall deadline.
-    let mut llm_api = None;
-    if let BackendKind::Ai(_) | BackendKind::AiGroups(_) = &backend.backend.kind {
-        let api = llm_route::client_api(traffic.ai.as_deref(), parts.uri.path());
-        llm_api = Some(api);
-        log.llm_client = Some(api);
+    //    A URL rewrite may have changed which API the path names; the rewritten path decides.
+    if log.llm_client.is_some() && rule.filters.rewrite.is_some() {
+        log.llm_client = Some(llm_route::client_api(
+            traffic.ai.as_deref(),
+            parts.uri.path(),
+        ));
+    }
+    let llm_api = log.llm_client;
+    if let Some(api) = llm_api {
         // A path the gateway passes through reaches the provider without the route's
         // prefix, as the paths it interprets do (`/openai/v1/responses` -> `/v1/responses`),
         // unless the rule rewrites the path itself.
