@@ -182,3 +182,33 @@ async fn passed_through_paths_lose_the_route_prefix_as_interpreted_ones_do() {
     );
     assert_eq!(seen[1].body["input"], "hi");
 }
+
+#[tokio::test]
+async fn a_url_rewrite_decides_the_api_by_the_path_it_writes() {
+    let provider = ProviderMock::start(Flavor::OpenAi, Some("sk-gateway-key")).await;
+    let port = free_port();
+    let rules = "  - matches: [{path: {type: Exact, value: /chat}}]
+    filters:
+    - type: URLRewrite
+      urlRewrite: {path: {type: ReplaceFullPath, replaceFullPath: /v1/chat/completions}}
+    backendRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: llm}]
+";
+    let yaml = gateway(port)
+        + &common::ai_backend("openai", provider.port(), None)
+        + &common::route("r", rules);
+    let _gw = start(&yaml).await;
+    let ask = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    // `/chat` names no API; what it is rewritten to does: a chat, checked and answered.
+    let r = send(post_json(port, "/chat", &ask)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["object"], "chat.completion");
+    assert_eq!(provider.received()[0].path, "/v1/chat/completions");
+    let r = send(post_json(port, "/chat", &json!({"model": "gpt-4o"}))).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["param"], "messages");
+    assert_eq!(
+        provider.received().len(),
+        1,
+        "the gateway's chat checks refused it, not the provider"
+    );
+}
