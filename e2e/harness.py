@@ -79,16 +79,42 @@ class Processes:
         self.dir.cleanup()
 
 
-def mcp_route_config(port, backend, targets):
-    """A Gateway on `port` with one route to the MCP backend `backend`, whose `targets` are
-    given as a YAML flow sequence."""
+def gateway_config(port):
+    """A Gateway `gw` with one HTTP listener on `port`."""
     return f"""apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {{name: gw}}
 spec:
   gatewayClassName: agentgateway
   listeners: [{{name: http, port: {port}, protocol: HTTP}}]
----
+"""
+
+
+def static_route_config(port, backend_port, policies="", path="/"):
+    """`gateway_config(port)` with a route for `path` to a static backend `app` on
+    `backend_port`, whose `policies` are given as YAML lines indented by 4."""
+    return gateway_config(port) + f"""---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: app}}
+spec:
+  static: {{host: 127.0.0.1, port: {backend_port}}}
+{"  policies:" + chr(10) + policies if policies else ""}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: app}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: {path}}}}}]
+    backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: app}}]
+"""
+
+
+def mcp_route_config(port, backend, targets):
+    """A Gateway on `port` with one route to the MCP backend `backend`, whose `targets` are
+    given as a YAML flow sequence."""
+    return gateway_config(port) + f"""---
 apiVersion: agentgateway.dev/v1alpha1
 kind: AgentgatewayBackend
 metadata: {{name: {backend}}}

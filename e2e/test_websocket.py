@@ -12,32 +12,11 @@ import websockets
 from websockets.asyncio.server import serve
 from websockets.sync.client import connect
 
-from harness import Processes, free_port, start_gateway
+from harness import Processes, free_port, start_gateway, static_route_config
 
 
 def config(gateway_port, backend_port):
-    return f"""apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw}}
-spec:
-  gatewayClassName: agentgateway
-  listeners: [{{name: http, port: {gateway_port}, protocol: HTTP}}]
----
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: ws}}
-spec:
-  static: {{host: 127.0.0.1, port: {backend_port}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: ws}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /ws}}}}]
-    backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: ws}}]
-"""
+    return static_route_config(gateway_port, backend_port, path="/ws")
 
 
 async def session(connection):

@@ -137,6 +137,44 @@ impl Drop for Finisher {
     }
 }
 
+/// A request's record while the gateway works on its answer. Dropped before the answer is
+/// ready (the client reset its HTTP/2 stream, or closed the connection, mid-request; the
+/// server then drops the request's future), it is written with status 499, as nginx logs
+/// a client that closed the request, so no request goes unlogged and uncounted.
+pub struct Unanswered(Option<RequestLog>);
+
+/// The status logged for a request the client gave up before its answer.
+pub const CLIENT_CLOSED: u16 = 499;
+
+impl Unanswered {
+    pub fn new(record: RequestLog) -> Self {
+        Self(Some(record))
+    }
+
+    /// The record; None only after `answered`.
+    pub fn record(&mut self) -> Option<&mut RequestLog> {
+        self.0.as_mut()
+    }
+
+    /// The record, now that the answer is ready: it is logged with the answer.
+    pub fn answered(mut self) -> Option<RequestLog> {
+        self.0.take()
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.0.take() {
+            record.status = CLIENT_CLOSED;
+            Finisher {
+                record: Some(record),
+                bytes: 0,
+            }
+            .finish("client_gone");
+        }
+    }
+}
+
 /// Logs when the response body is done.
 pub struct AccessLog {
     finisher: Finisher,

@@ -23,7 +23,7 @@ use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 
 use crate::Shared;
-use crate::access_log::{AccessLog, RequestLog};
+use crate::access_log::{AccessLog, RequestLog, Unanswered};
 use crate::admission;
 use crate::body::{BoxBody, boxed, empty};
 use crate::deadline::{Elapsed, deadline};
@@ -59,7 +59,7 @@ pub async fn handle(
     let snapshot = shared.snapshot.load_full();
     let start = Instant::now();
     let host = request_host(&request);
-    let mut log = RequestLog {
+    let mut pending = Unanswered::new(RequestLog {
         start,
         method: request.method().clone(),
         host: host.clone(),
@@ -76,10 +76,13 @@ pub async fn handle(
         gen_ai: None,
         llm_client: None,
         mcp: None,
+    });
+    let Some(log) = pending.record() else {
+        return ProxyError::Internal("the request's record is gone".into()).to_response();
     };
     // Boxed: the pipeline's state machine is large, and the server moves the future it is
     // given; a box keeps that move to one pointer.
-    let response = match Box::pin(route_and_serve(&snapshot, conn, host, request, &mut log)).await {
+    let response = match Box::pin(route_and_serve(&snapshot, conn, host, request, log)).await {
         Ok(response) => match response.extensions().get::<GatewayAnswer>().cloned() {
             Some(answer) => {
                 log.error = Some(answer.kind);
@@ -102,6 +105,9 @@ pub async fn handle(
     log.status = response.status().as_u16();
     log.gen_ai = response.extensions().get::<SharedGenAiFacts>().cloned();
     let (parts, body) = response.into_parts();
+    let Some(log) = pending.answered() else {
+        return ProxyError::Internal("the request's record is gone".into()).to_response();
+    };
     let mut access = AccessLog::new(log, busy);
     // An answer with no body (a redirect, a preflight) is whole with its head: the server
     // never polls such a body, so its end would otherwise read as the client going away.

@@ -159,3 +159,34 @@ spec:
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"]["type"], "listener_not_found");
 }
+
+#[tokio::test]
+async fn a_request_the_client_abandons_is_still_counted_as_499() {
+    let up = Upstream::start("slow").await;
+    let port = free_port();
+    let yaml = gateway(port) + &backend("slow", up.port()) + &route_to("slow");
+    let gw = start(&yaml).await;
+    // An HTTP/2 client gives up on its request: the stream is reset before any answer.
+    let request = http::Request::get(format!("http://127.0.0.1:{port}/delay/2000"))
+        .body(Default::default())
+        .unwrap();
+    let client = test_support::client::h2c();
+    let abandoned = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        client.request(request),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the answer takes 2 s");
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = gw.shared().metrics.render();
+        if metrics.contains(r#"status="499""#) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        metrics.contains(r#"route="default/r",backend="default/slow",status="499"} 1"#),
+        "{metrics}"
+    );
+}
