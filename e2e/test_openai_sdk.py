@@ -2,6 +2,7 @@
 OpenAI provider (a separate process serving OpenAI's wire format)."""
 
 import json
+import time
 import unittest
 import urllib.request
 
@@ -53,7 +54,17 @@ apiVersion: v1
 kind: Secret
 metadata: {{name: provider-key}}
 stringData: {{api-key: {PROVIDER_KEY}}}
-""" + backend("ollama", "") + route("ollama", "/ollama") + backend("pinned", "model: missing-model") + route("pinned", "/pinned")
+""" + backend("ollama", "") + route("ollama", "/ollama") + backend("pinned", "model: missing-model") + route("pinned", "/pinned") + backend("budget", "") + route("budget", "/budget") + """
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: budget}
+spec:
+  targetRefs: [{group: agentgateway.dev, kind: AgentgatewayBackend, name: budget}]
+  traffic:
+    rateLimit:
+      local: [{tokens: 2000, unit: Hours}]
+"""
 
 
 class OpenAiSdkThroughGateway(unittest.TestCase):
@@ -154,6 +165,22 @@ class OpenAiSdkThroughGateway(unittest.TestCase):
                     for _ in stream:
                         pass
                 self.assertIn(says, str(raised.exception))
+
+    def test_a_request_that_can_never_fit_its_budget_is_not_retried_by_the_sdk(self):
+        retrying = openai.OpenAI(base_url=f"http://127.0.0.1:{self.port}/budget/v1", api_key="client-key", max_retries=3)
+        with self.assertRaises(openai.RateLimitError) as refused:
+            retrying.chat.completions.create(
+                model="llama3.2", max_tokens=5000, messages=[{"role": "user", "content": "hi"}]
+            )
+        self.assertIn("more than the token budget can ever hold", str(refused.exception))
+        # The SDK has made every attempt by the time it raises; their log lines may lag.
+        def attempts():
+            return [line for line in self.procs.log("gateway.log").splitlines() if "/budget/v1/chat/completions" in line]
+        deadline = time.time() + 5
+        while not attempts() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        self.assertEqual(len(attempts()), 1, "x-should-retry: false stops the SDK's retries")
 
     def test_access_log_names_models_and_tokens(self):
         self.client.chat.completions.create(model="llama3.2", messages=[{"role": "user", "content": "log me"}])
