@@ -190,6 +190,50 @@ class OpenAiSdkThroughGateway(unittest.TestCase):
         self.assertIn("gen_ai.usage.input_tokens=1418", lines[-1])
         self.assertIn('gen_ai.response.model="o4-mini-2025-04-16"', lines[-1])
 
+    def access_lines(self, model, wanted="", timeout=10.0):
+        """The gateway's access-log lines for requests naming `model`, once one holds `wanted`."""
+        deadline = time.time() + timeout
+        while True:
+            lines = [line for line in self.procs.log("gateway.log").splitlines() if f'gen_ai.request.model="{model}"' in line]
+            if any(wanted in line for line in lines) or time.time() > deadline:
+                return lines
+            time.sleep(0.05)
+
+    def test_a_stream_the_client_closes_is_logged_as_client_gone_under_its_model(self):
+        stream = self.client.chat.completions.create(
+            model="stall-stream", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        first = next(iter(stream))
+        self.assertEqual(first.model, "gpt-4o-mini-2024-07-18")
+        stream.close()
+        lines = self.access_lines("stall-stream", "outcome=")
+        self.assertTrue(lines, "the left stream is logged")
+        self.assertIn('outcome="client_gone"', lines[-1])
+        self.assertIn('gen_ai.response.model="gpt-4o-mini-2024-07-18"', lines[-1])
+        self.assertNotIn("gen_ai.usage.input_tokens=0", lines[-1], "no usage was reported, so none is logged")
+
+    def test_a_stream_the_provider_breaks_is_logged_as_such(self):
+        stream = self.client.chat.completions.create(
+            model="break-stream", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        with self.assertRaises(openai.APIError):
+            for _ in stream:
+                pass
+        lines = self.access_lines("break-stream", "outcome=")
+        self.assertTrue(lines)
+        self.assertIn('outcome="upstream_reset"', lines[-1])
+
+    def test_streams_that_do_not_ask_for_usage_are_counted_without_seeing_it(self):
+        stream = self.client.chat.completions.create(
+            model="no-usage-asked", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        chunks = list(stream)
+        self.assertTrue(chunks)
+        self.assertTrue(all(chunk.usage is None for chunk in chunks), "the SDK sees no usage it did not ask for")
+        self.assertTrue(all(chunk.choices for chunk in chunks))
+        lines = self.access_lines("no-usage-asked", "outcome=")
+        self.assertIn("gen_ai.usage.output_tokens=12", lines[-1])
+
     def test_token_usage_reaches_the_metrics(self):
         self.client.chat.completions.create(model="llama3.2", messages=[{"role": "user", "content": "hi"}])
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics") as r:

@@ -18,6 +18,8 @@ pub struct PreparedChat {
     /// The model the provider receives.
     pub model: String,
     pub stream: bool,
+    /// Whether a streamed request asks for the usage chunk (`stream_options.include_usage`).
+    pub usage_requested: bool,
 }
 
 /// Checks a Chat Completions body and applies the backend's model. When the backend names
@@ -40,6 +42,14 @@ struct ChatShape<'a> {
     messages: Option<NonEmptyList>,
     #[serde(default)]
     stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<StreamOptionsShape>,
+}
+
+#[derive(serde::Deserialize)]
+struct StreamOptionsShape {
+    #[serde(default)]
+    include_usage: Option<bool>,
 }
 
 /// Whether a JSON array has any element; the elements are checked as JSON and dropped,
@@ -87,6 +97,10 @@ fn prepare_unchanged(body: &Bytes, backend_model: Option<&str>) -> Option<Prepar
         body: body.clone(),
         model: model.into_owned(),
         stream: shape.stream.unwrap_or(false),
+        usage_requested: shape
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
     })
 }
 
@@ -102,6 +116,11 @@ pub(crate) fn prepare(
     let object = value.as_object_mut().ok_or(LlmError::NotAnObject)?;
     let checked = check_and_pin(object, backend_model)?;
     extra(object)?;
+    let usage_requested = object
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let body = if checked.model_replaced {
         Bytes::from(serde_json::to_vec(&value).map_err(|e| LlmError::InvalidJson(e.to_string()))?)
     } else {
@@ -111,7 +130,29 @@ pub(crate) fn prepare(
         body,
         model: checked.model,
         stream: checked.stream,
+        usage_requested,
     })
+}
+
+/// The body of a streamed request made to ask for the usage chunk: without it an OpenAI
+/// stream reports no tokens, and budgets and token metrics would miss the call. The
+/// client's other stream options are kept.
+pub fn request_stream_usage(body: &[u8]) -> Result<Bytes, LlmError> {
+    let mut value: Value =
+        serde_json::from_slice(body).map_err(|e| LlmError::InvalidJson(e.to_string()))?;
+    let object = value.as_object_mut().ok_or(LlmError::NotAnObject)?;
+    let options = object
+        .entry("stream_options")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !options.is_object() {
+        *options = Value::Object(Default::default());
+    }
+    if let Some(options) = options.as_object_mut() {
+        options.insert("include_usage".into(), Value::Bool(true));
+    }
+    serde_json::to_vec(&value)
+        .map(Bytes::from)
+        .map_err(|e| LlmError::InvalidJson(e.to_string()))
 }
 
 /// The model that answered and the usage, from a non-streamed response body.

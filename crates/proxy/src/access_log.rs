@@ -59,6 +59,15 @@ impl Finisher {
         if !tracing::enabled!(target: "access", tracing::Level::INFO) {
             return;
         }
+        let gen_ai = r
+            .gen_ai
+            .as_ref()
+            .map(|shared| shared.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        // A stream that ended badly says how, though the client saw a clean end.
+        let outcome = match (outcome, &gen_ai) {
+            ("complete", Some(facts)) => facts.stream_end.unwrap_or(outcome),
+            _ => outcome,
+        };
         let duration_ms = Millis(elapsed);
         let upstream = OrEmpty(r.upstream);
         // One line shape for every request; LLM calls add the GenAI fields.
@@ -93,17 +102,16 @@ impl Finisher {
             );
             return;
         }
-        match &r.gen_ai {
+        match gen_ai {
             None => access_line!(),
-            Some(shared) => {
-                let facts = shared.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                let usage = facts.usage.unwrap_or_default();
+            Some(facts) => {
+                // Usage nobody reported is left out rather than logged as zero tokens.
                 access_line!(
                     gen_ai.provider.name = facts.provider,
                     gen_ai.request.model = facts.request_model.as_str(),
                     gen_ai.response.model = facts.response_model.as_deref().unwrap_or(""),
-                    gen_ai.usage.input_tokens = usage.input,
-                    gen_ai.usage.output_tokens = usage.output,
+                    gen_ai.usage.input_tokens = facts.usage.map(|u| u.input),
+                    gen_ai.usage.output_tokens = facts.usage.map(|u| u.output),
                 )
             }
         }

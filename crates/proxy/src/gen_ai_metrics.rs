@@ -27,6 +27,10 @@ pub struct GenAiFacts {
     pub request_model: String,
     pub response_model: Option<String>,
     pub usage: Option<Usage>,
+    /// How a streamed answer ended when that was not cleanly (the provider broke off or
+    /// stopped early, a budget cut it): the access log's `outcome`, since the client's
+    /// stream itself still ends cleanly, with an error event.
+    pub stream_end: Option<&'static str>,
     /// Tokens reserved in token budgets, settled with `usage` when the answer ends.
     pub(crate) budget: Option<std::sync::Arc<crate::llm_route::budget::PendingBudget>>,
 }

@@ -32,10 +32,14 @@ pub trait Observer: Send + Sync + 'static {
     fn trailer(&mut self) -> Option<Bytes> {
         None
     }
+
+    /// Once, when the body is dropped before it ended or failed: the client went away
+    /// mid-body (its connection closed, its HTTP/2 stream was reset).
+    fn on_abandon(&mut self) {}
 }
 
 pin_project_lite::pin_project! {
-    pub struct Observed<B, O> {
+    pub struct Observed<B, O: Observer> {
         #[pin]
         inner: B,
         observer: O,
@@ -43,9 +47,20 @@ pin_project_lite::pin_project! {
         // The observer's trailer, still to be sent after the inner body ended.
         trailer: Option<Bytes>,
     }
+
+    // Runs before the fields are dropped, so an observer wrapped inside another (the LLM
+    // usage inside the access log) has had its say when the outer one writes its record.
+    impl<B, O: Observer> PinnedDrop for Observed<B, O> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !*this.finished {
+                this.observer.on_abandon();
+            }
+        }
+    }
 }
 
-impl<B, O> Observed<B, O> {
+impl<B, O: Observer> Observed<B, O> {
     pub fn new(inner: B, observer: O) -> Self {
         Self {
             inner,

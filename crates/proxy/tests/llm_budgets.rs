@@ -105,6 +105,53 @@ async fn a_failed_call_gives_its_reservation_back() {
     }
 }
 
+/// `x-ratelimit-remaining` of an answer.
+fn remaining(r: &test_support::client::Collected) -> u64 {
+    r.headers["x-ratelimit-remaining"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_stream_the_client_leaves_is_charged_what_it_streamed_not_its_reservation() {
+    use http_body_util::BodyExt;
+    let (_provider, port, gw) = llm_gateway(Flavor::OpenAi, "openai", None, BUDGET).await;
+    // 1500 reserved for the answer; the provider sends a few words, then the client leaves.
+    let stall = json!({"model": "stall-stream", "max_tokens": 1500, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let response = test_support::client::http1()
+        .request(team(port, "a", "/v1/chat/completions", &stall))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    body.frame().await.unwrap().unwrap();
+    drop(body);
+    // The gateway runs on this test's thread: once the stream's duration is recorded, its
+    // budget has been settled too.
+    for _ in 0..100 {
+        if gw
+            .shared()
+            .metrics
+            .render()
+            .contains("gen_ai_request_model=\"stall-stream\"")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut probe = ask(10);
+    probe["model"] = json!("missing-model");
+    let r = send(team(port, "a", "/v1/chat/completions", &probe)).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let left = remaining(&r);
+    assert!(
+        left > 1900,
+        "the left stream gave back what it did not stream (remaining {left} of 2000)"
+    );
+}
+
 #[tokio::test]
 async fn a_stream_past_its_budget_is_cut_with_an_error_event() {
     let budget = "---

@@ -453,3 +453,99 @@ async fn anthropic_token_counts_are_estimated_by_the_gateway_for_other_providers
         assert!(r.text().contains(says), "{}", r.text());
     }
 }
+
+/// The metrics text once `wanted` appears in it (a stream the client left is accounted
+/// for as its body is dropped, after the client has moved on).
+async fn metrics_with(gw: &proxy::Gateway, wanted: &str) -> String {
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = gw.shared().metrics.render();
+        if metrics.contains(wanted) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    metrics
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_is_measured_under_the_streams_model() {
+    let (_provider, port, gw) = llm_gateway(Flavor::OpenAi, "openai", None, "").await;
+    let request = chat(
+        port,
+        json!({"model": "stall-stream", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    let response = http1().request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(first.data_ref().is_some_and(|d| !d.is_empty()));
+    drop(body);
+    let labels = "gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"openai\",gen_ai_request_model=\"stall-stream\",gen_ai_response_model=\"gpt-4o-mini-2024-07-18\"";
+    let duration = format!("gen_ai_server_request_duration_count{{{labels}}} 1");
+    let metrics = metrics_with(&gw, &duration).await;
+    assert!(
+        metrics.contains(&duration),
+        "the left stream's duration is recorded: {metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "gen_ai_server_time_to_first_token_count{{{labels}}} 1"
+        )),
+        "its time to first token has the same labels: {metrics}"
+    );
+    assert!(
+        !metrics.contains("gen_ai_client_token_usage_count"),
+        "no usage was reported, so none is made up: {metrics}"
+    );
+
+    // The same for a stream translated for an Anthropic client.
+    let request = anthropic_messages(
+        port,
+        json!({"model": "stall-stream", "max_tokens": 16, "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    let response = http1().request(request).await.unwrap();
+    let mut body = response.into_body();
+    body.frame().await.unwrap().unwrap();
+    drop(body);
+    let duration = format!("gen_ai_server_request_duration_count{{{labels}}} 2");
+    let metrics = metrics_with(&gw, &duration).await;
+    assert!(metrics.contains(&duration), "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "gen_ai_server_time_to_first_token_count{{{labels}}} 2"
+        )),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn usage_is_asked_for_on_streams_whose_client_did_not_and_kept_from_it() {
+    let (provider, port, gw) = llm_gateway(Flavor::OpenAi, "openai", None, "").await;
+    let request = chat(
+        port,
+        json!({"model": "gpt-4o-mini", "stream": true, "stream_options": {"include_obfuscation": false}, "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    let response = http1().request(request).await.unwrap();
+    let text = collect(response).await.text();
+    let sent = &provider.received()[0].body;
+    assert_eq!(sent["stream_options"]["include_usage"], true, "{sent}");
+    assert_eq!(
+        sent["stream_options"]["include_obfuscation"], false,
+        "the client's own options are kept: {sent}"
+    );
+    let data = common::sse_data(&text);
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{text}");
+    assert!(
+        data.iter()
+            .filter(|d| d.as_str() != "[DONE]")
+            .all(|d| serde_json::from_str::<Value>(d).unwrap()["choices"][0].is_object()),
+        "the usage chunk the client did not ask for is not sent: {text}"
+    );
+    assert!(text.contains("Paris"), "the answer itself is whole: {text}");
+    let metrics = gw.shared().metrics.render();
+    assert!(
+        metrics.contains("gen_ai_token_type=\"output\"} 12"),
+        "the usage is counted all the same: {metrics}"
+    );
+}

@@ -135,6 +135,10 @@ pub struct ChatPassthrough {
     /// A choice's finish reason has been seen: the answer is whole.
     stopped: bool,
     done: bool,
+    /// The usage chunk was asked for by the gateway, not the client: it is read, not sent.
+    hide_usage_chunk: bool,
+    /// Whether a chunk has named the model that answers.
+    model_named: bool,
 }
 
 impl ChatPassthrough {
@@ -144,7 +148,15 @@ impl ChatPassthrough {
             usage: None,
             stopped: false,
             done: false,
+            hide_usage_chunk: false,
+            model_named: false,
         }
+    }
+
+    /// Keeps the usage-only chunk (no choices) from a client that did not ask for it.
+    pub fn hiding_usage_chunk(mut self) -> Self {
+        self.hide_usage_chunk = true;
+        self
     }
 }
 
@@ -156,12 +168,18 @@ impl EventTranslator for ChatPassthrough {
             self.done = true;
         } else {
             self.stopped = self.stopped || data.contains("\"finish_reason\":\"");
-            if data.contains("\"usage\":{") || data.contains("\"usage\": {") {
-                let (model, usage) = crate::openai::chunk_facts(data, true);
+            let has_usage = data.contains("\"usage\":{") || data.contains("\"usage\": {");
+            // The first chunk names the model; after it only the usage chunk is read.
+            if !self.model_named || has_usage {
+                let (model, usage) = crate::openai::chunk_facts(data, has_usage);
                 if let Some(model) = model {
                     self.model = model;
+                    self.model_named = true;
                 }
                 self.usage = usage.or(self.usage);
+                if has_usage && self.hide_usage_chunk && data.contains("\"choices\":[]") {
+                    return String::new();
+                }
             }
         }
         format!("data: {}\n\n", event.data)

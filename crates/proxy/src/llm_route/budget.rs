@@ -245,21 +245,36 @@ pub(crate) fn after_send(
 
 /// Settles the call's reservation with its usage (a failed call used nothing).
 pub(crate) fn settle(facts: &SharedGenAiFacts, usage: Option<Usage>) {
+    // Without a usage report the estimate stands: nothing is given back.
+    if let (Some(reserved), Some(usage)) = (take_reserved(facts), usage) {
+        reserved.settle(usage.input.saturating_add(usage.output));
+    }
+}
+
+/// Settles the reservation of a stream that stopped before the provider ended it (the
+/// client left, the provider broke off): the input as reported (or as estimated when the
+/// provider has not said) plus what was streamed. Providers bill what they generated, and
+/// they stop generating when the gateway closes the connection.
+pub(crate) fn settle_unfinished(facts: &SharedGenAiFacts, usage: Option<Usage>, streamed: u64) {
+    let Some(reserved) = take_reserved(facts) else {
+        return;
+    };
+    let reported = usage.unwrap_or_default();
+    let input = match reported.input {
+        0 => reserved.input,
+        n => n,
+    };
+    reserved.settle(input.saturating_add(reported.output.max(streamed)));
+}
+
+/// The call's reservation, once: whichever way the answer ends settles it.
+fn take_reserved(facts: &SharedGenAiFacts) -> Option<Reserved> {
     let pending = facts
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .budget
-        .take();
-    let Some(pending) = pending else {
-        return;
-    };
-    let reserved = pending.0.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(reserved) = reserved {
-        // Without a usage report the estimate stands: nothing is given back.
-        if let Some(usage) = usage {
-            reserved.settle(usage.input.saturating_add(usage.output));
-        }
-    }
+        .take()?;
+    pending.0.lock().unwrap_or_else(|p| p.into_inner()).take()
 }
 
 impl Reserved {
@@ -311,35 +326,40 @@ pub(crate) fn output_tokens(framed: &str) -> u64 {
     decoder
         .feed(framed.as_bytes())
         .iter()
-        .filter_map(|event| serde_json::from_str::<serde_json::Value>(&event.data).ok())
-        .map(|data| {
-            let mut tokens = 0;
-            for choice in data["choices"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
-                let delta = &choice["delta"];
-                for text in [&delta["content"], &delta["reasoning_content"]] {
-                    tokens += text.as_str().map_or(0, llm::tokens::estimate_text);
-                }
-                for call in delta["tool_calls"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                {
-                    tokens += call["function"]["arguments"]
-                        .as_str()
-                        .map_or(0, llm::tokens::estimate_text);
-                }
-            }
-            let delta = &data["delta"];
-            for text in [&delta["text"], &delta["partial_json"], &delta["thinking"]] {
-                tokens += text.as_str().map_or(0, llm::tokens::estimate_text);
-            }
-            tokens
-        })
+        .map(|event| event_output_tokens(event.data.as_bytes()))
         .sum()
+}
+
+/// Tokens of the answer text in one event's data, OpenAI chunk or Anthropic event, estimated.
+pub(crate) fn event_output_tokens(data: &[u8]) -> u64 {
+    let Ok(data) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return 0;
+    };
+    let mut tokens = 0;
+    for choice in data["choices"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let delta = &choice["delta"];
+        for text in [&delta["content"], &delta["reasoning_content"]] {
+            tokens += text.as_str().map_or(0, llm::tokens::estimate_text);
+        }
+        for call in delta["tool_calls"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            tokens += call["function"]["arguments"]
+                .as_str()
+                .map_or(0, llm::tokens::estimate_text);
+        }
+    }
+    let delta = &data["delta"];
+    for text in [&delta["text"], &delta["partial_json"], &delta["thinking"]] {
+        tokens += text.as_str().map_or(0, llm::tokens::estimate_text);
+    }
+    tokens
 }
 
 fn refusal(client: Dialect, estimate: u64, rejection: &Rejection) -> Response<BoxBody> {

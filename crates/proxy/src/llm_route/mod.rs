@@ -275,8 +275,22 @@ async fn chat(
         Ok(reserved) => reserved,
         Err(answer) => return Ok(answer),
     };
+    // OpenAI streams report usage only when asked; the gateway asks for clients that did
+    // not, and keeps the extra chunk from them. (Azure's older API versions refuse the
+    // option, so Azure streams go as the client sent them.)
+    let hide_usage_chunk = dialect == Dialect::OpenAi
+        && ai.provider == AiProvider::OpenAi
+        && prepared.stream
+        && !prepared.usage_requested;
+    let body = match hide_usage_chunk {
+        true => match llm::openai::request_stream_usage(&prepared.body) {
+            Ok(body) => body,
+            Err(e) => return Ok(client_error(dialect, &e)),
+        },
+        false => prepared.body,
+    };
     let model = prepared.model.clone();
-    let sent = send_json(snapshot, ai, out, credential, parts, prepared.body, &model).await;
+    let sent = send_json(snapshot, ai, out, credential, parts, body, &model).await;
     let (parts, body, labels, facts) = budget::after_send(sent, reserved)?;
     if !parts.status.is_success() {
         metrics.gen_ai.record(&labels, None, start.elapsed());
@@ -288,10 +302,14 @@ async fn chat(
     }
     let guard = policy.and_then(RequestPolicy::response_guard);
     let watched = budget::stream_watch(&facts).is_some();
-    if prepared.stream && (guard.is_some() || watched) {
+    if prepared.stream && (guard.is_some() || watched || hide_usage_chunk) {
         // A guarded (or budget-cut) stream is re-emitted event by event, so text can be
-        // masked, or the stream ended, in flight.
+        // masked, or the stream ended, in flight, or a chunk the client did not ask for
+        // kept back.
         let passthrough: Box<dyn llm::translate::EventTranslator> = match dialect {
+            Dialect::OpenAi if hide_usage_chunk => {
+                Box::new(ChatPassthrough::new(&model).hiding_usage_chunk())
+            }
             Dialect::OpenAi => Box::new(ChatPassthrough::new(&model)),
             Dialect::Anthropic => Box::new(AnthropicPassthrough::new(&model)),
         };
@@ -310,18 +328,7 @@ async fn chat(
         return Ok(stream.respond(parts, body));
     }
     if prepared.stream {
-        let observer = StreamUsage {
-            dialect,
-            decoder: SseDecoder::default(),
-            labels,
-            model: None,
-            usage: None,
-            start,
-            first: false,
-            whole: false,
-            metrics: metrics.clone(),
-            facts,
-        };
+        let observer = StreamUsage::new(dialect, labels, start, metrics, facts);
         return Ok(Response::from_parts(
             parts,
             boxed(Observed::new(body, observer)),
@@ -630,42 +637,140 @@ struct StreamUsage {
     model: Option<String>,
     usage: Option<Usage>,
     start: Instant,
-    first: bool,
+    /// When the first bytes came, until the time to first token is recorded: once the
+    /// stream has named its model, so the sample has the same labels as the call's others.
+    first: FirstToken,
     /// Whether the provider has said the answer is whole (see `Dialect::ends_answer`).
     whole: bool,
+    /// Output tokens streamed so far, estimated, when a token budget waits for the usage:
+    /// what a client that leaves mid-answer is charged.
+    streamed: Option<u64>,
     metrics: Arc<Metrics>,
     facts: SharedGenAiFacts,
+}
+
+impl StreamUsage {
+    fn new(
+        dialect: Dialect,
+        labels: GenAiLabels,
+        start: Instant,
+        metrics: &Arc<Metrics>,
+        facts: SharedGenAiFacts,
+    ) -> Self {
+        let budgeted = facts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .budget
+            .is_some();
+        Self {
+            dialect,
+            decoder: SseDecoder::default(),
+            labels,
+            model: None,
+            usage: None,
+            start,
+            first: FirstToken::default(),
+            whole: false,
+            streamed: budgeted.then_some(0),
+            metrics: metrics.clone(),
+            facts,
+        }
+    }
+
+    /// The response model, once the stream has named it, goes into every later sample.
+    fn take_model(&mut self) {
+        if let Some(model) = self.model.take() {
+            self.labels.response_model = model;
+        }
+    }
+
+    fn end(&mut self, how: StreamEnd) {
+        self.take_model();
+        self.first.record_pending(&self.metrics, &self.labels);
+        self.metrics
+            .gen_ai
+            .record(&self.labels, self.usage, self.start.elapsed());
+        match how {
+            StreamEnd::Whole => settle(&self.facts, &self.labels, self.usage),
+            StreamEnd::Broken(outcome) => settle_unfinished(
+                &self.facts,
+                &self.labels,
+                self.usage,
+                self.streamed,
+                outcome,
+            ),
+        }
+    }
+}
+
+/// How a stream ended, for its accounting.
+pub(crate) enum StreamEnd {
+    /// The provider ended it (whole or not: its usage, if any, is the provider's count).
+    Whole,
+    /// It stopped before the provider's end: the provider broke off, or the client left.
+    Broken(&'static str),
+}
+
+/// The time to first token of a stream: taken when its first bytes pass, recorded once the
+/// response model is known (or the stream ends).
+#[derive(Default)]
+pub(crate) struct FirstToken {
+    taken: Option<std::time::Duration>,
+    recorded: bool,
+}
+
+impl FirstToken {
+    /// Notes the first bytes; true the first time.
+    pub fn arrived(&mut self, start: Instant) -> bool {
+        if self.taken.is_some() || self.recorded {
+            return false;
+        }
+        self.taken = Some(start.elapsed());
+        true
+    }
+
+    /// Whether the first bytes came and their time waits to be recorded.
+    pub fn pending(&self) -> bool {
+        self.taken.is_some()
+    }
+
+    pub fn record_pending(&mut self, metrics: &Metrics, labels: &GenAiLabels) {
+        if let Some(elapsed) = self.taken.take() {
+            self.recorded = true;
+            metrics.gen_ai.first_token(labels, elapsed);
+        }
+    }
 }
 
 impl Observer for StreamUsage {
     const MAY_APPEND: bool = true;
 
     fn on_data(&mut self, data: &Bytes) {
-        if !self.first {
-            self.first = true;
-            self.metrics
-                .gen_ai
-                .first_token(&self.labels, self.start.elapsed());
-        }
+        self.first.arrived(self.start);
+        let streamed = &mut self.streamed;
         self.decoder.feed_each_raw(data, |name, payload| {
             self.dialect
                 .observe(name, payload, &mut self.model, &mut self.usage);
             self.whole = self.whole || self.dialect.ends_answer(name, payload);
+            if let Some(streamed) = streamed {
+                *streamed += budget::event_output_tokens(payload);
+            }
         });
+        if self.first.pending()
+            && let Some(model) = &self.model
+        {
+            // Kept in `model` too: the dialect reads the model only until it has one.
+            self.labels.response_model.clone_from(model);
+            self.first.record_pending(&self.metrics, &self.labels);
+        }
     }
 
     fn on_end(&mut self) {
-        if let Some(model) = self.model.take() {
-            self.labels.response_model = model;
-        }
-        self.metrics
-            .gen_ai
-            .record(&self.labels, self.usage, self.start.elapsed());
-        settle(&self.facts, &self.labels, self.usage);
+        self.end(StreamEnd::Whole);
     }
 
     fn on_error(&mut self, error: &BoxError) -> Option<Bytes> {
-        self.on_end();
+        self.end(StreamEnd::Broken(UPSTREAM_RESET));
         Some(
             self.dialect
                 .broken_stream_event(&format!("the provider stream broke off: {error}")),
@@ -673,6 +778,44 @@ impl Observer for StreamUsage {
     }
 
     fn trailer(&mut self) -> Option<Bytes> {
-        (!self.whole).then(|| self.dialect.cut_short_event())
+        if self.whole {
+            return None;
+        }
+        mark_stream_end(&self.facts, CUT_SHORT);
+        Some(self.dialect.cut_short_event())
     }
+
+    fn on_abandon(&mut self) {
+        self.end(StreamEnd::Broken(CLIENT_GONE));
+    }
+}
+
+/// Access-log outcomes of streams that did not end whole.
+pub(crate) const UPSTREAM_RESET: &str = "upstream_reset";
+pub(crate) const CUT_SHORT: &str = "cut_short";
+pub(crate) const CLIENT_GONE: &str = "client_gone";
+pub(crate) const BUDGET_EXHAUSTED: &str = "budget_exhausted";
+
+/// Notes for the access log how a stream ended, when that was not cleanly.
+pub(crate) fn mark_stream_end(facts: &SharedGenAiFacts, outcome: &'static str) {
+    facts.lock().unwrap_or_else(|p| p.into_inner()).stream_end = Some(outcome);
+}
+
+/// Completes the facts of a stream that stopped before the provider ended it: the usage
+/// the provider reported so far is logged, and a token budget is charged the input (as
+/// reported, or as estimated) plus the output streamed until then.
+pub(crate) fn settle_unfinished(
+    facts: &SharedGenAiFacts,
+    labels: &GenAiLabels,
+    usage: Option<Usage>,
+    streamed: Option<u64>,
+    outcome: &'static str,
+) {
+    {
+        let mut facts = facts.lock().unwrap_or_else(|p| p.into_inner());
+        facts.response_model = Some(labels.response_model.clone());
+        facts.usage = usage;
+        facts.stream_end = Some(outcome);
+    }
+    budget::settle_unfinished(facts, usage, streamed.unwrap_or(0));
 }

@@ -19,8 +19,10 @@ use llm::translate::EventTranslator;
 use crate::body::{BoxBody, BoxError, boxed};
 use crate::gen_ai_metrics::{GenAiLabels, SharedGenAiFacts};
 use crate::llm_route::budget::{self, PendingBudget};
-use crate::llm_route::settle;
 use crate::llm_route::wire::FrameDecoder;
+use crate::llm_route::{
+    BUDGET_EXHAUSTED, CLIENT_GONE, FirstToken, StreamEnd, UPSTREAM_RESET, settle, settle_unfinished,
+};
 use crate::metrics::Metrics;
 
 /// What a re-emitted stream needs besides the provider's body.
@@ -42,6 +44,12 @@ impl StreamParts {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/event-stream"),
         );
+        let budgeted = self
+            .facts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .budget
+            .is_some();
         let stream = ReemittedStream {
             inner: body,
             frames: self.frames,
@@ -51,9 +59,9 @@ impl StreamParts {
                 done: false,
                 labels: self.labels,
                 start: self.start,
-                first: false,
+                first: FirstToken::default(),
                 budget: budget::stream_watch(&self.facts),
-                streamed_tokens: 0,
+                streamed_tokens: budgeted.then_some(0),
                 metrics: self.metrics,
                 facts: self.facts,
             },
@@ -76,12 +84,14 @@ struct Emitter {
     done: bool,
     labels: GenAiLabels,
     start: Instant,
-    first: bool,
+    first: FirstToken,
     metrics: Arc<Metrics>,
     facts: SharedGenAiFacts,
-    /// A token budget that ends the stream once it is overrun, and what it has streamed.
+    /// A token budget that ends the stream once it is overrun.
     budget: Option<Arc<PendingBudget>>,
-    streamed_tokens: u64,
+    /// Output tokens streamed so far, estimated, when a token budget waits for the usage
+    /// (to cut the stream, or to charge a client that leaves mid-answer).
+    streamed_tokens: Option<u64>,
 }
 
 impl Emitter {
@@ -93,34 +103,37 @@ impl Emitter {
         }
         let from = out.len();
         self.translator.write_event(event, out);
-        let over = self.over_budget(&out[from..]);
-        if over {
+        if self.over_budget(&out[from..]) {
             let message = format!(
                 "token budget exhausted after about {} streamed tokens; the answer was cut",
-                self.streamed_tokens
+                self.streamed_tokens.unwrap_or(0)
             );
             out.push_str(&self.translator.error(&message));
-            self.finish();
+            self.finish(StreamEnd::Broken(BUDGET_EXHAUSTED));
         } else if self.translator.finished() {
-            self.finish();
+            self.finish(StreamEnd::Whole);
         }
     }
 
-    /// Whether the text just produced takes the stream past its token budget.
+    /// Counts the tokens of the text just produced (when a budget waits for them), and
+    /// says whether they take the stream past a budget that cuts streams.
     fn over_budget(&mut self, text: &str) -> bool {
-        let Some(budget) = &self.budget else {
+        let Some(streamed) = &mut self.streamed_tokens else {
             return false;
         };
-        self.streamed_tokens += budget::output_tokens(text);
-        budget.overrun(self.streamed_tokens)
+        *streamed += budget::output_tokens(text);
+        self.budget
+            .as_ref()
+            .is_some_and(|budget| budget.overrun(*streamed))
     }
 
-    fn first_data(&mut self) {
-        if !self.first {
-            self.first = true;
-            self.metrics
-                .gen_ai
-                .first_token(&self.labels, self.start.elapsed());
+    /// Once the first read of the provider's body has been translated, the stream's model
+    /// is known (when the provider names it up front), and so the labels of its time to
+    /// first token.
+    fn first_read_done(&mut self) {
+        if self.first.pending() {
+            self.labels.response_model = self.translator.model().to_string();
+            self.first.record_pending(&self.metrics, &self.labels);
         }
     }
 
@@ -128,17 +141,27 @@ impl Emitter {
     fn fail(&mut self, message: &str) {
         let text = self.translator.error(message);
         self.push(text);
-        self.finish();
+        self.finish(StreamEnd::Broken(UPSTREAM_RESET));
     }
 
-    fn finish(&mut self) {
+    fn finish(&mut self, how: StreamEnd) {
         self.done = true;
         self.labels.response_model = self.translator.model().to_string();
+        self.first.record_pending(&self.metrics, &self.labels);
         let usage = self.translator.usage();
         self.metrics
             .gen_ai
             .record(&self.labels, usage, self.start.elapsed());
-        settle(&self.facts, &self.labels, usage);
+        match how {
+            StreamEnd::Whole => settle(&self.facts, &self.labels, usage),
+            StreamEnd::Broken(outcome) => settle_unfinished(
+                &self.facts,
+                &self.labels,
+                usage,
+                self.streamed_tokens,
+                outcome,
+            ),
+        }
     }
 
     fn push(&mut self, text: String) {
@@ -170,7 +193,7 @@ impl Body for ReemittedStream {
                     let Some(data) = frame.data_ref() else {
                         continue;
                     };
-                    emitter.first_data();
+                    emitter.first.arrived(emitter.start);
                     // What one read of the provider's body becomes goes out as one frame:
                     // a frame per event cost a trip through the body and the encoder each.
                     // Room for what the read becomes (chunks run larger than the events
@@ -180,6 +203,7 @@ impl Body for ReemittedStream {
                         .frames
                         .feed_each(data, |event| emitter.event(event, &mut out));
                     emitter.push(out);
+                    emitter.first_read_done();
                     if let Err(error) = fed {
                         emitter.fail(&format!("the provider's stream could not be read: {error}"));
                     }
@@ -191,7 +215,7 @@ impl Body for ReemittedStream {
                     // A provider that ends without its terminator still gets the client a clean end.
                     let text = emitter.translator.finish();
                     emitter.push(text);
-                    emitter.finish();
+                    emitter.finish(StreamEnd::Whole);
                 }
                 Poll::Pending => return Poll::Pending,
             }
@@ -204,5 +228,14 @@ impl Body for ReemittedStream {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::default()
+    }
+}
+
+impl Drop for ReemittedStream {
+    /// A stream dropped before its end: the client went away mid-answer.
+    fn drop(&mut self) {
+        if !self.emitter.done {
+            self.emitter.finish(StreamEnd::Broken(CLIENT_GONE));
+        }
     }
 }

@@ -396,15 +396,25 @@ fn sse_events(sample: &[u8]) -> Vec<Bytes> {
 
 /// A streamed answer, a piece at a time as a provider sends it. The model decides how it
 /// ends: `break-stream` cuts the connection after two pieces, `cut-stream` ends the body
-/// cleanly halfway.
+/// cleanly halfway, `stall-stream` sends half and then nothing until the gateway hangs up.
 fn streamed(pieces: Vec<Bytes>, model: &str, content_type: &'static str) -> Response<MockBody> {
     let breaks = model == "break-stream";
+    let stalls = model == "stall-stream";
     let cut_at = match model {
-        "cut-stream" => pieces.len() / 2,
+        "cut-stream" | "stall-stream" => pieces.len() / 2,
         _ => pieces.len(),
     };
     let (tx, rx) = mpsc::channel::<Result<Bytes, BoxError>>(4);
     tokio::spawn(async move {
+        if stalls {
+            for piece in pieces.into_iter().take(cut_at) {
+                if tx.send(Ok(piece)).await.is_err() {
+                    return;
+                }
+            }
+            tx.closed().await;
+            return;
+        }
         for (i, piece) in pieces.into_iter().take(cut_at).enumerate() {
             if breaks && i == 2 {
                 let _ = tx.send(Err("provider connection lost".into())).await;
