@@ -49,6 +49,8 @@ pub enum ProxyError {
     RequestTimeout { route: String, after: Duration },
     #[error("backend {backend} closed the connection or sent an invalid response: {reason}")]
     UpstreamProtocol { backend: String, reason: String },
+    #[error("backend {backend} did not answer: {reason}")]
+    UpstreamUnanswered { backend: String, reason: String },
     #[error("backend {backend}: could not obtain a credential for the provider: {reason}")]
     Credential { backend: String, reason: String },
     #[error("the request could not be forwarded: {0}")]
@@ -67,6 +69,7 @@ impl ProxyError {
                 ..
             }
             | Self::UpstreamProtocol { .. }
+            | Self::UpstreamUnanswered { .. }
             | Self::Credential { .. } => StatusCode::BAD_GATEWAY,
             Self::Connect { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamTimeout { .. } | Self::RequestTimeout { .. } => {
@@ -85,6 +88,7 @@ impl ProxyError {
             | Self::UpstreamTimeout { .. }
             | Self::RequestTimeout { .. }
             | Self::UpstreamProtocol { .. }
+            | Self::UpstreamUnanswered { .. }
             | Self::Credential { .. } => ErrorSource::Upstream,
             Self::NoBackends { .. } | Self::Internal(_) => ErrorSource::Internal,
         }
@@ -94,6 +98,14 @@ impl ProxyError {
     /// the request, or said so, qualify.
     pub fn retryable(&self) -> bool {
         matches!(self, Self::Connect { .. } | Self::UpstreamTimeout { .. })
+    }
+
+    /// Whether another provider may be asked: besides what `retryable` allows, a provider
+    /// that closed the connection without a byte of answer (crashed, or a load balancer
+    /// reset it). An LLM call has no effect beyond its answer, so asking again is safe;
+    /// it is not for the plain retries of any request.
+    pub fn fails_over(&self) -> bool {
+        self.retryable() || matches!(self, Self::UpstreamUnanswered { .. })
     }
 
     /// A short machine-readable name, used as the JSON `type` and in logs.
@@ -122,6 +134,7 @@ impl ProxyError {
             Self::UpstreamTimeout { .. } => "upstream_timeout",
             Self::RequestTimeout { .. } => "request_timeout",
             Self::UpstreamProtocol { .. } => "upstream_protocol_error",
+            Self::UpstreamUnanswered { .. } => "upstream_no_answer",
             Self::Credential { .. } => "credential_error",
             Self::InvalidRequest(_) => "invalid_request",
             Self::Internal(_) => "internal_error",

@@ -316,6 +316,10 @@ fn upstream_error(backend: &str, error: UpstreamError) -> ProxyError {
             backend: backend.to_string(),
             reason,
         },
+        UpstreamError::Unanswered(reason) => ProxyError::UpstreamUnanswered {
+            backend: backend.to_string(),
+            reason,
+        },
     }
 }
 

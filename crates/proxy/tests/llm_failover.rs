@@ -104,3 +104,74 @@ async fn the_last_provider_answer_is_passed_on_when_all_fail() {
         "the provider's own error is kept"
     );
 }
+
+/// A provider that takes each request and closes the connection without a byte of answer
+/// (a crashed process behind a load balancer, say).
+async fn hanging_up_provider() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = vec![0; 64 * 1024];
+            let mut read = Vec::new();
+            while !read.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => read.extend_from_slice(&buf[..n]),
+                }
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn a_provider_that_hangs_up_without_answering_fails_over() {
+    let fallback = ProviderMock::start(Flavor::OpenAi, None).await;
+    let (hanging, seen) = hanging_up_provider().await;
+    let port = free_port();
+    let _gw =
+        start(&(gateway(port) + &groups(hanging, "llama3.2", fallback.port()) + &route_to("llm")))
+            .await;
+    for _ in 0..2 {
+        let r = send(chat(port)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(fallback.received().len(), 2);
+    assert_eq!(
+        seen.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the provider that hung up is ejected after the first time"
+    );
+
+    // On its own, it is a 502 saying what happened, in the client's shape.
+    let port = free_port();
+    let _gw =
+        start(&(gateway(port) + &common::ai_backend("openai", hanging, None) + &route_to("llm")))
+            .await;
+    let r = send(common::post_json(
+        port,
+        "/v1/chat/completions",
+        &json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
+    ))
+    .await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(
+        r.json()["error"]["type"],
+        "upstream_no_answer",
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("closed the connection before answering"),
+        "{}",
+        r.text()
+    );
+}

@@ -95,23 +95,31 @@ pub(crate) async fn serve(
             full(bytes.clone()),
         )
         .await;
-        let health = snapshot.health(target);
+        // A failing provider is ejected even when it was the last to try: the next call
+        // then starts with one that may have recovered.
+        let eject = |wait: Duration| {
+            if let Some(h) = snapshot.health(target) {
+                h.eject(wait);
+            }
+        };
         match result {
-            Ok(response) if !fails_over(response.status()) || is_last => return Ok(response),
+            Ok(response) if !fails_over(response.status()) => return Ok(response),
             Ok(response) => {
-                let wait = retry_after(&response).unwrap_or(DEFAULT_EJECTION);
-                tracing::warn!(backend = %name, provider = %member.name, status = %response.status(), "provider failed; trying the next one");
-                if let Some(h) = health {
-                    h.eject(wait);
+                eject(retry_after(response.headers()).unwrap_or(DEFAULT_EJECTION));
+                if is_last {
+                    return Ok(response);
                 }
+                tracing::warn!(backend = %name, provider = %member.name, status = %response.status(), "provider failed; trying the next one");
                 last = Some(Ok(response));
             }
-            Err(e) if e.retryable() && !is_last => {
-                tracing::warn!(backend = %name, provider = %member.name, error = %e, "provider unreachable; trying the next one");
-                snapshot.metrics.count_connect_failure(&e);
-                if let Some(h) = health {
-                    h.eject(DEFAULT_EJECTION);
+            Err(e) if e.fails_over() => {
+                eject(DEFAULT_EJECTION);
+                if is_last {
+                    // Counted with the answer, like any request's last failure.
+                    return Err(e);
                 }
+                snapshot.metrics.count_connect_failure(&e);
+                tracing::warn!(backend = %name, provider = %member.name, error = %e, "provider unreachable; trying the next one");
                 last = Some(Err(e));
             }
             Err(e) => return Err(e),
@@ -124,8 +132,70 @@ pub(crate) async fn serve(
     })
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is rare from LLM providers).
-fn retry_after(response: &Response<BoxBody>) -> Option<Duration> {
-    let value = response.headers().get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// How long a provider asks to be left alone: OpenAI's and Azure's `retry-after-ms`, else
+/// `Retry-After` in seconds or as an HTTP date. Bounded, so a provider cannot eject itself
+/// for hours by mistake.
+fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    const LONGEST: Duration = Duration::from_secs(300);
+    let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
+    let wait = if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        Duration::try_from_secs_f64(ms / 1000.0).ok()?
+    } else {
+        let value = text(RETRY_AFTER.as_str())?;
+        match value.parse::<u64>() {
+            Ok(seconds) => Duration::from_secs(seconds),
+            Err(_) => httpdate::parse_http_date(value)
+                .ok()?
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default(),
+        }
+    };
+    Some(wait.min(LONGEST))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    http::HeaderName::from_static(k),
+                    http::HeaderValue::from_str(v).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn retry_after_in_milliseconds_seconds_or_a_date() {
+        let ms = headers(&[("retry-after-ms", "1500"), ("retry-after", "9")]);
+        assert_eq!(retry_after(&ms), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "7")])),
+            Some(Duration::from_secs(7))
+        );
+        let now = std::time::SystemTime::now();
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(60));
+        let wait = retry_after(&headers(&[("retry-after", &later)])).unwrap();
+        assert!(
+            wait > Duration::from_secs(50) && wait <= Duration::from_secs(60),
+            "{wait:?}"
+        );
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(60));
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", &past)])),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "86400")])),
+            Some(Duration::from_secs(300)),
+            "bounded"
+        );
+        assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
+        assert_eq!(retry_after(&headers(&[])), None);
+    }
 }

@@ -29,6 +29,9 @@ pub enum UpstreamError {
     Connect(#[from] ConnectError),
     #[error("{0}")]
     Protocol(String),
+    /// The backend closed the connection without answering a request it may have seen.
+    #[error("{0}")]
+    Unanswered(String),
 }
 
 impl UpstreamError {
@@ -138,6 +141,9 @@ impl UpstreamClient {
                         }) if reused => {
                             request = *unsent;
                             fresh_only = true;
+                        }
+                        Err(SendError::Unanswered(reason)) => {
+                            return Err(UpstreamError::Unanswered(reason));
                         }
                         Err(SendError::Unsent { reason, .. } | SendError::Failed(reason)) => {
                             return Err(UpstreamError::Protocol(reason));

@@ -55,6 +55,10 @@ pub enum SendError {
         request: Box<Request<BoxBody>>,
         reason: String,
     },
+    /// The connection closed (or was reset) after the request, or part of it, went out
+    /// and before a byte of answer came: the backend may or may not have acted on it.
+    #[error("{0}")]
+    Unanswered(String),
     #[error("{0}")]
     Failed(String),
 }
@@ -235,6 +239,14 @@ fn failed(failure: Failure, parts: http::request::Parts, upload: Upload) -> Send
         Replay::Untouched(body) if retry => Some(body),
         _ => None,
     };
+    let unanswered = matches!(
+        failure,
+        Failure::Write(_)
+            | Failure::Closed {
+                read_nothing: true,
+                ..
+            }
+    );
     let reason = match failure {
         Failure::Write(error) => format!("writing the request to the backend failed: {error}"),
         Failure::Closed { reason, .. } => reason,
@@ -246,6 +258,7 @@ fn failed(failure: Failure, parts: http::request::Parts, upload: Upload) -> Send
             request: Box::new(Request::from_parts(parts, body)),
             reason,
         },
+        None if unanswered => SendError::Unanswered(reason),
         None => SendError::Failed(reason),
     }
 }

@@ -360,7 +360,7 @@ async fn a_repeatable_request_closed_without_answer_is_handed_back() {
 #[tokio::test]
 async fn a_post_closed_without_answer_is_not_repeated() {
     let request = Request::post("http://backend/").body(full("{}")).unwrap();
-    let Err(SendError::Failed(reason)) =
+    let Err(SendError::Unanswered(reason)) =
         closing_backend().await.send(request, Kept::default()).await
     else {
         panic!("a POST the backend may have acted on was handed back for another try");
