@@ -117,17 +117,36 @@ macro_rules! provider_choice {
         impl $ty {
             /// How many of the provider fields are set (valid when exactly one).
             pub fn provider_count(&self) -> usize {
+                self.provider_fields().len()
+            }
+
+            /// The names of the provider fields that are set.
+            pub fn provider_fields(&self) -> Vec<&'static str> {
                 [
-                    self.openai.is_some(),
-                    self.anthropic.is_some(),
-                    self.gemini.is_some(),
-                    self.vertexai.is_some(),
-                    self.azureopenai.is_some(),
-                    self.bedrock.is_some(),
+                    ("openai", self.openai.is_some()),
+                    ("anthropic", self.anthropic.is_some()),
+                    ("gemini", self.gemini.is_some()),
+                    ("vertexai", self.vertexai.is_some()),
+                    ("azureopenai", self.azureopenai.is_some()),
+                    ("bedrock", self.bedrock.is_some()),
                 ]
                 .into_iter()
-                .filter(|set| *set)
-                .count()
+                .filter_map(|(name, set)| set.then_some(name))
+                .collect()
+            }
+
+            /// The models the provider fields pin, with the field each is under.
+            pub fn pinned_models(&self) -> Vec<(&'static str, &str)> {
+                [
+                    ("openai", self.openai.as_ref().and_then(|p| p.model.as_deref())),
+                    ("anthropic", self.anthropic.as_ref().and_then(|p| p.model.as_deref())),
+                    ("gemini", self.gemini.as_ref().and_then(|p| p.model.as_deref())),
+                    ("vertexai", self.vertexai.as_ref().and_then(|p| p.model.as_deref())),
+                    ("bedrock", self.bedrock.as_ref().and_then(|p| p.model.as_deref())),
+                ]
+                .into_iter()
+                .filter_map(|(name, model)| Some((name, model?)))
+                .collect()
             }
 
             /// `host` and `port` override the endpoint together or not at all.

@@ -121,7 +121,10 @@ fn find_key(
 ) -> Option<(usize, usize)> {
     for (n, line) in lines.iter().enumerate().skip(start) {
         let Some(line) = line else { continue };
-        if (line.content_col as isize) <= parent_col && n > start {
+        // A line at or left of the parent ends it; so does the next item of the list the
+        // parent is an item of (its `-` at the parent's column, its key further right).
+        let col = line.dash_col.unwrap_or(line.content_col) as isize;
+        if col <= parent_col && n > start {
             return None;
         }
         if (line.content_col as isize) > parent_col && is_key(line.content, key) {
@@ -189,6 +192,13 @@ spec:
         assert_eq!(line_of(DOC, "spec.rules[0].backendRefs[1].name"), Some(12));
         assert_eq!(line_of(DOC, "spec.rules[0].backendRefs[1].port"), Some(13));
         assert_eq!(line_of(DOC, "spec.rules[1].backendRefs[0].name"), Some(15));
+    }
+
+    #[test]
+    fn a_key_missing_from_a_list_item_is_not_found_in_the_next_item() {
+        // `port` is missing from backendRefs[0]: the path stops at the item, and does not
+        // run on into backendRefs[1], which has one.
+        assert_eq!(line_of(DOC, "spec.rules[0].backendRefs[0].port"), Some(11));
     }
 
     #[test]

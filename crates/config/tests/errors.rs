@@ -93,3 +93,46 @@ spec:
         load_and_compile(load_str("typos.yaml", text), &CompileOptions::default()).unwrap_err();
     insta::assert_snapshot!(errors.to_string());
 }
+
+/// Mistakes in LLM backends: every provider of a failover group is checked (not only up to
+/// the first bad one), and each error points at the provider it is about.
+const BROKEN_LLM: &str = "\
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: groups}
+spec:
+  ai:
+    groups:
+    - providers:
+      - name: a
+        openai: {}
+        policies:
+          http: {requestTimeout: 1 sec}
+      - name: b
+        bedrock: {region: us-east-1}
+      - name: c
+        vertexai: {projectId: p}
+      - name: d
+        openai: {model: \"\"}
+        policies:
+          tcp: {connectTimeout: 5 s}
+          tls: {caCertificateRefs: [{name: no-such-ca}]}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: both}
+spec:
+  ai:
+    provider:
+      openai: {}
+      anthropic: {}
+";
+
+#[test]
+fn every_provider_of_an_llm_backend_is_checked_and_located() {
+    let options = CompileOptions {
+        env: Arc::new(|_| None),
+    };
+    let errors = load_and_compile(load_str("llm.yaml", BROKEN_LLM), &options).unwrap_err();
+    insta::assert_snapshot!(errors.to_string());
+}

@@ -78,7 +78,10 @@ fn compile_backend(
         BackendKind::Static(Box::new(static_backend(
             ctx,
             entry,
-            "spec.static",
+            Fields {
+                connection: "spec.static",
+                policies: TOP_POLICIES,
+            },
             raw,
             policies,
             secrets,
@@ -109,15 +112,28 @@ fn compile_backend(
     Some(Backend::new(entry.key.clone(), kind))
 }
 
+/// Where in a backend's spec a connection's fields and its policies are written, for the
+/// paths (and so the lines) of its errors: a group's provider has its own of both.
+#[derive(Clone, Copy)]
+pub(super) struct Fields<'a> {
+    /// The host and port, e.g. `spec.static`.
+    pub connection: &'a str,
+    /// The policies in force, e.g. `spec.policies`.
+    pub policies: &'a str,
+}
+
+pub(super) const TOP_POLICIES: &str = "spec.policies";
+
 pub(super) fn static_backend(
     ctx: &mut Ctx<'_>,
     entry: &Entry<AgentgatewayBackend>,
-    field: &str,
+    fields: Fields<'_>,
     raw: &RawStatic,
     policies: &BackendPolicies,
     secrets: &ResolvedSecrets,
     credential: Option<BackendCredential>,
 ) -> Option<StaticBackend> {
+    let field = fields.connection;
     let mut ok = true;
     if raw.host.trim().is_empty() || raw.host.contains('/') || raw.host.contains(' ') {
         ctx.error(
@@ -135,11 +151,11 @@ pub(super) fn static_backend(
     let tls = policies
         .tls
         .as_ref()
-        .map(|tls| upstream_tls(ctx, entry, tls, secrets, &mut ok));
+        .map(|tls| upstream_tls(ctx, entry, fields.policies, tls, secrets, &mut ok));
     let connect_timeout = duration(
         ctx,
         entry,
-        "spec.policies.tcp.connectTimeout",
+        &format!("{}.tcp.connectTimeout", fields.policies),
         policies
             .tcp
             .as_ref()
@@ -150,7 +166,7 @@ pub(super) fn static_backend(
     let request_timeout = duration(
         ctx,
         entry,
-        "spec.policies.http.requestTimeout",
+        &format!("{}.http.requestTimeout", fields.policies),
         policies
             .http
             .as_ref()
@@ -235,17 +251,23 @@ fn ai_kind(
         let Some((kind, model)) = served_provider(provider) else {
             return Served::Invalid;
         };
+        let fields = Fields {
+            connection: "spec.ai.provider",
+            policies: TOP_POLICIES,
+        };
         return match provider_backend(
-            ctx, entry, provider, kind, model, policies, secrets, credential,
+            ctx, entry, fields, provider, kind, model, policies, secrets, credential,
         ) {
             Some(backend) => Served::Yes(BackendKind::Ai(Box::new(backend))),
             None => Served::Invalid,
         };
     }
     let mut groups = Vec::new();
-    for group in &ai.groups {
+    // Every provider is compiled, so that all of their errors are reported at once.
+    let mut invalid = false;
+    for (g, group) in ai.groups.iter().enumerate() {
         let mut members = Vec::new();
-        for named in &group.providers {
+        for (p, named) in group.providers.iter().enumerate() {
             let provider = LlmProvider {
                 openai: named.openai.clone(),
                 anthropic: named.anthropic.clone(),
@@ -259,10 +281,23 @@ fn ai_kind(
                 path_prefix: named.path_prefix.clone(),
             };
             let Some((kind, model)) = served_provider(&provider) else {
-                return Served::Invalid;
+                invalid = true;
+                continue;
             };
             // A provider's own policies replace the backend's (each has its own key).
             let own = named.policies.as_ref().unwrap_or(policies);
+            let connection = format!("spec.ai.groups[{g}].providers[{p}]");
+            let own_policies = format!("{connection}.policies");
+            // Without policies of its own a provider uses the backend's; when there are
+            // none either, its errors point at the provider, where they would be added.
+            let backend_has_policies = entry.resource.spec.policies.is_some();
+            let fields = Fields {
+                connection: &connection,
+                policies: match named.policies {
+                    None if backend_has_policies => TOP_POLICIES,
+                    _ => &own_policies,
+                },
+            };
             let own_credential = match named.policies.as_ref().and_then(|p| p.auth.as_ref()) {
                 Some(auth) => quiet_credential(ctx, entry, auth, secrets),
                 None => credential.clone(),
@@ -270,6 +305,7 @@ fn ai_kind(
             match provider_backend(
                 ctx,
                 entry,
+                fields,
                 &provider,
                 kind,
                 model,
@@ -281,10 +317,13 @@ fn ai_kind(
                     name: named.name.clone(),
                     backend,
                 }),
-                None => return Served::Invalid,
+                None => invalid = true,
             }
         }
         groups.push(members);
+    }
+    if invalid {
+        return Served::Invalid;
     }
     Served::Yes(BackendKind::AiGroups(Box::new(AiGroups { groups })))
 }
@@ -309,6 +348,7 @@ fn quiet_credential(
 fn provider_backend(
     ctx: &mut Ctx<'_>,
     entry: &Entry<AgentgatewayBackend>,
+    fields: Fields<'_>,
     provider: &LlmProvider,
     kind: AiProvider,
     model: Option<String>,
@@ -352,6 +392,7 @@ fn provider_backend(
         }
     };
     let raw = RawStatic { host, port };
+    let auth_field = format!("{}.auth", fields.policies);
     let credential = match (kind, credential) {
         // Bedrock signs with the standard AWS environment variables unless told otherwise.
         (AiProvider::Bedrock, None) => {
@@ -362,7 +403,7 @@ fn provider_backend(
             Some(cloud_credentials::aws(
                 ctx,
                 entry,
-                "spec.policies.auth",
+                &auth_field,
                 &default,
                 secrets,
             )?)
@@ -370,7 +411,7 @@ fn provider_backend(
         (AiProvider::VertexAi, None) => {
             ctx.error(
                 entry,
-                "spec.policies.auth",
+                &auth_field,
                 "Vertex AI needs a credential: requests carry an OAuth token minted from a service account",
                 "set policies.auth.gcp.secretRef to a Secret holding the service-account JSON key",
             );
@@ -378,15 +419,7 @@ fn provider_backend(
         }
         (_, credential) => credential,
     };
-    let mut target = static_backend(
-        ctx,
-        entry,
-        "spec.ai.provider",
-        &raw,
-        policies,
-        secrets,
-        credential,
-    )?;
+    let mut target = static_backend(ctx, entry, fields, &raw, policies, secrets, credential)?;
     if default_tls && target.tls.is_none() {
         target.tls = Some(UpstreamTls {
             ca_certificates: Vec::new(),
@@ -433,17 +466,56 @@ fn provider_backend(
 /// Per-attempt deadline for LLM calls unless `policies.http.requestTimeout` sets one.
 const DEFAULT_LLM_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Exactly one provider field, and a pinned model that names one.
+fn check_provider_fields(
+    ctx: &mut Ctx<'_>,
+    entry: &Entry<AgentgatewayBackend>,
+    path: &str,
+    set: &[&str],
+    models: &[(&str, &str)],
+) {
+    match set {
+        [_] => {}
+        [] => ctx.error(
+            entry,
+            path,
+            "no provider is set: exactly one of openai, anthropic, gemini, vertexai, azureopenai or bedrock must be",
+            "e.g. openai: {} (with host and port for an OpenAI-compatible server)",
+        ),
+        several => ctx.error(
+            entry,
+            path,
+            format!(
+                "{} are all set; exactly one of openai, anthropic, gemini, vertexai, azureopenai or bedrock must be",
+                several.join(", ")
+            ),
+            "a backend talks to one provider; use spec.ai.groups to fail over between several",
+        ),
+    }
+    for (kind, model) in models {
+        if model.trim().is_empty() {
+            ctx.error(
+                entry,
+                &format!("{path}.{kind}.model"),
+                "the model is empty: every request would be sent with no model",
+                "name the model to pin, or remove the field so that the client's model is used",
+            );
+        }
+    }
+}
+
 /// TLS settings for the backend; CA bundles come from Secrets (key `ca.crt`).
 fn upstream_tls(
     ctx: &mut Ctx<'_>,
     entry: &Entry<AgentgatewayBackend>,
+    policies_field: &str,
     tls: &BackendTls,
     secrets: &ResolvedSecrets,
     ok: &mut bool,
 ) -> UpstreamTls {
     let mut ca_certificates = Vec::new();
     for (i, ca_ref) in tls.ca_certificate_refs.iter().enumerate() {
-        let path = format!("spec.policies.tls.caCertificateRefs[{i}].name");
+        let path = format!("{policies_field}.tls.caCertificateRefs[{i}].name");
         let key = ObjectKey::new(ResourceKind::Secret, &entry.key.namespace, &ca_ref.name);
         let bundle = match secrets.get(&key) {
             None => Err((
@@ -602,9 +674,13 @@ fn check_ai(
             );
         }
         (Some(provider), true) => {
-            if provider.provider_count() != 1 {
-                ctx.error(entry, "spec.ai.provider", "exactly one of openai, anthropic, gemini, vertexai, azureopenai or bedrock must be set", "");
-            }
+            check_provider_fields(
+                ctx,
+                entry,
+                "spec.ai.provider",
+                &provider.provider_fields(),
+                &provider.pinned_models(),
+            );
             if !provider.endpoint_override_complete() {
                 ctx.error(
                     entry,
@@ -635,9 +711,13 @@ fn check_ai(
                             "provider names must be unique within a backend",
                         );
                     }
-                    if provider.provider_count() != 1 {
-                        ctx.error(entry, &path, "exactly one of openai, anthropic, gemini, vertexai, azureopenai or bedrock must be set", "");
-                    }
+                    check_provider_fields(
+                        ctx,
+                        entry,
+                        &path,
+                        &provider.provider_fields(),
+                        &provider.pinned_models(),
+                    );
                     if !provider.endpoint_override_complete() {
                         ctx.error(entry, &path, "`host` and `port` must be set together", "");
                     }

@@ -80,10 +80,15 @@ pub(super) fn compile(
                 host: raw.host.clone(),
                 port: raw.port,
             };
+            let connection_field = format!("{field}.static");
+            let fields = super::backend::Fields {
+                connection: &connection_field,
+                policies: super::backend::TOP_POLICIES,
+            };
             let Some(backend) = static_backend(
                 ctx,
                 entry,
-                &format!("{field}.static"),
+                fields,
                 &connection,
                 policies,
                 secrets,
