@@ -99,6 +99,10 @@ async fn the_last_provider_answer_is_passed_on_when_all_fail() {
     let r = send(chat(port)).await;
     assert_eq!(r.status, 429, "{}", r.text());
     assert_eq!(
+        r.headers["x-agentgateway-failed-providers"],
+        "primary (429)"
+    );
+    assert_eq!(
         r.json()["error"]["type"],
         "tokens",
         "the provider's own error is kept"
@@ -137,10 +141,15 @@ async fn a_provider_that_hangs_up_without_answering_fails_over() {
     let _gw =
         start(&(gateway(port) + &groups(hanging, "llama3.2", fallback.port()) + &route_to("llm")))
             .await;
-    for _ in 0..2 {
-        let r = send(chat(port)).await;
-        assert_eq!(r.status, 200, "{}", r.text());
-    }
+    let r = send(chat(port)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.headers["x-agentgateway-failed-providers"], "primary (upstream_no_answer)",
+        "the answer says which provider failed before it, and why"
+    );
+    let r = send(chat(port)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.headers.contains_key("x-agentgateway-failed-providers"));
     assert_eq!(fallback.received().len(), 2);
     assert_eq!(
         seen.load(std::sync::atomic::Ordering::SeqCst),

@@ -81,6 +81,9 @@ pub(crate) async fn serve(
     };
     let order = candidates(snapshot, groups);
     let mut last = None;
+    // The providers that failed before the answer, for the client and the operator to see
+    // that a failover happened and why.
+    let mut failed: Vec<String> = Vec::new();
     for (attempt, member) in order.iter().enumerate() {
         let is_last = attempt + 1 == order.len();
         let target = &member.backend.target;
@@ -103,13 +106,16 @@ pub(crate) async fn serve(
             }
         };
         match result {
-            Ok(response) if !fails_over(response.status()) => return Ok(response),
+            Ok(response) if !fails_over(response.status()) => {
+                return Ok(with_failed_providers(response, &failed));
+            }
             Ok(response) => {
                 eject(retry_after(response.headers()).unwrap_or(DEFAULT_EJECTION));
                 if is_last {
-                    return Ok(response);
+                    return Ok(with_failed_providers(response, &failed));
                 }
-                tracing::warn!(backend = %name, provider = %member.name, status = %response.status(), "provider failed; trying the next one");
+                tracing::warn!(backend = %name, provider = %member.name, status = response.status().as_u16(), "provider failed; trying the next one");
+                failed.push(format!("{} ({})", member.name, response.status().as_u16()));
                 last = Some(Ok(response));
             }
             Err(e) if e.fails_over() => {
@@ -120,6 +126,7 @@ pub(crate) async fn serve(
                 }
                 snapshot.metrics.count_connect_failure(&e);
                 tracing::warn!(backend = %name, provider = %member.name, error = %e, "provider unreachable; trying the next one");
+                failed.push(format!("{} ({})", member.name, e.kind()));
                 last = Some(Err(e));
             }
             Err(e) => return Err(e),
@@ -130,6 +137,19 @@ pub(crate) async fn serve(
             route: name.to_string(),
         })
     })
+}
+
+/// The header that names the providers that failed before this answer, with why.
+const FAILED_PROVIDERS: http::HeaderName =
+    http::HeaderName::from_static("x-agentgateway-failed-providers");
+
+fn with_failed_providers(mut response: Response<BoxBody>, failed: &[String]) -> Response<BoxBody> {
+    if !failed.is_empty()
+        && let Ok(value) = http::HeaderValue::from_str(&failed.join(", "))
+    {
+        response.headers_mut().insert(FAILED_PROVIDERS, value);
+    }
+    response
 }
 
 /// How long a provider asks to be left alone: OpenAI's and Azure's `retry-after-ms`, else
