@@ -44,6 +44,19 @@ pub struct GenAiLabels {
     pub provider: &'static str,
     pub request_model: String,
     pub response_model: String,
+    /// Why the call failed (the provider's status code, or how its stream ended), as the
+    /// conventions' `error.type`; None for a call that succeeded.
+    pub error_type: Option<String>,
+}
+
+impl GenAiLabels {
+    /// The labels of the same call, failed for `reason`.
+    pub fn failed(&self, reason: impl Into<String>) -> Self {
+        Self {
+            error_type: Some(reason.into()),
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -199,11 +212,15 @@ fn label_text(l: &GenAiLabels) -> String {
             .replace('"', "\\\"")
             .replace('\n', "\\n")
     };
-    format!(
+    let mut text = format!(
         "gen_ai_operation_name=\"{}\",gen_ai_provider_name=\"{}\",gen_ai_request_model=\"{}\",gen_ai_response_model=\"{}\"",
         l.operation,
         l.provider,
         escape(&l.request_model),
         escape(&l.response_model)
-    )
+    );
+    if let Some(error) = &l.error_type {
+        let _ = write!(text, ",error_type=\"{}\"", escape(error));
+    }
+    text
 }

@@ -147,7 +147,7 @@ async fn bad_requests_get_openai_shaped_errors() {
 
 #[tokio::test]
 async fn provider_404_is_passed_on_naming_the_model() {
-    let (_provider, port, _gw) =
+    let (_provider, port, gw) =
         llm_gateway(Flavor::OpenAi, "openai", Some("missing-model"), "").await;
     let r = send(chat(
         port,
@@ -166,6 +166,11 @@ async fn provider_404_is_passed_on_naming_the_model() {
             && message.contains("default/llm")
             && message.contains("missing-model"),
         "{message}"
+    );
+    let metrics = gw.shared().metrics.render();
+    assert!(
+        metrics.contains("gen_ai_server_request_duration_count{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"openai\",gen_ai_request_model=\"missing-model\",gen_ai_response_model=\"missing-model\",error_type=\"404\"} 1"),
+        "the failed call is measured as failed: {metrics}"
     );
 }
 
@@ -482,7 +487,8 @@ async fn a_client_that_leaves_mid_stream_is_measured_under_the_streams_model() {
     assert!(first.data_ref().is_some_and(|d| !d.is_empty()));
     drop(body);
     let labels = "gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"openai\",gen_ai_request_model=\"stall-stream\",gen_ai_response_model=\"gpt-4o-mini-2024-07-18\"";
-    let duration = format!("gen_ai_server_request_duration_count{{{labels}}} 1");
+    let duration =
+        format!("gen_ai_server_request_duration_count{{{labels},error_type=\"client_gone\"}} 1");
     let metrics = metrics_with(&gw, &duration).await;
     assert!(
         metrics.contains(&duration),
@@ -508,7 +514,8 @@ async fn a_client_that_leaves_mid_stream_is_measured_under_the_streams_model() {
     let mut body = response.into_body();
     body.frame().await.unwrap().unwrap();
     drop(body);
-    let duration = format!("gen_ai_server_request_duration_count{{{labels}}} 2");
+    let duration =
+        format!("gen_ai_server_request_duration_count{{{labels},error_type=\"client_gone\"}} 2");
     let metrics = metrics_with(&gw, &duration).await;
     assert!(metrics.contains(&duration), "{metrics}");
     assert!(

@@ -293,7 +293,8 @@ async fn chat(
     let sent = send_json(snapshot, ai, out, credential, parts, body, &model).await;
     let (parts, body, labels, facts) = budget::after_send(sent, reserved)?;
     if !parts.status.is_success() {
-        metrics.gen_ai.record(&labels, None, start.elapsed());
+        let failed = labels.failed(parts.status.as_u16().to_string());
+        metrics.gen_ai.record(&failed, None, start.elapsed());
         budget::settle(&facts, Some(Usage::default()));
         return Ok(provider_error(parts, body, ai, dialect, &model, &out.backend_name).await);
     }
@@ -578,6 +579,7 @@ pub(crate) async fn send_json(
         provider: ai.provider.name(),
         request_model: model.to_string(),
         response_model: model.to_string(),
+        error_type: None,
     };
     let (mut parts, body) = response.into_parts();
     let facts = new_facts(ai, model);
@@ -687,6 +689,9 @@ impl StreamUsage {
     fn end(&mut self, how: StreamEnd) {
         self.take_model();
         self.first.record_pending(&self.metrics, &self.labels);
+        if let StreamEnd::Broken(outcome) = how {
+            self.labels.error_type = Some(outcome.to_string());
+        }
         self.metrics
             .gen_ai
             .record(&self.labels, self.usage, self.start.elapsed());
@@ -766,7 +771,12 @@ impl Observer for StreamUsage {
     }
 
     fn on_end(&mut self) {
-        self.end(StreamEnd::Whole);
+        // Ended by the provider before its answer was whole: the trailer tells the client.
+        let how = match self.whole {
+            true => StreamEnd::Whole,
+            false => StreamEnd::Broken(CUT_SHORT),
+        };
+        self.end(how);
     }
 
     fn on_error(&mut self, error: &BoxError) -> Option<Bytes> {
@@ -778,11 +788,7 @@ impl Observer for StreamUsage {
     }
 
     fn trailer(&mut self) -> Option<Bytes> {
-        if self.whole {
-            return None;
-        }
-        mark_stream_end(&self.facts, CUT_SHORT);
-        Some(self.dialect.cut_short_event())
+        (!self.whole).then(|| self.dialect.cut_short_event())
     }
 
     fn on_abandon(&mut self) {
@@ -795,11 +801,6 @@ pub(crate) const UPSTREAM_RESET: &str = "upstream_reset";
 pub(crate) const CUT_SHORT: &str = "cut_short";
 pub(crate) const CLIENT_GONE: &str = "client_gone";
 pub(crate) const BUDGET_EXHAUSTED: &str = "budget_exhausted";
-
-/// Notes for the access log how a stream ended, when that was not cleanly.
-pub(crate) fn mark_stream_end(facts: &SharedGenAiFacts, outcome: &'static str) {
-    facts.lock().unwrap_or_else(|p| p.into_inner()).stream_end = Some(outcome);
-}
 
 /// Completes the facts of a stream that stopped before the provider ended it: the usage
 /// the provider reported so far is logged, and a token budget is charged the input (as

@@ -148,6 +148,9 @@ impl Emitter {
         self.done = true;
         self.labels.response_model = self.translator.model().to_string();
         self.first.record_pending(&self.metrics, &self.labels);
+        if let StreamEnd::Broken(outcome) = how {
+            self.labels.error_type = Some(outcome.to_string());
+        }
         let usage = self.translator.usage();
         self.metrics
             .gen_ai

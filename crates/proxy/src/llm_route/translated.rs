@@ -249,7 +249,8 @@ pub(crate) async fn chat(
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::TRANSFER_ENCODING);
     if !parts.status.is_success() {
-        metrics.gen_ai.record(&labels, None, start.elapsed());
+        let failed = labels.failed(parts.status.as_u16().to_string());
+        metrics.gen_ai.record(&failed, None, start.elapsed());
         super::budget::settle(&facts, Some(Usage::default()));
         let bytes = collect_limited(body, RESPONSE_LIMIT)
             .await
