@@ -68,10 +68,11 @@ pub(crate) fn admit(
 pub(crate) fn decide(
     traffic: &TrafficSettings,
     parts: &mut http::request::Parts,
+    host: &str,
     client_ip: IpAddr,
     admitted: &mut Admitted,
 ) -> Result<(), Response<BoxBody>> {
-    authorize(traffic, parts, client_ip, admitted)?;
+    authorize(traffic, parts, host, client_ip, admitted)?;
     limit_requests(traffic, parts, client_ip, admitted)
 }
 
@@ -93,7 +94,7 @@ pub(crate) async fn external_authz(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let host = request_host(parts);
+    let host = request_authority(parts);
     let protocol = match parts.version {
         http::Version::HTTP_2 => "HTTP/2",
         http::Version::HTTP_10 => "HTTP/1.0",
@@ -159,13 +160,20 @@ pub(crate) async fn external_authz(
     }
 }
 
-/// The Host the client addressed (HTTP/1.1 `Host`, or the HTTP/2 authority).
-fn request_host(parts: &http::request::Parts) -> &str {
+/// The authority the client addressed, as it wrote it (port included), with the same
+/// precedence as routing: the request target's authority (HTTP/2, or an HTTP/1.1
+/// absolute-form target, where `Host` must be ignored), else `Host`.
+fn request_authority(parts: &http::request::Parts) -> &str {
     parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| parts.uri.host())
+        .uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
         .unwrap_or_default()
 }
 
@@ -182,15 +190,18 @@ fn set_headers(headers: &mut HeaderMap, pairs: Vec<(String, String)>) {
 }
 
 /// What CEL expressions see of the request and of who sent it.
+/// `host` is the one the request was routed by (lower case, no port), so that a rule about
+/// a host judges exactly the requests routed as that host, however the client spelled it.
 pub(crate) fn attributes<'a>(
     parts: &'a http::request::Parts,
+    host: &'a str,
     client_ip: IpAddr,
     admitted: &'a Admitted,
 ) -> RequestAttributes<'a> {
     RequestAttributes {
         method: parts.method.as_str(),
         path: parts.uri.path(),
-        host: request_host(parts),
+        host,
         headers: &parts.headers,
         source_ip: Some(client_ip),
         jwt: admitted.jwt.as_ref().map(Claims::as_map),
@@ -206,13 +217,14 @@ pub(crate) fn attributes<'a>(
 fn authorize(
     traffic: &TrafficSettings,
     parts: &http::request::Parts,
+    host: &str,
     client_ip: IpAddr,
     admitted: &Admitted,
 ) -> Result<(), Response<BoxBody>> {
     let Some(authorizer) = &traffic.authorizer else {
         return Ok(());
     };
-    let attributes = attributes(parts, client_ip, admitted);
+    let attributes = attributes(parts, host, client_ip, admitted);
     match authorizer.check(&attributes) {
         AuthzDecision::Allowed => Ok(()),
         AuthzDecision::Denied { reason } => Err(refusal(
@@ -473,12 +485,13 @@ fn refusal(
 pub(crate) async fn limit_globally(
     traffic: &TrafficSettings,
     parts: &mut http::request::Parts,
+    host: &str,
     client_ip: IpAddr,
     admitted: &mut Admitted,
     metrics: &crate::metrics::Metrics,
 ) -> Result<(), Response<BoxBody>> {
     if let Some(rls) = &traffic.rate_limit_service {
-        ask_rate_limit_service(rls, parts, client_ip, admitted, metrics).await?;
+        ask_rate_limit_service(rls, parts, host, client_ip, admitted, metrics).await?;
     }
     let Some(global) = &traffic.global_limits else {
         return Ok(());
@@ -553,12 +566,13 @@ pub(crate) async fn limit_globally(
 async fn ask_rate_limit_service(
     rls: &config::ir::policy::RateLimitService,
     parts: &http::request::Parts,
+    host: &str,
     client_ip: IpAddr,
     admitted: &mut Admitted,
     metrics: &crate::metrics::Metrics,
 ) -> Result<(), Response<BoxBody>> {
     let descriptors: Vec<Vec<(String, String)>> = {
-        let attributes = attributes(parts, client_ip, admitted);
+        let attributes = attributes(parts, host, client_ip, admitted);
         rls.descriptors
             .iter()
             .filter(|d| d.unit == LimitUnit::Requests)

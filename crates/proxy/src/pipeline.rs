@@ -190,13 +190,16 @@ async fn route_and_serve(
             return Ok(answer);
         }
     }
-    if let Err(answer) = admission::decide(traffic, &mut parts, conn.client.ip(), &mut admitted) {
+    if let Err(answer) =
+        admission::decide(traffic, &mut parts, &host, conn.client.ip(), &mut admitted)
+    {
         return Ok(answer);
     }
     if traffic.rate_limit_service.is_some() || traffic.global_limits.is_some() {
         let limited: AdmissionFuture<'_> = Box::pin(admission::limit_globally(
             traffic,
             &mut parts,
+            &host,
             conn.client.ip(),
             &mut admitted,
             &snapshot.metrics,
@@ -220,7 +223,7 @@ async fn route_and_serve(
             traffic,
             listener,
             host: &host,
-            attributes: admission::attributes(&parts, conn.client.ip(), &admitted),
+            attributes: admission::attributes(&parts, &host, conn.client.ip(), &admitted),
         };
         let mut facts = mcp_route::McpLogFacts::default();
         // Boxed, as LLM routes are: the MCP future is large, and inline it would make every

@@ -432,6 +432,22 @@ async fn cel_authorization_rules_accumulate_and_fail_closed() {
     assert_eq!(upstream.seen().len(), 1);
 }
 
+#[tokio::test]
+async fn a_rule_about_a_host_sees_the_host_the_request_was_routed_by() {
+    let deny = "    authorization: {action: Deny, policy: {matchExpressions: ['request.host == \"admin.example.com\"']}}\n";
+    let (_upstream, port, _gw) = app(&policy("no-admin", "Gateway", "gw", deny)).await;
+    // However the client spells the host, the rule judges the one the route matched.
+    for (host, want) in [
+        ("admin.example.com", 403),
+        ("admin.example.com:8443", 403),
+        ("ADMIN.Example.com", 403),
+        ("www.example.com", 200),
+    ] {
+        let r = send(request(port, "GET", &[("host", host)])).await;
+        assert_eq!(r.status, want, "Host: {host}: {}", r.text());
+    }
+}
+
 #[test]
 fn a_cel_mistake_is_a_config_error_naming_the_expression() {
     let yaml = gateway(8080)
