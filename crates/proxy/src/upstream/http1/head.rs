@@ -168,9 +168,15 @@ pub(super) fn parse_response(
         .map(|header| (at(header.name.as_bytes()), at(header.value)))
         .collect();
     let head = buf.split_to(length).freeze();
-    let headers = header_map(&head, &places)?;
+    let mut headers = header_map(&head, &places)?;
     let framing = response_framing(method, status, &headers)?;
-    let keep_alive = framing != ResponseFraming::UntilClose && wants_keep_alive(version, &headers);
+    let mut keep_alive =
+        framing != ResponseFraming::UntilClose && wants_keep_alive(version, &headers);
+    if headers.contains_key(TRANSFER_ENCODING) && headers.remove(CONTENT_LENGTH).is_some() {
+        // Both framings at once: the transfer coding wins, the length must not travel on
+        // (the client would cut the body at it), and the connection is not trusted again.
+        keep_alive = false;
+    }
     Ok(Some(ResponseHead {
         status,
         version,
@@ -212,6 +218,20 @@ fn response_framing(
             .flat_map(|value| value.as_bytes().split(|&b| b == b','))
             .next_back()
             .map(<[u8]>::trim_ascii);
+        // Codings other than chunked (gzip, ...) would be lost with the hop-by-hop header
+        // and reach the client as if the bytes were plain.
+        let other = headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
+            .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"chunked"));
+        if let Some(coding) = other {
+            return Err(format!(
+                "the backend sent its body with transfer coding '{}', which the gateway does not decode; have it use Content-Encoding instead",
+                String::from_utf8_lossy(coding)
+            ));
+        }
         let chunked = last.is_some_and(|coding| coding.eq_ignore_ascii_case(b"chunked"));
         return Ok(if chunked {
             ResponseFraming::Chunked
@@ -385,18 +405,18 @@ mod tests {
         );
         assert_eq!(
             framing(
-                "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, Chunked\r\ncontent-length: 3\r\n\r\n",
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\ncontent-length: 3\r\n\r\n",
                 &Method::GET
             ),
             ResponseFraming::Chunked
         );
-        assert_eq!(
-            framing(
-                "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n",
-                &Method::GET
-            ),
-            ResponseFraming::UntilClose
-        );
+        for coded in ["gzip", "gzip, chunked"] {
+            let text = format!("HTTP/1.1 200 OK\r\ntransfer-encoding: {coded}\r\n\r\n");
+            assert!(
+                parse(&text, &Method::GET).is_err(),
+                "a coding the gateway cannot decode is refused: {coded}"
+            );
+        }
         assert_eq!(
             framing(
                 "HTTP/1.1 200 OK\r\ncontent-length: 3, 3\r\n\r\n",

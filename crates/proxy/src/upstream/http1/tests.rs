@@ -400,3 +400,31 @@ async fn an_idle_connection_closed_by_the_backend_is_not_usable() {
     }
     assert!(!usable, "a closed connection was still offered");
 }
+
+#[tokio::test]
+async fn a_content_length_beside_transfer_encoding_does_not_travel_on() {
+    let connection = answer_in_parts(&[
+        "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n",
+        "a\r\n0123456789\r\n0\r\n\r\n",
+    ])
+    .await;
+    let response = connection.send(get(), Kept::default()).await.unwrap();
+    assert!(
+        !response.headers().contains_key("content-length"),
+        "the client would cut the body at the length"
+    );
+    assert_eq!(body_text(response).await.unwrap(), "0123456789");
+}
+
+#[tokio::test]
+async fn a_transfer_coding_the_gateway_does_not_decode_is_refused() {
+    let connection = answer_in_parts(&[
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n",
+        "3\r\nabc\r\n0\r\n\r\n",
+    ])
+    .await;
+    let Err(SendError::Failed(reason)) = connection.send(get(), Kept::default()).await else {
+        panic!("gzip bytes would reach the client as plain ones");
+    };
+    assert!(reason.contains("transfer coding 'gzip'"), "{reason}");
+}
