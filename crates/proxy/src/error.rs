@@ -55,6 +55,8 @@ pub enum ProxyError {
     Credential { backend: String, reason: String },
     #[error("the request could not be forwarded: {0}")]
     InvalidRequest(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -76,6 +78,7 @@ impl ProxyError {
                 StatusCode::GATEWAY_TIMEOUT
             }
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -83,7 +86,8 @@ impl ProxyError {
         match self {
             Self::RouteNotFound { .. }
             | Self::ListenerNotFound { .. }
-            | Self::InvalidRequest(_) => ErrorSource::Downstream,
+            | Self::InvalidRequest(_)
+            | Self::MethodNotAllowed(_) => ErrorSource::Downstream,
             Self::Connect { .. }
             | Self::UpstreamTimeout { .. }
             | Self::RequestTimeout { .. }
@@ -137,6 +141,7 @@ impl ProxyError {
             Self::UpstreamUnanswered { .. } => "upstream_no_answer",
             Self::Credential { .. } => "credential_error",
             Self::InvalidRequest(_) => "invalid_request",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Internal(_) => "internal_error",
         }
     }

@@ -124,7 +124,9 @@ async fn route_and_serve(
     mut request: Request<Incoming>,
     log: &mut RequestLog,
 ) -> Result<Response<BoxBody>, ProxyError> {
-    // 0. One form of the path for matching, policies and the backend alike.
+    // 0. Requests the gateway does not serve, and one form of the path for matching,
+    //    policies and the backend alike.
+    check_form(&request)?;
     if let Some(uri) = path_normal::normalize(request.uri())? {
         *request.uri_mut() = uri;
     }
@@ -481,6 +483,32 @@ fn route_timeout(rule: &RouteRule, limit: Option<Duration>) -> ProxyError {
         route: rule.display_name().to_string(),
         after: limit.unwrap_or_default(),
     }
+}
+
+/// Refuses what no route can serve: a tunnel (CONNECT), and an HTTP/1.1 request without
+/// exactly one `Host` (RFC 9112 §3.2), whose host the gateway would have to guess.
+fn check_form<B>(request: &Request<B>) -> Result<(), ProxyError> {
+    if request.method() == http::Method::CONNECT {
+        return Err(ProxyError::MethodNotAllowed(
+            "CONNECT is not served: the gateway proxies HTTP requests (and WebSocket upgrades), not tunnels".into(),
+        ));
+    }
+    if request.version() == http::Version::HTTP_11 && request.uri().authority().is_none() {
+        let mut hosts = request.headers().get_all(header::HOST).iter();
+        let valid = match (hosts.next(), hosts.next()) {
+            // Checked by hand: parsing it as an authority would copy it on every request.
+            (Some(host), None) => {
+                !host.is_empty() && host.as_bytes().iter().all(u8::is_ascii_graphic)
+            }
+            _ => false,
+        };
+        if !valid {
+            return Err(ProxyError::InvalidRequest(
+                "an HTTP/1.1 request needs exactly one valid Host header".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Host of the request, lower-case and without port: `:authority` for HTTP/2, else `Host`.

@@ -190,3 +190,56 @@ async fn a_request_the_client_abandons_is_still_counted_as_499() {
         "{metrics}"
     );
 }
+
+/// Sends `raw` on a fresh connection and returns what comes back until the gateway closes
+/// the connection or stops sending.
+async fn raw_exchange(port: u16, raw: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(raw.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(Ok(n)) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), stream.read(&mut buf)).await
+    {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn tunnels_and_requests_without_one_host_are_refused_with_json() {
+    let up = Upstream::start("app").await;
+    let port = free_port();
+    let _gw = start(&(gateway(port) + &backend("app", up.port()) + &route_to("app"))).await;
+    let answer = raw_exchange(
+        port,
+        "CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    assert!(
+        answer.contains("\"method_not_allowed\"") && answer.contains("not tunnels"),
+        "{answer}"
+    );
+    for head in [
+        "GET / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nhost: a.example\r\nhost: b.example\r\n\r\n",
+    ] {
+        let answer = raw_exchange(port, head).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{head:?}: {answer}");
+        assert!(answer.contains("exactly one valid Host"), "{answer}");
+    }
+    // HTTP/1.0 needs no Host.
+    let answer = raw_exchange(port, "GET / HTTP/1.0\r\n\r\n").await;
+    assert!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+    assert!(up.seen().iter().all(|r| r.method != "CONNECT"));
+}
