@@ -32,12 +32,18 @@ pub async fn watch(
     interval: Duration,
 ) {
     let mut last = fingerprint(&path);
+    // What the last poll saw: a change is applied once a poll finds the file as the one
+    // before did, so a file still being written (an editor's save, a `cat >` of several
+    // documents) is not applied half-way.
+    let mut seen = last;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         let current = fingerprint(&path);
-        if current == last {
+        let settled = current == seen;
+        seen = current;
+        if current == last || !settled {
             continue;
         }
         last = current;

@@ -346,3 +346,45 @@ async fn every_failed_connection_is_counted_retries_included() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_file_still_being_written_is_applied_once_it_settles() {
+    let (old, new) = (Upstream::start("old").await, Upstream::start("new").await);
+    let port = free_port();
+    let config = |up: &Upstream| gateway(port) + &backend("up", up.port()) + &route_to("up");
+    let gw = start(&config(&old)).await;
+    let dir = std::env::temp_dir().join(format!("agw-settle-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gateway.yaml");
+    std::fs::write(&file, config(&old)).unwrap();
+    let interval = Duration::from_millis(50);
+    let watcher = tokio::spawn(proxy::reload::watch(
+        gw.clone(),
+        file.clone(),
+        config::CompileOptions::default(),
+        interval,
+    ));
+    let url = format!("http://127.0.0.1:{port}/");
+    // The file changes faster than the polls for a while (a slow writer): nothing of it
+    // is applied, though each state on its own would be a valid configuration.
+    for i in 0..12 {
+        std::fs::write(&file, format!("{}# write {i}\n", config(&new))).unwrap();
+        tokio::time::sleep(interval / 2).await;
+        assert_eq!(get(&url).await.headers["x-upstream"], "old", "write {i}");
+    }
+    // Then it settles, and is applied.
+    let mut upstream = String::new();
+    for _ in 0..100 {
+        upstream = get(&url).await.headers["x-upstream"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        if upstream == "new" {
+            break;
+        }
+        tokio::time::sleep(interval).await;
+    }
+    assert_eq!(upstream, "new");
+    watcher.abort();
+    let _ = std::fs::remove_dir_all(dir);
+}
