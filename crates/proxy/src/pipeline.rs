@@ -688,14 +688,30 @@ fn spawn_mirrors(
         if forward::prepare(&outbound, &mut head).is_err() {
             continue;
         }
+        let Some(place) = mirror::InFlight::take() else {
+            tracing::debug!(backend = %m.backend.name(), "too many mirrored requests in flight; not mirrored");
+            continue;
+        };
         let client = client.clone();
         let name = m.backend.name().clone();
+        // A mirror that never answers must not hold its connection for ever: it gets the
+        // route's timeout, as the real request does.
+        let limit = entry
+            .rule
+            .traffic
+            .timeouts
+            .request
+            .or(backend.request_timeout)
+            .unwrap_or(mirror::DEFAULT_TIMEOUT);
         tokio::spawn(async move {
-            match client.request(Request::from_parts(head, body)).await {
-                Ok(response) => {
+            let _place = place;
+            let sent = tokio::time::timeout(limit, client.request(Request::from_parts(head, body)));
+            match sent.await {
+                Ok(Ok(response)) => {
                     tracing::debug!(backend = %name, status = %response.status(), "mirror answered")
                 }
-                Err(error) => tracing::debug!(backend = %name, %error, "mirror failed"),
+                Ok(Err(error)) => tracing::debug!(backend = %name, %error, "mirror failed"),
+                Err(_) => tracing::debug!(backend = %name, ?limit, "mirror timed out"),
             }
         });
     }

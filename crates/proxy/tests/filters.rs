@@ -180,7 +180,95 @@ async fn request_mirror_copies_method_path_and_body() {
     assert_eq!(mirrored[0].method, "POST");
     assert_eq!(mirrored[0].path_and_query, "/upload");
     assert_eq!(mirrored[0].body.len(), body.len());
+    assert_eq!(
+        mirrored[0].headers["content-length"], "100000",
+        "the mirror is told the length, so it can tell a short body"
+    );
     assert_eq!(main.seen()[0].body.len(), body.len());
+}
+
+/// A gateway whose route `/` goes to `main` and is mirrored to a backend on `shadow_port`,
+/// with `timeouts` (YAML, indented for the rule) when given.
+async fn mirrored_gateway(
+    main: &Upstream,
+    shadow_port: u16,
+    timeouts: &str,
+) -> (u16, std::sync::Arc<proxy::Gateway>) {
+    let port = free_port();
+    let rules = format!(
+        "  - filters:
+    - type: RequestMirror
+      requestMirror: {{backendRef: {s}}}
+    backendRefs: [{m}]
+{timeouts}",
+        s = backend_ref("shadow"),
+        m = backend_ref("main")
+    );
+    let gw = start(
+        &(gateway(port)
+            + &backend("main", main.port())
+            + &backend("shadow", shadow_port)
+            + &route("r", &rules)),
+    )
+    .await;
+    (port, gw)
+}
+
+#[tokio::test]
+async fn a_client_body_cut_off_is_not_mirrored_as_a_whole_request() {
+    use tokio::io::AsyncWriteExt;
+    let (main, shadow) = (
+        Upstream::start("main").await,
+        Upstream::start("shadow").await,
+    );
+    let (port, _gw) = mirrored_gateway(&main, shadow.port(), "").await;
+    let mut client = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = "POST /upload HTTP/1.1\r\nhost: app\r\ncontent-length: 200000\r\n\r\n";
+    client.write_all(head.as_bytes()).await.unwrap();
+    client.write_all(&[b'x'; 100_000]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    drop(client);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The test upstream records an aborted body as empty.
+    assert!(
+        main.seen().iter().all(|r| r.body.is_empty()),
+        "the main backend saw an aborted body"
+    );
+    assert!(
+        shadow.seen().iter().all(|r| r.body.is_empty()),
+        "the mirror saw an aborted body too, not a complete request of half of it"
+    );
+}
+
+#[tokio::test]
+async fn a_mirror_that_never_answers_is_given_up_after_the_route_timeout() {
+    use tokio::io::AsyncReadExt;
+    let main = Upstream::start("main").await;
+    // A mirror that takes connections and never answers; it notes when the gateway hangs up.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shadow_port = listener.local_addr().unwrap().port();
+    let (closed_tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let closed_tx = closed_tx.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+                let _ = closed_tx.send(());
+            });
+        }
+    });
+    let (port, _gw) =
+        mirrored_gateway(&main, shadow_port, "    timeouts: {request: 300ms}\n").await;
+    let r = get(&format!("http://127.0.0.1:{port}/")).await;
+    assert_eq!(r.status, 200, "the real request never waits for the mirror");
+    let hung_up = tokio::time::timeout(std::time::Duration::from_secs(5), closed.recv()).await;
+    assert!(
+        hung_up.is_ok(),
+        "the mirror's connection is closed once the route's timeout passes"
+    );
 }
 
 #[tokio::test]
