@@ -97,7 +97,7 @@ impl Body for ChannelBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.size.clone()
+        self.size
     }
 }
 
@@ -123,7 +123,7 @@ pub fn tee(body: BoxBody, mirrors: usize) -> (BoxBody, Vec<BoxBody>) {
         bodies.push(http_body_util::BodyExt::boxed(ChannelBody {
             rx,
             cut,
-            size: size.clone(),
+            size,
         }));
     }
     let main = http_body_util::BodyExt::boxed(Observed::new(body, Tee { copies }));

@@ -146,23 +146,7 @@ async fn request_mirror_copies_method_path_and_body() {
         Upstream::start("main").await,
         Upstream::start("shadow").await,
     );
-    let port = free_port();
-    let rules = format!(
-        "  - filters:
-    - type: RequestMirror
-      requestMirror: {{backendRef: {s}}}
-    backendRefs: [{m}]
-",
-        s = backend_ref("shadow"),
-        m = backend_ref("main")
-    );
-    let _gw = start(
-        &(gateway(port)
-            + &backend("main", main.port())
-            + &backend("shadow", shadow.port())
-            + &route("r", &rules)),
-    )
-    .await;
+    let (port, _gw) = mirrored_gateway(&main, shadow.port(), "").await;
     let body = "x".repeat(100_000);
     let r = send(
         http::Request::post(format!("http://127.0.0.1:{port}/upload"))
