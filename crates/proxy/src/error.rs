@@ -57,6 +57,9 @@ pub enum ProxyError {
     InvalidRequest(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// The client went away before its request was whole (logged as nginx's 499).
+    #[error("the client went away: {0}")]
+    ClientGone(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -79,6 +82,8 @@ impl ProxyError {
             }
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::ClientGone(_) => StatusCode::from_u16(crate::access_log::CLIENT_CLOSED)
+                .unwrap_or(StatusCode::BAD_REQUEST),
         }
     }
 
@@ -87,7 +92,8 @@ impl ProxyError {
             Self::RouteNotFound { .. }
             | Self::ListenerNotFound { .. }
             | Self::InvalidRequest(_)
-            | Self::MethodNotAllowed(_) => ErrorSource::Downstream,
+            | Self::MethodNotAllowed(_)
+            | Self::ClientGone(_) => ErrorSource::Downstream,
             Self::Connect { .. }
             | Self::UpstreamTimeout { .. }
             | Self::RequestTimeout { .. }
@@ -142,6 +148,7 @@ impl ProxyError {
             Self::Credential { .. } => "credential_error",
             Self::InvalidRequest(_) => "invalid_request",
             Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::ClientGone(_) => "client_gone",
             Self::Internal(_) => "internal_error",
         }
     }

@@ -320,6 +320,11 @@ fn upstream_error(backend: &str, error: UpstreamError) -> ProxyError {
             backend: backend.to_string(),
             reason,
         },
+        UpstreamError::ClientBody { reason, gone: true } => ProxyError::ClientGone(reason),
+        UpstreamError::ClientBody {
+            reason,
+            gone: false,
+        } => ProxyError::InvalidRequest(reason),
     }
 }
 

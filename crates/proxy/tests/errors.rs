@@ -243,3 +243,43 @@ async fn tunnels_and_requests_without_one_host_are_refused_with_json() {
     );
     assert!(up.seen().iter().all(|r| r.method != "CONNECT"));
 }
+
+#[tokio::test]
+async fn a_broken_or_abandoned_request_body_is_the_clients_fault_not_the_backends() {
+    let up = Upstream::start("app").await;
+    let port = free_port();
+    let gw = start(&(gateway(port) + &backend("app", up.port()) + &route_to("app"))).await;
+    // A chunk size that is not hexadecimal.
+    let answer = raw_exchange(
+        port,
+        "POST /upload HTTP/1.1\r\nhost: app\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"invalid_request\""), "{answer}");
+
+    // A client that hangs up half-way through its body.
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut client = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let head = "POST /upload HTTP/1.1\r\nhost: app\r\ncontent-length: 100000\r\n\r\n";
+        client.write_all(head.as_bytes()).await.unwrap();
+        client.write_all(&[b'x'; 50_000]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = gw.shared().metrics.render();
+        if metrics.contains(r#"status="499""#) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(metrics.contains(r#"status="499"} 1"#), "{metrics}");
+    assert!(
+        !metrics.contains(r#"status="502""#),
+        "no backend error is counted for the client's doing: {metrics}"
+    );
+}

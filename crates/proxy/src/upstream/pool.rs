@@ -32,6 +32,9 @@ pub enum UpstreamError {
     /// The backend closed the connection without answering a request it may have seen.
     #[error("{0}")]
     Unanswered(String),
+    /// The client's body failed: it went away (`gone`), or it was not valid HTTP.
+    #[error("{reason}")]
+    ClientBody { reason: String, gone: bool },
 }
 
 impl UpstreamError {
@@ -144,6 +147,9 @@ impl UpstreamClient {
                         }
                         Err(SendError::Unanswered(reason)) => {
                             return Err(UpstreamError::Unanswered(reason));
+                        }
+                        Err(SendError::ClientBody { reason, gone }) => {
+                            return Err(UpstreamError::ClientBody { reason, gone });
                         }
                         Err(SendError::Unsent { reason, .. } | SendError::Failed(reason)) => {
                             return Err(UpstreamError::Protocol(reason));

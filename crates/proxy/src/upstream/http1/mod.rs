@@ -61,6 +61,36 @@ pub enum SendError {
     Unanswered(String),
     #[error("{0}")]
     Failed(String),
+    /// The client's body could not be read: it went away mid-body (`gone`), or sent one
+    /// that is not valid HTTP (a malformed chunk).
+    #[error("{reason}")]
+    ClientBody { reason: String, gone: bool },
+}
+
+/// Whether a failure to read the client's body is the client hanging up (its connection
+/// closed or reset, its HTTP/2 stream cancelled) rather than a body that is not valid HTTP.
+fn client_went_away(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>()
+            && (hyper.is_incomplete_message() || hyper.is_canceled() || hyper.is_closed())
+        {
+            return true;
+        }
+        if let Some(io) = error.downcast_ref::<io::Error>()
+            && matches!(
+                io.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+            )
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// How the exchange before the response head ended badly.
@@ -239,6 +269,13 @@ fn failed(failure: Failure, parts: http::request::Parts, upload: Upload) -> Send
         Replay::Untouched(body) if retry => Some(body),
         _ => None,
     };
+    if let Failure::Body(error) = &failure {
+        // The client's fault, not the backend's: it went away, or sent a broken body.
+        return SendError::ClientBody {
+            gone: client_went_away(error.as_ref()),
+            reason: format!("reading the request body from the client failed: {error}"),
+        };
+    }
     let unanswered = matches!(
         failure,
         Failure::Write(_)

@@ -326,12 +326,18 @@ async fn a_failing_client_body_fails_the_request() {
     let request = Request::post("http://backend/")
         .body(BoxBody::new(StreamBody::new(broken)))
         .unwrap();
-    let Err(SendError::Failed(reason)) = connection.send(request, Kept::default()).await else {
+    let Err(SendError::ClientBody { reason, gone }) =
+        connection.send(request, Kept::default()).await
+    else {
         panic!("the request went through");
     };
     assert!(
         reason.contains("reading the request body from the client failed: client went away"),
         "{reason}"
+    );
+    assert!(
+        !gone,
+        "a body error that is not the connection closing is the body's fault"
     );
 }
 
