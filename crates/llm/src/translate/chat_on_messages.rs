@@ -49,7 +49,7 @@ pub struct StreamTranslator {
     head: ChunkHead,
     include_usage: bool,
     /// Anthropic content-block index -> OpenAI tool-call index.
-    tool_calls: Vec<(u64, usize)>,
+    tool_calls: super::openai_chunk::StreamedToolCalls,
     pub usage: Option<Usage>,
     /// `message_delta` (the stop reason) has been seen: the answer is whole.
     stopped: bool,
@@ -155,7 +155,7 @@ impl StreamTranslator {
         Self {
             head: ChunkHead::new("", model, created),
             include_usage,
-            tool_calls: Vec::new(),
+            tool_calls: Default::default(),
             usage: None,
             stopped: false,
             done: false,
@@ -216,7 +216,11 @@ impl StreamTranslator {
         // Anthropic names each event by its type: the ones that need nothing from their
         // body are not read at all.
         match event.event.as_deref() {
-            Some("ping" | "content_block_stop") => return Vec::new(),
+            Some("ping") => return Vec::new(),
+            // A block's end matters only to a tool call that has sent no arguments.
+            Some("content_block_stop") if !self.tool_calls.any_without_arguments() => {
+                return Vec::new();
+            }
             Some("message_stop") => return self.last_payloads(),
             _ => {}
         }
@@ -241,7 +245,8 @@ impl StreamTranslator {
     fn quick_payloads(&mut self, data: &str) -> Option<Vec<String>> {
         let head = serde_json::from_str::<EventKind<'_>>(data).ok()?;
         match head.kind.as_ref() {
-            "content_block_stop" | "ping" => Some(Vec::new()),
+            "content_block_stop" if !self.tool_calls.any_without_arguments() => Some(Vec::new()),
+            "ping" => Some(Vec::new()),
             "content_block_start" if head.content_block.is_some_and(|b| b.kind != "tool_use") => {
                 Some(Vec::new())
             }
@@ -285,9 +290,7 @@ impl StreamTranslator {
                 )
             }
             "content_block_start" if v["content_block"]["type"] == "tool_use" => {
-                let index = self.tool_calls.len();
-                self.tool_calls
-                    .push((v["index"].as_u64().unwrap_or(0), index));
+                let index = self.tool_calls.open(v["index"].as_u64().unwrap_or(0));
                 let block = &v["content_block"];
                 let call = json!({ "index": index, "id": block["id"], "type": "function", "function": { "name": block["name"], "arguments": "" } });
                 vec![self.chunk(&json!({ "tool_calls": [call] }), None)]
@@ -298,14 +301,21 @@ impl StreamTranslator {
                 }
                 Some("input_json_delta") => {
                     let block = v["index"].as_u64().unwrap_or(0);
-                    let Some(&(_, index)) = self.tool_calls.iter().find(|(b, _)| *b == block)
-                    else {
+                    let fragment = v["delta"]["partial_json"].as_str().unwrap_or_default();
+                    let Some(index) = self.tool_calls.arguments(block, fragment) else {
                         return Vec::new();
                     };
                     let call = json!({ "index": index, "function": { "arguments": v["delta"]["partial_json"] } });
                     vec![self.chunk(&json!({ "tool_calls": [call] }), None)]
                 }
                 _ => Vec::new(),
+            },
+            "content_block_stop" => match self.tool_calls.close(v["index"].as_u64().unwrap_or(0)) {
+                Some(index) => {
+                    let call = json!({ "index": index, "function": { "arguments": "{}" } });
+                    vec![self.chunk(&json!({ "tool_calls": [call] }), None)]
+                }
+                None => Vec::new(),
             },
             "message_delta" => self.stopping(
                 v["usage"]["output_tokens"].as_u64(),
@@ -511,6 +521,57 @@ mod tests {
         let usage = chunks.last().unwrap();
         assert_eq!(usage["choices"], json!([]));
         assert_eq!(usage["usage"]["completion_tokens"], 74);
+    }
+
+    /// The arguments a client reassembles for tool call 0 from these events.
+    fn streamed_arguments(translator: &mut StreamTranslator, events: &[(&str, &str)]) -> String {
+        events
+            .iter()
+            .flat_map(|(name, data)| {
+                translator.payloads(&Event {
+                    event: Some((*name).into()),
+                    data: (*data).into(),
+                })
+            })
+            .filter_map(|p| serde_json::from_str::<Value>(&p).ok())
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_streamed_tool_call_without_arguments_gets_an_empty_object() {
+        let start = r#"{"type":"message_start","message":{"id":"m","model":"claude","usage":{"input_tokens":3}}}"#;
+        let tool = r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"now","input":{}}}"#;
+        let nothing = r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}}"#;
+        let stop = r#"{"type":"content_block_stop","index":0}"#;
+        let mut translator = StreamTranslator::new("claude", 7, false);
+        let args = streamed_arguments(
+            &mut translator,
+            &[
+                ("message_start", start),
+                ("content_block_start", tool),
+                ("content_block_delta", nothing),
+                ("content_block_stop", stop),
+            ],
+        );
+        assert_eq!(args, "{}");
+        // A call that did send arguments gets nothing more at its end.
+        let some = r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"a\":1}"}}"#;
+        let mut translator = StreamTranslator::new("claude", 7, false);
+        let args = streamed_arguments(
+            &mut translator,
+            &[
+                ("message_start", start),
+                ("content_block_start", tool),
+                ("content_block_delta", some),
+                ("content_block_stop", stop),
+            ],
+        );
+        assert_eq!(args, r#"{"a":1}"#);
     }
 
     #[test]

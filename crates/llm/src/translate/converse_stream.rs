@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::chat_on_converse::error_to_openai;
 use crate::sse::Event;
-use crate::translate::openai_chunk::ChunkHead;
+use crate::translate::openai_chunk::{ChunkHead, StreamedToolCalls};
 use crate::usage::Usage;
 
 /// Converse's `stopReason` as OpenAI's `finish_reason`.
@@ -92,7 +92,7 @@ pub struct ConverseStreamTranslator {
     head: ChunkHead,
     include_usage: bool,
     /// Converse `contentBlockIndex` -> OpenAI tool-call index, for tool-use blocks.
-    tool_calls: Vec<(u64, usize)>,
+    tool_calls: StreamedToolCalls,
     usage: Option<Usage>,
     /// `messageStop` (the stop reason) has been seen: the answer is whole.
     stopped: bool,
@@ -105,7 +105,7 @@ impl ConverseStreamTranslator {
         Self {
             head: ChunkHead::new(&completion_id(), model, created),
             include_usage,
-            tool_calls: Vec::new(),
+            tool_calls: StreamedToolCalls::default(),
             usage: None,
             stopped: false,
             done: false,
@@ -137,9 +137,8 @@ impl ConverseStreamTranslator {
                 let Some(tool_use) = v["start"].get("toolUse") else {
                     return Vec::new();
                 };
-                let index = self.tool_calls.len();
                 let block = v["contentBlockIndex"].as_u64().unwrap_or(0);
-                self.tool_calls.push((block, index));
+                let index = self.tool_calls.open(block);
                 let call = json!({
                     "index": index,
                     "id": tool_use["toolUseId"],
@@ -149,6 +148,16 @@ impl ConverseStreamTranslator {
                 vec![self.chunk(json!({ "tool_calls": [call] }), None)]
             }
             "contentBlockDelta" => self.delta(&v),
+            "contentBlockStop" => {
+                let block = v["contentBlockIndex"].as_u64().unwrap_or(0);
+                match self.tool_calls.close(block) {
+                    Some(index) => {
+                        let call = json!({ "index": index, "function": { "arguments": "{}" } });
+                        vec![self.chunk(json!({ "tool_calls": [call] }), None)]
+                    }
+                    None => Vec::new(),
+                }
+            }
             "messageStop" => {
                 self.stopped = true;
                 vec![self.chunk(json!({}), Some(finish_reason(v["stopReason"].as_str())))]
@@ -177,7 +186,7 @@ impl ConverseStreamTranslator {
         }
     }
 
-    fn delta(&self, v: &Value) -> Vec<String> {
+    fn delta(&mut self, v: &Value) -> Vec<String> {
         let delta = &v["delta"];
         if let Some(text) = delta["text"].as_str() {
             return vec![self.chunk(json!({ "content": text }), None)];
@@ -187,7 +196,7 @@ impl ConverseStreamTranslator {
             return Vec::new();
         };
         let block = v["contentBlockIndex"].as_u64().unwrap_or(0);
-        let Some(&(_, index)) = self.tool_calls.iter().find(|(b, _)| *b == block) else {
+        let Some(index) = self.tool_calls.arguments(block, fragment) else {
             return Vec::new();
         };
         // Bedrock opens every tool input with an empty fragment; it carries nothing.
@@ -258,6 +267,39 @@ mod tests {
             .filter(|data| *data != "[DONE]")
             .map(|data| serde_json::from_str(data).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn a_streamed_tool_call_without_arguments_gets_an_empty_object() {
+        let mut translator = ConverseStreamTranslator::new("m", 7, false);
+        let event = |name: &str, data: &str| Event {
+            event: Some(name.into()),
+            data: data.into(),
+        };
+        let mut framed = String::new();
+        for e in [
+            event("messageStart", r#"{"role":"assistant"}"#),
+            event(
+                "contentBlockStart",
+                r#"{"contentBlockIndex":0,"start":{"toolUse":{"toolUseId":"t","name":"now"}}}"#,
+            ),
+            event(
+                "contentBlockDelta",
+                r#"{"contentBlockIndex":0,"delta":{"toolUse":{"input":""}}}"#,
+            ),
+            event("contentBlockStop", r#"{"contentBlockIndex":0}"#),
+        ] {
+            framed.push_str(&translator.event(&e));
+        }
+        let args: String = chunks(&framed)
+            .iter()
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect();
+        assert_eq!(args, "{}");
     }
 
     #[test]

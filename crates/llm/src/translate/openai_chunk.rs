@@ -219,3 +219,40 @@ mod tests {
         assert_eq!(head.end(None), ["[DONE]"]);
     }
 }
+
+/// The tool calls of a stream being rebuilt as Chat Completions chunks: the provider's
+/// block index of each, its tool-call index in the chunks, and whether any of its
+/// arguments were sent. A call whose block ends without arguments (a tool that takes
+/// none) gets `{}`, as OpenAI sends and as clients that parse the arguments expect.
+#[derive(Debug, Default)]
+pub(crate) struct StreamedToolCalls(Vec<(u64, usize, bool)>);
+
+impl StreamedToolCalls {
+    /// A tool-use block opens: its tool-call index.
+    pub fn open(&mut self, block: u64) -> usize {
+        let index = self.0.len();
+        self.0.push((block, index, false));
+        index
+    }
+
+    /// The tool-call index of `block` for an arguments fragment, which is noted as sent
+    /// when it is not empty.
+    pub fn arguments(&mut self, block: u64, fragment: &str) -> Option<usize> {
+        let call = self.0.iter_mut().find(|(b, _, _)| *b == block)?;
+        call.2 |= !fragment.is_empty();
+        Some(call.1)
+    }
+
+    /// Whether a call is open that has sent no arguments yet (so a block's end matters).
+    pub fn any_without_arguments(&self) -> bool {
+        self.0.iter().any(|(_, _, sent)| !sent)
+    }
+
+    /// `block` ends: the tool-call index to send `{}` for, when it sent no arguments.
+    pub fn close(&mut self, block: u64) -> Option<usize> {
+        let call = self.0.iter_mut().find(|(b, _, _)| *b == block)?;
+        let empty = !call.2;
+        call.2 = true;
+        empty.then_some(call.1)
+    }
+}
