@@ -164,7 +164,8 @@ async fn provider_404_is_passed_on_naming_the_model() {
     assert!(
         message.contains("does not exist")
             && message.contains("default/llm")
-            && message.contains("missing-model"),
+            && message.contains("missing-model")
+            && message.contains("(openai.model in its spec.ai)"),
         "{message}"
     );
     let metrics = gw.shared().metrics.render();

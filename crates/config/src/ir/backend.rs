@@ -75,6 +75,18 @@ impl AiProvider {
         }
     }
 
+    /// The field that names this provider in `spec.ai` (`openai`, `vertexai`, ...).
+    pub fn config_key(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+            Self::AzureOpenAi => "azureopenai",
+            Self::Gemini => "gemini",
+            Self::VertexAi => "vertexai",
+            Self::Bedrock => "bedrock",
+        }
+    }
+
     /// The public endpoint used when the backend does not override host and port (Azure
     /// names its own resource endpoint; Vertex and Bedrock endpoints depend on the region).
     pub fn public_host(self) -> Option<&'static str> {

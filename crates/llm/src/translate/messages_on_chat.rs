@@ -213,7 +213,9 @@ pub fn error_to_anthropic(body: &Value, status: u16) -> Value {
         _ if matches!(code, Some("rate_limit_exceeded" | "insufficient_quota")) => {
             "rate_limit_error"
         }
-        _ => "api_error",
+        // No type (Azure's content filter says `null`) or one of OpenAI's own: the
+        // status decides.
+        _ => by_status,
     };
     let kind = match (kind, by_status) {
         ("invalid_request_error" | "api_error", specific)
@@ -275,7 +277,7 @@ impl ChunkTranslator {
             return;
         }
         self.started = true;
-        if let Some(m) = chunk["model"].as_str() {
+        if let Some(m) = chunk["model"].as_str().filter(|m| !m.is_empty()) {
             self.model = m.to_string();
         }
         let message = json!({
@@ -363,11 +365,18 @@ impl super::EventTranslator for ChunkTranslator {
             Err(message) => return self.error(&message),
         };
         if chunk.get("error").is_some() {
-            return self.error(
-                chunk["error"]["message"]
-                    .as_str()
-                    .unwrap_or("the provider reported an error"),
-            );
+            // The provider's own error keeps its kind (a rate limit stays one); with no
+            // status in a stream, an unknown kind is a server error.
+            self.done = true;
+            return frame("error", &error_to_anthropic(&chunk, 500));
+        }
+        // Azure opens its streams with a chunk of prompt filter results and no choices,
+        // whose id and model are empty: the message starts with the first real chunk.
+        let filter_results_only = !self.started
+            && chunk.get("prompt_filter_results").is_some()
+            && chunk["choices"].as_array().is_some_and(Vec::is_empty);
+        if filter_results_only {
+            return out;
         }
         self.start(&chunk, &mut out);
         if let Some(usage) = chunk.get("usage").and_then(Usage::from_openai) {
@@ -455,6 +464,11 @@ mod tests {
                 "authentication_error",
             ),
             (error("server_error", None), 500, "api_error"),
+            (
+                json!({"error": {"message": "m", "type": null, "code": "content_filter"}}),
+                400,
+                "invalid_request_error",
+            ),
         ];
         for (body, status, want) in cases {
             let out = error_to_anthropic(&body, status);
@@ -547,6 +561,34 @@ mod tests {
         }
         let delta: Value = serde_json::from_str(&events[events.len() - 2].data).unwrap();
         assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+        assert!(translator.finished());
+    }
+
+    #[test]
+    fn azures_filter_results_chunk_does_not_blank_the_message_id_and_model() {
+        let mut translator = ChunkTranslator::new("requested");
+        let text: String = SseDecoder::default()
+            .feed(&fixture("azure/chat_stream.sse"))
+            .iter()
+            .map(|e| translator.event(e))
+            .collect();
+        let events = SseDecoder::default().feed(text.as_bytes());
+        let start: Value = serde_json::from_str(&events[0].data).unwrap();
+        assert_eq!(start["type"], "message_start");
+        assert_ne!(start["message"]["id"], "", "{start}");
+        assert_ne!(start["message"]["model"], "", "{start}");
+    }
+
+    #[test]
+    fn a_providers_error_in_a_stream_keeps_its_kind() {
+        let mut translator = ChunkTranslator::new("m");
+        let out = translator.event(&Event {
+            event: None,
+            data: r#"{"error":{"message":"slow down","type":"rate_limit_exceeded","code":"rate_limit_exceeded"}}"#.into(),
+        });
+        let events = SseDecoder::default().feed(out.as_bytes());
+        let error: Value = serde_json::from_str(&events[0].data).unwrap();
+        assert_eq!(error["error"]["type"], "rate_limit_error", "{error}");
         assert!(translator.finished());
     }
 }

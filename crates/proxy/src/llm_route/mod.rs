@@ -596,8 +596,8 @@ pub(crate) fn name_the_model(error: &mut Value, ai: &AiBackend, model: &str, bac
     let deployment = ai.azure.as_ref().and_then(|a| a.deployment.as_deref());
     let pinned = match (&ai.model, deployment) {
         (Some(m), _) => format!(
-            "the backend pins model '{m}' (spec.ai.provider.{}.model)",
-            ai.provider.name()
+            "the backend pins model '{m}' ({}.model in its spec.ai)",
+            ai.provider.config_key()
         ),
         (None, Some(d)) => format!(
             "requests go to Azure OpenAI deployment '{d}' (spec.ai.provider.azureopenai.deploymentName): check that it exists"
