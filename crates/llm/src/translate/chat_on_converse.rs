@@ -21,6 +21,12 @@ pub fn chat_to_converse(request: &Value) -> Result<Value, LlmError> {
         .unwrap_or_default();
     crate::request::check_content_parts(input)?;
     let (system, messages) = messages(input)?;
+    if messages.is_empty() {
+        return Err(LlmError::InvalidField {
+            field: "messages",
+            why: "Bedrock needs at least one user or assistant message with content besides the system prompt".into(),
+        });
+    }
     let mut out = Map::new();
     if !system.is_empty() {
         out.insert("system".into(), Value::Array(system));
@@ -215,17 +221,27 @@ fn tool_result(message: &Value) -> Value {
     })
 }
 
-/// `tool_choice: "none"` drops the tools, as Converse has no way to say "do not call".
+/// Converse has no way to say "do not call": `tool_choice: "none"` drops the tools, unless
+/// the conversation already holds tool calls or results, which Converse refuses without a
+/// `toolConfig`. Then the tools stay (with Converse's default choice), and a conversation
+/// that offers none gets a placeholder tool described as unavailable, as other gateways do.
 fn tool_config(request: &Value) -> Result<Option<Value>, LlmError> {
+    let uses_tools = request["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .any(|m| m["role"] == "tool" || m.get("tool_calls").is_some_and(|c| !c.is_null()));
     let Some(tools) = request
         .get("tools")
         .and_then(Value::as_array)
         .filter(|t| !t.is_empty())
     else {
-        return Ok(None);
+        return Ok(uses_tools.then(placeholder_tool_config));
     };
     let choice = match request.get("tool_choice") {
-        Some(Value::String(s)) if s == "none" => return Ok(None),
+        Some(Value::String(s)) if s == "none" && !uses_tools => return Ok(None),
+        Some(Value::String(s)) if s == "none" => None,
         Some(Value::String(s)) if s == "auto" => Some(json!({ "auto": {} })),
         Some(Value::String(s)) if s == "required" => Some(json!({ "any": {} })),
         Some(Value::Object(o)) => {
@@ -245,6 +261,15 @@ fn tool_config(request: &Value) -> Result<Option<Value>, LlmError> {
         config["toolChoice"] = choice;
     }
     Ok(Some(config))
+}
+
+/// The `toolConfig` of a conversation with tool calls in its history but no tools now.
+fn placeholder_tool_config() -> Value {
+    json!({ "tools": [{ "toolSpec": {
+        "name": "no_tools_available",
+        "description": "No tools are available in this turn; do not call this tool.",
+        "inputSchema": { "json": { "type": "object", "properties": {} } },
+    } }] })
 }
 
 fn tool_spec(tool: &Value) -> Result<Value, LlmError> {
@@ -417,13 +442,43 @@ mod tests {
             "object"
         );
 
-        let named = json!({"messages": [], "tools": tools, "tool_choice": {"type": "function", "function": {"name": "f"}}});
+        let hi = json!([{"role": "user", "content": "hi"}]);
+        let named = json!({"messages": hi, "tools": tools, "tool_choice": {"type": "function", "function": {"name": "f"}}});
         assert_eq!(
             chat_to_converse(&named).unwrap()["toolConfig"]["toolChoice"],
             json!({"tool": {"name": "f"}})
         );
-        let none = json!({"messages": [], "tools": tools, "tool_choice": "none"});
+        let none = json!({"messages": hi, "tools": tools, "tool_choice": "none"});
         assert!(chat_to_converse(&none).unwrap().get("toolConfig").is_none());
+    }
+
+    #[test]
+    fn a_conversation_with_tool_turns_keeps_a_tool_config() {
+        let tools = json!([{"type": "function", "function": {"name": "f"}}]);
+        let history = json!([
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "sunny"}
+        ]);
+        // "none" cannot be said to Converse, and the tool turns need the tools.
+        let none = json!({"messages": history, "tools": tools, "tool_choice": "none"});
+        let out = chat_to_converse(&none).unwrap();
+        assert_eq!(out["toolConfig"]["tools"][0]["toolSpec"]["name"], "f");
+        assert!(out["toolConfig"].get("toolChoice").is_none());
+        // No tools offered now: a placeholder that says so.
+        let without = json!({"messages": history});
+        let out = chat_to_converse(&without).unwrap();
+        assert_eq!(
+            out["toolConfig"]["tools"][0]["toolSpec"]["name"],
+            "no_tools_available"
+        );
+    }
+
+    #[test]
+    fn a_conversation_left_empty_is_refused() {
+        let empty = json!({"messages": [{"role": "user", "content": ""}]});
+        let error = chat_to_converse(&empty).unwrap_err();
+        assert!(error.to_string().contains("at least one"), "{error}");
     }
 
     #[test]
