@@ -46,6 +46,12 @@ pub fn chat_to_messages(chat: &[u8], target: MessagesTarget) -> Result<MessagesR
     crate::request::no_json_schema(format_type, "Anthropic Messages")?;
     let (system, messages) =
         turns(&request.messages).map_err(|e| content_error(chat).unwrap_or(e))?;
+    if messages.is_empty() {
+        return Err(LlmError::InvalidField {
+            field: "messages",
+            why: "Anthropic needs at least one user or assistant message with content besides the system prompt".into(),
+        });
+    }
     let tools: Option<Vec<Tool<'_>>> = request
         .tools
         .as_deref()
@@ -397,6 +403,14 @@ fn turns<'a>(messages: &'a [ChatMessage<'a>]) -> Result<(String, Vec<Turn<'a>>),
                 });
             }
         };
+        // Anthropic refuses empty text blocks, and a message without content; an empty
+        // message is left out (its neighbours of one role then merge), as the other
+        // translations do.
+        let mut blocks = blocks;
+        blocks.retain(|block| !matches!(block, Block::Text { text } if text.is_empty()));
+        if blocks.is_empty() {
+            continue;
+        }
         match out.last_mut() {
             Some(last) if last.role == role => last.content.extend(blocks),
             _ => out.push(Turn {
@@ -754,6 +768,25 @@ mod tests {
         assert!(body(json!({"include_usage": true})));
         assert!(!body(json!({"include_usage": false})));
         assert!(!body(json!(null)));
+    }
+
+    #[test]
+    fn empty_messages_are_left_out_and_their_neighbours_merge() {
+        let out = to_anthropic(json!({"model": "m", "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": ""},
+            {"role": "user", "content": [{"type": "text", "text": ""}, {"type": "text", "text": "b"}]}
+        ]}));
+        assert_eq!(
+            out["messages"],
+            json!([{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}])
+        );
+        let error = translate(
+            &json!({"model": "m", "messages": [{"role": "user", "content": ""}]}),
+            MessagesTarget::Anthropic,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("at least one"), "{error}");
     }
 
     #[test]
