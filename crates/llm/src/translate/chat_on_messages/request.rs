@@ -188,6 +188,17 @@ struct ContentPart<'a> {
     text: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     image_url: Option<ImageUrl<'a>>,
+    #[serde(borrow, default)]
+    file: Option<FilePart<'a>>,
+}
+
+/// A file part: the file inline as a data URL, or the id of a file uploaded to OpenAI.
+#[derive(Deserialize)]
+struct FilePart<'a> {
+    #[serde(borrow, default)]
+    file_data: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    file_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -292,6 +303,10 @@ enum Block<'a> {
         text: Cow<'a, str>,
     },
     Image {
+        source: ImageSource<'a>,
+    },
+    /// A PDF, which Anthropic reads as a document.
+    Document {
         source: ImageSource<'a>,
     },
     ToolUse {
@@ -484,9 +499,9 @@ fn content_blocks(raw: Option<&RawValue>) -> Result<Vec<Block<'_>>, LlmError> {
     })
 }
 
-/// A text or image part as a content block; other kinds (audio, files) have no
-/// counterpart and are left out. A part missing what its kind needs is an error (the
-/// caller names its path).
+/// A text, image or inline PDF part as a content block. A kind Anthropic cannot take
+/// (audio, a file by OpenAI id, another file type) is an error rather than a part silently
+/// left out, as is a part missing what its kind needs (the caller names its path).
 fn part_block(part: ContentPart<'_>) -> Result<Option<Block<'_>>, LlmError> {
     let incomplete = || LlmError::InvalidField {
         field: "messages",
@@ -499,7 +514,41 @@ fn part_block(part: ContentPart<'_>) -> Result<Option<Block<'_>>, LlmError> {
         "image_url" => Some(Block::Image {
             source: image_source(part.image_url.and_then(|i| i.url).ok_or_else(incomplete)?),
         }),
-        _ => None,
+        "file" => {
+            let file = part.file.ok_or_else(incomplete)?;
+            let Some(data) = file.file_data else {
+                let why = match file.file_id {
+                    Some(id) => format!(
+                        "file '{id}' is stored with OpenAI, which Anthropic cannot read; send the file inline as file_data"
+                    ),
+                    None => "a file part needs file_data".into(),
+                };
+                return Err(LlmError::InvalidField {
+                    field: "messages",
+                    why,
+                });
+            };
+            let source = image_source(data);
+            let pdf = match &source {
+                ImageSource::Base64 { media_type, .. } => media_type == "application/pdf",
+                ImageSource::Url { .. } => false,
+            };
+            if !pdf {
+                return Err(LlmError::InvalidField {
+                    field: "messages",
+                    why: "a file part must be a PDF as a data:application/pdf;base64 URL; Anthropic reads no other files".into(),
+                });
+            }
+            Some(Block::Document { source })
+        }
+        other => {
+            return Err(LlmError::InvalidField {
+                field: "messages",
+                why: format!(
+                    "content parts of type '{other}' cannot be sent to Anthropic, which takes text, images and PDF files"
+                ),
+            });
+        }
     })
 }
 
@@ -621,7 +670,7 @@ mod tests {
             "messages": [
                 {"role": "system", "content": "Be brief."},
                 {"role": "developer", "content": [{"type": "text", "text": "Use metric."}]},
-                {"role": "user", "content": [{"type": "text", "text": "Weather?"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}, {"type": "input_audio", "input_audio": {"data": "x", "format": "wav"}}]},
+                {"role": "user", "content": [{"type": "text", "text": "Weather?"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]},
                 {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
                 {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
                 {"role": "user", "content": "Thanks"}
@@ -787,6 +836,35 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("at least one"), "{error}");
+    }
+
+    #[test]
+    fn pdf_files_become_documents_and_other_files_are_refused() {
+        let part = |part: Value| json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "read"}, part]}]});
+        let out = to_anthropic(part(
+            json!({"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0x"}}),
+        ));
+        assert_eq!(
+            out["messages"][0]["content"][1],
+            json!({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"}})
+        );
+        for (refused, says) in [
+            (
+                json!({"type": "file", "file": {"file_id": "file-abc"}}),
+                "file-abc",
+            ),
+            (
+                json!({"type": "file", "file": {"file_data": "data:text/csv;base64,YQ=="}}),
+                "PDF",
+            ),
+            (
+                json!({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}),
+                "'input_audio'",
+            ),
+        ] {
+            let error = translate(&part(refused), MessagesTarget::Anthropic).unwrap_err();
+            assert!(error.to_string().contains(says), "{error}");
+        }
     }
 
     #[test]
