@@ -112,7 +112,7 @@ fn openai_clients_on_anthropic() {
 fn anthropic_clients_on_openai() {
     insta::assert_json_snapshot!(
         "messages_to_chat_request",
-        messages_to_chat(&json("anthropic/messages_request.json"))
+        messages_to_chat(&json("anthropic/messages_request.json")).unwrap()
     );
     insta::assert_json_snapshot!(
         "chat_to_message_response",
@@ -151,7 +151,7 @@ fn openai_clients_on_gemini() {
 
 #[test]
 fn anthropic_clients_on_gemini_through_chat() {
-    let request = messages_to_chat(&json("anthropic/messages_request.json"));
+    let request = messages_to_chat(&json("anthropic/messages_request.json")).unwrap();
     insta::assert_json_snapshot!(
         "messages_to_gemini_request",
         chat_to_gemini(&request).unwrap()

@@ -4,12 +4,14 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::LlmError;
 use crate::error::anthropic_error;
 use crate::sse::Event;
 use crate::usage::Usage;
 
-/// An Anthropic Messages request as an OpenAI Chat Completions request.
-pub fn messages_to_chat(request: &Value) -> Value {
+/// An Anthropic Messages request as an OpenAI Chat Completions request. Content with no
+/// Chat Completions form (a document by URL) is an error naming it, never left out.
+pub fn messages_to_chat(request: &Value) -> Result<Value, LlmError> {
     let mut out = Map::new();
     out.insert("model".into(), request["model"].clone());
     let mut messages = Vec::new();
@@ -32,7 +34,7 @@ pub fn messages_to_chat(request: &Value) -> Value {
     {
         match message["role"].as_str() {
             Some("assistant") => messages.push(assistant(&message["content"])),
-            _ => messages.extend(user(&message["content"])),
+            _ => messages.extend(user(&message["content"])?),
         }
     }
     out.insert("messages".into(), Value::Array(messages));
@@ -73,16 +75,16 @@ pub fn messages_to_chat(request: &Value) -> Value {
     if let Some(user) = request["metadata"]["user_id"].as_str() {
         out.insert("user".into(), json!(user));
     }
-    Value::Object(out)
+    Ok(Value::Object(out))
 }
 
 /// A user turn: tool results become `tool` messages (first, as OpenAI wants them right
 /// after the assistant's calls), the rest one user message.
-fn user(content: &Value) -> Vec<Value> {
+fn user(content: &Value) -> Result<Vec<Value>, LlmError> {
     let blocks = match content {
-        Value::String(s) => return vec![json!({ "role": "user", "content": s })],
+        Value::String(s) => return Ok(vec![json!({ "role": "user", "content": s })]),
         Value::Array(blocks) => blocks,
-        _ => return Vec::new(),
+        _ => return Ok(Vec::new()),
     };
     let mut out = Vec::new();
     let mut parts = Vec::new();
@@ -98,13 +100,39 @@ fn user(content: &Value) -> Vec<Value> {
                 };
                 parts.push(json!({ "type": "image_url", "image_url": { "url": url } }));
             }
+            Some("document") => parts.push(document_part(block)?),
             _ => {}
         }
     }
     if !parts.is_empty() {
         out.push(json!({ "role": "user", "content": parts }));
     }
-    out
+    Ok(out)
+}
+
+/// A document block as a Chat Completions part: an inline PDF as a file part, plain text
+/// as text. A document by URL has no such form.
+fn document_part(block: &Value) -> Result<Value, LlmError> {
+    let source = &block["source"];
+    let filename = block["title"].as_str().unwrap_or("document.pdf");
+    match source["type"].as_str() {
+        Some("base64") => {
+            let media_type = source["media_type"].as_str().unwrap_or("application/pdf");
+            let data = source["data"].as_str().unwrap_or_default();
+            Ok(json!({ "type": "file", "file": {
+                "filename": filename,
+                "file_data": format!("data:{media_type};base64,{data}"),
+            } }))
+        }
+        Some("text") => Ok(json!({ "type": "text", "text": source["data"] })),
+        other => Err(LlmError::InvalidField {
+            field: "messages",
+            why: format!(
+                "a document with a source of type '{}' cannot be passed on to this provider; send the PDF inline (base64) or as text",
+                other.unwrap_or("none")
+            ),
+        }),
+    }
 }
 
 fn text_of(content: &Value) -> String {
@@ -490,7 +518,7 @@ mod tests {
             "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
             "tool_choice": {"type": "any"}
         });
-        let chat = messages_to_chat(&request);
+        let chat = messages_to_chat(&request).unwrap();
         let messages = chat["messages"].as_array().unwrap();
         assert_eq!(
             messages[0],
@@ -562,6 +590,30 @@ mod tests {
         let delta: Value = serde_json::from_str(&events[events.len() - 2].data).unwrap();
         assert_eq!(delta["delta"]["stop_reason"], "tool_use");
         assert!(translator.finished());
+    }
+
+    #[test]
+    fn documents_become_file_or_text_parts_and_a_url_document_is_refused() {
+        let with = |document: Value| {
+            json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [
+                document, {"type": "text", "text": "summarise"}
+            ]}]})
+        };
+        let pdf = json!({"type": "document", "title": "report.pdf", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"}});
+        let chat = messages_to_chat(&with(pdf)).unwrap();
+        assert_eq!(
+            chat["messages"][0]["content"][0],
+            json!({"type": "file", "file": {"filename": "report.pdf", "file_data": "data:application/pdf;base64,JVBERi0x"}})
+        );
+        let text = json!({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "notes"}});
+        let chat = messages_to_chat(&with(text)).unwrap();
+        assert_eq!(
+            chat["messages"][0]["content"][0],
+            json!({"type": "text", "text": "notes"})
+        );
+        let url = json!({"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}});
+        let error = messages_to_chat(&with(url)).unwrap_err();
+        assert!(error.to_string().contains("'url'"), "{error}");
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl Plan {
         let request = parse_request(body)?;
         let chat = match self.client {
             Dialect::OpenAi => request,
-            Dialect::Anthropic => messages_on_chat::messages_to_chat(&request),
+            Dialect::Anthropic => messages_on_chat::messages_to_chat(&request)?,
         };
         let include_usage = chat["stream_options"]["include_usage"]
             .as_bool()
