@@ -27,11 +27,14 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// Headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1).
+/// Headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1), and
+/// `Expect`: the gateway's server has already answered `100-continue` to the client by
+/// the time the body is read, so the backend would only hold up the body it is sent.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
         "connection"
+            | "expect"
             | "keep-alive"
             | "proxy-connection"
             | "proxy-authenticate"
@@ -361,7 +364,9 @@ mod tests {
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         headers.insert(header::TE, HeaderValue::from_static("trailers, deflate"));
         headers.insert("x-keep", HeaderValue::from_static("1"));
+        headers.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
         strip_hop_by_hop(&mut headers);
+        assert!(!headers.contains_key(header::EXPECT));
         assert!(!headers.contains_key("x-secret-hop"));
         assert!(!headers.contains_key("keep-alive"));
         assert!(!headers.contains_key(header::CONNECTION));
