@@ -69,8 +69,9 @@ fn needs_signatures(model: &str) -> bool {
 fn contents(input: &[Value], signatures: bool) -> Result<(Vec<Value>, Vec<Value>), LlmError> {
     let mut system = Vec::new();
     let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    // Tool results name only the call id; Gemini wants the function's name.
-    let mut call_names: HashMap<String, String> = HashMap::new();
+    // Tool results name only the call id; Gemini wants the function's name, and the
+    // results in the order of the calls (it matches them by name and position).
+    let mut call_names: HashMap<String, CallRef> = HashMap::new();
     for (position, message) in input.iter().enumerate() {
         let (role, parts) = match message["role"].as_str().unwrap_or_default() {
             "system" | "developer" => {
@@ -101,6 +102,20 @@ fn contents(input: &[Value], signatures: bool) -> Result<(Vec<Value>, Vec<Value>
         match turns.last_mut() {
             Some((last, existing)) if *last == role => existing.extend(parts),
             _ => turns.push((role, parts)),
+        }
+    }
+    for (_, parts) in &mut turns {
+        // Stable: only the function responses move among themselves, by their call's place.
+        if parts.iter().all(|p| p.get("functionResponse").is_some()) {
+            parts.sort_by_key(|p| p["functionResponse"]["_order"].as_u64().unwrap_or(u64::MAX));
+        }
+        for part in parts.iter_mut() {
+            if let Some(response) = part
+                .get_mut("functionResponse")
+                .and_then(Value::as_object_mut)
+            {
+                response.remove("_order");
+            }
         }
     }
     if turns.is_empty() {
@@ -212,7 +227,7 @@ fn model_parts(
     message: &Value,
     position: usize,
     signatures: bool,
-    call_names: &mut HashMap<String, String>,
+    call_names: &mut HashMap<String, CallRef>,
 ) -> Result<Vec<Value>, LlmError> {
     let mut parts = Vec::new();
     let text = text_of(&message["content"]);
@@ -244,10 +259,18 @@ fn model_parts(
                 ),
             });
         }
-        if let Some(id) = call["id"].as_str() {
-            call_names.insert(id.to_string(), name.to_string());
+        let id = call["id"].as_str();
+        if let Some(id) = id {
+            let call = CallRef {
+                name: name.to_string(),
+                order: n,
+            };
+            call_names.insert(id.to_string(), call);
         }
         let mut part = json!({ "functionCall": { "name": name, "args": args } });
+        if let Some(id) = id.filter(|id| issued_by_gemini(id)) {
+            part["functionCall"]["id"] = json!(id);
+        }
         if signatures {
             part["thoughtSignature"] = json!(SIGNATURE_PLACEHOLDER);
         }
@@ -261,12 +284,12 @@ fn model_parts(
 /// the output), anything else is wrapped as `{"content": ...}`.
 fn function_response(
     message: &Value,
-    call_names: &HashMap<String, String>,
+    call_names: &HashMap<String, CallRef>,
 ) -> Result<Value, LlmError> {
     let id = message["tool_call_id"].as_str().unwrap_or_default();
-    let name = call_names
-        .get(id)
-        .map(String::as_str)
+    let call = call_names.get(id);
+    let name = call
+        .map(|c| c.name.as_str())
         .or_else(|| message["name"].as_str())
         .ok_or_else(|| LlmError::InvalidField {
             field: "messages",
@@ -280,7 +303,29 @@ fn function_response(
         Ok(other) => json!({ "content": other }),
         Err(_) => json!({ "content": text }),
     };
-    Ok(json!({ "functionResponse": { "name": name, "response": response } }))
+    let mut part = json!({ "functionResponse": { "name": name, "response": response } });
+    if issued_by_gemini(id) {
+        part["functionResponse"]["id"] = json!(id);
+    }
+    if let Some(call) = call {
+        // Read (and removed) when the turn's responses are put in the calls' order.
+        part["functionResponse"]["_order"] = json!(call.order);
+    }
+    Ok(part)
+}
+
+/// An assistant tool call, for the results that answer it.
+struct CallRef {
+    name: String,
+    /// Its place among the calls of its message.
+    order: usize,
+}
+
+/// Whether a tool-call id is one Gemini gave (it is then sent back with the call and its
+/// result, for Gemini to match them); ids the gateway mints for calls Gemini gave none
+/// (`call_...`, see `gemini::tool_call`) mean nothing to Gemini.
+fn issued_by_gemini(id: &str) -> bool {
+    !id.is_empty() && !id.starts_with("call_")
 }
 
 fn function_declaration(tool: &Value) -> Result<Value, LlmError> {
@@ -428,6 +473,45 @@ mod tests {
         for openai_only in ["model", "messages", "stream", "stream_options", "user"] {
             assert!(out.get(openai_only).is_none(), "{openai_only} leaked");
         }
+    }
+
+    #[test]
+    fn gemini_call_ids_go_back_and_results_follow_the_calls_order() {
+        let call = |id: &str| json!({"id": id, "type": "function", "function": {"name": "f", "arguments": "{}"}});
+        let request = json!({"model": "g", "messages": [
+            {"role": "user", "content": "twice"},
+            {"role": "assistant", "content": null, "tool_calls": [call("fc-a"), call("fc-b")]},
+            {"role": "tool", "tool_call_id": "fc-b", "content": "second"},
+            {"role": "tool", "tool_call_id": "fc-a", "content": "first"}
+        ]});
+        let out = chat_to_gemini(&request).unwrap();
+        let calls = &out["contents"][1]["parts"];
+        assert_eq!(calls[0]["functionCall"]["id"], "fc-a");
+        assert_eq!(calls[1]["functionCall"]["id"], "fc-b");
+        assert_eq!(
+            out["contents"][2]["parts"],
+            json!([
+                {"functionResponse": {"name": "f", "id": "fc-a", "response": {"content": "first"}}},
+                {"functionResponse": {"name": "f", "id": "fc-b", "response": {"content": "second"}}}
+            ])
+        );
+        // Ids the gateway minted (Gemini gave none) are not sent to Gemini.
+        let minted = json!({"model": "g", "messages": [
+            {"role": "user", "content": "once"},
+            {"role": "assistant", "content": null, "tool_calls": [call("call_r1_0")]},
+            {"role": "tool", "tool_call_id": "call_r1_0", "content": "done"}
+        ]});
+        let out = chat_to_gemini(&minted).unwrap();
+        assert!(
+            out["contents"][1]["parts"][0]["functionCall"]
+                .get("id")
+                .is_none()
+        );
+        assert!(
+            out["contents"][2]["parts"][0]["functionResponse"]
+                .get("id")
+                .is_none()
+        );
     }
 
     #[test]
