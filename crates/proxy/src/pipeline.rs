@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::server::idle::ClientBody;
 use config::ir::filters::{PathModifier, Redirect};
 use config::ir::policy::TrafficSettings;
 use config::ir::route::PathMatch;
@@ -20,7 +21,6 @@ use futures_util::FutureExt;
 use futures_util::future::Either;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
-use hyper::body::Incoming;
 
 use crate::Shared;
 use crate::access_log::{AccessLog, RequestLog, Unanswered};
@@ -52,9 +52,10 @@ pub struct Connection {
 pub async fn handle(
     shared: Arc<Shared>,
     conn: Connection,
-    request: Request<Incoming>,
+    request: Request<hyper::body::Incoming>,
     busy: Busy,
 ) -> Response<BoxBody> {
+    let request = request.map(|body| busy.watch_body(body));
     // The snapshot is taken once: a reload during this request does not change its config.
     let snapshot = shared.snapshot.load_full();
     let start = Instant::now();
@@ -121,7 +122,7 @@ async fn route_and_serve(
     snapshot: &Snapshot,
     conn: Connection,
     host: String,
-    mut request: Request<Incoming>,
+    mut request: Request<ClientBody>,
     log: &mut RequestLog,
 ) -> Result<Response<BoxBody>, ProxyError> {
     // 0. Requests the gateway does not serve, and one form of the path for matching,
@@ -315,7 +316,7 @@ fn match_route<'s>(
     snapshot: &'s Snapshot,
     conn: Connection,
     host: &str,
-    request: &Request<Incoming>,
+    request: &Request<ClientBody>,
     log: &mut RequestLog,
 ) -> Result<(&'s Listener, &'s RouteEntry), ProxyError> {
     let listener = snapshot
@@ -537,7 +538,7 @@ fn strip_port(authority: &str) -> &str {
 fn find_route<'a>(
     listener: &'a Listener,
     host: &str,
-    request: &Request<Incoming>,
+    request: &Request<ClientBody>,
 ) -> Result<&'a RouteEntry, ProxyError> {
     let facts = RequestFacts {
         host,

@@ -277,6 +277,36 @@ async fn idle_and_slow_header_connections_are_closed_but_slow_responses_are_not(
     // A response that takes several idle periods is still delivered.
     let slow = get(&format!("http://127.0.0.1:{port}/delay/1000")).await;
     assert_eq!(slow.status, 200);
+
+    // A body that keeps coming, slowly, is read to its end...
+    let mut trickle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    trickle
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\ncontent-length: 10\r\n\r\n")
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        trickle.write_all(b"x").await.unwrap();
+    }
+    let answered = read_until_closed(&mut trickle).await;
+    assert!(
+        answered.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answered)
+    );
+
+    // ...but one that stops coming does not hold its connection (nor the backend's).
+    let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stalled
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\ncontent-length: 10\r\n\r\nxx")
+        .await
+        .unwrap();
+    // (`read_until_closed` fails if the gateway keeps the connection open.)
+    read_until_closed(&mut stalled).await;
 }
 
 /// Records the levels the gateway sets.

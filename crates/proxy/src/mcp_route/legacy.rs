@@ -86,7 +86,7 @@ pub(super) fn open(endpoint: &McpEndpoint, parts: &http::request::Parts) -> Resp
 pub(super) async fn post(
     endpoint: &McpEndpoint,
     id: &str,
-    body: hyper::body::Incoming,
+    body: crate::server::idle::ClientBody,
     caller: &Caller<'_>,
     log: &mut McpLogFacts,
 ) -> Response<BoxBody> {

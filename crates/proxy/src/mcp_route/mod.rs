@@ -200,7 +200,7 @@ fn session_fingerprint(id: &str) -> String {
 pub(crate) async fn serve(
     request: McpRequest<'_>,
     parts: &http::request::Parts,
-    body: hyper::body::Incoming,
+    body: crate::server::idle::ClientBody,
     log: &mut McpLogFacts,
 ) -> Response<BoxBody> {
     let hostnames: Vec<&HostnamePattern> = std::iter::once(&request.listener.hostname)
@@ -321,7 +321,9 @@ impl ItemFilter for PolicyFilter<'_> {
 }
 
 /// Reads a client's message body, refusing more than the limit.
-async fn read_body(body: hyper::body::Incoming) -> Result<bytes::Bytes, Response<BoxBody>> {
+async fn read_body(
+    body: crate::server::idle::ClientBody,
+) -> Result<bytes::Bytes, Response<BoxBody>> {
     crate::body::collect_limited(crate::body::boxed(body), MAX_MESSAGE_BYTES)
         .await
         .map_err(|e| match e {
@@ -387,7 +389,7 @@ pub(crate) fn protected_resource_metadata(
     snapshot: &crate::snapshot::Snapshot,
     conn: crate::pipeline::Connection,
     host: &str,
-    request: &http::Request<hyper::body::Incoming>,
+    request: &http::Request<crate::server::idle::ClientBody>,
 ) -> Option<Response<BoxBody>> {
     if !matches!(*request.method(), http::Method::GET | http::Method::HEAD) {
         return None;

@@ -17,7 +17,7 @@ use crate::body::BoxBody;
 pub(super) async fn serve(
     service: &Arc<McpService>,
     parts: &http::request::Parts,
-    body: hyper::body::Incoming,
+    body: crate::server::idle::ClientBody,
     caller: &Caller<'_>,
     log: &mut McpLogFacts,
 ) -> Response<BoxBody> {

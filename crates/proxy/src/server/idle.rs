@@ -1,5 +1,6 @@
-//! Closing client connections that sit idle: kept alive with nothing in flight, or never
-//! finishing a request head (a slow-header client).
+//! Closing client connections that sit idle: kept alive with nothing in flight, never
+//! finishing a request head (a slow-header client), or holding a request whose body has
+//! stopped coming while the gateway waits for it (a slow-body client).
 //!
 //! hyper's own header-read timeout arms, and drops, a timer for every request head; that
 //! was a measurable share of each request's CPU time. Here each connection has one timer
@@ -21,6 +22,11 @@ use tokio::time::Sleep;
 pub struct Activity {
     in_flight: AtomicUsize,
     started: AtomicU64,
+    /// Request bodies the gateway is waiting on (its last read found nothing), and the
+    /// frames of request bodies read so far: a body waited on for a whole period with no
+    /// frame read has stalled.
+    body_waits: AtomicUsize,
+    body_frames: AtomicU64,
     /// HTTP/2 connections multiplex and have their own keep-alive; they are not watched.
     multiplexed: AtomicBool,
 }
@@ -43,6 +49,75 @@ impl Activity {
 #[derive(Debug)]
 pub struct Busy(Arc<Activity>);
 
+impl Busy {
+    /// The request's body, watched for stalls by its connection's watchdog.
+    pub fn watch_body(&self, body: hyper::body::Incoming) -> ClientBody {
+        ClientBody {
+            inner: body,
+            activity: self.0.clone(),
+            waiting: false,
+        }
+    }
+}
+
+/// A client's request body that tells its connection's watchdog when the gateway waits for
+/// it and when it makes progress.
+#[derive(Debug)]
+pub struct ClientBody {
+    inner: hyper::body::Incoming,
+    activity: Arc<Activity>,
+    waiting: bool,
+}
+
+impl ClientBody {
+    fn stop_waiting(&mut self) {
+        if self.waiting {
+            self.waiting = false;
+            self.activity.body_waits.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl http_body::Body for ClientBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => {
+                if !this.waiting {
+                    this.waiting = true;
+                    this.activity.body_waits.fetch_add(1, Ordering::Relaxed);
+                }
+                Poll::Pending
+            }
+            Poll::Ready(frame) => {
+                this.stop_waiting();
+                this.activity.body_frames.fetch_add(1, Ordering::Relaxed);
+                Poll::Ready(frame)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for ClientBody {
+    fn drop(&mut self) {
+        self.stop_waiting();
+    }
+}
+
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -60,6 +135,8 @@ pin_project_lite::pin_project! {
         period: Duration,
         // `started` when the timer was last set.
         seen: u64,
+        // `body_frames` when the timer was last set.
+        seen_frames: u64,
     }
 }
 
@@ -74,6 +151,7 @@ pub fn close_when_idle<F: Future>(
         connection,
         timer: Some(Box::pin(tokio::time::sleep(period))),
         seen: activity.started.load(Ordering::Relaxed),
+        seen_frames: activity.body_frames.load(Ordering::Relaxed),
         activity,
         period,
     }
@@ -96,10 +174,17 @@ impl<F: Future> Future for CloseWhenIdle<F> {
                 break;
             }
             let started = this.activity.started.load(Ordering::Relaxed);
-            if started == *this.seen && this.activity.in_flight.load(Ordering::Relaxed) == 0 {
+            let frames = this.activity.body_frames.load(Ordering::Relaxed);
+            let quiet = started == *this.seen;
+            let idle = quiet && this.activity.in_flight.load(Ordering::Relaxed) == 0;
+            let body_stalled = quiet
+                && frames == *this.seen_frames
+                && this.activity.body_waits.load(Ordering::Relaxed) > 0;
+            if idle || body_stalled {
                 return Poll::Ready(None);
             }
             *this.seen = started;
+            *this.seen_frames = frames;
             let next = timer.deadline() + *this.period;
             timer.as_mut().reset(next);
         }

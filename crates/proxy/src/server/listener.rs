@@ -20,6 +20,8 @@ use crate::server::idle::{Activity, close_when_idle};
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an HTTP/2 client has to answer a keep-alive ping before its connection is closed.
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Runs the accept loop until `stop` fires, then waits up to `drain` for open connections.
 pub async fn serve_port(
@@ -43,7 +45,13 @@ pub async fn serve_port(
         .timer(TokioTimer::new())
         .header_read_timeout(None)
         .writev(false);
-    builder.http2().timer(TokioTimer::new());
+    // HTTP/2 connections are not closed for idleness (clients multiplex on them and
+    // expect them to last); a peer that stops answering pings is.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(idle_timeout))
+        .keep_alive_timeout(H2_PING_TIMEOUT);
     let builder = Arc::new(builder);
     loop {
         let accepted = tokio::select! {
