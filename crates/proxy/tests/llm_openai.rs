@@ -220,6 +220,10 @@ async fn anthropic_clients_are_translated_to_chat_completions_and_back() {
     );
     assert_eq!(sent.body["tools"][0]["function"]["name"], "get_weather");
     assert_eq!(sent.headers["authorization"], "Bearer sk-gateway-key");
+    assert_eq!(
+        sent.body["max_tokens"], 64,
+        "a server that copies OpenAI's API (here: host and port) gets max_tokens"
+    );
 }
 
 #[tokio::test]
@@ -339,6 +343,18 @@ spec:
     assert_eq!(models.status, 200, "{}", models.text());
     assert_eq!(models.json()["data"][0]["id"], "gpt-4o-prod");
     assert_eq!(provider.received().len(), 2, "answered from configuration");
+    // An Anthropic client's max_tokens goes as max_completion_tokens, which Azure's
+    // reasoning models require.
+    let r = send(anthropic_post(
+        port,
+        "/v1/messages",
+        json!({"model": "gpt-4o", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}).to_string(),
+    ))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = &provider.received()[2].body;
+    assert_eq!(sent["max_completion_tokens"], 64, "{sent}");
+    assert!(sent.get("max_tokens").is_none(), "{sent}");
 }
 
 /// The last SSE frame of a streamed answer, read to its clean end.

@@ -53,6 +53,10 @@ struct Plan {
     client: Dialect,
     wire: Wire,
     vertex: bool,
+    /// The provider is OpenAI's own API or Azure OpenAI, whose reasoning models refuse
+    /// `max_tokens` and take `max_completion_tokens` (servers that copy the API, such as
+    /// Ollama, may know only `max_tokens`).
+    completion_tokens: bool,
 }
 
 /// The client's request, checked, with its model pinned and written in the provider's format.
@@ -75,6 +79,9 @@ impl Plan {
             client,
             wire: Wire::of(ai, &prepared.model),
             vertex: ai.provider == AiProvider::VertexAi,
+            completion_tokens: ai.provider == AiProvider::AzureOpenAi
+                || (ai.provider == AiProvider::OpenAi
+                    && AiProvider::OpenAi.public_host() == Some(ai.target.host.as_str())),
         };
         let (body, include_usage) = plan.request(&prepared.body)?;
         Ok(Translated {
@@ -119,7 +126,16 @@ impl Plan {
         let request = parse_request(body)?;
         let chat = match self.client {
             Dialect::OpenAi => request,
-            Dialect::Anthropic => messages_on_chat::messages_to_chat(&request)?,
+            Dialect::Anthropic => {
+                let mut chat = messages_on_chat::messages_to_chat(&request)?;
+                if self.completion_tokens
+                    && let Some(object) = chat.as_object_mut()
+                    && let Some(max) = object.remove("max_tokens")
+                {
+                    object.insert("max_completion_tokens".into(), max);
+                }
+                chat
+            }
         };
         let include_usage = chat["stream_options"]["include_usage"]
             .as_bool()
