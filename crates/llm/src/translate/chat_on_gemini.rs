@@ -71,8 +71,8 @@ fn contents(input: &[Value], signatures: bool) -> Result<(Vec<Value>, Vec<Value>
     let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
     // Tool results name only the call id; Gemini wants the function's name, and the
     // results in the order of the calls (it matches them by name and position).
-    let mut call_names: HashMap<String, CallRef> = HashMap::new();
-    for (position, message) in input.iter().enumerate() {
+    let mut call_names: HashMap<String, String> = HashMap::new();
+    for (position, message) in results_in_call_order(input).into_iter().enumerate() {
         let (role, parts) = match message["role"].as_str().unwrap_or_default() {
             "system" | "developer" => {
                 let text = text_of(&message["content"]);
@@ -102,20 +102,6 @@ fn contents(input: &[Value], signatures: bool) -> Result<(Vec<Value>, Vec<Value>
         match turns.last_mut() {
             Some((last, existing)) if *last == role => existing.extend(parts),
             _ => turns.push((role, parts)),
-        }
-    }
-    for (_, parts) in &mut turns {
-        // Stable: only the function responses move among themselves, by their call's place.
-        if parts.iter().all(|p| p.get("functionResponse").is_some()) {
-            parts.sort_by_key(|p| p["functionResponse"]["_order"].as_u64().unwrap_or(u64::MAX));
-        }
-        for part in parts.iter_mut() {
-            if let Some(response) = part
-                .get_mut("functionResponse")
-                .and_then(Value::as_object_mut)
-            {
-                response.remove("_order");
-            }
         }
     }
     if turns.is_empty() {
@@ -227,7 +213,7 @@ fn model_parts(
     message: &Value,
     position: usize,
     signatures: bool,
-    call_names: &mut HashMap<String, CallRef>,
+    call_names: &mut HashMap<String, String>,
 ) -> Result<Vec<Value>, LlmError> {
     let mut parts = Vec::new();
     let text = text_of(&message["content"]);
@@ -261,11 +247,7 @@ fn model_parts(
         }
         let id = call["id"].as_str();
         if let Some(id) = id {
-            let call = CallRef {
-                name: name.to_string(),
-                order: n,
-            };
-            call_names.insert(id.to_string(), call);
+            call_names.insert(id.to_string(), name.to_string());
         }
         let mut part = json!({ "functionCall": { "name": name, "args": args } });
         if let Some(id) = id.filter(|id| issued_by_gemini(id)) {
@@ -284,12 +266,12 @@ fn model_parts(
 /// the output), anything else is wrapped as `{"content": ...}`.
 fn function_response(
     message: &Value,
-    call_names: &HashMap<String, CallRef>,
+    call_names: &HashMap<String, String>,
 ) -> Result<Value, LlmError> {
     let id = message["tool_call_id"].as_str().unwrap_or_default();
-    let call = call_names.get(id);
-    let name = call
-        .map(|c| c.name.as_str())
+    let name = call_names
+        .get(id)
+        .map(String::as_str)
         .or_else(|| message["name"].as_str())
         .ok_or_else(|| LlmError::InvalidField {
             field: "messages",
@@ -307,18 +289,41 @@ fn function_response(
     if issued_by_gemini(id) {
         part["functionResponse"]["id"] = json!(id);
     }
-    if let Some(call) = call {
-        // Read (and removed) when the turn's responses are put in the calls' order.
-        part["functionResponse"]["_order"] = json!(call.order);
-    }
     Ok(part)
 }
 
-/// An assistant tool call, for the results that answer it.
-struct CallRef {
-    name: String,
-    /// Its place among the calls of its message.
-    order: usize,
+/// The messages, with each run of tool results put in the order of the calls they answer:
+/// Gemini matches function responses to calls by name and position.
+fn results_in_call_order(input: &[Value]) -> Vec<&Value> {
+    let is_result = |m: &Value| matches!(m["role"].as_str(), Some("tool" | "function"));
+    let mut out: Vec<&Value> = input.iter().collect();
+    let mut calls: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < out.len() {
+        if !is_result(out[i]) {
+            if out[i]["role"] == "assistant" {
+                calls = out[i]["tool_calls"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|c| c["id"].as_str())
+                    .collect();
+            }
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < out.len() && is_result(out[i]) {
+            i += 1;
+        }
+        // Stable: results that answer no known call keep their place after the others.
+        out[start..i].sort_by_key(|m| {
+            let id = m["tool_call_id"].as_str().unwrap_or_default();
+            calls.iter().position(|c| *c == id).unwrap_or(usize::MAX)
+        });
+    }
+    out
 }
 
 /// Whether a tool-call id is one Gemini gave (it is then sent back with the call and its
