@@ -77,9 +77,22 @@ fn messages(input: &[Value]) -> Result<(Vec<Value>, Vec<Value>), LlmError> {
     for (index, message) in input.iter().enumerate() {
         let (role, blocks) = match message["role"].as_str().unwrap_or_default() {
             "system" | "developer" => {
-                let text = text_of(&message["content"]);
-                if !text.is_empty() {
-                    system.push(json!({ "text": text }));
+                match &message["content"] {
+                    // Parts with prompt-cache marks stay apart, each mark a cache point.
+                    Value::Array(parts) if parts.iter().any(has_cache_mark) => {
+                        for part in parts {
+                            if let Some(text) = part["text"].as_str().filter(|t| !t.is_empty()) {
+                                system.push(json!({ "text": text }));
+                                push_cache_point(&mut system, part);
+                            }
+                        }
+                    }
+                    content => {
+                        let text = text_of(content);
+                        if !text.is_empty() {
+                            system.push(json!({ "text": text }));
+                        }
+                    }
                 }
                 continue;
             }
@@ -111,6 +124,20 @@ fn messages(input: &[Value]) -> Result<(Vec<Value>, Vec<Value>), LlmError> {
     Ok((system, messages))
 }
 
+/// Whether a part (or tool) carries a prompt-cache mark (`cache_control`, as Anthropic
+/// clients and LiteLLM users send it).
+fn has_cache_mark(part: &Value) -> bool {
+    part.get("cache_control").is_some_and(|m| !m.is_null())
+}
+
+/// A Converse cache point after the block made from a marked part: what comes before it is
+/// cached, as Anthropic caches up to a marked block.
+fn push_cache_point(blocks: &mut Vec<Value>, part: &Value) {
+    if has_cache_mark(part) {
+        blocks.push(json!({ "cachePoint": { "type": "default" } }));
+    }
+}
+
 /// The text of a content that is a string or a list of text parts.
 fn text_of(content: &Value) -> String {
     match content {
@@ -139,9 +166,13 @@ fn user_blocks(content: &Value, index: usize) -> Result<Vec<Value>, LlmError> {
                 // Converse rejects blank text blocks.
                 if let Some(text) = part["text"].as_str().filter(|t| !t.is_empty()) {
                     blocks.push(json!({ "text": text }));
+                    push_cache_point(&mut blocks, part);
                 }
             }
-            "image_url" => blocks.push(image_block(&part["image_url"]["url"], at)?),
+            "image_url" => {
+                blocks.push(image_block(&part["image_url"]["url"], at)?);
+                push_cache_point(&mut blocks, part);
+            }
             other => {
                 return Err(LlmError::InvalidField {
                     field: "messages",
@@ -255,7 +286,11 @@ fn tool_config(request: &Value) -> Result<Option<Value>, LlmError> {
         // Absent: Converse defaults to auto.
         _ => None,
     };
-    let specs = tools.iter().map(tool_spec).collect::<Result<Vec<_>, _>>()?;
+    let mut specs = Vec::with_capacity(tools.len());
+    for tool in tools {
+        specs.push(tool_spec(tool)?);
+        push_cache_point(&mut specs, tool);
+    }
     let mut config = json!({ "tools": specs });
     if let Some(choice) = choice {
         config["toolChoice"] = choice;
@@ -472,6 +507,42 @@ mod tests {
             out["toolConfig"]["tools"][0]["toolSpec"]["name"],
             "no_tools_available"
         );
+    }
+
+    #[test]
+    fn prompt_cache_marks_of_an_anthropic_client_become_cache_points() {
+        let mark = json!({"type": "ephemeral"});
+        let anthropic = json!({
+            "model": "claude", "max_tokens": 64,
+            "system": [{"type": "text", "text": "You are a coding agent.", "cache_control": mark}],
+            "tools": [{"name": "read", "input_schema": {"type": "object"}, "cache_control": mark}],
+            "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "the long file", "cache_control": mark},
+                {"type": "text", "text": "the question"}
+            ]}]
+        });
+        let chat = crate::translate::messages_on_chat::messages_to_chat(&anthropic).unwrap();
+        let out = chat_to_converse(&chat).unwrap();
+        let point = json!({"cachePoint": {"type": "default"}});
+        assert_eq!(
+            out["system"],
+            json!([{"text": "You are a coding agent."}, point])
+        );
+        assert_eq!(
+            out["messages"][0]["content"],
+            json!([{"text": "the long file"}, point, {"text": "the question"}])
+        );
+        assert_eq!(out["toolConfig"]["tools"][1], point);
+        // Without marks, nothing changes.
+        let plain = json!({"model": "claude", "max_tokens": 64, "system": "Be brief.", "messages": [{"role": "user", "content": "hi"}]});
+        let chat = crate::translate::messages_on_chat::messages_to_chat(&plain).unwrap();
+        let out = chat_to_converse(&chat).unwrap();
+        assert_eq!(out["system"], json!([{"text": "Be brief."}]));
+        assert!(!out.to_string().contains("cachePoint"));
+        // An OpenAI-compatible provider gets no marks at all.
+        let mut chat = crate::translate::messages_on_chat::messages_to_chat(&anthropic).unwrap();
+        crate::translate::messages_on_chat::strip_cache_marks(&mut chat);
+        assert!(!chat.to_string().contains("cache_control"), "{chat}");
     }
 
     #[test]

@@ -15,17 +15,34 @@ pub fn messages_to_chat(request: &Value) -> Result<Value, LlmError> {
     let mut out = Map::new();
     out.insert("model".into(), request["model"].clone());
     let mut messages = Vec::new();
-    let system = match &request["system"] {
-        Value::String(s) => s.clone(),
-        Value::Array(blocks) => blocks
-            .iter()
-            .filter_map(|b| b["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n\n"),
-        _ => String::new(),
-    };
-    if !system.is_empty() {
-        messages.push(json!({ "role": "system", "content": system }));
+    match &request["system"] {
+        // Prompt-cache marks stay on their blocks, as text parts (see `cached`).
+        Value::Array(blocks) if blocks.iter().any(|b| b.get("cache_control").is_some()) => {
+            let parts: Vec<Value> = blocks
+                .iter()
+                .filter_map(|b| {
+                    Some(cached(
+                        json!({ "type": "text", "text": b["text"].as_str()? }),
+                        b,
+                    ))
+                })
+                .collect();
+            messages.push(json!({ "role": "system", "content": parts }));
+        }
+        system => {
+            let system = match system {
+                Value::String(s) => s.clone(),
+                Value::Array(blocks) => blocks
+                    .iter()
+                    .filter_map(|b| b["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n\n"),
+                _ => String::new(),
+            };
+            if !system.is_empty() {
+                messages.push(json!({ "role": "system", "content": system }));
+            }
+        }
     }
     for message in request["messages"]
         .as_array()
@@ -57,7 +74,7 @@ pub fn messages_to_chat(request: &Value) -> Result<Value, LlmError> {
     if let Some(tools) = request["tools"].as_array().filter(|t| !t.is_empty()) {
         let tools = tools
             .iter()
-            .map(|t| json!({ "type": "function", "function": { "name": t["name"], "description": t.get("description").cloned().unwrap_or(Value::Null), "parameters": t["input_schema"] } }))
+            .map(|t| cached(json!({ "type": "function", "function": { "name": t["name"], "description": t.get("description").cloned().unwrap_or(Value::Null), "parameters": t["input_schema"] } }), t))
             .collect();
         out.insert("tools".into(), Value::Array(tools));
         let choice = &request["tool_choice"];
@@ -91,14 +108,14 @@ fn user(content: &Value) -> Result<Vec<Value>, LlmError> {
     for block in blocks {
         match block["type"].as_str() {
             Some("tool_result") => out.push(json!({ "role": "tool", "tool_call_id": block["tool_use_id"], "content": text_of(&block["content"]) })),
-            Some("text") => parts.push(json!({ "type": "text", "text": block["text"] })),
+            Some("text") => parts.push(cached(json!({ "type": "text", "text": block["text"] }), block)),
             Some("image") => {
                 let source = &block["source"];
                 let url = match source["type"].as_str() {
                     Some("base64") => format!("data:{};base64,{}", source["media_type"].as_str().unwrap_or("image/png"), source["data"].as_str().unwrap_or_default()),
                     _ => source["url"].as_str().unwrap_or_default().to_string(),
                 };
-                parts.push(json!({ "type": "image_url", "image_url": { "url": url } }));
+                parts.push(cached(json!({ "type": "image_url", "image_url": { "url": url } }), block));
             }
             Some("document") => parts.push(document_part(block)?),
             _ => {}
@@ -108,6 +125,40 @@ fn user(content: &Value) -> Result<Vec<Value>, LlmError> {
         out.push(json!({ "role": "user", "content": parts }));
     }
     Ok(out)
+}
+
+/// `part` with the prompt-cache mark of the Anthropic `block` it comes from, if any: the
+/// Chat Completions pivot carries `cache_control` on parts and tools (as LiteLLM does), so
+/// that a provider with prompt caching (Bedrock's `cachePoint`) gets it; it is removed
+/// before a request goes to an OpenAI-compatible server.
+fn cached(mut part: Value, block: &Value) -> Value {
+    if let Some(mark) = block.get("cache_control").filter(|m| !m.is_null()) {
+        part["cache_control"] = mark.clone();
+    }
+    part
+}
+
+/// Removes the prompt-cache marks `messages_to_chat` carried over, for a provider that
+/// speaks Chat Completions and would not know them.
+pub fn strip_cache_marks(chat: &mut Value) {
+    let strip = |items: &mut Value| {
+        for item in items.as_array_mut().into_iter().flatten() {
+            if let Some(object) = item.as_object_mut() {
+                object.remove("cache_control");
+            }
+        }
+    };
+    for message in chat["messages"].as_array_mut().into_iter().flatten() {
+        strip(&mut message["content"]);
+        // The system prompt goes back to the one string it is without marks.
+        if message["role"] == "system"
+            && let Some(parts) = message["content"].as_array()
+        {
+            let text: Vec<&str> = parts.iter().filter_map(|p| p["text"].as_str()).collect();
+            message["content"] = Value::String(text.join("\n\n"));
+        }
+    }
+    strip(&mut chat["tools"]);
 }
 
 /// A document block as a Chat Completions part: an inline PDF as a file part, plain text

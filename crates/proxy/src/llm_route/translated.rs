@@ -128,6 +128,9 @@ impl Plan {
             Dialect::OpenAi => request,
             Dialect::Anthropic => {
                 let mut chat = messages_on_chat::messages_to_chat(&request)?;
+                if self.wire == Wire::OpenAiChat {
+                    messages_on_chat::strip_cache_marks(&mut chat);
+                }
                 if self.completion_tokens
                     && let Some(object) = chat.as_object_mut()
                     && let Some(max) = object.remove("max_tokens")
