@@ -190,6 +190,9 @@ struct ContentPart<'a> {
     image_url: Option<ImageUrl<'a>>,
     #[serde(borrow, default)]
     file: Option<FilePart<'a>>,
+    /// A prompt-cache mark (as LiteLLM users send it), passed on to Anthropic's block.
+    #[serde(borrow, default)]
+    cache_control: Option<&'a RawValue>,
 }
 
 /// A file part: the file inline as a data URL, or the id of a file uploaded to OpenAI.
@@ -228,6 +231,8 @@ struct CalledFunction<'a> {
 struct ChatTool<'a> {
     #[serde(borrow, default)]
     function: Option<FunctionSpec<'a>>,
+    #[serde(borrow, default)]
+    cache_control: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -271,8 +276,8 @@ struct Outgoing<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     anthropic_version: Option<&'static str>,
     max_tokens: u64,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    system: String,
+    #[serde(skip_serializing_if = "System::is_empty")]
+    system: System<'a>,
     messages: Vec<Turn<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<&'a RawValue>,
@@ -301,6 +306,8 @@ struct Turn<'a> {
 enum Block<'a> {
     Text {
         text: Cow<'a, str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<&'a RawValue>,
     },
     Image {
         source: ImageSource<'a>,
@@ -356,6 +363,8 @@ struct Tool<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a RawValue>,
     input_schema: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<&'a RawValue>,
 }
 
 impl<'a> Tool<'a> {
@@ -367,6 +376,7 @@ impl<'a> Tool<'a> {
             input_schema: spec
                 .and_then(|f| f.parameters)
                 .unwrap_or_else(|| raw(r#"{"type":"object"}"#)),
+            cache_control: tool.cache_control,
         }
     }
 }
@@ -390,14 +400,14 @@ struct Metadata<'a> {
 
 /// System and developer messages become the system prompt; tool results become user
 /// turns; turns of one role in a row are merged, as Anthropic wants them alternating.
-fn turns<'a>(messages: &'a [ChatMessage<'a>]) -> Result<(String, Vec<Turn<'a>>), LlmError> {
-    let mut system: Vec<Cow<'a, str>> = Vec::new();
+fn turns<'a>(messages: &'a [ChatMessage<'a>]) -> Result<(System<'a>, Vec<Turn<'a>>), LlmError> {
+    let mut system: Vec<SystemBlock<'a>> = Vec::new();
     let mut out: Vec<Turn<'a>> = Vec::with_capacity(messages.len());
     for message in messages {
         let role = message.role.as_deref().unwrap_or_default();
         let (role, blocks) = match role {
             "system" | "developer" => {
-                system.push(text_of(message.content)?);
+                system_blocks(message.content, &mut system)?;
                 continue;
             }
             "user" => ("user", content_blocks(message.content)?),
@@ -422,7 +432,7 @@ fn turns<'a>(messages: &'a [ChatMessage<'a>]) -> Result<(String, Vec<Turn<'a>>),
         // message is left out (its neighbours of one role then merge), as the other
         // translations do.
         let mut blocks = blocks;
-        blocks.retain(|block| !matches!(block, Block::Text { text } if text.is_empty()));
+        blocks.retain(|block| !matches!(block, Block::Text { text, .. } if text.is_empty()));
         if blocks.is_empty() {
             continue;
         }
@@ -434,10 +444,19 @@ fn turns<'a>(messages: &'a [ChatMessage<'a>]) -> Result<(String, Vec<Turn<'a>>),
             }),
         }
     }
-    let system = match system.len() {
-        0 => String::new(),
-        1 => system.swap_remove(0).into_owned(),
-        _ => system.join("\n\n"),
+    // One string, unless a part carries a prompt-cache mark: then Anthropic's blocks.
+    let system = if system.iter().any(|b| b.cache_control.is_some()) {
+        System::Blocks(system)
+    } else {
+        System::Text(match system.len() {
+            0 => String::new(),
+            1 => system.swap_remove(0).text.into_owned(),
+            _ => system
+                .iter()
+                .map(|b| b.text.as_ref())
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+        })
     };
     Ok((system, out))
 }
@@ -475,6 +494,56 @@ fn content(raw: Option<&RawValue>) -> Result<Content<'_>, LlmError> {
 }
 
 /// The text of a content that is a string or a list of text parts.
+/// The system prompt: one string, or text blocks when some carry prompt-cache marks.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum System<'a> {
+    Text(String),
+    Blocks(Vec<SystemBlock<'a>>),
+}
+
+impl System<'_> {
+    fn is_empty(&self) -> bool {
+        match self {
+            Self::Text(text) => text.is_empty(),
+            Self::Blocks(blocks) => blocks.is_empty(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SystemBlock<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<&'a RawValue>,
+}
+
+/// A system or developer message's text: one block for a string (or parts without marks),
+/// a block per part when a part carries a prompt-cache mark.
+fn system_blocks<'a>(
+    raw: Option<&'a RawValue>,
+    out: &mut Vec<SystemBlock<'a>>,
+) -> Result<(), LlmError> {
+    let block = |text, cache_control| SystemBlock {
+        kind: "text",
+        text,
+        cache_control,
+    };
+    match content(raw)? {
+        Content::Parts(parts) if parts.iter().any(|p| p.cache_control.is_some()) => {
+            for part in parts {
+                if let Some(text) = part.text.filter(|t| !t.is_empty()) {
+                    out.push(block(text, part.cache_control));
+                }
+            }
+        }
+        _ => out.push(block(text_of(raw)?, None)),
+    }
+    Ok(())
+}
+
 fn text_of(raw: Option<&RawValue>) -> Result<Cow<'_, str>, LlmError> {
     Ok(match content(raw)? {
         Content::Text(text) => text,
@@ -490,7 +559,10 @@ fn text_of(raw: Option<&RawValue>) -> Result<Cow<'_, str>, LlmError> {
 
 fn content_blocks(raw: Option<&RawValue>) -> Result<Vec<Block<'_>>, LlmError> {
     Ok(match content(raw)? {
-        Content::Text(text) => vec![Block::Text { text }],
+        Content::Text(text) => vec![Block::Text {
+            text,
+            cache_control: None,
+        }],
         Content::Parts(parts) => {
             let blocks: Result<Vec<_>, _> = parts.into_iter().map(part_block).collect();
             blocks?.into_iter().flatten().collect()
@@ -510,6 +582,7 @@ fn part_block(part: ContentPart<'_>) -> Result<Option<Block<'_>>, LlmError> {
     Ok(match part.kind.as_deref().ok_or_else(incomplete)? {
         "text" => Some(Block::Text {
             text: part.text.ok_or_else(incomplete)?,
+            cache_control: part.cache_control,
         }),
         "image_url" => Some(Block::Image {
             source: image_source(part.image_url.and_then(|i| i.url).ok_or_else(incomplete)?),
@@ -580,7 +653,10 @@ fn assistant_blocks<'a>(message: &'a ChatMessage<'a>) -> Result<Vec<Block<'a>>, 
     let mut blocks = Vec::new();
     let text = text_of(message.content)?;
     if !text.is_empty() {
-        blocks.push(Block::Text { text });
+        blocks.push(Block::Text {
+            text,
+            cache_control: None,
+        });
     }
     for call in message.tool_calls.as_deref().unwrap_or_default() {
         let function = call.function.as_ref();
@@ -836,6 +912,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("at least one"), "{error}");
+    }
+
+    #[test]
+    fn prompt_cache_marks_reach_anthropics_blocks() {
+        let mark = json!({"type": "ephemeral"});
+        let out = to_anthropic(json!({"model": "m", "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "long rules", "cache_control": mark}]},
+            {"role": "user", "content": [{"type": "text", "text": "long file", "cache_control": mark}, {"type": "text", "text": "question"}]}
+        ], "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}, "cache_control": mark}]}));
+        assert_eq!(
+            out["system"],
+            json!([{"type": "text", "text": "long rules", "cache_control": mark}])
+        );
+        assert_eq!(
+            out["messages"][0]["content"],
+            json!([{"type": "text", "text": "long file", "cache_control": mark}, {"type": "text", "text": "question"}])
+        );
+        assert_eq!(out["tools"][0]["cache_control"], mark);
+        // Without marks the system prompt stays one string.
+        let plain = to_anthropic(json!({"model": "m", "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+            {"role": "user", "content": "hi"}
+        ]}));
+        assert_eq!(plain["system"], "ab");
+        assert!(!plain.to_string().contains("cache_control"));
     }
 
     #[test]
