@@ -30,15 +30,7 @@ pub fn messages_to_chat(request: &Value) -> Result<Value, LlmError> {
             messages.push(json!({ "role": "system", "content": parts }));
         }
         system => {
-            let system = match system {
-                Value::String(s) => s.clone(),
-                Value::Array(blocks) => blocks
-                    .iter()
-                    .filter_map(|b| b["text"].as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n\n"),
-                _ => String::new(),
-            };
+            let system = joined_text(system, "\n\n");
             if !system.is_empty() {
                 messages.push(json!({ "role": "system", "content": system }));
             }
@@ -151,11 +143,8 @@ pub fn strip_cache_marks(chat: &mut Value) {
     for message in chat["messages"].as_array_mut().into_iter().flatten() {
         strip(&mut message["content"]);
         // The system prompt goes back to the one string it is without marks.
-        if message["role"] == "system"
-            && let Some(parts) = message["content"].as_array()
-        {
-            let text: Vec<&str> = parts.iter().filter_map(|p| p["text"].as_str()).collect();
-            message["content"] = Value::String(text.join("\n\n"));
+        if message["role"] == "system" && message["content"].is_array() {
+            message["content"] = Value::String(joined_text(&message["content"], "\n\n"));
         }
     }
     strip(&mut chat["tools"]);
@@ -187,13 +176,18 @@ fn document_part(block: &Value) -> Result<Value, LlmError> {
 }
 
 fn text_of(content: &Value) -> String {
+    joined_text(content, "")
+}
+
+/// The text of a string, or of a list of blocks joined by `separator`.
+fn joined_text(content: &Value, separator: &str) -> String {
     match content {
         Value::String(s) => s.clone(),
         Value::Array(blocks) => blocks
             .iter()
             .filter_map(|b| b["text"].as_str())
             .collect::<Vec<_>>()
-            .join(""),
+            .join(separator),
         _ => String::new(),
     }
 }

@@ -19,10 +19,11 @@ use llm::translate::EventTranslator;
 use crate::body::{BoxBody, BoxError, boxed};
 use crate::gen_ai_metrics::{GenAiLabels, SharedGenAiFacts};
 use crate::llm_route::budget::{self, PendingBudget};
-use crate::llm_route::wire::FrameDecoder;
-use crate::llm_route::{
-    BUDGET_EXHAUSTED, CLIENT_GONE, FirstToken, StreamEnd, UPSTREAM_RESET, settle, settle_unfinished,
+use crate::llm_route::settle;
+use crate::llm_route::stream_accounting::{
+    BUDGET_EXHAUSTED, CLIENT_GONE, FirstToken, StreamEnd, UPSTREAM_RESET, settle_unfinished,
 };
+use crate::llm_route::wire::FrameDecoder;
 use crate::metrics::Metrics;
 
 /// What a re-emitted stream needs besides the provider's body.
