@@ -54,6 +54,9 @@ pub struct StreamTranslator {
     /// `message_delta` (the stop reason) has been seen: the answer is whole.
     stopped: bool,
     done: bool,
+    /// The open thinking block's text, sent with its signature as a whole block when the
+    /// signature comes (the client sends it back whole).
+    thinking: String,
 }
 
 /// The delta of a stream's first chunk (fields in the order the JSON trees gave them).
@@ -159,6 +162,7 @@ impl StreamTranslator {
             usage: None,
             stopped: false,
             done: false,
+            thinking: String::new(),
         }
     }
 
@@ -247,7 +251,11 @@ impl StreamTranslator {
         match head.kind.as_ref() {
             "content_block_stop" if !self.tool_calls.any_without_arguments() => Some(Vec::new()),
             "ping" => Some(Vec::new()),
-            "content_block_start" if head.content_block.is_some_and(|b| b.kind != "tool_use") => {
+            "content_block_start"
+                if head.content_block.is_some_and(|b| {
+                    !matches!(b.kind.as_ref(), "tool_use" | "redacted_thinking")
+                }) =>
+            {
                 Some(Vec::new())
             }
             "message_start" if head.message.is_some() => {
@@ -295,7 +303,22 @@ impl StreamTranslator {
                 let call = json!({ "index": index, "id": block["id"], "type": "function", "function": { "name": block["name"], "arguments": "" } });
                 vec![self.chunk(&json!({ "tool_calls": [call] }), None)]
             }
+            "content_block_start" if v["content_block"]["type"] == "redacted_thinking" => {
+                let block =
+                    json!({"type": "redacted_thinking", "data": v["content_block"]["data"]});
+                vec![self.chunk(&json!({ "thinking_blocks": [block] }), None)]
+            }
             "content_block_delta" => match v["delta"]["type"].as_str() {
+                Some("thinking_delta") => {
+                    let text = v["delta"]["thinking"].as_str().unwrap_or_default();
+                    self.thinking.push_str(text);
+                    vec![self.chunk(&json!({ "reasoning_content": text }), None)]
+                }
+                Some("signature_delta") => {
+                    let thinking = std::mem::take(&mut self.thinking);
+                    let block = json!({"type": "thinking", "thinking": thinking, "signature": v["delta"]["signature"]});
+                    vec![self.chunk(&json!({ "thinking_blocks": [block] }), None)]
+                }
                 Some("text_delta") => {
                     vec![self.chunk(&json!({ "content": v["delta"]["text"] }), None)]
                 }
@@ -521,6 +544,73 @@ mod tests {
         let usage = chunks.last().unwrap();
         assert_eq!(usage["choices"], json!([]));
         assert_eq!(usage["usage"]["completion_tokens"], 74);
+    }
+
+    #[test]
+    fn streamed_thinking_arrives_as_reasoning_content_and_whole_signed_blocks() {
+        let mut translator = StreamTranslator::new("claude", 7, false);
+        let events = [
+            (
+                "message_start",
+                json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x", "content": [], "usage": {"input_tokens": 9, "output_tokens": 1}}}),
+            ),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Paris is "}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "in France."}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "EqQBCgIYAhIM"}}),
+            ),
+            (
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 1, "content_block": {"type": "redacted_thinking", "data": "EmwKAhgBEgy3"}}),
+            ),
+            (
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 1}),
+            ),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "Paris."}}),
+            ),
+        ];
+        let deltas: Vec<Value> = events
+            .iter()
+            .flat_map(|(name, data)| {
+                translator.payloads(&Event {
+                    event: Some((*name).into()),
+                    data: data.to_string(),
+                })
+            })
+            .map(|p| serde_json::from_str::<Value>(&p).unwrap()["choices"][0]["delta"].clone())
+            .collect();
+        assert_eq!(
+            deltas[1..],
+            [
+                json!({"reasoning_content": "Paris is "}),
+                json!({"reasoning_content": "in France."}),
+                json!({"thinking_blocks": [{"type": "thinking", "thinking": "Paris is in France.", "signature": "EqQBCgIYAhIM"}]}),
+                json!({"thinking_blocks": [{"type": "redacted_thinking", "data": "EmwKAhgBEgy3"}]}),
+                json!({"content": "Paris."}),
+            ]
+        );
     }
 
     /// The arguments a client reassembles for tool call 0 from these events.

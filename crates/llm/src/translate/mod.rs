@@ -12,6 +12,7 @@ pub mod gemini_stream;
 pub mod guarded;
 pub mod messages_on_chat;
 mod openai_chunk;
+pub mod reasoning;
 
 use crate::sse::Event;
 use crate::usage::Usage;

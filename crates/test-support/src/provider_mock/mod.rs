@@ -10,6 +10,9 @@
 //! `garbled-answer` answers 200 with an HTML page, as a misbehaving intermediary would;
 //! `not-an-answer` answers 200 with JSON of another API (a model list); `error-page`
 //! answers 500 with an HTML page instead of the provider's error JSON.
+//!
+//! Anthropic requests with thinking on are held to Anthropic's thinking rules and answered
+//! with the thinking samples kept in this repository (`anthropic.rs`, `samples/`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -27,6 +30,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+mod anthropic;
 mod bedrock;
 mod google;
 
@@ -43,6 +47,12 @@ pub fn fixture(path: &str) -> Vec<u8> {
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read(&full).unwrap_or_else(|e| panic!("fixture {full}: {e}"))
+}
+
+/// A sample kept in this repository (`samples/`), for what the shared samples lack.
+pub fn sample(path: &str) -> Vec<u8> {
+    let full = format!("{}/samples/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&full).unwrap_or_else(|e| panic!("sample {full}: {e}"))
 }
 
 /// Which provider a mock imitates.
@@ -236,7 +246,9 @@ async fn handle(
                 return Ok(json(StatusCode::BAD_REQUEST, br#"{"type":"error","error":{"type":"invalid_request_error","message":"anthropic-version: header is required"}}"#.to_vec()));
             }
             match route {
-                ("POST", "/v1/messages") => chat(&value, &ANTHROPIC),
+                ("POST", "/v1/messages") => {
+                    anthropic::thinking(&value).unwrap_or_else(|| chat(&value, &ANTHROPIC))
+                }
                 _ => json(
                     StatusCode::NOT_FOUND,
                     br#"{"type":"error","error":{"type":"not_found_error","message":"Not found"}}"#

@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 
 use crate::error::LlmError;
 use crate::translate::chat_on_messages::DEFAULT_MAX_TOKENS;
+use crate::translate::reasoning::{self, Budgets};
 
 /// The request for the provider, and what the stream translator must know of the client's.
 #[derive(Debug)]
@@ -61,17 +62,24 @@ pub fn chat_to_messages(chat: &[u8], target: MessagesTarget) -> Result<MessagesR
         Some(_) => tool_choice(request.tool_choice, request.parallel_tool_calls),
         None => None,
     };
+    let thinking = reasoning::requested(
+        request.thinking,
+        request.reasoning_effort.as_deref(),
+        Budgets::Anthropic,
+    )?;
+    let max_tokens = request
+        .max_completion_tokens
+        .or(request.max_tokens)
+        .and_then(as_u64)
+        .unwrap_or(DEFAULT_MAX_TOKENS);
     let out = Outgoing {
         model: (target == MessagesTarget::Anthropic)
             .then_some(request.model)
             .flatten(),
         anthropic_version: (target == MessagesTarget::Vertex)
             .then_some(crate::gcp::VERTEX_ANTHROPIC_VERSION),
-        max_tokens: request
-            .max_completion_tokens
-            .or(request.max_tokens)
-            .and_then(as_u64)
-            .unwrap_or(DEFAULT_MAX_TOKENS),
+        max_tokens: reasoning::max_tokens_with(max_tokens, thinking.as_ref()),
+        thinking: thinking.map(|t| t.object),
         system,
         messages,
         temperature: request.temperature,
@@ -165,6 +173,11 @@ struct ChatRequest<'a> {
     parallel_tool_calls: Option<&'a RawValue>,
     #[serde(borrow, default)]
     user: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    reasoning_effort: Option<Cow<'a, str>>,
+    /// Anthropic's own thinking object (from Anthropic clients, or LiteLLM users).
+    #[serde(borrow, default)]
+    thinking: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -178,6 +191,24 @@ struct ChatMessage<'a> {
     tool_call_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     tool_calls: Option<Vec<ToolCall<'a>>>,
+    /// An assistant turn's thinking, with signatures, as the answer gave it (LiteLLM's
+    /// field): Anthropic wants it back before the turn's tool calls.
+    #[serde(borrow, default)]
+    thinking_blocks: Option<Vec<ThinkingBlock<'a>>>,
+}
+
+/// A thinking block as Chat answers carry it (`{"type":"thinking","thinking","signature"}`
+/// or `{"type":"redacted_thinking","data"}`).
+#[derive(Deserialize)]
+pub(crate) struct ThinkingBlock<'a> {
+    #[serde(rename = "type", borrow, default)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub thinking: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub signature: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub data: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -276,6 +307,8 @@ struct Outgoing<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     anthropic_version: Option<&'static str>,
     max_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<Cow<'a, RawValue>>,
     #[serde(skip_serializing_if = "System::is_empty")]
     system: System<'a>,
     messages: Vec<Turn<'a>>,
@@ -324,6 +357,13 @@ enum Block<'a> {
     ToolResult {
         tool_use_id: &'a str,
         content: Cow<'a, str>,
+    },
+    Thinking {
+        thinking: &'a RawValue,
+        signature: &'a RawValue,
+    },
+    RedactedThinking {
+        data: &'a RawValue,
     },
 }
 
@@ -651,6 +691,9 @@ fn image_source<'a>(url: Cow<'a, str>) -> ImageSource<'a> {
 
 fn assistant_blocks<'a>(message: &'a ChatMessage<'a>) -> Result<Vec<Block<'a>>, LlmError> {
     let mut blocks = Vec::new();
+    for block in message.thinking_blocks.as_deref().unwrap_or_default() {
+        blocks.push(thinking_block(block)?);
+    }
     let text = text_of(message.content)?;
     if !text.is_empty() {
         blocks.push(Block::Text {
@@ -667,6 +710,39 @@ fn assistant_blocks<'a>(message: &'a ChatMessage<'a>) -> Result<Vec<Block<'a>>, 
         });
     }
     Ok(blocks)
+}
+
+/// A thinking block sent back as Anthropic's block; one missing what its type needs is
+/// named (Anthropic would refuse the request less clearly).
+fn thinking_block<'a>(block: &'a ThinkingBlock<'a>) -> Result<Block<'a>, LlmError> {
+    let incomplete = |kind: &str, needs: &str| LlmError::InvalidField {
+        field: "messages",
+        why: format!(
+            "an assistant message's thinking_blocks entry of type '{kind}' needs {needs}, as the answer gave it"
+        ),
+    };
+    match block.kind.as_deref() {
+        Some("thinking") => Ok(Block::Thinking {
+            thinking: block
+                .thinking
+                .ok_or_else(|| incomplete("thinking", "thinking and signature"))?,
+            signature: block
+                .signature
+                .ok_or_else(|| incomplete("thinking", "thinking and signature"))?,
+        }),
+        Some("redacted_thinking") => Ok(Block::RedactedThinking {
+            data: block
+                .data
+                .ok_or_else(|| incomplete("redacted_thinking", "data"))?,
+        }),
+        other => Err(LlmError::InvalidField {
+            field: "messages",
+            why: format!(
+                "an assistant message's thinking_blocks entry has type {}, not 'thinking' or 'redacted_thinking'",
+                other.map_or("(none)".into(), |k| format!("'{k}'"))
+            ),
+        }),
+    }
 }
 
 /// A tool call's arguments as the `input` object: the JSON text inside OpenAI's string,

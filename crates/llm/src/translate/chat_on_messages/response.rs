@@ -26,9 +26,23 @@ pub fn message_to_chat(message: &[u8], created: u64) -> Result<ChatAnswer, serde
     let message: Message<'_> = crate::json_members::from_bytes(message)?;
     let mut texts = Vec::new();
     let mut tool_calls = Vec::new();
+    let mut reasoning = String::new();
+    let mut thinking_blocks = Vec::new();
     for block in &message.content {
         match block.kind.as_ref() {
             "text" => texts.extend(block.text.filter(|t| t.get() != r#""""#)),
+            "thinking" => {
+                if let Some(text) = block.thinking {
+                    reasoning.push_str(&serde_json::from_str::<Cow<'_, str>>(text.get())?);
+                }
+                thinking_blocks.push(ThinkingBlock::Thinking {
+                    thinking: block.thinking,
+                    signature: block.signature,
+                });
+            }
+            "redacted_thinking" => {
+                thinking_blocks.push(ThinkingBlock::RedactedThinking { data: block.data })
+            }
             "tool_use" => tool_calls.push(ToolCall {
                 id: block.id,
                 kind: "function",
@@ -64,6 +78,8 @@ pub fn message_to_chat(message: &[u8], created: u64) -> Result<ChatAnswer, serde
                 content,
                 refusal: None,
                 tool_calls,
+                reasoning_content: (!thinking_blocks.is_empty()).then_some(reasoning),
+                thinking_blocks,
             },
             logprobs: None,
             finish_reason: finish_reason(message.stop_reason.as_deref()),
@@ -108,6 +124,13 @@ struct ContentBlock<'a> {
     name: Option<&'a RawValue>,
     #[serde(borrow, default)]
     input: Option<&'a RawValue>,
+    /// A thinking block's text and signature, and a redacted block's data.
+    #[serde(borrow, default)]
+    thinking: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    signature: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
 }
 
 /// A JSON string kept as its raw text; anything else is not a text block's text.
@@ -150,6 +173,24 @@ struct Reply<'a> {
     refusal: Option<()>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<ToolCall<'a>>,
+    /// The thinking's text, as LiteLLM and OpenAI-compatible servers name it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<String>,
+    /// The thinking blocks with their signatures, for the client to send back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    thinking_blocks: Vec<ThinkingBlock<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ThinkingBlock<'a> {
+    Thinking {
+        thinking: Option<&'a RawValue>,
+        signature: Option<&'a RawValue>,
+    },
+    RedactedThinking {
+        data: Option<&'a RawValue>,
+    },
 }
 
 /// The answer's text: one block's JSON string as it came, or several blocks' text joined.
@@ -207,11 +248,42 @@ mod tests {
     }
 
     #[test]
+    fn thinking_becomes_reasoning_content_and_signed_thinking_blocks() {
+        let (chat, _) = translate(&json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+            "content": [
+                {"type": "thinking", "thinking": "First \"units\", ", "signature": "EqQBCgIYAhIM"},
+                {"type": "redacted_thinking", "data": "EmwKAhgBEgy3"},
+                {"type": "thinking", "thinking": "then the call.", "signature": "EqQBCgIYAhIN"},
+                {"type": "text", "text": "Checking."},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+            ],
+            "stop_reason": "tool_use",
+            "usage": {"input_tokens": 3, "output_tokens": 40}
+        }));
+        let message = &chat["choices"][0]["message"];
+        assert_eq!(
+            message["reasoning_content"],
+            "First \"units\", then the call."
+        );
+        assert_eq!(
+            message["thinking_blocks"],
+            json!([
+                {"type": "thinking", "thinking": "First \"units\", ", "signature": "EqQBCgIYAhIM"},
+                {"type": "redacted_thinking", "data": "EmwKAhgBEgy3"},
+                {"type": "thinking", "thinking": "then the call.", "signature": "EqQBCgIYAhIN"}
+            ])
+        );
+        assert_eq!(message["content"], "Checking.");
+        assert_eq!(message["tool_calls"][0]["id"], "toolu_1");
+    }
+
+    #[test]
     fn text_blocks_join_and_other_blocks_are_skipped() {
         let (chat, answer) = translate(&json!({
             "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
             "content": [
-                {"type": "thinking", "thinking": "hmm", "signature": "s"},
+                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
                 {"type": "text", "text": "a \"quoted\" "},
                 {"type": "text", "text": "answer", "citations": null}
             ],

@@ -272,3 +272,92 @@ fn bad_requests_name_the_field_at_fault() {
         "{tools}"
     );
 }
+
+#[test]
+fn reasoning_effort_becomes_a_thinking_budget_that_fits_below_max_tokens() {
+    let out = to_anthropic(json!({
+        "model": "claude-sonnet-4-5",
+        "messages": [{"role": "user", "content": "Plan a trip."}],
+        "reasoning_effort": "medium",
+        "max_completion_tokens": 1000
+    }));
+    assert_eq!(
+        out["thinking"],
+        json!({"type": "enabled", "budget_tokens": 2048})
+    );
+    assert_eq!(out["max_tokens"], 3048, "the answer keeps its 1000 tokens");
+    let roomy = to_anthropic(json!({
+        "messages": [{"role": "user", "content": "Plan a trip."}],
+        "reasoning_effort": "high",
+        "max_tokens": 20000
+    }));
+    assert_eq!(roomy["max_tokens"], 20000);
+    let off = to_anthropic(json!({
+        "messages": [{"role": "user", "content": "Hi"}],
+        "reasoning_effort": "none"
+    }));
+    assert_eq!(off["thinking"], json!({"type": "disabled"}));
+    let unasked = to_anthropic(json!({"messages": [{"role": "user", "content": "Hi"}]}));
+    assert!(unasked.get("thinking").is_none());
+}
+
+#[test]
+fn a_thinking_object_goes_on_as_the_client_wrote_it() {
+    let out = to_anthropic(json!({
+        "messages": [{"role": "user", "content": "Hi"}],
+        "thinking": {"type": "enabled", "budget_tokens": 5000},
+        "reasoning_effort": "low"
+    }));
+    assert_eq!(
+        out["thinking"],
+        json!({"type": "enabled", "budget_tokens": 5000})
+    );
+    assert_eq!(out["max_tokens"], 5000 + DEFAULT_MAX_TOKENS);
+    let error = translate(
+        &json!({"messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": "extreme"}),
+        MessagesTarget::Anthropic,
+    )
+    .unwrap_err();
+    assert_eq!(error.openai_body()["error"]["param"], "reasoning_effort");
+}
+
+#[test]
+fn thinking_blocks_go_back_before_the_turns_tool_calls() {
+    let out = to_anthropic(json!({
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": null,
+             "reasoning_content": "Need the tool.",
+             "thinking_blocks": [
+                {"type": "thinking", "thinking": "Need the tool.", "signature": "EqQBCgIYAhIM"},
+                {"type": "redacted_thinking", "data": "EmwKAhgBEgy3"}
+             ],
+             "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": "toolu_1", "content": "18C"}
+        ],
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+        "reasoning_effort": "low"
+    }));
+    assert_eq!(
+        out["messages"][1]["content"],
+        json!([
+            {"type": "thinking", "thinking": "Need the tool.", "signature": "EqQBCgIYAhIM"},
+            {"type": "redacted_thinking", "data": "EmwKAhgBEgy3"},
+            {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+        ])
+    );
+    let unsigned = translate(
+        &json!({"messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello", "thinking_blocks": [{"type": "thinking", "thinking": "x"}]}
+        ]}),
+        MessagesTarget::Anthropic,
+    )
+    .unwrap_err();
+    assert!(
+        unsigned
+            .to_string()
+            .contains("needs thinking and signature"),
+        "{unsigned}"
+    );
+}
