@@ -112,7 +112,7 @@ fn openai_clients_on_anthropic() {
 fn anthropic_clients_on_openai() {
     // What an OpenAI-compatible provider receives: the pivot without prompt-cache marks.
     let mut chat = messages_to_chat(&json("anthropic/messages_request.json")).unwrap();
-    llm::translate::messages_on_chat::strip_cache_marks(&mut chat);
+    llm::translate::messages_on_chat::strip_pivot_fields(&mut chat);
     insta::assert_json_snapshot!("messages_to_chat_request", chat);
     insta::assert_json_snapshot!(
         "chat_to_message_response",

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{gateway, post_json, route_to, sse_data, start, streamed_text};
+use common::{bedrock_gateway, gateway, post_json, route_to, sse_data, start, streamed_text};
 use std::sync::Arc;
 
 use proxy::gateway::Gateway;
@@ -145,37 +145,6 @@ async fn a_service_account_the_token_endpoint_refuses_is_a_clear_502() {
         message.contains("invalid_grant"),
         "the endpoint's reason is kept: {message}"
     );
-}
-
-async fn bedrock_gateway(model: &str) -> (ProviderMock, u16, Arc<Gateway>) {
-    let mock = ProviderMock::start(Flavor::Bedrock, None).await;
-    let port = test_support::free_port();
-    let yaml = gateway(port)
-        + &format!(
-            "---
-apiVersion: v1
-kind: Secret
-metadata: {{name: aws-creds}}
-stringData: {{accessKeyId: {}, secretAccessKey: wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY, sessionToken: FAKE-SESSION}}
----
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: llm}}
-spec:
-  ai:
-    provider:
-      bedrock: {{region: us-east-1, model: '{model}'}}
-      host: 127.0.0.1
-      port: {}
-  policies:
-    auth: {{aws: {{secretRef: {{name: aws-creds}}}}}}
-",
-            test_support::provider_mock::BEDROCK_ACCESS_KEY_ID,
-            mock.port()
-        )
-        + &route_to("llm");
-    let gw = start(&yaml).await;
-    (mock, port, gw)
 }
 
 #[tokio::test]

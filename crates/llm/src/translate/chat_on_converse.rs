@@ -7,6 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::error::LlmError;
+use crate::translate::reasoning::{self, Budgets};
 
 pub use super::converse_stream::{ConverseStreamTranslator, converse_to_chat, finish_reason};
 
@@ -32,9 +33,13 @@ pub fn chat_to_converse(request: &Value) -> Result<Value, LlmError> {
         out.insert("system".into(), Value::Array(system));
     }
     out.insert("messages".into(), Value::Array(messages));
-    let inference = inference_config(request);
+    let mut inference = inference_config(request);
+    let extra = model_fields(request, &mut inference)?;
     if !inference.is_empty() {
         out.insert("inferenceConfig".into(), Value::Object(inference));
+    }
+    if !extra.is_empty() {
+        out.insert("additionalModelRequestFields".into(), Value::Object(extra));
     }
     if let Some(tool_config) = tool_config(request)? {
         out.insert("toolConfig".into(), tool_config);
@@ -67,6 +72,57 @@ fn inference_config(request: &Value) -> Map<String, Value> {
         config.insert("stopSequences".into(), Value::Array(stop));
     }
     config
+}
+
+/// What Converse has no field of its own for goes to the model in
+/// `additionalModelRequestFields`, in the model family's own terms: Claude takes Anthropic's
+/// `thinking` object (with `maxTokens` raised to fit its budget) and `top_k`; OpenAI's
+/// models on Bedrock take `reasoning_effort`. Other families are sent neither: their
+/// fields differ, and a field a model does not know fails the whole request.
+fn model_fields(
+    request: &Value,
+    inference: &mut Map<String, Value>,
+) -> Result<Map<String, Value>, LlmError> {
+    let mut extra = Map::new();
+    let model = request["model"].as_str().unwrap_or_default();
+    let effort = request["reasoning_effort"].as_str();
+    if is_claude(model) {
+        let object = reasoning::raw_thinking(request)?;
+        let thinking = reasoning::requested(object.as_deref(), effort, Budgets::Anthropic)?;
+        if let Some(thinking) = thinking {
+            if thinking.budget.is_some() {
+                let max = inference
+                    .get("maxTokens")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(super::DEFAULT_MAX_TOKENS);
+                inference.insert(
+                    "maxTokens".into(),
+                    json!(reasoning::max_tokens_with(max, Some(&thinking))),
+                );
+            }
+            let object: Value = serde_json::from_str(thinking.object.get()).unwrap_or(Value::Null);
+            extra.insert("thinking".into(), object);
+        }
+        if let Some(top_k) = request.get("top_k").filter(|v| !v.is_null()) {
+            extra.insert("top_k".into(), top_k.clone());
+        }
+    } else if is_openai(model)
+        && let Some(effort) = effort
+    {
+        extra.insert("reasoning_effort".into(), json!(effort));
+    }
+    Ok(extra)
+}
+
+/// Anthropic's models, by their Bedrock id (`anthropic.claude-…`, with or without a
+/// cross-region prefix such as `us.`) or an inference-profile ARN naming them.
+fn is_claude(model: &str) -> bool {
+    model.contains("anthropic.") || model.contains("claude")
+}
+
+/// OpenAI's open-weight models on Bedrock (`openai.gpt-oss-…`).
+fn is_openai(model: &str) -> bool {
+    model.starts_with("openai.") || model.contains(".openai.")
 }
 
 /// System and developer messages become `system` blocks; tool results become user turns;
@@ -215,7 +271,14 @@ fn image_block(url: &Value, at: impl Fn() -> String) -> Result<Value, LlmError> 
 }
 
 fn assistant_blocks(message: &Value) -> Vec<Value> {
-    let mut blocks = Vec::new();
+    // Signed thinking first: Claude wants the turn's reasoning back before its tool calls.
+    let mut blocks: Vec<Value> = message["thinking_blocks"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(reasoning_block)
+        .collect();
     let text = text_of(&message["content"]);
     if !text.is_empty() {
         blocks.push(json!({ "text": text }));
@@ -234,6 +297,24 @@ fn assistant_blocks(message: &Value) -> Vec<Value> {
         }));
     }
     blocks
+}
+
+/// A thinking block (Anthropic's shape, as the pivot carries it) as Converse's
+/// `reasoningContent`; one without a signature cannot be replayed and is left out.
+fn reasoning_block(block: &Value) -> Option<Value> {
+    match block["type"].as_str()? {
+        "thinking" => {
+            let signature = block["signature"].as_str().filter(|s| !s.is_empty())?;
+            Some(json!({ "reasoningContent": { "reasoningText": {
+                "text": block["thinking"].as_str().unwrap_or_default(),
+                "signature": signature,
+            } } }))
+        }
+        "redacted_thinking" => {
+            Some(json!({ "reasoningContent": { "redactedContent": block["data"].as_str()? } }))
+        }
+        _ => None,
+    }
 }
 
 /// A tool message's content travels as a JSON block when it is a JSON object (as the AWS
@@ -541,7 +622,7 @@ mod tests {
         assert!(!out.to_string().contains("cachePoint"));
         // An OpenAI-compatible provider gets no marks at all.
         let mut chat = crate::translate::messages_on_chat::messages_to_chat(&anthropic).unwrap();
-        crate::translate::messages_on_chat::strip_cache_marks(&mut chat);
+        crate::translate::messages_on_chat::strip_pivot_fields(&mut chat);
         assert!(!chat.to_string().contains("cache_control"), "{chat}");
     }
 
@@ -627,6 +708,50 @@ mod tests {
         assert_eq!(
             out["error"],
             json!({"message": "bad key", "type": "authentication_error", "param": null, "code": "UnrecognizedClientException"})
+        );
+    }
+
+    #[test]
+    fn reasoning_goes_to_each_model_family_in_its_own_terms() {
+        let ask = |model: &str| {
+            json!({"model": model, "reasoning_effort": "high", "top_k": 5, "max_tokens": 100,
+                "messages": [{"role": "user", "content": "Hi"}]})
+        };
+        let claude = chat_to_converse(&ask("anthropic.claude-opus-4-1-20250805-v1:0")).unwrap();
+        assert_eq!(
+            claude["additionalModelRequestFields"],
+            json!({"thinking": {"type": "enabled", "budget_tokens": 4096}, "top_k": 5})
+        );
+        assert_eq!(claude["inferenceConfig"]["maxTokens"], 4096 + 100);
+        let gpt = chat_to_converse(&ask("openai.gpt-oss-120b-1:0")).unwrap();
+        assert_eq!(
+            gpt["additionalModelRequestFields"],
+            json!({"reasoning_effort": "high"})
+        );
+        let nova = chat_to_converse(&ask("amazon.nova-pro-v1:0")).unwrap();
+        assert!(nova.get("additionalModelRequestFields").is_none(), "{nova}");
+        assert_eq!(nova["inferenceConfig"]["maxTokens"], 100);
+    }
+
+    #[test]
+    fn only_signed_thinking_is_replayed_first_in_the_turn() {
+        let chat = json!({"model": "anthropic.claude-sonnet-4-5", "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello", "thinking_blocks": [
+                {"type": "thinking", "thinking": "unsigned", "signature": ""},
+                {"type": "thinking", "thinking": "signed", "signature": "ErcB"},
+                {"type": "redacted_thinking", "data": "EmwK"}
+            ]},
+            {"role": "user", "content": "Bye"}
+        ]});
+        let out = chat_to_converse(&chat).unwrap();
+        assert_eq!(
+            out["messages"][1]["content"],
+            json!([
+                {"reasoningContent": {"reasoningText": {"text": "signed", "signature": "ErcB"}}},
+                {"reasoningContent": {"redactedContent": "EmwK"}},
+                {"text": "Hello"}
+            ])
         );
     }
 }

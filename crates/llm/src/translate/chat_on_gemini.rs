@@ -46,7 +46,7 @@ pub fn chat_to_gemini(request: &Value) -> Result<Value, LlmError> {
             out.insert("toolConfig".into(), config);
         }
     }
-    let config = generation_config(request);
+    let config = generation_config(request)?;
     if !config.is_empty() {
         out.insert("generationConfig".into(), Value::Object(config));
     }
@@ -401,14 +401,14 @@ fn tool_config(choice: &Value) -> Result<Option<Value>, LlmError> {
     })
 }
 
-/// The sampling and output settings. `reasoning_effort` is left out: Gemini 2.5 and 3
-/// express thinking differently (`thinkingBudget` vs `thinkingLevel`) and each model's
-/// default is sound.
-fn generation_config(request: &Value) -> Map<String, Value> {
+/// The sampling and output settings, thinking included.
+fn generation_config(request: &Value) -> Result<Map<String, Value>, LlmError> {
     let mut out = Map::new();
     let renames = [
         ("temperature", "temperature"),
         ("top_p", "topP"),
+        // Anthropic clients' `top_k`, which the pivot carries under its own name.
+        ("top_k", "topK"),
         ("n", "candidateCount"),
         ("seed", "seed"),
         ("presence_penalty", "presencePenalty"),
@@ -451,13 +451,85 @@ fn generation_config(request: &Value) -> Map<String, Value> {
         }
         _ => {}
     }
-    out
+    if let Some(thinking) = thinking_config(request)? {
+        out.insert("thinkingConfig".into(), thinking);
+    }
+    Ok(out)
+}
+
+/// `reasoning_effort` or Anthropic's `thinking` as Gemini's `thinkingConfig`, with the
+/// thoughts included so the client gets them as `reasoning_content`. Gemini 3 models take a
+/// level (`low` or `high`, which every Gemini 3 model knows); a budget (Gemini 2.5, or a
+/// `thinking` object's) is `thinkingBudget`, which Gemini 3 still accepts. Off is a zero
+/// budget; Gemini refuses it, clearly, for the models that always think.
+fn thinking_config(request: &Value) -> Result<Option<Value>, LlmError> {
+    let effort = request["reasoning_effort"].as_str();
+    let object = super::reasoning::raw_thinking(request)?;
+    let Some(thinking) =
+        super::reasoning::requested(object.as_deref(), effort, super::reasoning::Budgets::Gemini)?
+    else {
+        return Ok(None);
+    };
+    if !thinking.enabled {
+        return Ok(Some(json!({ "thinkingBudget": 0 })));
+    }
+    let gemini_3 = request["model"]
+        .as_str()
+        .is_some_and(|m| m.trim_start_matches("models/").starts_with("gemini-3"));
+    Ok(Some(match (object.is_none(), gemini_3, effort) {
+        (true, true, Some("minimal" | "low")) => {
+            json!({ "thinkingLevel": "low", "includeThoughts": true })
+        }
+        (true, true, Some(_)) => json!({ "thinkingLevel": "high", "includeThoughts": true }),
+        _ => match thinking.budget {
+            Some(budget) => json!({ "thinkingBudget": budget, "includeThoughts": true }),
+            // A `thinking` type without a budget (adaptive): Gemini's dynamic budget.
+            None => json!({ "thinkingBudget": -1, "includeThoughts": true }),
+        },
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixture;
+
+    #[test]
+    fn thinking_becomes_gemini_thinking_config_with_thoughts_included() {
+        let config = |request: Value| {
+            let mut request = request;
+            request["messages"] = json!([{"role": "user", "content": "Hi"}]);
+            chat_to_gemini(&request).unwrap()["generationConfig"].clone()
+        };
+        assert_eq!(
+            config(json!({"model": "gemini-2.5-flash", "reasoning_effort": "medium"}))["thinkingConfig"],
+            json!({"thinkingBudget": 8192, "includeThoughts": true})
+        );
+        assert_eq!(
+            config(json!({"model": "gemini-3-pro-preview", "reasoning_effort": "medium"}))["thinkingConfig"],
+            json!({"thinkingLevel": "high", "includeThoughts": true})
+        );
+        assert_eq!(
+            config(json!({"model": "gemini-3-flash", "reasoning_effort": "low"}))["thinkingConfig"],
+            json!({"thinkingLevel": "low", "includeThoughts": true})
+        );
+        assert_eq!(
+            config(json!({"model": "gemini-2.5-flash", "reasoning_effort": "none"}))["thinkingConfig"],
+            json!({"thinkingBudget": 0})
+        );
+        let anthropic_client = config(json!({"model": "gemini-3-pro-preview", "top_k": 20,
+            "thinking": {"type": "enabled", "budget_tokens": 3000}}));
+        assert_eq!(
+            anthropic_client["thinkingConfig"],
+            json!({"thinkingBudget": 3000, "includeThoughts": true})
+        );
+        assert_eq!(anthropic_client["topK"], 20);
+        assert!(
+            config(json!({"model": "gemini-2.5-pro"}))
+                .get("thinkingConfig")
+                .is_none()
+        );
+    }
 
     fn load(path: &str) -> Value {
         serde_json::from_slice(&fixture(path)).unwrap()

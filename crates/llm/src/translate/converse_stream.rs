@@ -67,6 +67,12 @@ pub fn converse_to_chat(response: &Value, model: &str, created: u64) -> Value {
     if !calls.is_empty() {
         reply["tool_calls"] = Value::Array(calls);
     }
+    let thinking = blocks
+        .iter()
+        .filter_map(|b| b.get("reasoningContent"))
+        .filter_map(thinking_block)
+        .collect();
+    super::reasoning::put_on_message(&mut reply, thinking);
     let usage = response
         .get("usage")
         .and_then(Usage::from_bedrock)
@@ -86,6 +92,19 @@ pub fn converse_to_chat(response: &Value, model: &str, created: u64) -> Value {
     })
 }
 
+/// A Converse `reasoningContent` block as the pivot's thinking block (Anthropic's shape, as
+/// LiteLLM carries it): reasoning text with its signature, or redacted content.
+fn thinking_block(reasoning: &Value) -> Option<Value> {
+    if let Some(text) = reasoning.get("reasoningText") {
+        let signature = text.get("signature").cloned().unwrap_or(json!(""));
+        return Some(
+            json!({ "type": "thinking", "thinking": text["text"], "signature": signature }),
+        );
+    }
+    let data = reasoning.get("redactedContent")?;
+    Some(json!({ "type": "redacted_thinking", "data": data }))
+}
+
 /// Turns a ConverseStream into OpenAI chunks, event by event.
 #[derive(Debug)]
 pub struct ConverseStreamTranslator {
@@ -97,6 +116,8 @@ pub struct ConverseStreamTranslator {
     /// `messageStop` (the stop reason) has been seen: the answer is whole.
     stopped: bool,
     done: bool,
+    /// The reasoning block's text so far, sent whole with its signature when it comes.
+    reasoning: String,
 }
 
 impl ConverseStreamTranslator {
@@ -109,6 +130,7 @@ impl ConverseStreamTranslator {
             usage: None,
             stopped: false,
             done: false,
+            reasoning: String::new(),
         }
     }
 
@@ -191,8 +213,11 @@ impl ConverseStreamTranslator {
         if let Some(text) = delta["text"].as_str() {
             return vec![self.chunk(json!({ "content": text }), None)];
         }
+        if let Some(reasoning) = delta.get("reasoningContent") {
+            return self.reasoning(reasoning);
+        }
         let Some(fragment) = delta["toolUse"]["input"].as_str() else {
-            // Reasoning and citation deltas have no Chat Completions counterpart.
+            // Citation deltas have no Chat Completions counterpart.
             return Vec::new();
         };
         let block = v["contentBlockIndex"].as_u64().unwrap_or(0);
@@ -205,6 +230,26 @@ impl ConverseStreamTranslator {
         }
         let call = json!({ "index": index, "function": { "arguments": fragment } });
         vec![self.chunk(json!({ "tool_calls": [call] }), None)]
+    }
+}
+
+impl ConverseStreamTranslator {
+    /// A reasoning delta: its text as `reasoning_content`; the signature that ends a
+    /// reasoning block as the whole signed block; redacted content as a block of its own.
+    fn reasoning(&mut self, reasoning: &Value) -> Vec<String> {
+        if let Some(text) = reasoning["text"].as_str() {
+            self.reasoning.push_str(text);
+            return vec![self.chunk(json!({ "reasoning_content": text }), None)];
+        }
+        let block = match (reasoning.get("signature"), reasoning.get("redactedContent")) {
+            (Some(signature), _) => {
+                let text = std::mem::take(&mut self.reasoning);
+                json!({ "type": "thinking", "thinking": text, "signature": signature })
+            }
+            (None, Some(data)) => json!({ "type": "redacted_thinking", "data": data }),
+            (None, None) => return Vec::new(),
+        };
+        vec![self.chunk(json!({ "thinking_blocks": [block] }), None)]
     }
 }
 

@@ -6,8 +6,11 @@ use serde_json::{Map, Value, json};
 
 use crate::LlmError;
 use crate::error::anthropic_error;
-use crate::sse::Event;
 use crate::usage::Usage;
+
+mod stream;
+
+pub use stream::ChunkTranslator;
 
 /// An Anthropic Messages request as an OpenAI Chat Completions request. Content with no
 /// Chat Completions form (a document by URL) is an error naming it, never left out.
@@ -50,7 +53,9 @@ pub fn messages_to_chat(request: &Value) -> Result<Value, LlmError> {
     if let Some(max) = request.get("max_tokens").filter(|v| !v.is_null()) {
         out.insert("max_tokens".into(), max.clone());
     }
-    for field in ["temperature", "top_p"] {
+    // `thinking` and `top_k` have no Chat Completions field: they travel in the pivot
+    // under Anthropic's names, for Bedrock and Gemini, and are removed for OpenAI wires.
+    for field in ["temperature", "top_p", "thinking", "top_k"] {
         if let Some(v) = request.get(field).filter(|v| !v.is_null()) {
             out.insert(field.into(), v.clone());
         }
@@ -130,9 +135,14 @@ fn cached(mut part: Value, block: &Value) -> Value {
     part
 }
 
-/// Removes the prompt-cache marks `messages_to_chat` carried over, for a provider that
-/// speaks Chat Completions and would not know them.
-pub fn strip_cache_marks(chat: &mut Value) {
+/// Removes what `messages_to_chat` carried over that Chat Completions servers do not know
+/// (prompt-cache marks, `thinking`, `top_k`, thinking blocks), for a provider that speaks
+/// Chat Completions: OpenAI refuses unknown request fields.
+pub fn strip_pivot_fields(chat: &mut Value) {
+    if let Some(object) = chat.as_object_mut() {
+        object.remove("thinking");
+        object.remove("top_k");
+    }
     let strip = |items: &mut Value| {
         for item in items.as_array_mut().into_iter().flatten() {
             if let Some(object) = item.as_object_mut() {
@@ -142,6 +152,10 @@ pub fn strip_cache_marks(chat: &mut Value) {
     };
     for message in chat["messages"].as_array_mut().into_iter().flatten() {
         strip(&mut message["content"]);
+        if let Some(object) = message.as_object_mut() {
+            object.remove("thinking_blocks");
+            object.remove("reasoning_content");
+        }
         // The system prompt goes back to the one string it is without marks.
         if message["role"] == "system" && message["content"].is_array() {
             message["content"] = Value::String(joined_text(&message["content"], "\n\n"));
@@ -212,6 +226,18 @@ fn assistant(content: &Value) -> Value {
     if !calls.is_empty() {
         message["tool_calls"] = Value::Array(calls);
     }
+    // Signed thinking goes back to the provider that signed it (Bedrock's Claude wants it
+    // before the turn's tool calls); unsigned thinking cannot be replayed and is left out.
+    let thinking = blocks
+        .iter()
+        .filter(|b| match b["type"].as_str() {
+            Some("thinking") => b["signature"].as_str().is_some_and(|s| !s.is_empty()),
+            Some("redacted_thinking") => b["data"].is_string(),
+            _ => false,
+        })
+        .cloned()
+        .collect();
+    super::reasoning::put_on_message(&mut message, thinking);
     message
 }
 
@@ -234,7 +260,7 @@ fn anthropic_usage(usage: &Usage) -> Value {
 pub fn chat_to_message(chat: &Value) -> Value {
     let choice = &chat["choices"][0];
     let message = &choice["message"];
-    let mut content = Vec::new();
+    let mut content = thinking_blocks(message);
     if let Some(text) = message["content"].as_str().filter(|t| !t.is_empty()) {
         content.push(json!({ "type": "text", "text": text }));
     }
@@ -262,6 +288,25 @@ pub fn chat_to_message(chat: &Value) -> Value {
         "stop_sequence": null,
         "usage": anthropic_usage(&usage),
     })
+}
+
+/// An answer's thinking as Anthropic blocks: the signed blocks when the provider gave them,
+/// else its `reasoning_content` as one thinking block with an empty signature (an
+/// OpenAI-compatible server's or Gemini's thoughts, which carry none).
+fn thinking_blocks(message: &Value) -> Vec<Value> {
+    if let Some(blocks) = message["thinking_blocks"]
+        .as_array()
+        .filter(|b| !b.is_empty())
+    {
+        return blocks.clone();
+    }
+    match message["reasoning_content"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+    {
+        Some(text) => vec![json!({ "type": "thinking", "thinking": text, "signature": "" })],
+        None => Vec::new(),
+    }
 }
 
 /// An OpenAI error body (answered with `status`) in Anthropic's shape.
@@ -306,211 +351,10 @@ pub fn error_to_anthropic(body: &Value, status: u16) -> Value {
     )
 }
 
-/// What is open in the Anthropic stream being built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Block {
-    None,
-    Text(usize),
-    /// An open tool_use block and the OpenAI tool-call index feeding it.
-    Tool(usize, u64),
-}
-
-/// Turns OpenAI chunks into the Anthropic event sequence: `message_start`, content blocks
-/// (`content_block_start` / `_delta` / `_stop`), `message_delta`, `message_stop`.
-#[derive(Debug)]
-pub struct ChunkTranslator {
-    model: String,
-    started: bool,
-    block: Block,
-    next_index: usize,
-    stop_reason: Option<&'static str>,
-    usage: Option<Usage>,
-    done: bool,
-}
-
-fn frame(kind: &str, data: &Value) -> String {
-    format!("event: {kind}\ndata: {data}\n\n")
-}
-
-impl ChunkTranslator {
-    pub fn new(model: &str) -> Self {
-        Self {
-            model: model.to_string(),
-            started: false,
-            block: Block::None,
-            next_index: 0,
-            stop_reason: None,
-            usage: None,
-            done: false,
-        }
-    }
-
-    fn start(&mut self, chunk: &Value, out: &mut String) {
-        if self.started {
-            return;
-        }
-        self.started = true;
-        if let Some(m) = chunk["model"].as_str().filter(|m| !m.is_empty()) {
-            self.model = m.to_string();
-        }
-        let message = json!({
-            "id": chunk["id"], "type": "message", "role": "assistant", "model": self.model, "content": [],
-            "stop_reason": null, "stop_sequence": null, "usage": { "input_tokens": 0, "output_tokens": 0 },
-        });
-        out.push_str(&frame(
-            "message_start",
-            &json!({ "type": "message_start", "message": message }),
-        ));
-    }
-
-    fn close_block(&mut self, out: &mut String) {
-        let index = match self.block {
-            Block::None => return,
-            Block::Text(i) | Block::Tool(i, _) => i,
-        };
-        out.push_str(&frame(
-            "content_block_stop",
-            &json!({ "type": "content_block_stop", "index": index }),
-        ));
-        self.block = Block::None;
-    }
-
-    fn open(&mut self, block: Value, make: impl FnOnce(usize) -> Block, out: &mut String) -> usize {
-        self.close_block(out);
-        let index = self.next_index;
-        self.next_index += 1;
-        out.push_str(&frame(
-            "content_block_start",
-            &json!({ "type": "content_block_start", "index": index, "content_block": block }),
-        ));
-        self.block = make(index);
-        index
-    }
-
-    fn text(&mut self, text: &str, out: &mut String) {
-        let index = match self.block {
-            Block::Text(i) => i,
-            _ => self.open(json!({ "type": "text", "text": "" }), Block::Text, out),
-        };
-        out.push_str(&frame("content_block_delta", &json!({ "type": "content_block_delta", "index": index, "delta": { "type": "text_delta", "text": text } })));
-    }
-
-    fn tool_call(&mut self, call: &Value, out: &mut String) {
-        let call_index = call["index"].as_u64().unwrap_or(0);
-        let index = match self.block {
-            Block::Tool(i, c) if c == call_index => i,
-            _ => {
-                let block = json!({ "type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": {} });
-                self.open(block, |i| Block::Tool(i, call_index), out)
-            }
-        };
-        if let Some(arguments) = call["function"]["arguments"]
-            .as_str()
-            .filter(|a| !a.is_empty())
-        {
-            out.push_str(&frame("content_block_delta", &json!({ "type": "content_block_delta", "index": index, "delta": { "type": "input_json_delta", "partial_json": arguments } })));
-        }
-    }
-
-    fn end(&mut self, out: &mut String) {
-        if self.done {
-            return;
-        }
-        self.done = true;
-        self.close_block(out);
-        let usage = self.usage.unwrap_or_default();
-        let delta = json!({ "type": "message_delta", "delta": { "stop_reason": self.stop_reason.unwrap_or("end_turn"), "stop_sequence": null }, "usage": anthropic_usage(&usage) });
-        out.push_str(&frame("message_delta", &delta));
-        out.push_str(&frame("message_stop", &json!({ "type": "message_stop" })));
-    }
-}
-
-impl super::EventTranslator for ChunkTranslator {
-    fn event(&mut self, event: &Event) -> String {
-        let mut out = String::new();
-        if event.data == "[DONE]" {
-            self.end(&mut out);
-            return out;
-        }
-        let chunk = match super::event_json(&event.data) {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => return out,
-            Err(message) => return self.error(&message),
-        };
-        if chunk.get("error").is_some() {
-            // The provider's own error keeps its kind (a rate limit stays one); with no
-            // status in a stream, an unknown kind is a server error.
-            self.done = true;
-            return frame("error", &error_to_anthropic(&chunk, 500));
-        }
-        // Azure opens its streams with a chunk of prompt filter results and no choices,
-        // whose id and model are empty: the message starts with the first real chunk.
-        let filter_results_only = !self.started
-            && chunk.get("prompt_filter_results").is_some()
-            && chunk["choices"].as_array().is_some_and(Vec::is_empty);
-        if filter_results_only {
-            return out;
-        }
-        self.start(&chunk, &mut out);
-        if let Some(usage) = chunk.get("usage").and_then(Usage::from_openai) {
-            self.usage = Some(usage);
-        }
-        for choice in chunk["choices"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            let delta = &choice["delta"];
-            if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-                self.text(text, &mut out);
-            }
-            for call in delta["tool_calls"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
-                self.tool_call(call, &mut out);
-            }
-            if let Some(reason) = choice["finish_reason"].as_str() {
-                self.stop_reason = Some(stop_reason(Some(reason)));
-            }
-        }
-        out
-    }
-
-    fn finish(&mut self) -> String {
-        if !self.done && self.stop_reason.is_none() {
-            return self.error(super::CUT_SHORT);
-        }
-        let mut out = String::new();
-        self.end(&mut out);
-        out
-    }
-
-    fn finished(&self) -> bool {
-        self.done
-    }
-
-    fn error(&mut self, message: &str) -> String {
-        self.done = true;
-        frame("error", &anthropic_error("api_error", message))
-    }
-
-    fn usage(&self) -> Option<Usage> {
-        self.usage
-    }
-
-    fn model(&self) -> &str {
-        &self.model
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixture;
-    use crate::sse::SseDecoder;
-    use crate::translate::EventTranslator;
 
     #[test]
     fn openai_errors_take_the_anthropic_type_their_status_says() {
@@ -594,47 +438,70 @@ mod tests {
     }
 
     #[test]
-    fn stream_translation_builds_the_anthropic_event_sequence() {
-        let mut decoder = SseDecoder::default();
-        let mut translator = ChunkTranslator::new("m");
-        let text: String = decoder
-            .feed(&fixture("openai/chat_stream_tool_call.sse"))
-            .iter()
-            .map(|e| translator.event(e))
-            .collect();
-        let mut events = SseDecoder::default();
-        let events = events.feed(text.as_bytes());
-        let kinds: Vec<&str> = events.iter().filter_map(|e| e.event.as_deref()).collect();
-        assert_eq!(kinds.first(), Some(&"message_start"));
-        assert_eq!(kinds.last(), Some(&"message_stop"));
+    fn thinking_travels_in_the_pivot_and_is_removed_for_chat_wires() {
+        let request = json!({
+            "model": "anthropic.claude-sonnet-4-5", "max_tokens": 3000,
+            "thinking": {"type": "enabled", "budget_tokens": 2000}, "top_k": 40,
+            "messages": [
+                {"role": "user", "content": "Weather?"},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "Use the tool.", "signature": "EqQB"},
+                    {"type": "thinking", "thinking": "Unsigned, from elsewhere.", "signature": ""},
+                    {"type": "redacted_thinking", "data": "EmwK"},
+                    {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {}}
+                ]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "18C"}]}
+            ]
+        });
+        let mut chat = messages_to_chat(&request).unwrap();
         assert_eq!(
-            kinds
-                .iter()
-                .filter(|k| **k == "content_block_start")
-                .count(),
-            2,
-            "two parallel tool calls"
+            chat["thinking"],
+            json!({"type": "enabled", "budget_tokens": 2000})
+        );
+        assert_eq!(chat["top_k"], 40);
+        let assistant = &chat["messages"][1];
+        assert_eq!(assistant["reasoning_content"], "Use the tool.");
+        assert_eq!(
+            assistant["thinking_blocks"],
+            json!([
+                {"type": "thinking", "thinking": "Use the tool.", "signature": "EqQB"},
+                {"type": "redacted_thinking", "data": "EmwK"}
+            ])
+        );
+        strip_pivot_fields(&mut chat);
+        assert!(chat.get("thinking").is_none() && chat.get("top_k").is_none());
+        assert!(chat["messages"][1].get("thinking_blocks").is_none());
+        assert!(chat["messages"][1].get("reasoning_content").is_none());
+        assert_eq!(chat["messages"][1]["tool_calls"][0]["id"], "t1");
+    }
+
+    #[test]
+    fn an_answers_reasoning_comes_first_as_thinking_blocks() {
+        let answer = |message: Value| {
+            chat_to_message(
+                &json!({"id": "c1", "model": "m", "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}),
+            )
+        };
+        let signed = answer(
+            json!({"role": "assistant", "content": "Paris.", "reasoning_content": "Think.",
+            "thinking_blocks": [{"type": "thinking", "thinking": "Think.", "signature": "EqQB"}]}),
         );
         assert_eq!(
-            kinds.iter().filter(|k| **k == "content_block_stop").count(),
-            2
+            signed["content"],
+            json!([
+                {"type": "thinking", "thinking": "Think.", "signature": "EqQB"},
+                {"type": "text", "text": "Paris."}
+            ])
         );
-        // Each tool block's argument fragments reassemble to JSON.
-        for index in 0..2 {
-            let args: String = events
-                .iter()
-                .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
-                .filter(|v| v["type"] == "content_block_delta" && v["index"] == index)
-                .filter_map(|v| v["delta"]["partial_json"].as_str().map(str::to_string))
-                .collect();
-            assert!(
-                serde_json::from_str::<Value>(&args).unwrap().is_object(),
-                "{args}"
-            );
-        }
-        let delta: Value = serde_json::from_str(&events[events.len() - 2].data).unwrap();
-        assert_eq!(delta["delta"]["stop_reason"], "tool_use");
-        assert!(translator.finished());
+        let unsigned = answer(
+            json!({"role": "assistant", "content": "Paris.", "reasoning_content": "Think."}),
+        );
+        assert_eq!(
+            unsigned["content"][0],
+            json!({"type": "thinking", "thinking": "Think.", "signature": ""})
+        );
+        let none = answer(json!({"role": "assistant", "content": "Paris."}));
+        assert_eq!(none["content"][0]["type"], "text");
     }
 
     #[test]
@@ -659,33 +526,5 @@ mod tests {
         let url = json!({"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}});
         let error = messages_to_chat(&with(url)).unwrap_err();
         assert!(error.to_string().contains("'url'"), "{error}");
-    }
-
-    #[test]
-    fn azures_filter_results_chunk_does_not_blank_the_message_id_and_model() {
-        let mut translator = ChunkTranslator::new("requested");
-        let text: String = SseDecoder::default()
-            .feed(&fixture("azure/chat_stream.sse"))
-            .iter()
-            .map(|e| translator.event(e))
-            .collect();
-        let events = SseDecoder::default().feed(text.as_bytes());
-        let start: Value = serde_json::from_str(&events[0].data).unwrap();
-        assert_eq!(start["type"], "message_start");
-        assert_ne!(start["message"]["id"], "", "{start}");
-        assert_ne!(start["message"]["model"], "", "{start}");
-    }
-
-    #[test]
-    fn a_providers_error_in_a_stream_keeps_its_kind() {
-        let mut translator = ChunkTranslator::new("m");
-        let out = translator.event(&Event {
-            event: None,
-            data: r#"{"error":{"message":"slow down","type":"rate_limit_exceeded","code":"rate_limit_exceeded"}}"#.into(),
-        });
-        let events = SseDecoder::default().feed(out.as_bytes());
-        let error: Value = serde_json::from_str(&events[0].data).unwrap();
-        assert_eq!(error["error"]["type"], "rate_limit_error", "{error}");
-        assert!(translator.finished());
     }
 }

@@ -91,6 +91,19 @@ pub fn requested<'a>(
     }))
 }
 
+/// A request tree's `thinking` member as raw JSON, for [`requested`].
+pub fn raw_thinking(request: &serde_json::Value) -> Result<Option<Box<RawValue>>, LlmError> {
+    request
+        .get("thinking")
+        .filter(|t| !t.is_null())
+        .map(serde_json::value::to_raw_value)
+        .transpose()
+        .map_err(|e| LlmError::InvalidField {
+            field: "thinking",
+            why: e.to_string(),
+        })
+}
+
 fn from_object(raw: &RawValue) -> Result<Thinking<'_>, LlmError> {
     let invalid = |why: String| LlmError::InvalidField {
         field: "thinking",
@@ -118,6 +131,21 @@ fn from_object(raw: &RawValue) -> Result<Thinking<'_>, LlmError> {
             enabled: true,
         }),
     }
+}
+
+/// Puts an answer's thinking blocks (Anthropic's shape) on a Chat message, as LiteLLM does:
+/// `thinking_blocks`, and their text joined as `reasoning_content`. Nothing when there are
+/// none.
+pub fn put_on_message(message: &mut serde_json::Value, blocks: Vec<serde_json::Value>) {
+    if blocks.is_empty() {
+        return;
+    }
+    let text: String = blocks
+        .iter()
+        .filter_map(|b| b["thinking"].as_str())
+        .collect();
+    message["reasoning_content"] = serde_json::Value::String(text);
+    message["thinking_blocks"] = serde_json::Value::Array(blocks);
 }
 
 /// Anthropic counts thinking inside `max_tokens`, and refuses a budget that does not fit

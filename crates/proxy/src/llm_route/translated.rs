@@ -129,7 +129,7 @@ impl Plan {
             Dialect::Anthropic => {
                 let mut chat = messages_on_chat::messages_to_chat(&request)?;
                 if self.wire == Wire::OpenAiChat {
-                    messages_on_chat::strip_cache_marks(&mut chat);
+                    messages_on_chat::strip_pivot_fields(&mut chat);
                 }
                 if self.completion_tokens
                     && let Some(object) = chat.as_object_mut()

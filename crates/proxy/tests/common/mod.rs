@@ -163,3 +163,39 @@ pub fn sse_data(text: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// A gateway whose backend is Bedrock (served by a mock checking SigV4) pinning `model`,
+/// with static keys from a Secret.
+pub async fn bedrock_gateway(
+    model: &str,
+) -> (test_support::provider_mock::ProviderMock, u16, Arc<Gateway>) {
+    use test_support::provider_mock::{Flavor, ProviderMock};
+    let mock = ProviderMock::start(Flavor::Bedrock, None).await;
+    let port = test_support::free_port();
+    let yaml = gateway(port)
+        + &format!(
+            "---
+apiVersion: v1
+kind: Secret
+metadata: {{name: aws-creds}}
+stringData: {{accessKeyId: {}, secretAccessKey: wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY, sessionToken: FAKE-SESSION}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: llm}}
+spec:
+  ai:
+    provider:
+      bedrock: {{region: us-east-1, model: '{model}'}}
+      host: 127.0.0.1
+      port: {}
+  policies:
+    auth: {{aws: {{secretRef: {{name: aws-creds}}}}}}
+",
+            test_support::provider_mock::BEDROCK_ACCESS_KEY_ID,
+            mock.port()
+        )
+        + &route_to("llm");
+    let gw = start(&yaml).await;
+    (mock, port, gw)
+}

@@ -35,22 +35,49 @@ pub(crate) fn thinking(body: &Value) -> Option<Response<MockBody>> {
 }
 
 fn thinking_rules(body: &Value, thinking: &Value) -> Result<(), String> {
-    let Some(budget) = thinking["budget_tokens"].as_u64() else {
-        return Err("thinking.enabled.budget_tokens: Field required".into());
-    };
-    if budget < 1024 {
-        return Err("thinking.enabled.budget_tokens: must be at least 1024".into());
-    }
-    if body["max_tokens"].as_u64().is_none_or(|max| max <= budget) {
-        return Err("`max_tokens` must be greater than `thinking.budget_tokens`".into());
-    }
+    budget_rule(thinking, body["max_tokens"].as_u64())?;
     if body
         .get("temperature")
         .is_some_and(|t| t.as_f64() != Some(1.0))
     {
         return Err("`temperature` may only be set to 1 when thinking is enabled".into());
     }
-    // The last assistant turn that called tools must start with its signed thinking.
+    let signed = |block: &Value| match block["type"].as_str() {
+        Some("thinking") => block["signature"].as_str().is_some_and(|s| !s.is_empty()),
+        Some("redacted_thinking") => block["data"].is_string(),
+        _ => false,
+    };
+    let first_kind = |turn: &Value| {
+        turn["content"][0]["type"]
+            .as_str()
+            .unwrap_or("nothing")
+            .to_string()
+    };
+    replayed_rule(body, |b| b["type"] == "tool_use", signed, first_kind)
+}
+
+/// The budget must be at least 1024 tokens and below the request's limit.
+pub(crate) fn budget_rule(thinking: &Value, max_tokens: Option<u64>) -> Result<(), String> {
+    let Some(budget) = thinking["budget_tokens"].as_u64() else {
+        return Err("thinking.enabled.budget_tokens: Field required".into());
+    };
+    if budget < 1024 {
+        return Err("thinking.enabled.budget_tokens: must be at least 1024".into());
+    }
+    if max_tokens.is_none_or(|max| max <= budget) {
+        return Err("`max_tokens` must be greater than `thinking.budget_tokens`".into());
+    }
+    Ok(())
+}
+
+/// The last assistant turn that called tools (a block `is_tool` says is a call) must
+/// start with its signed thinking (a block `signed` accepts), as it was returned.
+pub(crate) fn replayed_rule(
+    body: &Value,
+    is_tool: impl Fn(&Value) -> bool,
+    signed: impl Fn(&Value) -> bool,
+    first_kind: impl Fn(&Value) -> String,
+) -> Result<(), String> {
     let messages = body["messages"]
         .as_array()
         .map(Vec::as_slice)
@@ -59,21 +86,13 @@ fn thinking_rules(body: &Value, thinking: &Value) -> Result<(), String> {
         m["role"] == "assistant"
             && m["content"]
                 .as_array()
-                .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_use"))
+                .is_some_and(|c| c.iter().any(&is_tool))
     });
-    if let Some((index, turn)) = last_tool_turn {
-        let first = &turn["content"][0];
-        let signed = match first["type"].as_str() {
-            Some("thinking") => first["signature"].as_str().is_some_and(|s| !s.is_empty()),
-            Some("redacted_thinking") => first["data"].is_string(),
-            _ => false,
-        };
-        if !signed {
-            return Err(format!(
-                "messages.{index}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{}`. With thinking enabled, the last assistant turn that used tools must start with its thinking block as it was returned",
-                first["type"].as_str().unwrap_or("nothing")
-            ));
-        }
+    match last_tool_turn {
+        Some((index, turn)) if !signed(&turn["content"][0]) => Err(format!(
+            "messages.{index}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{}`. With thinking enabled, the last assistant turn that used tools must start with its thinking block as it was returned",
+            first_kind(turn)
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }

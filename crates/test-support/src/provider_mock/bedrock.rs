@@ -30,7 +30,11 @@ const REQUEST_FIELDS: &[&str] = &[
 /// The access key id the mock expects (the one the tests configure).
 pub const ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
 
-fn error(status: StatusCode, error_type: &str, message: &str) -> http::Response<MockBody> {
+pub(super) fn error(
+    status: StatusCode,
+    error_type: &str,
+    message: &str,
+) -> http::Response<MockBody> {
     let body = serde_json::json!({ "message": message });
     let mut r = json(status, body.to_string().into_bytes());
     let value = format!("{error_type}:http://internal.amazon.com/coral/com.amazon.bedrock/");
@@ -170,6 +174,9 @@ pub(super) fn converse(parts: &Parts, body: &Value, key: Option<&str>) -> http::
             );
         }
         _ => {}
+    }
+    if let Some(answer) = super::bedrock_thinking::thinking(model, action, body) {
+        return answer;
     }
     let tools = body["toolConfig"]["tools"]
         .as_array()

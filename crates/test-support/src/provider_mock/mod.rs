@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 
 mod anthropic;
 mod bedrock;
+mod bedrock_thinking;
 mod google;
 
 pub use bedrock::ACCESS_KEY_ID as BEDROCK_ACCESS_KEY_ID;
