@@ -57,6 +57,10 @@ pub enum ProxyError {
     InvalidRequest(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    #[error(
+        "the request's target and headers take {size} bytes; the gateway accepts at most {limit}"
+    )]
+    HeadersTooLarge { size: usize, limit: usize },
     /// The client went away before its request was whole (logged as nginx's 499).
     #[error("the client went away: {0}")]
     ClientGone(String),
@@ -82,6 +86,7 @@ impl ProxyError {
             }
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::ClientGone(_) => StatusCode::from_u16(crate::access_log::CLIENT_CLOSED)
                 .unwrap_or(StatusCode::BAD_REQUEST),
         }
@@ -93,6 +98,7 @@ impl ProxyError {
             | Self::ListenerNotFound { .. }
             | Self::InvalidRequest(_)
             | Self::MethodNotAllowed(_)
+            | Self::HeadersTooLarge { .. }
             | Self::ClientGone(_) => ErrorSource::Downstream,
             Self::Connect { .. }
             | Self::UpstreamTimeout { .. }
@@ -148,6 +154,7 @@ impl ProxyError {
             Self::Credential { .. } => "credential_error",
             Self::InvalidRequest(_) => "invalid_request",
             Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::HeadersTooLarge { .. } => "headers_too_large",
             Self::ClientGone(_) => "client_gone",
             Self::Internal(_) => "internal_error",
         }
@@ -165,6 +172,7 @@ impl ProxyError {
             Self::Connect { source: ConnectError::Timeout { .. }, .. } => "the backend did not accept the connection in time: check firewalls and policies.tcp.connectTimeout".into(),
             Self::Connect { source: ConnectError::Tls { .. }, .. } => "check policies.tls (caCertificateRefs, sni), or that the backend speaks TLS at all".into(),
             Self::UpstreamTimeout { .. } | Self::RequestTimeout { .. } => "raise the route's timeouts.request / backendRequest, or look at why the backend is slow".into(),
+            Self::HeadersTooLarge { .. } => "send large data in the body; a cookie or token this large is usually a client bug".into(),
             Self::Credential { .. } => "check the backend's policies.auth Secret (service-account key or AWS keys) and that the token endpoint is reachable".into(),
             _ => return None,
         })

@@ -245,6 +245,38 @@ async fn tunnels_and_requests_without_one_host_are_refused_with_json() {
 }
 
 #[tokio::test]
+async fn oversized_request_heads_are_refused_with_json_before_the_backend() {
+    let up = Upstream::start("app").await;
+    let port = free_port();
+    let _gw = start(&(gateway(port) + &backend("app", up.port()) + &route_to("app"))).await;
+    let cookie = "c".repeat(70 * 1024);
+    let answer = raw_exchange(
+        port,
+        &format!("GET / HTTP/1.1\r\nhost: app.example\r\ncookie: {cookie}\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{}", &answer[..80]);
+    assert!(answer.contains("\"headers_too_large\""), "{answer}");
+    assert!(answer.contains("at most 61440"), "{answer}");
+    let target = format!("/search?q={}", "q".repeat(62 * 1024));
+    let answer = raw_exchange(
+        port,
+        &format!("GET {target} HTTP/1.1\r\nhost: app.example\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{}", &answer[..80]);
+    assert!(up.seen().is_empty(), "nothing reached the backend");
+    // Just under the limit goes through.
+    let cookie = "c".repeat(50 * 1024);
+    let answer = raw_exchange(
+        port,
+        &format!("GET / HTTP/1.1\r\nhost: app.example\r\ncookie: {cookie}\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{}", &answer[..80]);
+}
+
+#[tokio::test]
 async fn a_broken_or_abandoned_request_body_is_the_clients_fault_not_the_backends() {
     let up = Upstream::start("app").await;
     let port = free_port();
