@@ -86,7 +86,7 @@ fn contents(input: &[Value], signatures: bool) -> Result<(Vec<Value>, Vec<Value>
                 "model",
                 model_parts(message, position, signatures, &mut call_names)?,
             ),
-            "tool" | "function" => ("user", vec![function_response(message, &call_names)?]),
+            "tool" | "function" => ("user", function_response(message, &call_names, position)?),
             other => {
                 return Err(LlmError::InvalidField {
                     field: "messages",
@@ -113,7 +113,12 @@ fn contents(input: &[Value], signatures: bool) -> Result<(Vec<Value>, Vec<Value>
     }
     let turns = turns
         .into_iter()
-        .map(|(role, parts)| json!({ "role": role, "parts": parts }))
+        .map(|(role, mut parts)| {
+            // Function responses first, in call order (Gemini pairs them with the calls by
+            // position); the images tools returned and any user text follow them.
+            parts.sort_by_key(|part| part.get("functionResponse").is_none());
+            json!({ "role": role, "parts": parts })
+        })
         .collect();
     Ok((system, turns))
 }
@@ -267,7 +272,8 @@ fn model_parts(
 fn function_response(
     message: &Value,
     call_names: &HashMap<String, String>,
-) -> Result<Value, LlmError> {
+    position: usize,
+) -> Result<Vec<Value>, LlmError> {
     let id = message["tool_call_id"].as_str().unwrap_or_default();
     let name = call_names
         .get(id)
@@ -280,16 +286,28 @@ fn function_response(
             ),
         })?;
     let text = text_of(&message["content"]);
+    // A failed tool's output goes under `error`, as Gemini's docs name it.
+    let key = match message["is_error"] == Value::Bool(true) {
+        true => "error",
+        false => "content",
+    };
     let response = match serde_json::from_str::<Value>(&text) {
-        Ok(object @ Value::Object(_)) => object,
-        Ok(other) => json!({ "content": other }),
-        Err(_) => json!({ "content": text }),
+        Ok(object @ Value::Object(_)) if key == "content" => object,
+        Ok(other) => json!({ key: other }),
+        Err(_) => json!({ key: text }),
     };
     let mut part = json!({ "functionResponse": { "name": name, "response": response } });
     if issued_by_gemini(id) {
         part["functionResponse"]["id"] = json!(id);
     }
-    Ok(part)
+    // Images a tool returned (a screenshot) follow its response in the same turn.
+    let mut parts = vec![part];
+    if let Value::Array(content) = &message["content"] {
+        for image in content.iter().filter(|p| p["type"] == "image_url") {
+            parts.push(user_part(image, position)?);
+        }
+    }
+    Ok(parts)
 }
 
 /// The messages, with each run of tool results put in the order of the calls they answer:
@@ -493,6 +511,31 @@ fn thinking_config(request: &Value) -> Result<Option<Value>, LlmError> {
 mod tests {
     use super::*;
     use crate::fixture;
+
+    #[test]
+    fn a_tools_images_follow_its_response_and_a_failure_is_an_error() {
+        let chat = json!({"model": "gemini-2.5-flash", "messages": [
+            {"role": "user", "content": "Open the page"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "screenshot", "arguments": "{}"}},
+                {"id": "call_2", "type": "function", "function": {"name": "click", "arguments": "{}"}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_1", "content": [
+                {"type": "text", "text": "Page shown"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_2", "content": "no such button", "is_error": true}
+        ]});
+        let out = chat_to_gemini(&chat).unwrap();
+        assert_eq!(
+            out["contents"][2]["parts"],
+            json!([
+                {"functionResponse": {"name": "screenshot", "response": {"content": "Page shown"}}},
+                {"functionResponse": {"name": "click", "response": {"error": "no such button"}}},
+                {"inlineData": {"mimeType": "image/png", "data": "iVBORw0K"}}
+            ])
+        );
+    }
 
     #[test]
     fn thinking_becomes_gemini_thinking_config_with_thoughts_included() {

@@ -104,16 +104,12 @@ fn user(content: &Value) -> Result<Vec<Value>, LlmError> {
     let mut parts = Vec::new();
     for block in blocks {
         match block["type"].as_str() {
-            Some("tool_result") => out.push(json!({ "role": "tool", "tool_call_id": block["tool_use_id"], "content": text_of(&block["content"]) })),
-            Some("text") => parts.push(cached(json!({ "type": "text", "text": block["text"] }), block)),
-            Some("image") => {
-                let source = &block["source"];
-                let url = match source["type"].as_str() {
-                    Some("base64") => format!("data:{};base64,{}", source["media_type"].as_str().unwrap_or("image/png"), source["data"].as_str().unwrap_or_default()),
-                    _ => source["url"].as_str().unwrap_or_default().to_string(),
-                };
-                parts.push(cached(json!({ "type": "image_url", "image_url": { "url": url } }), block));
-            }
+            Some("tool_result") => out.push(tool_message(block)?),
+            Some("text") => parts.push(cached(
+                json!({ "type": "text", "text": block["text"] }),
+                block,
+            )),
+            Some("image") => parts.push(cached(image_part(block), block)),
             Some("document") => parts.push(document_part(block)?),
             _ => {}
         }
@@ -122,6 +118,56 @@ fn user(content: &Value) -> Result<Vec<Value>, LlmError> {
         out.push(json!({ "role": "user", "content": parts }));
     }
     Ok(out)
+}
+
+/// An image block as an `image_url` part (a data URL for inline bytes).
+fn image_part(block: &Value) -> Value {
+    let source = &block["source"];
+    let url = match source["type"].as_str() {
+        Some("base64") => format!(
+            "data:{};base64,{}",
+            source["media_type"].as_str().unwrap_or("image/png"),
+            source["data"].as_str().unwrap_or_default()
+        ),
+        _ => source["url"].as_str().unwrap_or_default().to_string(),
+    };
+    json!({ "type": "image_url", "image_url": { "url": url } })
+}
+
+/// A `tool_result` block as a `tool` message. Its text is the content; a result with
+/// images (a screenshot tool, Claude Code reading an image file) keeps them as `image_url`
+/// parts beside the text, and `is_error` is kept: Bedrock and Gemini take both, and for
+/// Chat Completions servers `strip_pivot_fields` moves the images to a user message.
+fn tool_message(block: &Value) -> Result<Value, LlmError> {
+    let content = match &block["content"] {
+        Value::Array(blocks) if blocks.iter().any(|b| b["type"] != "text") => {
+            let mut parts = Vec::new();
+            for inner in blocks {
+                match inner["type"].as_str() {
+                    Some("text") => parts.push(json!({ "type": "text", "text": inner["text"] })),
+                    Some("image") => parts.push(image_part(inner)),
+                    Some("document") => parts.push(document_part(inner)?),
+                    other => {
+                        return Err(LlmError::InvalidField {
+                            field: "messages",
+                            why: format!(
+                                "a tool_result holds a block of type '{}', which this provider cannot take; tool results may hold text, images and documents",
+                                other.unwrap_or("none")
+                            ),
+                        });
+                    }
+                }
+            }
+            Value::Array(parts)
+        }
+        content => json!(text_of(content)),
+    };
+    let mut message =
+        json!({ "role": "tool", "tool_call_id": block["tool_use_id"], "content": content });
+    if block["is_error"] == Value::Bool(true) {
+        message["is_error"] = Value::Bool(true);
+    }
+    Ok(message)
 }
 
 /// `part` with the prompt-cache mark of the Anthropic `block` it comes from, if any: the
@@ -143,6 +189,7 @@ pub fn strip_pivot_fields(chat: &mut Value) {
         object.remove("thinking");
         object.remove("top_k");
     }
+    images_out_of_tool_results(chat);
     let strip = |items: &mut Value| {
         for item in items.as_array_mut().into_iter().flatten() {
             if let Some(object) = item.as_object_mut() {
@@ -162,6 +209,41 @@ pub fn strip_pivot_fields(chat: &mut Value) {
         }
     }
     strip(&mut chat["tools"]);
+}
+
+/// Chat Completions tool messages hold text only: the images of a run of tool results
+/// (see `tool_message`) go in a user message right after the run, so the model still sees
+/// them, and the tool messages keep their text. `is_error` has no counterpart there.
+fn images_out_of_tool_results(chat: &mut Value) {
+    let Some(messages) = chat["messages"].as_array_mut() else {
+        return;
+    };
+    let mut out = Vec::with_capacity(messages.len());
+    let mut images = Vec::new();
+    for mut message in messages.drain(..) {
+        let is_tool = message["role"] == "tool";
+        if !is_tool && !images.is_empty() {
+            out.push(json!({ "role": "user", "content": std::mem::take(&mut images) }));
+        }
+        if is_tool {
+            if let Some(object) = message.as_object_mut() {
+                object.remove("is_error");
+            }
+            if let Value::Array(parts) = &message["content"] {
+                let (pictures, texts): (Vec<Value>, Vec<Value>) = parts
+                    .iter()
+                    .cloned()
+                    .partition(|p| p["type"] == "image_url");
+                images.extend(pictures);
+                message["content"] = json!(joined_text(&Value::Array(texts), ""));
+            }
+        }
+        out.push(message);
+    }
+    if !images.is_empty() {
+        out.push(json!({ "role": "user", "content": images }));
+    }
+    *messages = out;
 }
 
 /// A document block as a Chat Completions part: an inline PDF as a file part, plain text
@@ -473,6 +555,55 @@ mod tests {
         assert!(chat["messages"][1].get("thinking_blocks").is_none());
         assert!(chat["messages"][1].get("reasoning_content").is_none());
         assert_eq!(chat["messages"][1]["tool_calls"][0]["id"], "t1");
+    }
+
+    #[test]
+    fn tool_results_keep_their_images_and_errors_and_chat_wires_get_the_images_after_them() {
+        let screenshot = json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0K"}});
+        let request = json!({"model": "m", "max_tokens": 50, "messages": [
+            {"role": "user", "content": "Open the page"},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "t1", "name": "screenshot", "input": {}},
+                {"type": "tool_use", "id": "t2", "name": "click", "input": {}}
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "Page shown"}, screenshot]},
+                {"type": "tool_result", "tool_use_id": "t2", "is_error": true, "content": "no such button"},
+                {"type": "text", "text": "Go on"}
+            ]}
+        ]});
+        let mut chat = messages_to_chat(&request).unwrap();
+        let messages = chat["messages"].as_array().unwrap();
+        assert_eq!(
+            messages[2],
+            json!({"role": "tool", "tool_call_id": "t1", "content": [
+                {"type": "text", "text": "Page shown"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}}
+            ]})
+        );
+        assert_eq!(
+            messages[3],
+            json!({"role": "tool", "tool_call_id": "t2", "content": "no such button", "is_error": true})
+        );
+        strip_pivot_fields(&mut chat);
+        let roles: Vec<&str> = chat["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["user", "assistant", "tool", "tool", "user", "user"]);
+        assert_eq!(chat["messages"][2]["content"], "Page shown");
+        assert!(chat["messages"][3].get("is_error").is_none());
+        assert_eq!(
+            chat["messages"][4]["content"],
+            json!([{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}}])
+        );
+        let audio = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "search_result", "source": "x"}]}
+        ]}]});
+        let error = messages_to_chat(&audio).unwrap_err();
+        assert!(error.to_string().contains("'search_result'"), "{error}");
     }
 
     #[test]
