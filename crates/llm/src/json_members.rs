@@ -75,12 +75,29 @@ pub fn has_any_member(json: &[u8], keys: &[&str]) -> bool {
         .is_some_and(|&first| first == b'{');
     starts_as_object
         && keys.iter().any(|key| {
-            let key = key.as_bytes();
-            memchr::memmem::find_iter(json, key).any(|at| {
+            let is_member = |at: usize| {
                 at > 0 && json[at - 1] == b'"' && json[at + key.len()..].starts_with(b"\":")
-            })
+            };
+            match ANSWER_KEYS.iter().find(|(known, _)| known == key) {
+                Some((_, finder)) => finder.find_iter(json).any(is_member),
+                None => memchr::memmem::find_iter(json, key.as_bytes()).any(is_member),
+            }
         })
 }
+
+/// Searchers for the member names provider answers are recognised by, built once: building
+/// one costs more than searching a short answer with it, on every request.
+static ANSWER_KEYS: std::sync::LazyLock<[(&str, memchr::memmem::Finder<'static>); 5]> =
+    std::sync::LazyLock::new(|| {
+        [
+            "choices",
+            "content",
+            "candidates",
+            "promptFeedback",
+            "output",
+        ]
+        .map(|key| (key, memchr::memmem::Finder::new(key)))
+    });
 
 /// JSON's whitespace between tokens.
 fn is_space(b: &u8) -> bool {

@@ -460,6 +460,7 @@ fn provider_backend(
         bedrock: provider.bedrock.as_ref().map(|b| BedrockSettings {
             region: b.region.clone(),
         }),
+        parsed_paths: Default::default(),
     })
 }
 

@@ -117,6 +117,16 @@ pub struct AiBackend {
     pub vertex: Option<VertexSettings>,
     /// Bedrock only.
     pub bedrock: Option<BedrockSettings>,
+    /// The chat calls' request URIs, parsed once.
+    pub parsed_paths: ParsedPaths,
+}
+
+/// The request URIs of the two chat calls (`/chat/completions`, `/messages`), each parsed
+/// on first use: parsing one for every request showed in the cost of every LLM call.
+#[derive(Debug, Default)]
+pub struct ParsedPaths {
+    chat_completions: std::sync::OnceLock<Option<http::Uri>>,
+    messages: std::sync::OnceLock<Option<http::Uri>>,
 }
 
 /// Where a Vertex AI request goes: the model decides the publisher (`claude*` models are
@@ -241,6 +251,19 @@ impl AiBackend {
         self.model
             .as_deref()
             .or_else(|| self.azure.as_ref()?.deployment.as_deref())
+    }
+
+    /// `provider_path(suffix)` as a request URI, parsed once, for the chat suffixes; None
+    /// for other suffixes (and a path that is not a valid URI, which `provider_path`'s
+    /// caller then reports).
+    pub fn provider_uri(&self, suffix: &str) -> Option<http::Uri> {
+        let slot = match suffix {
+            "/chat/completions" => &self.parsed_paths.chat_completions,
+            "/messages" => &self.parsed_paths.messages,
+            _ => return None,
+        };
+        slot.get_or_init(|| http::Uri::try_from(self.provider_path(suffix)).ok())
+            .clone()
     }
 
     pub fn provider_path(&self, suffix: &str) -> String {

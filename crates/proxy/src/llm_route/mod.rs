@@ -139,7 +139,9 @@ pub async fn serve(
             return forward_as_is(snapshot, ai, &out, deferred, parts, body).await;
         }
     };
-    set_path(&mut parts, &ai.provider_path(suffix))?;
+    point_at(&mut parts, ai.provider_uri(suffix), || {
+        ai.provider_path(suffix)
+    })?;
     if !chat_api {
         return forward_as_is(snapshot, ai, &out, deferred, parts, body).await;
     }
@@ -448,6 +450,22 @@ async fn forward_as_is(
         .map_err(|e| ProxyError::InvalidRequest(e.to_string()))?;
     cloud_auth::authorize(snapshot, ai, out, credential, &mut parts, &bytes).await?;
     forward::send(out, parts, full(bytes)).await
+}
+
+/// Points the request at the provider: the URI parsed once for this call when there is
+/// one and the client sent no query (which must follow), else `path()` joined with it.
+pub(crate) fn point_at(
+    parts: &mut http::request::Parts,
+    parsed: Option<http::Uri>,
+    path: impl FnOnce() -> String,
+) -> Result<(), ProxyError> {
+    match parsed.filter(|_| parts.uri.query().is_none()) {
+        Some(uri) => {
+            parts.uri = uri;
+            Ok(())
+        }
+        None => set_path(parts, &path()),
+    }
 }
 
 pub(crate) fn set_path(parts: &mut http::request::Parts, path: &str) -> Result<(), ProxyError> {

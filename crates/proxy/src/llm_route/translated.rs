@@ -29,7 +29,7 @@ use crate::gen_ai_metrics::GenAiLabels;
 use crate::llm_route::dialect::Dialect;
 use crate::llm_route::wire::Wire;
 use crate::llm_route::{
-    RESPONSE_LIMIT, json_bytes, name_the_model, read_request, send_json, set_path, settle,
+    RESPONSE_LIMIT, json_bytes, name_the_model, point_at, read_request, send_json, settle,
 };
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
@@ -255,10 +255,9 @@ pub(crate) async fn chat(
         body,
         include_usage,
     } = translated;
-    set_path(
-        &mut parts,
-        &plan.wire.path(ai, &prepared.model, prepared.stream),
-    )?;
+    point_at(&mut parts, plan.wire.parsed_uri(ai), || {
+        plan.wire.path(ai, &prepared.model, prepared.stream)
+    })?;
     let reserved = match super::budget::reserve(&parts, client, &prepared.body, metrics).await {
         Ok(reserved) => reserved,
         Err(answer) => return Ok(answer),

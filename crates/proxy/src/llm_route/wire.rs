@@ -56,6 +56,17 @@ impl Wire {
         }
     }
 
+    /// The request URI of a chat call, parsed once, when it does not depend on the model
+    /// (OpenAI's and Anthropic's own APIs).
+    pub fn parsed_uri(self, ai: &AiBackend) -> Option<http::Uri> {
+        match (self, ai.provider) {
+            (_, AiProvider::VertexAi) => None,
+            (Self::OpenAiChat, _) => ai.provider_uri("/chat/completions"),
+            (Self::AnthropicMessages, _) => ai.provider_uri("/messages"),
+            _ => None,
+        }
+    }
+
     /// The request path (and query) of a chat call with this model.
     pub fn path(self, ai: &AiBackend, model: &str, stream: bool) -> String {
         if let (Some(vertex), AiProvider::VertexAi) = (&ai.vertex, ai.provider) {
