@@ -126,6 +126,21 @@ class ReasoningWithSdks(unittest.TestCase):
         self.assertTrue(blocks[0]["signature"])
         self.assertEqual(json.loads(arguments), {"location": "Paris"})
 
+    def test_openai_sdk_stream_helper_gathers_the_thinking_blocks(self):
+        # The SDK's helper merges list entries of deltas by their `index`.
+        with self.openai.chat.completions.stream(
+            model="claude-sonnet-4-5",
+            messages=[{"role": "user", "content": "Weather in Paris?"}],
+            tools=[WEATHER_TOOL],
+            reasoning_effort="low",
+        ) as stream:
+            final = stream.get_final_completion()
+        message = final.choices[0].message
+        blocks = message.model_extra["thinking_blocks"]
+        self.assertEqual([b["type"] for b in blocks], ["thinking", "redacted_thinking"])
+        self.assertTrue(blocks[0]["signature"])
+        self.assertEqual(message.tool_calls[0].function.name, "get_weather")
+
     def test_anthropic_sdk_on_bedrock_thinks_and_replays_its_thinking(self):
         tools = [{"name": "get_weather", "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}}]
         question = {"role": "user", "content": "Weather in Paris?"}

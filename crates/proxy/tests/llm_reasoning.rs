@@ -163,7 +163,8 @@ async fn claude_code_on_bedrock_gets_signed_thinking_and_replays_it_in_a_tool_lo
     let sent = &mock.received()[0].body;
     assert_eq!(
         sent["additionalModelRequestFields"],
-        json!({"thinking": thinking, "top_k": 40})
+        json!({"thinking": thinking}),
+        "top_k is left out beside thinking, which Claude refuses with it"
     );
     assert_eq!(sent["inferenceConfig"]["maxTokens"], 4000 + 2000);
     let message = first.json();

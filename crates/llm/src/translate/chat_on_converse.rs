@@ -21,7 +21,11 @@ pub fn chat_to_converse(request: &Value) -> Result<Value, LlmError> {
         .map(Vec::as_slice)
         .unwrap_or_default();
     crate::request::check_content_parts(input)?;
-    let (system, messages) = messages(input)?;
+    let model = request["model"].as_str().unwrap_or_default();
+    // Only Claude and Nova take a tool result's `status` (and its images), as the Converse
+    // reference says; other models get the error said in the result's text.
+    let status_taken = is_claude(model) || model.contains("amazon.nova");
+    let (system, messages) = messages(input, status_taken)?;
     if messages.is_empty() {
         return Err(LlmError::InvalidField {
             field: "messages",
@@ -89,6 +93,23 @@ fn model_fields(
     if is_claude(model) {
         let object = reasoning::raw_thinking(request)?;
         let thinking = reasoning::requested(object.as_deref(), effort, Budgets::Anthropic)?;
+        let forced_tool = match &request["tool_choice"] {
+            Value::String(choice) => choice == "required",
+            choice => choice.is_object(),
+        };
+        let thinking = reasoning::unless_forced_tool(thinking, forced_tool);
+        for (knob, name) in [("temperature", "temperature"), ("top_p", "topP")] {
+            let value = inference.get(name).and_then(Value::as_f64);
+            if inference.contains_key(name)
+                && !reasoning::sampling_allowed(thinking.as_ref(), knob, value)
+            {
+                inference.remove(name);
+            }
+        }
+        let top_k = request
+            .get("top_k")
+            .filter(|v| !v.is_null())
+            .filter(|_| reasoning::sampling_allowed(thinking.as_ref(), "top_k", None));
         if let Some(thinking) = thinking {
             if thinking.budget.is_some() {
                 let max = inference
@@ -103,7 +124,7 @@ fn model_fields(
             let object: Value = serde_json::from_str(thinking.object.get()).unwrap_or(Value::Null);
             extra.insert("thinking".into(), object);
         }
-        if let Some(top_k) = request.get("top_k").filter(|v| !v.is_null()) {
+        if let Some(top_k) = top_k {
             extra.insert("top_k".into(), top_k.clone());
         }
     } else if is_openai(model)
@@ -127,7 +148,7 @@ fn is_openai(model: &str) -> bool {
 
 /// System and developer messages become `system` blocks; tool results become user turns;
 /// turns of one role in a row are merged, because Converse requires them to alternate.
-fn messages(input: &[Value]) -> Result<(Vec<Value>, Vec<Value>), LlmError> {
+fn messages(input: &[Value], status_taken: bool) -> Result<(Vec<Value>, Vec<Value>), LlmError> {
     let mut system = Vec::new();
     let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
     for (index, message) in input.iter().enumerate() {
@@ -154,7 +175,7 @@ fn messages(input: &[Value]) -> Result<(Vec<Value>, Vec<Value>), LlmError> {
             }
             "user" => ("user", user_blocks(&message["content"], index)?),
             "assistant" => ("assistant", assistant_blocks(message)),
-            "tool" => ("user", vec![tool_result(message, index)?]),
+            "tool" => ("user", vec![tool_result(message, index, status_taken)?]),
             other => {
                 return Err(LlmError::InvalidField {
                     field: "messages",
@@ -229,11 +250,15 @@ fn user_blocks(content: &Value, index: usize) -> Result<Vec<Value>, LlmError> {
                 blocks.push(image_block(&part["image_url"]["url"], at)?);
                 push_cache_point(&mut blocks, part);
             }
+            "file" => {
+                blocks.push(document_block(&part["file"], at)?);
+                push_cache_point(&mut blocks, part);
+            }
             other => {
                 return Err(LlmError::InvalidField {
                     field: "messages",
                     why: format!(
-                        "{}.type '{other}' is not supported on Bedrock; send text or image_url parts",
+                        "{}.type '{other}' is not supported on Bedrock; send text, image_url or file parts",
                         at()
                     ),
                 });
@@ -241,6 +266,55 @@ fn user_blocks(content: &Value, index: usize) -> Result<Vec<Value>, LlmError> {
         }
     }
     Ok(blocks)
+}
+
+/// A file part (inline, as a data URL) as a Converse document: PDFs, text and office
+/// files, the kinds Converse reads. Its name (Converse requires one, of letters, digits,
+/// single spaces, hyphens, parentheses and brackets) comes from the file name.
+fn document_block(file: &Value, at: impl Fn() -> String) -> Result<Value, LlmError> {
+    let invalid = |why: String| LlmError::InvalidField {
+        field: "messages",
+        why: format!("{}.file {why}", at()),
+    };
+    let (media_type, data) = file["file_data"]
+        .as_str()
+        .and_then(|url| url.strip_prefix("data:"))
+        .and_then(|rest| rest.split_once(";base64,"))
+        .ok_or_else(|| {
+            invalid("must carry file_data as a base64 data: URL; Bedrock cannot read files stored elsewhere".into())
+        })?;
+    let format = match media_type.to_ascii_lowercase().as_str() {
+        "application/pdf" => "pdf",
+        "text/plain" => "txt",
+        "text/csv" => "csv",
+        "text/html" => "html",
+        "text/markdown" => "md",
+        "application/msword" => "doc",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => "docx",
+        "application/vnd.ms-excel" => "xls",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "xlsx",
+        other => {
+            return Err(invalid(format!(
+                "has media type '{other}'; Bedrock reads pdf, txt, csv, html, md, doc, docx, xls and xlsx documents"
+            )));
+        }
+    };
+    let stem = file["filename"]
+        .as_str()
+        .map(|name| name.rsplit_once('.').map_or(name, |(stem, _)| stem))
+        .unwrap_or_default();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-()[] ".contains(c);
+    let cleaned: String = stem
+        .chars()
+        .map(|c| if allowed(c) { c } else { ' ' })
+        .collect();
+    let name = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+    let name = if name.is_empty() {
+        "document".to_string()
+    } else {
+        name
+    };
+    Ok(json!({ "document": { "format": format, "name": name, "source": { "bytes": data } } }))
 }
 
 /// Converse only takes inline image bytes, so the image must be a base64 `data:` URL.
@@ -321,14 +395,16 @@ fn reasoning_block(block: &Value) -> Option<Value> {
 /// SDKs send structured results) and as text otherwise; a result with images (which the
 /// pivot carries for Anthropic clients' screenshot and file tools) keeps them as image
 /// blocks, and `is_error` is Converse's `status: "error"`.
-fn tool_result(message: &Value, index: usize) -> Result<Value, LlmError> {
+fn tool_result(message: &Value, index: usize, status_taken: bool) -> Result<Value, LlmError> {
+    let failed = message["is_error"] == Value::Bool(true);
     let content = match &message["content"] {
-        Value::Array(parts) if parts.iter().any(|p| p["type"] == "image_url") => {
+        Value::Array(parts) if parts.iter().any(|p| p["type"] != "text") => {
             let mut blocks = Vec::new();
             for (part_index, part) in parts.iter().enumerate() {
                 let at = || format!("messages[{index}].content[{part_index}]");
                 match part["type"].as_str() {
                     Some("image_url") => blocks.push(image_block(&part["image_url"]["url"], at)?),
+                    Some("file") => blocks.push(document_block(&part["file"], at)?),
                     _ => {
                         if let Some(text) = part["text"].as_str().filter(|t| !t.is_empty()) {
                             blocks.push(json!({ "text": text }));
@@ -339,7 +415,10 @@ fn tool_result(message: &Value, index: usize) -> Result<Value, LlmError> {
             blocks
         }
         content => {
-            let text = text_of(content);
+            let mut text = text_of(content);
+            if failed && !status_taken {
+                text.insert_str(0, "Error: ");
+            }
             vec![match serde_json::from_str::<Value>(&text) {
                 Ok(object @ Value::Object(_)) => json!({ "json": object }),
                 _ => json!({ "text": text }),
@@ -350,7 +429,7 @@ fn tool_result(message: &Value, index: usize) -> Result<Value, LlmError> {
         "toolUseId": message["tool_call_id"].as_str().unwrap_or_default(),
         "content": content,
     });
-    if message["is_error"] == Value::Bool(true) {
+    if failed && status_taken {
         result["status"] = json!("error");
     }
     Ok(json!({ "toolResult": result }))

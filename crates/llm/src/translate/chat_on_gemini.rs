@@ -300,11 +300,12 @@ fn function_response(
     if issued_by_gemini(id) {
         part["functionResponse"]["id"] = json!(id);
     }
-    // Images a tool returned (a screenshot) follow its response in the same turn.
+    // Images and files a tool returned (a screenshot, a PDF) follow its response in the
+    // same turn.
     let mut parts = vec![part];
     if let Value::Array(content) = &message["content"] {
-        for image in content.iter().filter(|p| p["type"] == "image_url") {
-            parts.push(user_part(image, position)?);
+        for attached in content.iter().filter(|p| p["type"] != "text") {
+            parts.push(user_part(attached, position)?);
         }
     }
     Ok(parts)
@@ -469,7 +470,14 @@ fn generation_config(request: &Value) -> Result<Map<String, Value>, LlmError> {
         }
         _ => {}
     }
-    if let Some(thinking) = thinking_config(request)? {
+    if let Some((thinking, budget)) = thinking_config(request)? {
+        // Gemini counts thoughts inside `maxOutputTokens`, as Anthropic does.
+        if let Some(budget) = budget
+            && let Some(max) = out.get("maxOutputTokens").and_then(Value::as_u64)
+            && max <= budget
+        {
+            out.insert("maxOutputTokens".into(), json!(budget + max));
+        }
         out.insert("thinkingConfig".into(), thinking);
     }
     Ok(out)
@@ -479,8 +487,11 @@ fn generation_config(request: &Value) -> Result<Map<String, Value>, LlmError> {
 /// thoughts included so the client gets them as `reasoning_content`. Gemini 3 models take a
 /// level (`low` or `high`, which every Gemini 3 model knows); a budget (Gemini 2.5, or a
 /// `thinking` object's) is `thinkingBudget`, which Gemini 3 still accepts. Off is a zero
-/// budget; Gemini refuses it, clearly, for the models that always think.
-fn thinking_config(request: &Value) -> Result<Option<Value>, LlmError> {
+/// budget for `reasoning_effort: "none"` (Gemini refuses it, clearly, for the models that
+/// always think); a `thinking` object that turns thinking off leaves the model's default,
+/// since Anthropic clients send it for models that can think or not. With the config, the
+/// budget it sets, which `maxOutputTokens` must leave room for.
+fn thinking_config(request: &Value) -> Result<Option<(Value, Option<u64>)>, LlmError> {
     let effort = request["reasoning_effort"].as_str();
     let object = super::reasoning::raw_thinking(request)?;
     let Some(thinking) =
@@ -489,20 +500,32 @@ fn thinking_config(request: &Value) -> Result<Option<Value>, LlmError> {
         return Ok(None);
     };
     if !thinking.enabled {
-        return Ok(Some(json!({ "thinkingBudget": 0 })));
+        return Ok(object
+            .is_none()
+            .then(|| (json!({ "thinkingBudget": 0 }), None)));
     }
     let gemini_3 = request["model"]
         .as_str()
         .is_some_and(|m| m.trim_start_matches("models/").starts_with("gemini-3"));
     Ok(Some(match (object.is_none(), gemini_3, effort) {
-        (true, true, Some("minimal" | "low")) => {
-            json!({ "thinkingLevel": "low", "includeThoughts": true })
-        }
-        (true, true, Some(_)) => json!({ "thinkingLevel": "high", "includeThoughts": true }),
+        (true, true, Some("minimal" | "low")) => (
+            json!({ "thinkingLevel": "low", "includeThoughts": true }),
+            None,
+        ),
+        (true, true, Some(_)) => (
+            json!({ "thinkingLevel": "high", "includeThoughts": true }),
+            None,
+        ),
         _ => match thinking.budget {
-            Some(budget) => json!({ "thinkingBudget": budget, "includeThoughts": true }),
+            Some(budget) => (
+                json!({ "thinkingBudget": budget, "includeThoughts": true }),
+                Some(budget),
+            ),
             // A `thinking` type without a budget (adaptive): Gemini's dynamic budget.
-            None => json!({ "thinkingBudget": -1, "includeThoughts": true }),
+            None => (
+                json!({ "thinkingBudget": -1, "includeThoughts": true }),
+                None,
+            ),
         },
     }))
 }
@@ -571,6 +594,17 @@ mod tests {
             config(json!({"model": "gemini-2.5-pro"}))
                 .get("thinkingConfig")
                 .is_none()
+        );
+        let off = config(json!({"model": "gemini-2.5-pro", "thinking": {"type": "disabled"}}));
+        assert!(
+            off.get("thinkingConfig").is_none(),
+            "the model's default: {off}"
+        );
+        let short = config(json!({"model": "gemini-2.5-flash", "max_tokens": 100,
+            "thinking": {"type": "enabled", "budget_tokens": 1024}}));
+        assert_eq!(
+            short["maxOutputTokens"], 1124,
+            "room for the answer besides thoughts"
         );
     }
 

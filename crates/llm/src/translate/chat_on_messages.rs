@@ -57,6 +57,9 @@ pub struct StreamTranslator {
     /// The open thinking block's text, sent with its signature as a whole block when the
     /// signature comes (the client sends it back whole).
     thinking: String,
+    /// Thinking blocks sent so far: each carries its position as `index`, which the OpenAI
+    /// SDK's stream helper needs to gather list entries.
+    thinking_blocks: u64,
 }
 
 /// The delta of a stream's first chunk (fields in the order the JSON trees gave them).
@@ -163,6 +166,7 @@ impl StreamTranslator {
             stopped: false,
             done: false,
             thinking: String::new(),
+            thinking_blocks: 0,
         }
     }
 
@@ -180,6 +184,11 @@ impl StreamTranslator {
 
     fn chunk(&self, delta: &impl serde::Serialize, finish: Option<&str>) -> String {
         self.head.choice(0, delta, finish)
+    }
+
+    fn next_thinking_block(&mut self) -> u64 {
+        self.thinking_blocks += 1;
+        self.thinking_blocks - 1
     }
 
     /// What `message_start` becomes: the assistant's first chunk.
@@ -304,8 +313,8 @@ impl StreamTranslator {
                 vec![self.chunk(&json!({ "tool_calls": [call] }), None)]
             }
             "content_block_start" if v["content_block"]["type"] == "redacted_thinking" => {
-                let block =
-                    json!({"type": "redacted_thinking", "data": v["content_block"]["data"]});
+                let index = self.next_thinking_block();
+                let block = json!({"index": index, "type": "redacted_thinking", "data": v["content_block"]["data"]});
                 vec![self.chunk(&json!({ "thinking_blocks": [block] }), None)]
             }
             "content_block_delta" => match v["delta"]["type"].as_str() {
@@ -316,7 +325,8 @@ impl StreamTranslator {
                 }
                 Some("signature_delta") => {
                     let thinking = std::mem::take(&mut self.thinking);
-                    let block = json!({"type": "thinking", "thinking": thinking, "signature": v["delta"]["signature"]});
+                    let index = self.next_thinking_block();
+                    let block = json!({"index": index, "type": "thinking", "thinking": thinking, "signature": v["delta"]["signature"]});
                     vec![self.chunk(&json!({ "thinking_blocks": [block] }), None)]
                 }
                 Some("text_delta") => {
@@ -606,8 +616,8 @@ mod tests {
             [
                 json!({"reasoning_content": "Paris is "}),
                 json!({"reasoning_content": "in France."}),
-                json!({"thinking_blocks": [{"type": "thinking", "thinking": "Paris is in France.", "signature": "EqQBCgIYAhIM"}]}),
-                json!({"thinking_blocks": [{"type": "redacted_thinking", "data": "EmwKAhgBEgy3"}]}),
+                json!({"thinking_blocks": [{"index": 0, "type": "thinking", "thinking": "Paris is in France.", "signature": "EqQBCgIYAhIM"}]}),
+                json!({"thinking_blocks": [{"index": 1, "type": "redacted_thinking", "data": "EmwKAhgBEgy3"}]}),
                 json!({"content": "Paris."}),
             ]
         );

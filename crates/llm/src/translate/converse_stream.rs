@@ -118,6 +118,9 @@ pub struct ConverseStreamTranslator {
     done: bool,
     /// The reasoning block's text so far, sent whole with its signature when it comes.
     reasoning: String,
+    /// Thinking blocks sent so far (each carries its position as `index`, for the OpenAI
+    /// SDK's stream helper).
+    thinking_blocks: u64,
 }
 
 impl ConverseStreamTranslator {
@@ -131,6 +134,7 @@ impl ConverseStreamTranslator {
             stopped: false,
             done: false,
             reasoning: String::new(),
+            thinking_blocks: 0,
         }
     }
 
@@ -241,14 +245,18 @@ impl ConverseStreamTranslator {
             self.reasoning.push_str(text);
             return vec![self.chunk(json!({ "reasoning_content": text }), None)];
         }
+        let index = self.thinking_blocks;
         let block = match (reasoning.get("signature"), reasoning.get("redactedContent")) {
             (Some(signature), _) => {
                 let text = std::mem::take(&mut self.reasoning);
-                json!({ "type": "thinking", "thinking": text, "signature": signature })
+                json!({ "index": index, "type": "thinking", "thinking": text, "signature": signature })
             }
-            (None, Some(data)) => json!({ "type": "redacted_thinking", "data": data }),
+            (None, Some(data)) => {
+                json!({ "index": index, "type": "redacted_thinking", "data": data })
+            }
             (None, None) => return Vec::new(),
         };
+        self.thinking_blocks += 1;
         vec![self.chunk(json!({ "thinking_blocks": [block] }), None)]
     }
 }

@@ -208,11 +208,14 @@ pub fn strip_pivot_fields(chat: &mut Value) {
             message["content"] = Value::String(joined_text(&message["content"], "\n\n"));
         }
     }
-    strip(&mut chat["tools"]);
+    // `chat["tools"]` would add a `"tools": null` to a request without tools.
+    if let Some(tools) = chat.get_mut("tools") {
+        strip(tools);
+    }
 }
 
-/// Chat Completions tool messages hold text only: the images of a run of tool results
-/// (see `tool_message`) go in a user message right after the run, so the model still sees
+/// Chat Completions tool messages hold text only: the images and files of a run of tool
+/// results (see `tool_message`) go in a user message right after the run, so the model still sees
 /// them, and the tool messages keep their text. `is_error` has no counterpart there.
 fn images_out_of_tool_results(chat: &mut Value) {
     let Some(messages) = chat["messages"].as_array_mut() else {
@@ -233,7 +236,7 @@ fn images_out_of_tool_results(chat: &mut Value) {
                 let (pictures, texts): (Vec<Value>, Vec<Value>) = parts
                     .iter()
                     .cloned()
-                    .partition(|p| p["type"] == "image_url");
+                    .partition(|p| p["type"] == "image_url" || p["type"] == "file");
                 images.extend(pictures);
                 message["content"] = json!(joined_text(&Value::Array(texts), ""));
             }
@@ -373,7 +376,7 @@ pub fn chat_to_message(chat: &Value) -> Value {
 }
 
 /// An answer's thinking as Anthropic blocks: the signed blocks when the provider gave them,
-/// else its `reasoning_content` as one thinking block with an empty signature (an
+/// else its reasoning text (`reasoning_content` or `reasoning`) as one thinking block with an empty signature (an
 /// OpenAI-compatible server's or Gemini's thoughts, which carry none).
 fn thinking_blocks(message: &Value) -> Vec<Value> {
     if let Some(blocks) = message["thinking_blocks"]
@@ -382,13 +385,19 @@ fn thinking_blocks(message: &Value) -> Vec<Value> {
     {
         return blocks.clone();
     }
-    match message["reasoning_content"]
-        .as_str()
-        .filter(|t| !t.is_empty())
-    {
+    match reasoning_text(message) {
         Some(text) => vec![json!({ "type": "thinking", "thinking": text, "signature": "" })],
         None => Vec::new(),
     }
+}
+
+/// A message's or delta's reasoning text: `reasoning_content` (DeepSeek, vLLM's older
+/// releases, LiteLLM) or `reasoning` (Ollama, newer vLLM, OpenRouter).
+pub(crate) fn reasoning_text(message: &Value) -> Option<&str> {
+    message["reasoning_content"]
+        .as_str()
+        .or_else(|| message["reasoning"].as_str())
+        .filter(|t| !t.is_empty())
 }
 
 /// An OpenAI error body (answered with `status`) in Anthropic's shape.
@@ -598,6 +607,19 @@ mod tests {
         assert_eq!(
             chat["messages"][4]["content"],
             json!([{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}}])
+        );
+        let pdf_result = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": [
+                {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"}}
+            ]}
+        ]}]});
+        let mut chat = messages_to_chat(&pdf_result).unwrap();
+        strip_pivot_fields(&mut chat);
+        assert_eq!(chat["messages"][0]["content"], "");
+        assert_eq!(chat["messages"][1]["content"][0]["type"], "file", "{chat}");
+        assert!(
+            chat.get("tools").is_none(),
+            "no tools key is made up: {chat}"
         );
         let audio = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "search_result", "source": "x"}]}

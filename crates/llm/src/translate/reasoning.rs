@@ -45,7 +45,7 @@ pub enum Budgets {
     Gemini,
 }
 
-const EFFORTS: &str = "none, minimal, low, medium, high, xhigh";
+const EFFORTS: &str = "none, minimal, low, medium, high, xhigh, max";
 
 /// The thinking a request asks for: its `thinking` object when it has one (it is the more
 /// precise), else its `reasoning_effort`; None when it asks for neither.
@@ -66,8 +66,10 @@ pub fn requested<'a>(
         ("medium", Budgets::Anthropic) => Some(2048),
         ("high", Budgets::Anthropic) => Some(4096),
         ("xhigh", Budgets::Anthropic) => Some(8192),
+        ("max", Budgets::Anthropic) => Some(16384),
         ("medium", Budgets::Gemini) => Some(8192),
-        ("high" | "xhigh", Budgets::Gemini) => Some(24576),
+        // 24576 is the most every Gemini 2.5 model takes.
+        ("high" | "xhigh" | "max", Budgets::Gemini) => Some(24576),
         (other, _) => {
             return Err(LlmError::InvalidField {
                 field: "reasoning_effort",
@@ -118,7 +120,8 @@ fn from_object(raw: &RawValue) -> Result<Thinking<'_>, LlmError> {
         ("enabled", None) => Err(invalid(
             "type 'enabled' needs budget_tokens (at least 1024)".into(),
         )),
-        ("disabled", _) => Ok(Thinking {
+        // `between_tools` is thinking off too (progress notes between tool calls aside).
+        ("disabled" | "between_tools", _) => Ok(Thinking {
             object: Cow::Borrowed(raw),
             budget: None,
             enabled: false,
@@ -146,6 +149,26 @@ pub fn put_on_message(message: &mut serde_json::Value, blocks: Vec<serde_json::V
         .collect();
     message["reasoning_content"] = serde_json::Value::String(text);
     message["thinking_blocks"] = serde_json::Value::Array(blocks);
+}
+
+/// Anthropic refuses thinking beside a forced tool choice, a changed `temperature` or
+/// `top_k`, and a `top_p` below 0.95. Thinking the gateway was asked for is given up for a
+/// forced tool (the client named the tool it needs); the sampling knobs are what is given
+/// up otherwise (see `sampling_allowed`).
+pub fn unless_forced_tool(
+    thinking: Option<Thinking<'_>>,
+    forced_tool: bool,
+) -> Option<Thinking<'_>> {
+    thinking.filter(|t| !(forced_tool && t.enabled))
+}
+
+/// Whether a sampling knob may go to Anthropic beside this thinking: `temperature` and
+/// `top_k` only without thinking, `top_p` also from 0.95 up.
+pub fn sampling_allowed(thinking: Option<&Thinking<'_>>, knob: &str, value: Option<f64>) -> bool {
+    if !thinking.is_some_and(|t| t.enabled) {
+        return true;
+    }
+    knob == "top_p" && value.is_some_and(|p| p >= 0.95)
 }
 
 /// Anthropic counts thinking inside `max_tokens`, and refuses a budget that does not fit
@@ -225,6 +248,34 @@ mod tests {
         assert!(error.to_string().contains("budget_tokens"), "{error}");
         let object = raw(r#""on""#);
         assert!(requested(Some(&object), None, Budgets::Anthropic).is_err());
+    }
+
+    #[test]
+    fn thinking_gives_way_to_a_forced_tool_and_takes_the_sampling_knobs_anthropic_refuses() {
+        let on = || requested(None, Some("low"), Budgets::Anthropic).unwrap();
+        assert!(unless_forced_tool(on(), true).is_none());
+        assert!(unless_forced_tool(on(), false).is_some());
+        let off = requested(None, Some("none"), Budgets::Anthropic).unwrap();
+        assert!(
+            unless_forced_tool(off, true).is_some(),
+            "an explicit off stays"
+        );
+        let thinking = on().unwrap();
+        assert!(!sampling_allowed(Some(&thinking), "temperature", Some(0.2)));
+        assert!(!sampling_allowed(Some(&thinking), "top_k", Some(5.0)));
+        assert!(!sampling_allowed(Some(&thinking), "top_p", Some(0.5)));
+        assert!(sampling_allowed(Some(&thinking), "top_p", Some(0.97)));
+        assert!(sampling_allowed(None, "temperature", Some(0.2)));
+        let between = raw(r#"{"type":"between_tools"}"#);
+        let between = requested(Some(&between), None, Budgets::Anthropic)
+            .unwrap()
+            .unwrap();
+        assert!(!between.enabled);
+        assert!(sampling_allowed(Some(&between), "temperature", Some(0.2)));
+        let max = requested(None, Some("max"), Budgets::Anthropic)
+            .unwrap()
+            .unwrap();
+        assert_eq!(max.budget, Some(16384));
     }
 
     #[test]

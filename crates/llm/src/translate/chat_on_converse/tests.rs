@@ -256,9 +256,22 @@ fn reasoning_goes_to_each_model_family_in_its_own_terms() {
     let claude = chat_to_converse(&ask("anthropic.claude-opus-4-1-20250805-v1:0")).unwrap();
     assert_eq!(
         claude["additionalModelRequestFields"],
-        json!({"thinking": {"type": "enabled", "budget_tokens": 4096}, "top_k": 5})
+        json!({"thinking": {"type": "enabled", "budget_tokens": 4096}}),
+        "Claude refuses top_k beside thinking"
     );
     assert_eq!(claude["inferenceConfig"]["maxTokens"], 4096 + 100);
+    let mut forced = ask("anthropic.claude-opus-4-1-20250805-v1:0");
+    forced["tool_choice"] = json!("required");
+    forced["temperature"] = json!(0.2);
+    forced["tools"] =
+        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    let forced = chat_to_converse(&forced).unwrap();
+    assert_eq!(
+        forced["additionalModelRequestFields"],
+        json!({"top_k": 5}),
+        "a forced tool wins over thinking, and the knobs stay"
+    );
+    assert_eq!(forced["inferenceConfig"]["temperature"], 0.2);
     let gpt = chat_to_converse(&ask("openai.gpt-oss-120b-1:0")).unwrap();
     assert_eq!(
         gpt["additionalModelRequestFields"],
@@ -316,4 +329,44 @@ fn tool_results_carry_their_images_and_error_status() {
             {"toolResult": {"toolUseId": "t2", "content": [{"text": "no such button"}], "status": "error"}}
         ])
     );
+}
+
+#[test]
+fn pdfs_become_named_documents_in_user_turns_and_tool_results() {
+    let pdf = |name: &str| json!({"type": "file", "file": {"filename": name, "file_data": "data:application/pdf;base64,JVBERi0x"}});
+    let chat = json!({"model": "anthropic.claude-sonnet-4-5", "messages": [
+        {"role": "user", "content": [pdf("Q3 report (final).v2.pdf"), {"type": "text", "text": "Summarise"}]},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "fetch", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": [{"type": "text", "text": "fetched"}, pdf("résumé.pdf")]}
+    ]});
+    let out = chat_to_converse(&chat).unwrap();
+    assert_eq!(
+        out["messages"][0]["content"][0],
+        json!({"document": {"format": "pdf", "name": "Q3 report (final) v2", "source": {"bytes": "JVBERi0x"}}})
+    );
+    assert_eq!(
+        out["messages"][2]["content"][0]["toolResult"]["content"][1],
+        json!({"document": {"format": "pdf", "name": "r sum", "source": {"bytes": "JVBERi0x"}}})
+    );
+    let zip = json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "file", "file": {"filename": "a.zip", "file_data": "data:application/zip;base64,UEsD"}}
+    ]}]});
+    let error = chat_to_converse(&zip).unwrap_err();
+    assert!(error.to_string().contains("'application/zip'"), "{error}");
+}
+
+#[test]
+fn a_failed_tool_is_a_status_for_claude_and_nova_and_said_in_the_text_for_others() {
+    let failed = |model: &str| {
+        let chat = json!({"model": model, "messages": [
+            {"role": "user", "content": "Go"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "t1", "content": "timed out", "is_error": true}
+        ]});
+        chat_to_converse(&chat).unwrap()["messages"][2]["content"][0]["toolResult"].clone()
+    };
+    assert_eq!(failed("us.amazon.nova-pro-v1:0")["status"], "error");
+    let llama = failed("meta.llama3-3-70b-instruct-v1:0");
+    assert!(llama.get("status").is_none(), "{llama}");
+    assert_eq!(llama["content"][0]["text"], "Error: timed out");
 }

@@ -67,6 +67,19 @@ pub fn chat_to_messages(chat: &[u8], target: MessagesTarget) -> Result<MessagesR
         request.reasoning_effort.as_deref(),
         Budgets::Anthropic,
     )?;
+    let forced_tool = tool_choice
+        .as_ref()
+        .is_some_and(|choice| matches!(choice.kind, "any" | "tool"));
+    let thinking = reasoning::unless_forced_tool(thinking, forced_tool);
+    let knob = |name: &str, value: Option<&RawValue>| {
+        value.is_some_and(|v| {
+            reasoning::sampling_allowed(thinking.as_ref(), name, v.get().parse().ok())
+        })
+    };
+    let temperature = request
+        .temperature
+        .filter(|_| knob("temperature", request.temperature));
+    let top_p = request.top_p.filter(|_| knob("top_p", request.top_p));
     let max_tokens = request
         .max_completion_tokens
         .or(request.max_tokens)
@@ -82,8 +95,8 @@ pub fn chat_to_messages(chat: &[u8], target: MessagesTarget) -> Result<MessagesR
         thinking: thinking.map(|t| t.object),
         system,
         messages,
-        temperature: request.temperature,
-        top_p: request.top_p,
+        temperature,
+        top_p,
         stream: request.stream,
         stop_sequences: request.stop.and_then(StopSequences::of),
         tools,

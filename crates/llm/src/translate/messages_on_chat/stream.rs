@@ -206,10 +206,7 @@ impl crate::translate::EventTranslator for ChunkTranslator {
             .unwrap_or_default()
         {
             let delta = &choice["delta"];
-            if let Some(text) = delta["reasoning_content"]
-                .as_str()
-                .filter(|t| !t.is_empty())
-            {
+            if let Some(text) = super::reasoning_text(delta) {
                 self.thinking(text, &mut out);
             }
             for block in delta["thinking_blocks"]
@@ -361,10 +358,11 @@ mod tests {
     #[test]
     fn unsigned_reasoning_is_a_thinking_block_closed_when_the_text_starts() {
         let mut translator = ChunkTranslator::new("m");
+        // Ollama, newer vLLM and OpenRouter name the field `reasoning`.
         let events = events_of(
             &mut translator,
             &[
-                json!({"reasoning_content": "Considering units."}),
+                json!({"reasoning": "Considering units."}),
                 json!({"content": "18 C"}),
             ],
         );
