@@ -218,7 +218,13 @@ pub fn candidate_parts(candidate: &Value) -> CandidateParts {
         .unwrap_or_default()
     {
         if let Some(call) = part.get("functionCall") {
-            sorted.calls.push(call.clone());
+            let mut call = call.clone();
+            // Gemini 3 signs its reasoning on the call's part; the signature travels in
+            // the tool call's id (see `tool_call`).
+            if let Some(signature) = part.get("thoughtSignature").filter(|s| s.is_string()) {
+                call[SIGNATURE_KEY] = signature.clone();
+            }
+            sorted.calls.push(call);
         } else if let Some(text) = part["text"].as_str() {
             if part["thought"] == true {
                 sorted.reasoning.push_str(text);
@@ -230,20 +236,58 @@ pub fn candidate_parts(candidate: &Value) -> CandidateParts {
     sorted
 }
 
+/// Where `candidate_parts` keeps a call part's `thoughtSignature` beside the call.
+const SIGNATURE_KEY: &str = "thoughtSignature";
+
+/// Between a tool call's id and the thought signature it carries.
+const SIGNATURE_SEPARATOR: &str = "__sig__";
+
 /// An OpenAI tool call for a Gemini `functionCall`. Gemini gives an id only sometimes; the
 /// minted one includes the response id so calls from different turns never share an id.
+/// A call Gemini signed (Gemini 3 signs its reasoning on the first call of a turn, and
+/// refuses the call back without it) carries the signature in its id, URL-safe, after
+/// `__sig__`: every client sends a call's id back as it got it, where other fields it
+/// does not know are often lost. `split_signature` takes it out again.
 pub fn tool_call(call: &Value, response_id: &str, n: usize) -> Value {
-    let id = match call["id"].as_str().filter(|id| !id.is_empty()) {
+    let mut id = match call["id"].as_str().filter(|id| !id.is_empty()) {
         Some(id) => id.to_string(),
         None if response_id.is_empty() => format!("call_{n}"),
         None => format!("call_{response_id}_{n}"),
     };
+    if let Some(signature) = call[SIGNATURE_KEY].as_str() {
+        id.push_str(SIGNATURE_SEPARATOR);
+        id.extend(signature.chars().filter(|c| *c != '=').map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        }));
+    }
     let args = call.get("args").filter(|a| !a.is_null()).cloned();
     json!({
         "id": id,
         "type": "function",
         "function": { "name": call["name"], "arguments": args.unwrap_or_else(|| json!({})).to_string() },
     })
+}
+
+/// A tool call's id without the thought signature `tool_call` put in it, and the signature
+/// as Gemini gave it (standard base64, padded).
+pub fn split_signature(id: &str) -> (&str, Option<String>) {
+    let Some((base, signature)) = id.split_once(SIGNATURE_SEPARATOR) else {
+        return (id, None);
+    };
+    let mut standard: String = signature
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    while !standard.len().is_multiple_of(4) {
+        standard.push('=');
+    }
+    (base, Some(standard))
 }
 
 /// The completion id: Gemini's `responseId` when it sent one.
@@ -259,6 +303,33 @@ pub fn completion_id(response_id: &str, created: u64) -> String {
 mod tests {
     use super::*;
     use crate::fixture;
+
+    #[test]
+    fn a_calls_thought_signature_rides_in_its_id_url_safe_and_comes_back_whole() {
+        // Signatures are base64 (standard alphabet, padded), as Gemini sends them.
+        for signature in ["ab+/cd==", "Zm9vYmFy", "YWJj+/8=", "eA=="] {
+            let call = json!({"name": "f", "args": {}, "thoughtSignature": signature});
+            let id = tool_call(&call, "resp", 0)["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert!(id.starts_with("call_resp_0__sig__"), "{id}");
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+                "ids stay in the characters every provider takes: {id}"
+            );
+            assert_eq!(
+                split_signature(&id),
+                ("call_resp_0", Some(signature.to_string()))
+            );
+        }
+        let plain = tool_call(&json!({"name": "f", "args": {}}), "resp", 1);
+        assert_eq!(
+            split_signature(plain["id"].as_str().unwrap()),
+            ("call_resp_1", None)
+        );
+    }
 
     fn load(path: &str) -> Value {
         serde_json::from_slice(&fixture(path)).unwrap()

@@ -99,6 +99,34 @@ async fn tool_calls_round_trip_through_gemini() {
 }
 
 #[tokio::test]
+async fn gemini_3_gets_its_own_thought_signature_back_with_the_call() {
+    let (provider, port, _gw) = llm_gateway(Flavor::Gemini, "gemini", None, "").await;
+    let question = json!({"role": "user", "content": "Weather in Paris?"});
+    let ask =
+        json!({"model": "gemini-3-pro-preview", "messages": [question], "tools": weather_tools()});
+    let r = send(post_json(port, "/v1/chat/completions", &ask)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The assistant message goes back as the client got it, with the tool's result.
+    let message = r.json()["choices"][0]["message"].clone();
+    let id = message["tool_calls"][0]["id"].clone();
+    let result = json!({"role": "tool", "tool_call_id": id, "content": "18C"});
+    let follow_up = json!({"model": "gemini-3-pro-preview", "tools": weather_tools(), "messages": [question, message, result]});
+    let r = send(post_json(port, "/v1/chat/completions", &follow_up)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = &provider.received()[1].body;
+    let call_part = &sent["contents"][1]["parts"][0];
+    assert_eq!(
+        call_part["thoughtSignature"], "RkFLRS10aG91Z2h0LXNpZ25hdHVyZS1vcGFxdWUtYnl0ZXMtMDAwMQ==",
+        "the signature Gemini gave, not the placeholder: {call_part}"
+    );
+    assert!(call_part["functionCall"].get("id").is_none(), "{call_part}");
+    assert_eq!(
+        sent["contents"][2]["parts"][0]["functionResponse"]["name"],
+        "get_weather"
+    );
+}
+
+#[tokio::test]
 async fn gemini_streams_become_openai_chunks_with_usage_and_done() {
     let (provider, port, _gw) = llm_gateway(Flavor::Gemini, "gemini", None, "").await;
     let request = json!({"model": "gemini-2.5-flash", "stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hi"}]});

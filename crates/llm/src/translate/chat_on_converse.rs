@@ -366,8 +366,13 @@ fn assistant_blocks(message: &Value) -> Vec<Value> {
         // worth continuing, so such a call is replayed with empty input.
         let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
         let input: Value = serde_json::from_str(arguments).unwrap_or_else(|_| json!({}));
+        // A Gemini thought signature in the id (a conversation Gemini answered before a
+        // failover) is left out: Converse ids are at most 64 characters.
+        let id = call["id"]
+            .as_str()
+            .map(|id| crate::gemini::split_signature(id).0);
         blocks.push(json!({
-            "toolUse": { "toolUseId": call["id"], "name": call["function"]["name"], "input": input }
+            "toolUse": { "toolUseId": id, "name": call["function"]["name"], "input": input }
         }));
     }
     blocks
@@ -426,7 +431,7 @@ fn tool_result(message: &Value, index: usize, status_taken: bool) -> Result<Valu
         }
     };
     let mut result = json!({
-        "toolUseId": message["tool_call_id"].as_str().unwrap_or_default(),
+        "toolUseId": crate::gemini::split_signature(message["tool_call_id"].as_str().unwrap_or_default()).0,
         "content": content,
     });
     if failed && status_taken {

@@ -254,12 +254,20 @@ fn model_parts(
         if let Some(id) = id {
             call_names.insert(id.to_string(), name.to_string());
         }
+        let (id, signature) = match id {
+            Some(id) => gemini::split_signature(id),
+            None => ("", None),
+        };
         let mut part = json!({ "functionCall": { "name": name, "args": args } });
-        if let Some(id) = id.filter(|id| issued_by_gemini(id)) {
+        if issued_by_gemini(id) {
             part["functionCall"]["id"] = json!(id);
         }
-        if signatures {
-            part["thoughtSignature"] = json!(SIGNATURE_PLACEHOLDER);
+        // The signature Gemini gave the call, back on its part; a call it never signed
+        // (from another provider, or written by the client) gets Google's placeholder.
+        match signature {
+            Some(signature) => part["thoughtSignature"] = json!(signature),
+            None if signatures => part["thoughtSignature"] = json!(SIGNATURE_PLACEHOLDER),
+            None => {}
         }
         parts.push(part);
     }
@@ -297,6 +305,7 @@ fn function_response(
         Err(_) => json!({ key: text }),
     };
     let mut part = json!({ "functionResponse": { "name": name, "response": response } });
+    let (id, _) = gemini::split_signature(id);
     if issued_by_gemini(id) {
         part["functionResponse"]["id"] = json!(id);
     }

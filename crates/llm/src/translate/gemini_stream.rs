@@ -324,6 +324,9 @@ mod tests {
         assert_eq!(chat["usage"]["total_tokens"], 1350, "Gemini's own total");
     }
 
+    /// The thought signature of the function-call samples.
+    const SIGNATURE: &str = "RkFLRS10aG91Z2h0LXNpZ25hdHVyZS1vcGFxdWUtYnl0ZXMtMDAwMQ==";
+
     #[test]
     fn function_call_response_becomes_tool_calls() {
         let response = load("gemini/generate_content_response_function_call.json");
@@ -331,7 +334,10 @@ mod tests {
         assert_eq!(choice["finish_reason"], "tool_calls");
         assert_eq!(choice["message"]["content"], Value::Null);
         let call = &choice["message"]["tool_calls"][0];
-        assert_eq!(call["id"], "call_f1KtaN2vGMrZz7IPs6yOyQ4_0");
+        // The call's thought signature rides in its id, to come back with the call.
+        let (id, signature) = gemini::split_signature(call["id"].as_str().unwrap());
+        assert_eq!(id, "call_f1KtaN2vGMrZz7IPs6yOyQ4_0");
+        assert_eq!(signature.as_deref(), Some(SIGNATURE));
         assert_eq!(call["type"], "function");
         assert_eq!(call["function"]["name"], "get_weather");
         let args: Value =
@@ -446,7 +452,9 @@ mod tests {
             (&call["index"], &call["type"]),
             (&json!(0), &json!("function"))
         );
-        assert_eq!(call["id"], "call_p3OtaJ7nBaTXz7IP0tGQ6Ac_0");
+        let (id, signature) = gemini::split_signature(call["id"].as_str().unwrap());
+        assert_eq!(id, "call_p3OtaJ7nBaTXz7IP0tGQ6Ac_0");
+        assert_eq!(signature.as_deref(), Some(SIGNATURE));
         assert_eq!(call["function"]["name"], "get_weather");
         let args: Value =
             serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();

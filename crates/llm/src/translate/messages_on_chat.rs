@@ -203,6 +203,22 @@ pub fn strip_pivot_fields(chat: &mut Value) {
             object.remove("thinking_blocks");
             object.remove("reasoning_content");
         }
+        // Gemini's thought signatures ride in tool-call ids (`gemini::tool_call`); OpenAI
+        // takes ids of at most 40 characters, so a conversation Gemini answered before a
+        // failover goes on with the plain ids.
+        if let Some(id) = message["tool_call_id"].as_str() {
+            message["tool_call_id"] = json!(crate::gemini::split_signature(id).0);
+        }
+        for call in message
+            .get_mut("tool_calls")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(id) = call["id"].as_str() {
+                call["id"] = json!(crate::gemini::split_signature(id).0);
+            }
+        }
         // The system prompt goes back to the one string it is without marks.
         if message["role"] == "system" && message["content"].is_array() {
             message["content"] = Value::String(joined_text(&message["content"], "\n\n"));
@@ -559,8 +575,14 @@ mod tests {
                 {"type": "redacted_thinking", "data": "EmwK"}
             ])
         );
+        chat["messages"][1]["tool_calls"][0]["id"] = json!("t1__sig__RkFLRS10");
+        chat["messages"][2]["tool_call_id"] = json!("t1__sig__RkFLRS10");
         strip_pivot_fields(&mut chat);
         assert!(chat.get("thinking").is_none() && chat.get("top_k").is_none());
+        assert_eq!(
+            chat["messages"][2]["tool_call_id"], "t1",
+            "a Gemini signature in an id stays out of OpenAI's 40-character ids"
+        );
         assert!(chat["messages"][1].get("thinking_blocks").is_none());
         assert!(chat["messages"][1].get("reasoning_content").is_none());
         assert_eq!(chat["messages"][1]["tool_calls"][0]["id"], "t1");

@@ -370,3 +370,22 @@ fn a_failed_tool_is_a_status_for_claude_and_nova_and_said_in_the_text_for_others
     assert!(llama.get("status").is_none(), "{llama}");
     assert_eq!(llama["content"][0]["text"], "Error: timed out");
 }
+
+#[test]
+fn gemini_thought_signatures_in_ids_stay_out_of_converse_ids() {
+    let signed = "call_r1_0__sig__RkFLRS10aG91Z2h0";
+    let chat = json!({"model": "anthropic.claude-sonnet-4-5", "messages": [
+        {"role": "user", "content": "Go"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": signed, "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": signed, "content": "done"}
+    ]});
+    let out = chat_to_converse(&chat).unwrap();
+    assert_eq!(
+        out["messages"][1]["content"][0]["toolUse"]["toolUseId"],
+        "call_r1_0"
+    );
+    assert_eq!(
+        out["messages"][2]["content"][0]["toolResult"]["toolUseId"],
+        "call_r1_0"
+    );
+}
