@@ -5,6 +5,7 @@ import json
 import unittest
 
 import openai
+import pydantic
 
 from harness import PROVIDER_MOCK, Processes, free_port, start_gateway, wait_port
 from test_anthropic_sdk import PROVIDER_KEY, config
@@ -57,6 +58,23 @@ class OpenAiSdkOnAnthropic(unittest.TestCase):
             self.assertEqual(name, "get_weather")
             self.assertIsInstance(json.loads(arguments), dict)
         self.assertEqual(usage.completion_tokens, 74)
+
+    def test_structured_output_through_the_sdks_parse_helpers(self):
+        class Weather(pydantic.BaseModel):
+            location: str
+
+        question = [{"role": "user", "content": "Weather in Paris?"}]
+        completion = self.client.chat.completions.parse(
+            model="claude-test-model", messages=question, response_format=Weather
+        )
+        self.assertEqual(completion.choices[0].finish_reason, "stop")
+        self.assertEqual(completion.choices[0].message.parsed.location, "Paris")
+        self.assertFalse(completion.choices[0].message.tool_calls)
+        with self.client.chat.completions.stream(
+            model="claude-test-model", messages=question, response_format=Weather
+        ) as stream:
+            final = stream.get_final_completion()
+        self.assertEqual(final.choices[0].message.parsed.location, "Paris")
 
     def test_unknown_model_is_not_found(self):
         with self.assertRaises(openai.NotFoundError) as raised:

@@ -19,7 +19,7 @@ use crate::usage::Usage;
 
 pub use chat_on_messages::{
     DEFAULT_MAX_TOKENS, StreamTranslator, chat_to_messages, error_to_openai, finish_reason,
-    message_to_chat,
+    message_to_chat, message_to_chat_with,
 };
 
 /// What the client is told when the provider ended its stream cleanly but before the

@@ -57,6 +57,9 @@ struct Plan {
     /// `max_tokens` and take `max_completion_tokens` (servers that copy the API, such as
     /// Ollama, may know only `max_tokens`).
     completion_tokens: bool,
+    /// An OpenAI client's `json_schema` answer comes from Anthropic as a forced tool's input
+    /// (`MessagesRequest::structured`), which becomes the answer's content.
+    structured: bool,
 }
 
 /// The client's request, checked, with its model pinned and written in the provider's format.
@@ -75,15 +78,17 @@ impl Plan {
         bytes: Bytes,
     ) -> Result<Translated, llm::LlmError> {
         let prepared = client.prepare(bytes, ai.model.as_deref())?;
-        let plan = Plan {
+        let mut plan = Plan {
             client,
             wire: Wire::of(ai, &prepared.model),
             vertex: ai.provider == AiProvider::VertexAi,
             completion_tokens: ai.provider == AiProvider::AzureOpenAi
                 || (ai.provider == AiProvider::OpenAi
                     && AiProvider::OpenAi.public_host() == Some(ai.target.host.as_str())),
+            structured: false,
         };
-        let (body, include_usage) = plan.request(&prepared.body)?;
+        let (body, include_usage, structured) = plan.request(&prepared.body)?;
+        plan.structured = structured;
         Ok(Translated {
             prepared,
             plan,
@@ -92,18 +97,20 @@ impl Plan {
         })
     }
 
-    fn request(self, body: &Bytes) -> Result<(Bytes, bool), llm::LlmError> {
+    /// The provider's body, whether the client wants a usage chunk, and whether the answer
+    /// is a structured one (`Plan::structured`).
+    fn request(self, body: &Bytes) -> Result<(Bytes, bool, bool), llm::LlmError> {
         type ToProvider = fn(&Value) -> Result<Bytes, llm::LlmError>;
         let to_provider: ToProvider = match (self.wire, self.client) {
             // A Messages client on Anthropic's own API: the body goes as it is, but Vertex
             // wants the model out of it.
             (Wire::AnthropicMessages, Dialect::Anthropic) if !self.vertex => {
-                return Ok((body.clone(), false));
+                return Ok((body.clone(), false, false));
             }
             (Wire::AnthropicMessages, Dialect::Anthropic) => {
                 let mut body = parse_request(body)?;
                 llm::gcp::anthropic_body_for_vertex(&mut body);
-                return Ok((json_bytes(&body), false));
+                return Ok((json_bytes(&body), false, false));
             }
             // The common translation has a path of its own, without JSON trees.
             (Wire::AnthropicMessages, Dialect::OpenAi) => {
@@ -112,7 +119,11 @@ impl Plan {
                     false => MessagesTarget::Anthropic,
                 };
                 let translated = translate::chat_to_messages(body, target)?;
-                return Ok((Bytes::from(translated.body), translated.include_usage));
+                return Ok((
+                    Bytes::from(translated.body),
+                    translated.include_usage,
+                    translated.structured,
+                ));
             }
             // Everything else goes through Chat Completions.
             (Wire::OpenAiChat, _) => |chat| Ok(json_bytes(chat)),
@@ -143,7 +154,7 @@ impl Plan {
         let include_usage = chat["stream_options"]["include_usage"]
             .as_bool()
             .unwrap_or(false);
-        Ok((to_provider(&chat)?, include_usage))
+        Ok((to_provider(&chat)?, include_usage, false))
     }
 
     /// The provider's error in the client's shape; `None` when the body is not an error
@@ -176,9 +187,9 @@ impl Plan {
             }
             // The common translation has a path of its own, without JSON trees.
             (Wire::AnthropicMessages, Dialect::OpenAi) => {
-                return translate::message_to_chat(answer, now()).map_err(|e| {
-                    format!("the provider's answer is not an Anthropic message: {e}")
-                });
+                return translate::message_to_chat_with(answer, now(), self.structured).map_err(
+                    |e| format!("the provider's answer is not an Anthropic message: {e}"),
+                );
             }
             (Wire::OpenAiChat, _) => tree(answer)?,
             (Wire::Gemini, _) => gemini_to_chat(&tree(answer)?, model, now()),
@@ -203,7 +214,8 @@ impl Plan {
                 return Box::new(AnthropicPassthrough::new(model));
             }
             Wire::AnthropicMessages => {
-                Some(Box::new(StreamTranslator::new(model, now(), include_usage)))
+                let translator = StreamTranslator::new(model, now(), include_usage);
+                Some(Box::new(translator.structured(self.structured)))
             }
             Wire::Gemini => Some(Box::new(GeminiStreamTranslator::new(
                 model,

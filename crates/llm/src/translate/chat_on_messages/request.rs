@@ -19,6 +19,9 @@ pub struct MessagesRequest {
     pub body: Vec<u8>,
     /// `stream_options.include_usage`: the client wants a final usage chunk.
     pub include_usage: bool,
+    /// The client asked for JSON following a schema, which Anthropic gives as the input of
+    /// a tool it is made to call (`json_answer`); that input is the client's answer.
+    pub structured: bool,
 }
 
 /// Where the Messages request goes: Anthropic's own API, or Vertex AI's Anthropic endpoint,
@@ -43,7 +46,10 @@ pub fn chat_to_messages(chat: &[u8], target: MessagesTarget) -> Result<MessagesR
         .response_format
         .as_ref()
         .and_then(|f| f.kind.as_deref());
-    crate::request::no_json_schema(format_type, "Anthropic Messages")?;
+    let answer_schema = match format_type {
+        Some("json_schema") => Some(answer_schema(&request)?),
+        _ => None,
+    };
     let (system, messages) =
         turns(&request.messages).map_err(|e| content_error(chat).unwrap_or(e))?;
     if messages.is_empty() {
@@ -60,6 +66,22 @@ pub fn chat_to_messages(chat: &[u8], target: MessagesTarget) -> Result<MessagesR
     let tool_choice = match &tools {
         Some(_) => tool_choice(request.tool_choice, request.parallel_tool_calls),
         None => None,
+    };
+    let (tools, tool_choice) = match answer_schema {
+        Some((schema, description)) => (
+            Some(vec![Tool {
+                name: Some(raw(ANSWER_TOOL_NAME)),
+                description: Some(description.unwrap_or_else(|| raw(ANSWER_TOOL_DESCRIPTION))),
+                input_schema: schema,
+                cache_control: None,
+            }]),
+            Some(ToolChoice {
+                kind: "tool",
+                name: Some(raw(ANSWER_TOOL_NAME)),
+                disable_parallel_tool_use: None,
+            }),
+        ),
+        None => (tools, tool_choice),
     };
     let thinking = reasoning::requested(
         request.thinking,
@@ -115,7 +137,48 @@ pub fn chat_to_messages(chat: &[u8], target: MessagesTarget) -> Result<MessagesR
     Ok(MessagesRequest {
         body,
         include_usage,
+        structured: answer_schema.is_some(),
     })
+}
+
+/// The tool a `json_schema` answer is asked for through (Anthropic's Messages API has no
+/// response format every model takes, but every model fills a forced tool's input to its
+/// schema), as a JSON string, and what it is for when the schema says nothing.
+const ANSWER_TOOL_NAME: &str = r#""json_answer""#;
+const ANSWER_TOOL_DESCRIPTION: &str = r#""Give your answer as this tool's input: the JSON the user asked for, following its schema.""#;
+
+/// The schema (and its description) of a `json_schema` response format. Beside tools of the
+/// client's own it cannot be asked for: the answer tool must be forced.
+fn answer_schema<'a>(
+    request: &ChatRequest<'a>,
+) -> Result<(&'a RawValue, Option<&'a RawValue>), LlmError> {
+    let invalid = |why: &str| LlmError::InvalidField {
+        field: "response_format",
+        why: why.into(),
+    };
+    if request
+        .tools
+        .as_ref()
+        .is_some_and(|tools| !tools.is_empty())
+    {
+        return Err(invalid(
+            "json_schema together with tools cannot be translated for Anthropic, which is asked for the JSON through a tool it must call; send one of the two, or route to an OpenAI-compatible or Gemini backend",
+        ));
+    }
+    let format = request
+        .response_format
+        .as_ref()
+        .and_then(|f| f.json_schema.as_ref());
+    let schema = format
+        .and_then(|f| f.schema)
+        .filter(|s| s.get().starts_with('{'))
+        .ok_or_else(|| invalid("json_schema needs its schema, a JSON Schema object"))?;
+    Ok((
+        schema,
+        format
+            .and_then(|f| f.description)
+            .filter(|d| d.get().starts_with('"')),
+    ))
 }
 
 /// A body the structs could not read: read again tracking the path, so the error names the

@@ -23,7 +23,18 @@ pub struct ChatAnswer {
 /// An Anthropic Messages response as an OpenAI Chat Completion; the error says what in the
 /// provider's body is not a Messages response.
 pub fn message_to_chat(message: &[u8], created: u64) -> Result<ChatAnswer, serde_json::Error> {
+    message_to_chat_with(message, created, false)
+}
+
+/// `message_to_chat`; with `structured`, the answer to a `json_schema` request (see
+/// `MessagesRequest::structured`): the forced tool's input is the answer's content.
+pub fn message_to_chat_with(
+    message: &[u8],
+    created: u64,
+    structured: bool,
+) -> Result<ChatAnswer, serde_json::Error> {
     let message: Message<'_> = crate::json_members::from_bytes(message)?;
+    let mut structured_answer = None;
     let mut texts = Vec::new();
     let mut tool_calls = Vec::new();
     let mut reasoning = String::new();
@@ -43,6 +54,9 @@ pub fn message_to_chat(message: &[u8], created: u64) -> Result<ChatAnswer, serde
             "redacted_thinking" => {
                 thinking_blocks.push(ThinkingBlock::RedactedThinking { data: block.data })
             }
+            "tool_use" if structured => {
+                structured_answer = Some(compact(block.input.map_or("{}", RawValue::get)));
+            }
             "tool_use" => tool_calls.push(ToolCall {
                 id: block.id,
                 kind: "function",
@@ -55,6 +69,7 @@ pub fn message_to_chat(message: &[u8], created: u64) -> Result<ChatAnswer, serde
         }
     }
     let content = match texts.as_slice() {
+        _ if structured_answer.is_some() => structured_answer.map(Text::Json),
         [] => None,
         // The usual answer, one text block: its string goes over as the provider wrote it.
         [text] => Some(Text::Raw(text)),
@@ -82,7 +97,11 @@ pub fn message_to_chat(message: &[u8], created: u64) -> Result<ChatAnswer, serde
                 thinking_blocks,
             },
             logprobs: None,
-            finish_reason: finish_reason(message.stop_reason.as_deref()),
+            finish_reason: match message.stop_reason.as_deref() {
+                // The forced answer tool ends every structured answer.
+                Some("tool_use") if structured => "stop",
+                other => finish_reason(other),
+            },
         }],
         usage: usage.unwrap_or_default().to_openai(),
     };
@@ -199,6 +218,8 @@ enum ThinkingBlock<'a> {
 enum Text<'a> {
     Raw(&'a RawValue),
     Joined(String),
+    /// JSON text, sent as a string.
+    Json(Cow<'a, str>),
 }
 
 #[derive(Serialize)]
@@ -276,6 +297,27 @@ mod tests {
         );
         assert_eq!(message["content"], "Checking.");
         assert_eq!(message["tool_calls"][0]["id"], "toolu_1");
+    }
+
+    #[test]
+    fn a_structured_answer_is_the_forced_tools_input_as_content() {
+        let message = json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+            "content": [
+                {"type": "text", "text": "Here it is."},
+                {"type": "tool_use", "id": "toolu_1", "name": "json_answer", "input": {"city": "Paris", "note": "quote \" here"}}
+            ],
+            "stop_reason": "tool_use",
+            "usage": {"input_tokens": 3, "output_tokens": 9}
+        });
+        let answer = message_to_chat_with(&serde_json::to_vec(&message).unwrap(), 7, true).unwrap();
+        let chat: Value = serde_json::from_slice(&answer.body).unwrap();
+        let choice = &chat["choices"][0];
+        assert_eq!(choice["finish_reason"], "stop");
+        assert!(choice["message"].get("tool_calls").is_none());
+        let content: Value =
+            serde_json::from_str(choice["message"]["content"].as_str().unwrap()).unwrap();
+        assert_eq!(content, json!({"city": "Paris", "note": "quote \" here"}));
     }
 
     #[test]

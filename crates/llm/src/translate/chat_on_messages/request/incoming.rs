@@ -9,6 +9,17 @@ use serde_json::value::RawValue;
 pub(super) struct ResponseFormat<'a> {
     #[serde(rename = "type", borrow, default)]
     pub(super) kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub(super) json_schema: Option<JsonSchemaFormat<'a>>,
+}
+
+/// `response_format.json_schema`: the schema the answer must follow.
+#[derive(Deserialize)]
+pub(super) struct JsonSchemaFormat<'a> {
+    #[serde(borrow, default)]
+    pub(super) description: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub(super) schema: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]

@@ -361,3 +361,45 @@ fn thinking_blocks_go_back_before_the_turns_tool_calls() {
         "{unsigned}"
     );
 }
+
+#[test]
+fn a_json_schema_answer_is_asked_for_through_a_forced_tool() {
+    let schema =
+        json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]});
+    let request = json!({
+        "model": "claude-sonnet-4-5",
+        "messages": [{"role": "user", "content": "Where is the Louvre?"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "Place", "schema": schema, "strict": true}},
+        "reasoning_effort": "low",
+        "temperature": 0.2
+    });
+    let out = chat_to_messages(
+        &serde_json::to_vec(&request).unwrap(),
+        MessagesTarget::Anthropic,
+    )
+    .unwrap();
+    assert!(out.structured);
+    let body: Value = serde_json::from_slice(&out.body).unwrap();
+    assert_eq!(body["tools"][0]["name"], "json_answer");
+    assert_eq!(body["tools"][0]["input_schema"], schema);
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "tool", "name": "json_answer"})
+    );
+    assert!(
+        body.get("thinking").is_none(),
+        "Anthropic refuses thinking beside a forced tool"
+    );
+    assert_eq!(body["temperature"], 0.2);
+
+    let mut with_tools = request.clone();
+    with_tools["tools"] =
+        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    let error = translate(&with_tools, MessagesTarget::Anthropic).unwrap_err();
+    assert_eq!(error.openai_body()["error"]["param"], "response_format");
+    assert!(error.to_string().contains("together with tools"), "{error}");
+    let mut no_schema = request.clone();
+    no_schema["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "Place"}});
+    let error = translate(&no_schema, MessagesTarget::Anthropic).unwrap_err();
+    assert!(error.to_string().contains("needs its schema"), "{error}");
+}
