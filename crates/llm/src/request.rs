@@ -101,15 +101,27 @@ pub(crate) fn single_choice(request: &Value, provider: &str) -> Result<(), LlmEr
 
 /// `response_format` with a JSON schema, for a provider that cannot hold an answer to one:
 /// refused rather than dropped, so the client does not take free text for checked JSON.
-pub(crate) fn no_json_schema(format_type: Option<&str>, provider: &str) -> Result<(), LlmError> {
-    match format_type {
-        Some("json_schema") => Err(LlmError::InvalidField {
-            field: "response_format",
-            why: format!(
-                "json_schema structured output cannot be translated for {provider}; ask for the JSON through a forced tool (tools + tool_choice), or route to an OpenAI-compatible or Gemini backend"
-            ),
-        }),
-        _ => Ok(()),
+/// The tool a `json_schema` answer is asked for through on providers without a response
+/// format every model takes (Anthropic, Bedrock): every model fills a forced tool's input
+/// to its schema, and that input is the client's answer.
+pub(crate) const ANSWER_TOOL: &str = "json_answer";
+
+/// What the answer tool is for, when the schema says nothing.
+pub(crate) const ANSWER_TOOL_DESCRIPTION: &str =
+    "Give your answer as this tool's input: the JSON the user asked for, following its schema.";
+
+/// Why a `json_schema` response format cannot be asked of `provider` here: beside tools of
+/// the client's own (the answer tool must be forced), or without a schema object.
+pub(crate) fn answer_schema_error(provider: &str, with_tools: bool) -> LlmError {
+    let why = match with_tools {
+        true => format!(
+            "json_schema together with tools cannot be translated for {provider}, which is asked for the JSON through a tool it must call; send one of the two, or route to an OpenAI-compatible or Gemini backend"
+        ),
+        false => "json_schema needs its schema, a JSON Schema object".to_string(),
+    };
+    LlmError::InvalidField {
+        field: "response_format",
+        why,
     }
 }
 
@@ -204,25 +216,31 @@ mod tests {
     }
 
     #[test]
-    fn a_json_schema_format_is_refused_where_it_cannot_be_translated() {
+    fn a_json_schema_format_becomes_a_forced_answer_tool_where_there_is_no_format() {
         let format = json!({"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}}});
         let request = json!({"model": "m", "response_format": format, "messages": [{"role": "user", "content": "hi"}]});
-        let errors = [chat_to_converse(&request).unwrap_err()];
-        for error in errors {
-            assert_eq!(error.status(), 400);
-            assert_eq!(error.openai_body()["error"]["param"], "response_format");
-            assert!(error.to_string().contains("forced tool"), "{error}");
-        }
-        let plain = json!({"model": "m", "response_format": {"type": "text"}, "messages": [{"role": "user", "content": "hi"}]});
-        assert!(chat_to_converse(&plain).is_ok());
+        let converse = chat_to_converse(&request).unwrap();
+        assert_eq!(
+            converse["toolConfig"]["toolChoice"],
+            json!({"tool": {"name": "json_answer"}})
+        );
+        let anthropic = chat_to_messages(request.to_string().as_bytes(), MessagesTarget::Anthropic);
+        assert!(anthropic.unwrap().structured);
         assert!(
             chat_to_gemini(&request).is_ok(),
             "Gemini takes JSON schemas"
         );
-        let anthropic = chat_to_messages(request.to_string().as_bytes(), MessagesTarget::Anthropic);
-        assert!(
-            anthropic.unwrap().structured,
-            "Anthropic is asked through a forced tool"
-        );
+        let mut with_tools = request.clone();
+        with_tools["tools"] = json!([{"type": "function", "function": {"name": "f"}}]);
+        let errors = [
+            chat_to_converse(&with_tools).unwrap_err(),
+            chat_to_messages(with_tools.to_string().as_bytes(), MessagesTarget::Anthropic)
+                .unwrap_err(),
+        ];
+        for error in errors {
+            assert_eq!(error.status(), 400);
+            assert_eq!(error.openai_body()["error"]["param"], "response_format");
+            assert!(error.to_string().contains("together with tools"), "{error}");
+        }
     }
 }

@@ -9,13 +9,18 @@ use serde_json::{Map, Value, json};
 use crate::error::LlmError;
 use crate::translate::reasoning::{self, Budgets};
 
-pub use super::converse_stream::{ConverseStreamTranslator, converse_to_chat, finish_reason};
+pub use super::converse_stream::{
+    ConverseStreamTranslator, converse_to_chat, converse_to_chat_with, finish_reason,
+};
 
 /// An OpenAI Chat Completions request as a Converse request body.
 pub fn chat_to_converse(request: &Value) -> Result<Value, LlmError> {
     crate::request::single_choice(request, "Bedrock Converse")?;
     let format_type = request["response_format"]["type"].as_str();
-    crate::request::no_json_schema(format_type, "Bedrock Converse")?;
+    let answer_tool = match format_type {
+        Some("json_schema") => Some(answer_tool_config(request)?),
+        _ => None,
+    };
     let input = request["messages"]
         .as_array()
         .map(Vec::as_slice)
@@ -45,7 +50,11 @@ pub fn chat_to_converse(request: &Value) -> Result<Value, LlmError> {
     if !extra.is_empty() {
         out.insert("additionalModelRequestFields".into(), Value::Object(extra));
     }
-    if let Some(tool_config) = tool_config(request)? {
+    let tool_config = match answer_tool {
+        Some(config) => Some(config),
+        None => tool_config(request)?,
+    };
+    if let Some(tool_config) = tool_config {
         out.insert("toolConfig".into(), tool_config);
     }
     Ok(Value::Object(out))
@@ -78,6 +87,29 @@ fn inference_config(request: &Value) -> Map<String, Value> {
     config
 }
 
+/// The `toolConfig` of a `json_schema` request: the schema as the input schema of a tool
+/// the model must call (`crate::request::ANSWER_TOOL`), whose input `converse_to_chat` and
+/// the stream translator then give as the answer's content.
+fn answer_tool_config(request: &Value) -> Result<Value, LlmError> {
+    let with_tools = request["tools"].as_array().is_some_and(|t| !t.is_empty());
+    if with_tools {
+        return Err(crate::request::answer_schema_error("Bedrock", true));
+    }
+    let format = &request["response_format"]["json_schema"];
+    let schema = format
+        .get("schema")
+        .filter(|s| s.is_object())
+        .ok_or_else(|| crate::request::answer_schema_error("Bedrock", false))?;
+    let description = format["description"]
+        .as_str()
+        .unwrap_or(crate::request::ANSWER_TOOL_DESCRIPTION);
+    let name = crate::request::ANSWER_TOOL;
+    Ok(json!({
+        "tools": [{ "toolSpec": { "name": name, "description": description, "inputSchema": { "json": schema } } }],
+        "toolChoice": { "tool": { "name": name } },
+    }))
+}
+
 /// What Converse has no field of its own for goes to the model in
 /// `additionalModelRequestFields`, in the model family's own terms: Claude takes Anthropic's
 /// `thinking` object (with `maxTokens` raised to fit its budget) and `top_k`; OpenAI's
@@ -96,7 +128,7 @@ fn model_fields(
         let forced_tool = match &request["tool_choice"] {
             Value::String(choice) => choice == "required",
             choice => choice.is_object(),
-        };
+        } || request["response_format"]["type"] == "json_schema";
         let thinking = reasoning::unless_forced_tool(thinking, forced_tool);
         for (knob, name) in [("temperature", "temperature"), ("top_p", "topP")] {
             let value = inference.get(name).and_then(Value::as_f64);

@@ -42,14 +42,33 @@ fn completion_id() -> String {
 /// A Converse response as an OpenAI Chat Completion. `model` is the one the client asked
 /// for, since Converse does not echo it.
 pub fn converse_to_chat(response: &Value, model: &str, created: u64) -> Value {
+    converse_to_chat_with(response, model, created, false)
+}
+
+/// `converse_to_chat`; with `structured`, the answer to a `json_schema` request: the forced
+/// answer tool's input is the content, and its call ends the answer normally.
+pub fn converse_to_chat_with(
+    response: &Value,
+    model: &str,
+    created: u64,
+    structured: bool,
+) -> Value {
     let blocks = response["output"]["message"]["content"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let text: String = blocks.iter().filter_map(|b| b["text"].as_str()).collect();
+    let mut text: String = blocks.iter().filter_map(|b| b["text"].as_str()).collect();
+    if structured {
+        text = blocks
+            .iter()
+            .find_map(|b| b.get("toolUse"))
+            .map(|tool_use| tool_use["input"].to_string())
+            .unwrap_or_default();
+    }
     let calls: Vec<Value> = blocks
         .iter()
         .filter_map(|b| b.get("toolUse"))
+        .filter(|_| !structured)
         .map(|tool_use| {
             json!({
                 "id": tool_use["toolUseId"],
@@ -86,7 +105,10 @@ pub fn converse_to_chat(response: &Value, model: &str, created: u64) -> Value {
             "index": 0,
             "message": reply,
             "logprobs": null,
-            "finish_reason": finish_reason(response["stopReason"].as_str()),
+            "finish_reason": match response["stopReason"].as_str() {
+                Some("tool_use") if structured => "stop",
+                other => finish_reason(other),
+            },
         }],
         "usage": usage.to_openai(),
     })
@@ -121,6 +143,8 @@ pub struct ConverseStreamTranslator {
     /// Thinking blocks sent so far (each carries its position as `index`, for the OpenAI
     /// SDK's stream helper).
     thinking_blocks: u64,
+    /// The answer to a `json_schema` request: the forced tool's input streams as content.
+    structured: bool,
 }
 
 impl ConverseStreamTranslator {
@@ -135,7 +159,15 @@ impl ConverseStreamTranslator {
             done: false,
             reasoning: String::new(),
             thinking_blocks: 0,
+            structured: false,
         }
+    }
+
+    /// For the answer to a `json_schema` request: the forced answer tool's input arrives
+    /// as the content, and its call ends the answer normally.
+    pub fn structured(mut self, structured: bool) -> Self {
+        self.structured = structured;
+        self
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>) -> String {
@@ -159,6 +191,7 @@ impl ConverseStreamTranslator {
             "messageStart" => {
                 vec![self.chunk(json!({ "role": "assistant", "content": "" }), None)]
             }
+            "contentBlockStart" if self.structured => Vec::new(),
             "contentBlockStart" => {
                 let Some(tool_use) = v["start"].get("toolUse") else {
                     return Vec::new();
@@ -186,7 +219,11 @@ impl ConverseStreamTranslator {
             }
             "messageStop" => {
                 self.stopped = true;
-                vec![self.chunk(json!({}), Some(finish_reason(v["stopReason"].as_str())))]
+                let finish = match v["stopReason"].as_str() {
+                    Some("tool_use") if self.structured => "stop",
+                    other => finish_reason(other),
+                };
+                vec![self.chunk(json!({}), Some(finish))]
             }
             "metadata" => {
                 self.usage = v.get("usage").and_then(Usage::from_bedrock);
@@ -214,6 +251,13 @@ impl ConverseStreamTranslator {
 
     fn delta(&mut self, v: &Value) -> Vec<String> {
         let delta = &v["delta"];
+        if self.structured {
+            // The answer is the tool's input alone; words around it are left out.
+            return match delta["toolUse"]["input"].as_str().filter(|j| !j.is_empty()) {
+                Some(json) => vec![self.chunk(json!({ "content": json }), None)],
+                None => Vec::new(),
+            };
+        }
         if let Some(text) = delta["text"].as_str() {
             return vec![self.chunk(json!({ "content": text }), None)];
         }

@@ -14,7 +14,7 @@ use llm::Usage;
 use llm::openai::PreparedChat;
 use llm::policy::RequestPolicy;
 use llm::translate::chain::{AnthropicPassthrough, Chained};
-use llm::translate::chat_on_converse::{ConverseStreamTranslator, converse_to_chat};
+use llm::translate::chat_on_converse::{ConverseStreamTranslator, converse_to_chat_with};
 use llm::translate::chat_on_gemini::{GeminiStreamTranslator, chat_to_gemini, gemini_to_chat};
 use llm::translate::chat_on_messages::{ChatAnswer, MessagesTarget};
 use llm::translate::guarded::Guarded;
@@ -57,8 +57,8 @@ struct Plan {
     /// `max_tokens` and take `max_completion_tokens` (servers that copy the API, such as
     /// Ollama, may know only `max_tokens`).
     completion_tokens: bool,
-    /// An OpenAI client's `json_schema` answer comes from Anthropic as a forced tool's input
-    /// (`MessagesRequest::structured`), which becomes the answer's content.
+    /// An OpenAI client's `json_schema` answer comes from Anthropic or Bedrock as a forced
+    /// tool's input (`MessagesRequest::structured`), which becomes the answer's content.
     structured: bool,
 }
 
@@ -154,7 +154,10 @@ impl Plan {
         let include_usage = chat["stream_options"]["include_usage"]
             .as_bool()
             .unwrap_or(false);
-        Ok((to_provider(&chat)?, include_usage, false))
+        // Bedrock is asked for a json_schema answer through a forced tool, as Anthropic is.
+        let structured =
+            self.wire == Wire::Converse && chat["response_format"]["type"] == "json_schema";
+        Ok((to_provider(&chat)?, include_usage, structured))
     }
 
     /// The provider's error in the client's shape; `None` when the body is not an error
@@ -193,7 +196,9 @@ impl Plan {
             }
             (Wire::OpenAiChat, _) => tree(answer)?,
             (Wire::Gemini, _) => gemini_to_chat(&tree(answer)?, model, now()),
-            (Wire::Converse, _) => converse_to_chat(&tree(answer)?, model, now()),
+            (Wire::Converse, _) => {
+                converse_to_chat_with(&tree(answer)?, model, now(), self.structured)
+            }
         };
         let usage = chat.get("usage").and_then(Usage::from_openai);
         let reply = match self.client {
@@ -222,11 +227,10 @@ impl Plan {
                 now(),
                 include_usage,
             ))),
-            Wire::Converse => Some(Box::new(ConverseStreamTranslator::new(
-                model,
-                now(),
-                include_usage,
-            ))),
+            Wire::Converse => Some(Box::new(
+                ConverseStreamTranslator::new(model, now(), include_usage)
+                    .structured(self.structured),
+            )),
         };
         match (self.client, to_chat) {
             (Dialect::OpenAi, Some(to_chat)) => to_chat,

@@ -141,29 +141,21 @@ pub fn chat_to_messages(chat: &[u8], target: MessagesTarget) -> Result<MessagesR
     })
 }
 
-/// The tool a `json_schema` answer is asked for through (Anthropic's Messages API has no
-/// response format every model takes, but every model fills a forced tool's input to its
-/// schema), as a JSON string, and what it is for when the schema says nothing.
+/// `crate::request::ANSWER_TOOL` and its description as JSON strings, for the borrowed
+/// request structs.
 const ANSWER_TOOL_NAME: &str = r#""json_answer""#;
 const ANSWER_TOOL_DESCRIPTION: &str = r#""Give your answer as this tool's input: the JSON the user asked for, following its schema.""#;
 
-/// The schema (and its description) of a `json_schema` response format. Beside tools of the
-/// client's own it cannot be asked for: the answer tool must be forced.
+/// The schema (and its description) of a `json_schema` response format.
 fn answer_schema<'a>(
     request: &ChatRequest<'a>,
 ) -> Result<(&'a RawValue, Option<&'a RawValue>), LlmError> {
-    let invalid = |why: &str| LlmError::InvalidField {
-        field: "response_format",
-        why: why.into(),
-    };
     if request
         .tools
         .as_ref()
         .is_some_and(|tools| !tools.is_empty())
     {
-        return Err(invalid(
-            "json_schema together with tools cannot be translated for Anthropic, which is asked for the JSON through a tool it must call; send one of the two, or route to an OpenAI-compatible or Gemini backend",
-        ));
+        return Err(crate::request::answer_schema_error("Anthropic", true));
     }
     let format = request
         .response_format
@@ -172,7 +164,7 @@ fn answer_schema<'a>(
     let schema = format
         .and_then(|f| f.schema)
         .filter(|s| s.get().starts_with('{'))
-        .ok_or_else(|| invalid("json_schema needs its schema, a JSON Schema object"))?;
+        .ok_or_else(|| crate::request::answer_schema_error("Anthropic", false))?;
     Ok((
         schema,
         format

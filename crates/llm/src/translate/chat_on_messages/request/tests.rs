@@ -403,3 +403,15 @@ fn a_json_schema_answer_is_asked_for_through_a_forced_tool() {
     let error = translate(&no_schema, MessagesTarget::Anthropic).unwrap_err();
     assert!(error.to_string().contains("needs its schema"), "{error}");
 }
+
+#[test]
+fn the_answer_tools_json_strings_say_what_the_shared_constants_say() {
+    assert_eq!(
+        serde_json::to_string(crate::request::ANSWER_TOOL).unwrap(),
+        ANSWER_TOOL_NAME
+    );
+    assert_eq!(
+        serde_json::to_string(crate::request::ANSWER_TOOL_DESCRIPTION).unwrap(),
+        ANSWER_TOOL_DESCRIPTION
+    );
+}
