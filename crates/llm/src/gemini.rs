@@ -290,6 +290,35 @@ pub fn split_signature(id: &str) -> (&str, Option<String>) {
     (base, Some(standard))
 }
 
+/// A Chat Completions body with the thought signatures taken out of its tool-call ids, for
+/// a provider that Gemini's signatures mean nothing to (OpenAI takes ids of at most 40
+/// characters); None when no id carries one, which a search finds without reading the body.
+pub fn ids_without_signatures(body: &[u8]) -> Option<Vec<u8>> {
+    static MARK: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(SIGNATURE_SEPARATOR));
+    MARK.find(body)?;
+    let mut chat: Value = serde_json::from_slice(body).ok()?;
+    let unsigned = |id: &mut Value| {
+        if let Some(text) = id.as_str() {
+            *id = Value::String(split_signature(text).0.to_string());
+        }
+    };
+    for message in chat["messages"].as_array_mut()?.iter_mut() {
+        if message.get("tool_call_id").is_some() {
+            unsigned(&mut message["tool_call_id"]);
+        }
+        for call in message
+            .get_mut("tool_calls")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            unsigned(&mut call["id"]);
+        }
+    }
+    serde_json::to_vec(&chat).ok()
+}
+
 /// The completion id: Gemini's `responseId` when it sent one.
 pub fn completion_id(response_id: &str, created: u64) -> String {
     if response_id.is_empty() {
@@ -303,6 +332,15 @@ pub fn completion_id(response_id: &str, created: u64) -> String {
 mod tests {
     use super::*;
     use crate::fixture;
+
+    #[test]
+    fn signatures_leave_the_ids_of_a_body_for_another_provider() {
+        let body = br#"{"model":"gpt-4o","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"call_r_0__sig__YWJj","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"call_r_0__sig__YWJj","content":"x"}]}"#;
+        let out: Value = serde_json::from_slice(&ids_without_signatures(body).unwrap()).unwrap();
+        assert_eq!(out["messages"][0]["tool_calls"][0]["id"], "call_r_0");
+        assert_eq!(out["messages"][1]["tool_call_id"], "call_r_0");
+        assert!(ids_without_signatures(br#"{"messages":[]}"#).is_none());
+    }
 
     #[test]
     fn a_calls_thought_signature_rides_in_its_id_url_safe_and_comes_back_whole() {

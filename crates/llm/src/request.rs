@@ -110,19 +110,40 @@ pub(crate) const ANSWER_TOOL: &str = "json_answer";
 pub(crate) const ANSWER_TOOL_DESCRIPTION: &str =
     "Give your answer as this tool's input: the JSON the user asked for, following its schema.";
 
-/// Why a `json_schema` response format cannot be asked of `provider` here: beside tools of
-/// the client's own (the answer tool must be forced), or without a schema object.
-pub(crate) fn answer_schema_error(provider: &str, with_tools: bool) -> LlmError {
-    let why = match with_tools {
-        true => format!(
-            "json_schema together with tools cannot be translated for {provider}, which is asked for the JSON through a tool it must call; send one of the two, or route to an OpenAI-compatible or Gemini backend"
+/// Why a `json_schema` response format cannot be asked of a provider through its answer
+/// tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AnswerSchemaProblem {
+    /// Tools of the client's own: the answer tool must be the forced one.
+    WithTools,
+    /// No schema, or one whose top level is not an object (a tool's input is an object).
+    NotAnObject,
+    /// A model that cannot be made to call a given tool.
+    CannotForceATool,
+}
+
+pub(crate) fn answer_schema_error(provider: &str, problem: AnswerSchemaProblem) -> LlmError {
+    let elsewhere = "or route to an OpenAI-compatible or Gemini backend";
+    let why = match problem {
+        AnswerSchemaProblem::WithTools => format!(
+            "json_schema together with tools cannot be translated for {provider}, which is asked for the JSON through a tool it must call; send one of the two, {elsewhere}"
         ),
-        false => "json_schema needs its schema, a JSON Schema object".to_string(),
+        AnswerSchemaProblem::NotAnObject => format!(
+            "json_schema needs a schema whose top level is an object (\"type\": \"object\") for {provider}, which gives the JSON as a tool's input; wrap other values in an object, {elsewhere}"
+        ),
+        AnswerSchemaProblem::CannotForceATool => format!(
+            "json_schema structured output is given on {provider} through a tool the model must call, which only Claude and Nova models can be made to do; use one of those, {elsewhere}"
+        ),
     };
     LlmError::InvalidField {
         field: "response_format",
         why,
     }
+}
+
+/// Whether a schema (as JSON) is an object schema: `"type": "object"` at its top.
+pub(crate) fn is_object_schema(schema: &Value) -> bool {
+    schema["type"] == "object"
 }
 
 /// The content of Chat Completions messages, checked before it is translated for another
@@ -218,7 +239,7 @@ mod tests {
     #[test]
     fn a_json_schema_format_becomes_a_forced_answer_tool_where_there_is_no_format() {
         let format = json!({"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}}});
-        let request = json!({"model": "m", "response_format": format, "messages": [{"role": "user", "content": "hi"}]});
+        let request = json!({"model": "anthropic.claude-sonnet-4-5", "response_format": format, "messages": [{"role": "user", "content": "hi"}]});
         let converse = chat_to_converse(&request).unwrap();
         assert_eq!(
             converse["toolConfig"]["toolChoice"],
@@ -229,6 +250,13 @@ mod tests {
         assert!(
             chat_to_gemini(&request).is_ok(),
             "Gemini takes JSON schemas"
+        );
+        let mut llama = request.clone();
+        llama["model"] = json!("meta.llama3-3-70b-instruct-v1:0");
+        let error = chat_to_converse(&llama).unwrap_err();
+        assert!(
+            error.to_string().contains("only Claude and Nova"),
+            "{error}"
         );
         let mut with_tools = request.clone();
         with_tools["tools"] = json!([{"type": "function", "function": {"name": "f"}}]);

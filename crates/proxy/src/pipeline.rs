@@ -490,14 +490,14 @@ fn route_timeout(rule: &RouteRule, limit: Option<Duration>) -> ProxyError {
 /// exactly one `Host` (RFC 9112 §3.2), whose host the gateway would have to guess.
 /// The most a request's target and headers may take (names and values), as Envoy's
 /// default `max_request_headers_kb`: larger ones are answered 431 in JSON here (hyper's own
-/// limits, far above, answer without a body) rather than passed on to a backend.
+/// limits, set above it, answer without a body) rather than passed on to a backend.
 const MAX_HEAD_BYTES: usize = 60 * 1024;
 
 fn check_form<B>(request: &Request<B>) -> Result<(), ProxyError> {
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or(0, |p| p.as_str().len());
+    // HTTP/2's `:authority` is in the URI, not among the headers.
+    let uri = request.uri();
+    let target = uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
     let size = request.headers().iter().fold(target, |sum, (name, value)| {
         sum + name.as_str().len() + value.len()
     });

@@ -91,15 +91,27 @@ fn inference_config(request: &Value) -> Map<String, Value> {
 /// the model must call (`crate::request::ANSWER_TOOL`), whose input `converse_to_chat` and
 /// the stream translator then give as the answer's content.
 fn answer_tool_config(request: &Value) -> Result<Value, LlmError> {
+    use crate::request::{AnswerSchemaProblem, answer_schema_error, is_object_schema};
     let with_tools = request["tools"].as_array().is_some_and(|t| !t.is_empty());
     if with_tools {
-        return Err(crate::request::answer_schema_error("Bedrock", true));
+        return Err(answer_schema_error(
+            "Bedrock",
+            AnswerSchemaProblem::WithTools,
+        ));
+    }
+    // Converse's `toolChoice.tool` is for Claude and Nova only.
+    let model = request["model"].as_str().unwrap_or_default();
+    if !(is_claude(model) || model.contains("amazon.nova")) {
+        return Err(answer_schema_error(
+            "Bedrock",
+            AnswerSchemaProblem::CannotForceATool,
+        ));
     }
     let format = &request["response_format"]["json_schema"];
     let schema = format
         .get("schema")
-        .filter(|s| s.is_object())
-        .ok_or_else(|| crate::request::answer_schema_error("Bedrock", false))?;
+        .filter(|s| is_object_schema(s))
+        .ok_or_else(|| answer_schema_error("Bedrock", AnswerSchemaProblem::NotAnObject))?;
     let description = format["description"]
         .as_str()
         .unwrap_or(crate::request::ANSWER_TOOL_DESCRIPTION);
@@ -108,6 +120,45 @@ fn answer_tool_config(request: &Value) -> Result<Value, LlmError> {
         "tools": [{ "toolSpec": { "name": name, "description": description, "inputSchema": { "json": schema } } }],
         "toolChoice": { "tool": { "name": name } },
     }))
+}
+
+/// A Converse body (built from JSON trees, whose objects sort their keys) with the answer
+/// tool's input schema put back as the client wrote it: models fill the JSON in the
+/// schema's order of properties, and schemas that put the reasoning before the answer rely
+/// on it. The body unchanged when the client's request has no schema to restore.
+pub fn with_client_schema_order(converse: &[u8], client: &[u8]) -> Vec<u8> {
+    #[derive(serde::Deserialize)]
+    struct Request<'a> {
+        #[serde(borrow)]
+        response_format: Option<Format<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Format<'a> {
+        #[serde(borrow)]
+        json_schema: Option<Schema<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Schema<'a> {
+        #[serde(borrow)]
+        schema: Option<&'a serde_json::value::RawValue>,
+    }
+    let raw = serde_json::from_slice::<Request<'_>>(client)
+        .ok()
+        .and_then(|r| r.response_format?.json_schema?.schema);
+    let Some(raw) = raw else {
+        return converse.to_vec();
+    };
+    // The schema as the tree wrote it, found in the body and swapped for the client's text.
+    let sorted = serde_json::from_str::<Value>(raw.get())
+        .ok()
+        .and_then(|tree| serde_json::to_vec(&tree).ok());
+    let found = sorted
+        .as_ref()
+        .and_then(|sorted| memchr::memmem::find(converse, sorted).map(|at| (at, sorted.len())));
+    match found {
+        Some((at, len)) => [&converse[..at], raw.get().as_bytes(), &converse[at + len..]].concat(),
+        None => converse.to_vec(),
+    }
 }
 
 /// What Converse has no field of its own for goes to the model in

@@ -58,12 +58,10 @@ pub fn converse_to_chat_with(
         .map(Vec::as_slice)
         .unwrap_or_default();
     let mut text: String = blocks.iter().filter_map(|b| b["text"].as_str()).collect();
-    if structured {
-        text = blocks
-            .iter()
-            .find_map(|b| b.get("toolUse"))
-            .map(|tool_use| tool_use["input"].to_string())
-            .unwrap_or_default();
+    // The answer tool's input is the answer; an answer without it (a guardrail's or a
+    // refusal's words) keeps its text, for the client to see why.
+    if structured && let Some(tool_use) = blocks.iter().find_map(|b| b.get("toolUse")) {
+        text = tool_use["input"].to_string();
     }
     let calls: Vec<Value> = blocks
         .iter()

@@ -86,6 +86,19 @@ pub fn messages_to_chat(request: &Value) -> Result<Value, LlmError> {
             out.insert("parallel_tool_calls".into(), Value::Bool(false));
         }
     }
+    // Structured output (`output_config.format`, as the Anthropic SDK's `parse` sends it, or
+    // the older `output_format`) is Chat Completions' `json_schema` response format.
+    let format = match &request["output_config"]["format"] {
+        Value::Null => &request["output_format"],
+        format => format,
+    };
+    if format["type"] == "json_schema" {
+        let schema = json!({ "name": "output", "schema": format["schema"] });
+        out.insert(
+            "response_format".into(),
+            json!({ "type": "json_schema", "json_schema": schema }),
+        );
+    }
     if let Some(user) = request["metadata"]["user_id"].as_str() {
         out.insert("user".into(), json!(user));
     }
@@ -648,6 +661,23 @@ mod tests {
         ]}]});
         let error = messages_to_chat(&audio).unwrap_err();
         assert!(error.to_string().contains("'search_result'"), "{error}");
+    }
+
+    #[test]
+    fn structured_output_becomes_a_json_schema_response_format() {
+        let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}});
+        for request in [
+            json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "Where?"}],
+                "output_config": {"format": {"type": "json_schema", "schema": schema}}}),
+            json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "Where?"}],
+                "output_format": {"type": "json_schema", "schema": schema}}),
+        ] {
+            let chat = messages_to_chat(&request).unwrap();
+            assert_eq!(
+                chat["response_format"],
+                json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema}})
+            );
+        }
     }
 
     #[test]

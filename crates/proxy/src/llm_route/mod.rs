@@ -291,6 +291,12 @@ async fn chat(
         },
         false => prepared.body,
     };
+    // A conversation Gemini answered before (a failover group mixing providers) carries
+    // Gemini's thought signatures in its tool-call ids; they stay with Gemini.
+    let unsigned = (dialect == Dialect::OpenAi)
+        .then(|| llm::gemini::ids_without_signatures(&body))
+        .flatten();
+    let body = unsigned.map_or(body, Bytes::from);
     let model = prepared.model.clone();
     let sent = send_json(snapshot, ai, out, credential, parts, body, &model).await;
     let (parts, body, labels, facts) = budget::after_send(sent, reserved)?;

@@ -157,7 +157,11 @@ impl Plan {
         // Bedrock is asked for a json_schema answer through a forced tool, as Anthropic is.
         let structured =
             self.wire == Wire::Converse && chat["response_format"]["type"] == "json_schema";
-        Ok((to_provider(&chat)?, include_usage, structured))
+        let mut out = to_provider(&chat)?;
+        if structured {
+            out = llm::translate::chat_on_converse::with_client_schema_order(&out, body).into();
+        }
+        Ok((out, include_usage, structured))
     }
 
     /// The provider's error in the client's shape; `None` when the body is not an error

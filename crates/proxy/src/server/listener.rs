@@ -23,6 +23,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an HTTP/2 client has to answer a keep-alive ping before its connection is closed.
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The HTTP/2 header-list limit: above `pipeline::MAX_HEAD_BYTES` with room for HPACK's
+/// per-field overhead.
+const MAX_H2_HEADER_LIST: u32 = 96 * 1024;
+
 /// Runs the accept loop until `stop` fires, then waits up to `drain` for open connections.
 pub async fn serve_port(
     shared: Arc<Shared>,
@@ -51,7 +55,11 @@ pub async fn serve_port(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(idle_timeout))
-        .keep_alive_timeout(H2_PING_TIMEOUT);
+        .keep_alive_timeout(H2_PING_TIMEOUT)
+        // Room above the gateway's own 60 KiB head limit (HPACK counts 32 bytes more per
+        // field), so an oversized head gets the gateway's JSON 431, not h2's bare refusal
+        // at its 16 KiB default.
+        .max_header_list_size(MAX_H2_HEADER_LIST);
     let builder = Arc::new(builder);
     loop {
         let accepted = tokio::select! {

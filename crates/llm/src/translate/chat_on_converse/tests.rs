@@ -389,3 +389,21 @@ fn gemini_thought_signatures_in_ids_stay_out_of_converse_ids() {
         "call_r1_0"
     );
 }
+
+#[test]
+fn the_answer_schema_keeps_the_clients_order_of_properties() {
+    let client = br#"{"model":"anthropic.claude-sonnet-4-5","messages":[{"role":"user","content":"2+2?"}],"response_format":{"type":"json_schema","json_schema":{"name":"Math","schema":{"type":"object","properties":{"steps":{"type":"array","items":{"type":"string"}},"final_answer":{"type":"string"}},"required":["steps","final_answer"]}}}}"#;
+    let tree: Value = serde_json::from_slice(client).unwrap();
+    let sorted = serde_json::to_vec(&chat_to_converse(&tree).unwrap()).unwrap();
+    let text = String::from_utf8(with_client_schema_order(&sorted, client)).unwrap();
+    let steps = text.find(r#""steps""#).unwrap();
+    let answer = text.find(r#""final_answer""#).unwrap();
+    assert!(steps < answer, "the client's order: {text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        body["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"],
+        tree["response_format"]["json_schema"]["schema"]
+    );
+    let plain = br#"{"model":"m","messages":[]}"#;
+    assert_eq!(with_client_schema_order(&sorted, plain), sorted);
+}

@@ -75,10 +75,11 @@ pub fn chat_to_messages(chat: &[u8], target: MessagesTarget) -> Result<MessagesR
                 input_schema: schema,
                 cache_control: None,
             }]),
+            // One answer: a second call would make the content two JSON texts.
             Some(ToolChoice {
                 kind: "tool",
                 name: Some(raw(ANSWER_TOOL_NAME)),
-                disable_parallel_tool_use: None,
+                disable_parallel_tool_use: Some(true),
             }),
         ),
         None => (tools, tool_choice),
@@ -150,21 +151,28 @@ const ANSWER_TOOL_DESCRIPTION: &str = r#""Give your answer as this tool's input:
 fn answer_schema<'a>(
     request: &ChatRequest<'a>,
 ) -> Result<(&'a RawValue, Option<&'a RawValue>), LlmError> {
+    use crate::request::{AnswerSchemaProblem, answer_schema_error, is_object_schema};
     if request
         .tools
         .as_ref()
         .is_some_and(|tools| !tools.is_empty())
     {
-        return Err(crate::request::answer_schema_error("Anthropic", true));
+        return Err(answer_schema_error(
+            "Anthropic",
+            AnswerSchemaProblem::WithTools,
+        ));
     }
     let format = request
         .response_format
         .as_ref()
         .and_then(|f| f.json_schema.as_ref());
+    // Read as a tree only to check its top: the schema goes on as the client wrote it.
     let schema = format
         .and_then(|f| f.schema)
-        .filter(|s| s.get().starts_with('{'))
-        .ok_or_else(|| crate::request::answer_schema_error("Anthropic", false))?;
+        .filter(|s| {
+            serde_json::from_str::<serde_json::Value>(s.get()).is_ok_and(|v| is_object_schema(&v))
+        })
+        .ok_or_else(|| answer_schema_error("Anthropic", AnswerSchemaProblem::NotAnObject))?;
     Ok((
         schema,
         format

@@ -384,7 +384,7 @@ fn a_json_schema_answer_is_asked_for_through_a_forced_tool() {
     assert_eq!(body["tools"][0]["input_schema"], schema);
     assert_eq!(
         body["tool_choice"],
-        json!({"type": "tool", "name": "json_answer"})
+        json!({"type": "tool", "name": "json_answer", "disable_parallel_tool_use": true})
     );
     assert!(
         body.get("thinking").is_none(),
@@ -398,10 +398,21 @@ fn a_json_schema_answer_is_asked_for_through_a_forced_tool() {
     let error = translate(&with_tools, MessagesTarget::Anthropic).unwrap_err();
     assert_eq!(error.openai_body()["error"]["param"], "response_format");
     assert!(error.to_string().contains("together with tools"), "{error}");
+    let mut array = request.clone();
+    array["response_format"]["json_schema"]["schema"] =
+        json!({"type": "array", "items": {"type": "integer"}});
+    let error = translate(&array, MessagesTarget::Anthropic).unwrap_err();
+    assert!(
+        error.to_string().contains("top level is an object"),
+        "{error}"
+    );
     let mut no_schema = request.clone();
     no_schema["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "Place"}});
     let error = translate(&no_schema, MessagesTarget::Anthropic).unwrap_err();
-    assert!(error.to_string().contains("needs its schema"), "{error}");
+    assert!(
+        error.to_string().contains("top level is an object"),
+        "{error}"
+    );
 }
 
 #[test]
