@@ -50,6 +50,18 @@ pub fn chat_to_converse(request: &Value) -> Result<Value, LlmError> {
     if !extra.is_empty() {
         out.insert("additionalModelRequestFields".into(), Value::Object(extra));
     }
+    // Claude says which stop sequence ended its answer when asked; Anthropic clients get
+    // it back as `stop_sequence`.
+    let model = request["model"].as_str().unwrap_or_default();
+    let stops = out
+        .get("inferenceConfig")
+        .is_some_and(|c| c.get("stopSequences").is_some());
+    if stops && is_claude(model) {
+        out.insert(
+            "additionalModelResponseFieldPaths".into(),
+            json!(["/stop_sequence"]),
+        );
+    }
     let tool_config = match answer_tool {
         Some(config) => Some(config),
         None => tool_config(request)?,

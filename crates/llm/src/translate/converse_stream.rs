@@ -23,6 +23,19 @@ pub fn finish_reason(stop_reason: Option<&str>) -> &'static str {
     }
 }
 
+/// The stop sequence a Converse answer (or `messageStop` event) ended at, as the choice's
+/// `stop_reason` (vLLM's field, which Anthropic clients get as `stop_sequence`): Claude
+/// names it in `additionalModelResponseFields` when the request asks for `/stop_sequence`.
+fn matched_stop_sequence(answer: &Value) -> Value {
+    match (
+        answer["stopReason"].as_str(),
+        &answer["additionalModelResponseFields"]["stop_sequence"],
+    ) {
+        (Some("stop_sequence"), Value::String(sequence)) => json!(sequence),
+        _ => Value::Null,
+    }
+}
+
 /// Converse responses carry no id, but OpenAI clients expect a unique `chatcmpl-` one.
 fn completion_id() -> String {
     let mut bytes = [0u8; 12];
@@ -94,7 +107,7 @@ pub fn converse_to_chat_with(
         .get("usage")
         .and_then(Usage::from_bedrock)
         .unwrap_or_default();
-    json!({
+    let mut chat = json!({
         "id": completion_id(),
         "object": "chat.completion",
         "created": created,
@@ -109,7 +122,12 @@ pub fn converse_to_chat_with(
             },
         }],
         "usage": usage.to_openai(),
-    })
+    });
+    let sequence = matched_stop_sequence(response);
+    if !sequence.is_null() {
+        chat["choices"][0]["stop_reason"] = sequence;
+    }
+    chat
 }
 
 /// A Converse `reasoningContent` block as the pivot's thinking block (Anthropic's shape, as
@@ -221,7 +239,15 @@ impl ConverseStreamTranslator {
                     Some("tool_use") if self.structured => "stop",
                     other => finish_reason(other),
                 };
-                vec![self.chunk(json!({}), Some(finish))]
+                let chunk = self.chunk(json!({}), Some(finish));
+                let sequence = matched_stop_sequence(&v);
+                if sequence.is_null() {
+                    return vec![chunk];
+                }
+                // Rare: the chunk is read back to name the sequence in its choice.
+                let mut tree: Value = serde_json::from_str(&chunk).unwrap_or_default();
+                tree["choices"][0]["stop_reason"] = sequence;
+                vec![tree.to_string()]
             }
             "metadata" => {
                 self.usage = v.get("usage").and_then(Usage::from_bedrock);
@@ -524,6 +550,19 @@ mod tests {
                 .contains("\"finish_reason\":\"stop\"")
         );
         assert_eq!(translator.finish(), "data: [DONE]\n\n");
+    }
+
+    #[test]
+    fn a_streamed_stop_at_a_stop_sequence_names_it_in_the_choice() {
+        let mut translator = ConverseStreamTranslator::new("m", 1, false);
+        let stop = Event {
+            event: Some("messageStop".into()),
+            data: r#"{"stopReason":"stop_sequence","additionalModelResponseFields":{"stop_sequence":"END"}}"#.into(),
+        };
+        let payloads = translator.payloads(&stop);
+        let chunk: Value = serde_json::from_str(&payloads[0]).unwrap();
+        assert_eq!(chunk["choices"][0]["finish_reason"], "stop");
+        assert_eq!(chunk["choices"][0]["stop_reason"], "END");
     }
 
     #[test]

@@ -355,6 +355,17 @@ fn assistant(content: &Value) -> Value {
     message
 }
 
+/// A choice's end as Anthropic's `stop_reason` and `stop_sequence`: a stop at one of the
+/// client's stop sequences names it in the choice's `stop_reason` (as vLLM writes it, and
+/// the Bedrock translation from Converse's answer), which is Anthropic's `stop_sequence`.
+pub(crate) fn stop_of(choice: &Value) -> (&'static str, Value) {
+    let finish = choice["finish_reason"].as_str();
+    match (finish, &choice["stop_reason"]) {
+        (Some("stop"), Value::String(sequence)) => ("stop_sequence", json!(sequence)),
+        _ => (stop_reason(finish), Value::Null),
+    }
+}
+
 /// OpenAI's `finish_reason` as Anthropic's `stop_reason`.
 pub fn stop_reason(finish_reason: Option<&str>) -> &'static str {
     match finish_reason {
@@ -392,14 +403,15 @@ pub fn chat_to_message(chat: &Value) -> Value {
         .get("usage")
         .and_then(Usage::from_openai)
         .unwrap_or_default();
+    let (stop, sequence) = stop_of(choice);
     json!({
         "id": chat["id"],
         "type": "message",
         "role": "assistant",
         "model": chat["model"],
         "content": content,
-        "stop_reason": stop_reason(choice["finish_reason"].as_str()),
-        "stop_sequence": null,
+        "stop_reason": stop,
+        "stop_sequence": sequence,
         "usage": anthropic_usage(&usage),
     })
 }

@@ -407,3 +407,31 @@ fn the_answer_schema_keeps_the_clients_order_of_properties() {
     let plain = br#"{"model":"m","messages":[]}"#;
     assert_eq!(with_client_schema_order(&sorted, plain), sorted);
 }
+
+#[test]
+fn claude_is_asked_which_stop_sequence_ended_the_answer_and_anthropic_clients_hear_it() {
+    let chat = json!({"model": "anthropic.claude-sonnet-4-5", "stop": ["END"], "messages": [{"role": "user", "content": "Count"}]});
+    let out = chat_to_converse(&chat).unwrap();
+    assert_eq!(
+        out["additionalModelResponseFieldPaths"],
+        json!(["/stop_sequence"])
+    );
+    let llama = chat_to_converse(&json!({"model": "meta.llama3", "stop": ["END"], "messages": [{"role": "user", "content": "Count"}]})).unwrap();
+    assert!(llama.get("additionalModelResponseFieldPaths").is_none());
+
+    let answer = json!({"output": {"message": {"role": "assistant", "content": [{"text": "1 2 3 "}]}},
+        "stopReason": "stop_sequence", "additionalModelResponseFields": {"stop_sequence": "END"},
+        "usage": {"inputTokens": 5, "outputTokens": 4, "totalTokens": 9}});
+    let chat = converse_to_chat(&answer, "claude", 7);
+    assert_eq!(chat["choices"][0]["finish_reason"], "stop");
+    assert_eq!(chat["choices"][0]["stop_reason"], "END");
+    let message = crate::translate::messages_on_chat::chat_to_message(&chat);
+    assert_eq!(message["stop_reason"], "stop_sequence");
+    assert_eq!(message["stop_sequence"], "END");
+    let plain = converse_to_chat(
+        &json!({"output": {"message": {"content": [{"text": "hi"}]}}, "stopReason": "end_turn"}),
+        "claude",
+        7,
+    );
+    assert!(plain["choices"][0].get("stop_reason").is_none());
+}

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{anthropic_usage, error_to_anthropic, stop_reason};
+use super::{anthropic_usage, error_to_anthropic};
 use crate::error::anthropic_error;
 use crate::sse::Event;
 use crate::usage::Usage;
@@ -27,6 +27,8 @@ pub struct ChunkTranslator {
     block: Block,
     next_index: usize,
     stop_reason: Option<&'static str>,
+    /// The stop sequence the answer ended at, when it ended at one.
+    stop_sequence: Value,
     usage: Option<Usage>,
     done: bool,
 }
@@ -43,6 +45,7 @@ impl ChunkTranslator {
             block: Block::None,
             next_index: 0,
             stop_reason: None,
+            stop_sequence: Value::Null,
             usage: None,
             done: false,
         }
@@ -164,7 +167,7 @@ impl ChunkTranslator {
         self.done = true;
         self.close_block(out);
         let usage = self.usage.unwrap_or_default();
-        let delta = json!({ "type": "message_delta", "delta": { "stop_reason": self.stop_reason.unwrap_or("end_turn"), "stop_sequence": null }, "usage": anthropic_usage(&usage) });
+        let delta = json!({ "type": "message_delta", "delta": { "stop_reason": self.stop_reason.unwrap_or("end_turn"), "stop_sequence": self.stop_sequence }, "usage": anthropic_usage(&usage) });
         out.push_str(&frame("message_delta", &delta));
         out.push_str(&frame("message_stop", &json!({ "type": "message_stop" })));
     }
@@ -226,8 +229,10 @@ impl crate::translate::EventTranslator for ChunkTranslator {
             {
                 self.tool_call(call, &mut out);
             }
-            if let Some(reason) = choice["finish_reason"].as_str() {
-                self.stop_reason = Some(stop_reason(Some(reason)));
+            if choice["finish_reason"].is_string() {
+                let (stop, sequence) = super::stop_of(choice);
+                self.stop_reason = Some(stop);
+                self.stop_sequence = sequence;
             }
         }
         out
@@ -380,6 +385,26 @@ mod tests {
         );
         assert_eq!(events[1].1["content_block"]["type"], "thinking");
         assert_eq!(events[4].1["content_block"]["type"], "text");
+    }
+
+    #[test]
+    fn a_stop_at_a_stop_sequence_is_named_in_the_message_delta() {
+        let mut translator = ChunkTranslator::new("m");
+        let stop = json!({"id": "c", "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "stop_reason": "END"}]});
+        translator.event(&Event {
+            event: None,
+            data: stop.to_string(),
+        });
+        let end = translator.event(&Event {
+            event: None,
+            data: "[DONE]".into(),
+        });
+        let events = SseDecoder::default().feed(end.as_bytes());
+        let delta: Value = serde_json::from_str(&events[events.len() - 2].data).unwrap();
+        assert_eq!(
+            delta["delta"],
+            json!({"stop_reason": "stop_sequence", "stop_sequence": "END"})
+        );
     }
 
     #[test]
