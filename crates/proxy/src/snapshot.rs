@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use config::ir::backend::{AiBackend, AiProvider};
 use config::ir::route::RouteRule;
 use config::ir::{Backend, BackendKind, Config, Listener, StaticBackend, WeightedBackend};
 
@@ -31,6 +32,10 @@ pub struct Snapshot {
     /// MCP backends with their sessions, keyed by the address of the `Backend`. Sessions
     /// belong to a configuration: stdio processes end with it.
     mcp: HashMap<usize, McpEndpoint>,
+    /// Some backend is Gemini's (directly or on Vertex AI), whose thought signatures ride
+    /// in tool-call ids (`llm::gemini::tool_call`): only then do requests for other
+    /// providers need them taken out.
+    pub gemini_backends: bool,
 }
 
 /// Creates (or reuses) the upstream client of every target of a backend, keyed by the
@@ -158,7 +163,21 @@ impl Snapshot {
             route: String::new(),
             backend: String::new(),
         });
+        let gemini_backends = config.backends.values().any(|backend| {
+            let is_gemini =
+                |ai: &AiBackend| matches!(ai.provider, AiProvider::Gemini | AiProvider::VertexAi);
+            match &backend.kind {
+                BackendKind::Ai(ai) => is_gemini(ai),
+                BackendKind::AiGroups(groups) => groups
+                    .groups
+                    .iter()
+                    .flatten()
+                    .any(|named| is_gemini(&named.backend)),
+                _ => false,
+            }
+        });
         Ok(Self {
+            gemini_backends,
             config,
             clients,
             series,

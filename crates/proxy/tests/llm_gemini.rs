@@ -127,6 +127,34 @@ async fn gemini_3_gets_its_own_thought_signature_back_with_the_call() {
 }
 
 #[tokio::test]
+async fn gemini_signatures_stay_out_of_the_ids_an_openai_provider_gets() {
+    // A Gemini backend beside the OpenAI one, as a failover group mixing them would have.
+    let gemini = "---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {name: gemini-too}
+spec:
+  ai:
+    provider:
+      gemini: {}
+      host: 127.0.0.1
+      port: 9
+";
+    let (provider, port, _gw) = llm_gateway(Flavor::OpenAi, "openai", Some("gpt-4o"), gemini).await;
+    let signed = "call_r1_0__sig__RkFLRS10aG91Z2h0";
+    let request = json!({"model": "gpt-4o", "messages": [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": signed, "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": signed, "content": "18C"}
+    ]});
+    let r = send(post_json(port, "/v1/chat/completions", &request)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = &provider.received()[0].body["messages"];
+    assert_eq!(sent[1]["tool_calls"][0]["id"], "call_r1_0");
+    assert_eq!(sent[2]["tool_call_id"], "call_r1_0");
+}
+
+#[tokio::test]
 async fn gemini_streams_become_openai_chunks_with_usage_and_done() {
     let (provider, port, _gw) = llm_gateway(Flavor::Gemini, "gemini", None, "").await;
     let request = json!({"model": "gemini-2.5-flash", "stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hi"}]});

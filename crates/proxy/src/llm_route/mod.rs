@@ -292,8 +292,9 @@ async fn chat(
         false => prepared.body,
     };
     // A conversation Gemini answered before (a failover group mixing providers) carries
-    // Gemini's thought signatures in its tool-call ids; they stay with Gemini.
-    let unsigned = (dialect == Dialect::OpenAi)
+    // Gemini's thought signatures in its tool-call ids; they stay with Gemini. Looked for
+    // only where some backend is Gemini's.
+    let unsigned = (dialect == Dialect::OpenAi && snapshot.gemini_backends)
         .then(|| llm::gemini::ids_without_signatures(&body))
         .flatten();
     let body = unsigned.map_or(body, Bytes::from);
