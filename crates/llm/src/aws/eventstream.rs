@@ -262,6 +262,33 @@ const CRC_TABLE: [u32; 256] = {
 };
 
 /// CRC-32 as zlib computes it (initial value and final XOR all ones).
+/// One event message as Bedrock frames it, with string headers (`:event-type`,
+/// `:content-type`, `:message-type`): what mock providers and tests send the decoder.
+pub fn encode_message(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (name, value) in headers {
+        block.push(name.len() as u8);
+        block.extend_from_slice(name.as_bytes());
+        block.push(7); // a string value, with a 2-byte length
+        block.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        block.extend_from_slice(value.as_bytes());
+    }
+    frame_block(&block, payload)
+}
+
+/// The prelude (total and header lengths, their CRC), the encoded header block, the payload
+/// and the CRC of everything before it.
+fn frame_block(block: &[u8], payload: &[u8]) -> Vec<u8> {
+    let total = (PRELUDE_LEN + block.len() + payload.len() + CRC_LEN) as u32;
+    let mut out = total.to_be_bytes().to_vec();
+    out.extend_from_slice(&(block.len() as u32).to_be_bytes());
+    out.extend_from_slice(&crc32(&out).to_be_bytes());
+    out.extend_from_slice(block);
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&crc32(&out).to_be_bytes());
+    out
+}
+
 pub fn crc32(bytes: &[u8]) -> u32 {
     !bytes.iter().fold(!0u32, |crc, &b| {
         CRC_TABLE[usize::from(crc as u8 ^ b)] ^ (crc >> 8)
@@ -315,14 +342,19 @@ mod tests {
             block.push(*kind);
             block.extend_from_slice(value);
         }
-        let total = (PRELUDE_LEN + block.len() + payload.len() + CRC_LEN) as u32;
-        let mut out = total.to_be_bytes().to_vec();
-        out.extend_from_slice(&(block.len() as u32).to_be_bytes());
-        out.extend_from_slice(&crc32(&out).to_be_bytes());
-        out.extend_from_slice(&block);
-        out.extend_from_slice(payload);
-        out.extend_from_slice(&crc32(&out).to_be_bytes());
-        out
+        frame_block(&block, payload)
+    }
+
+    #[test]
+    fn encoded_messages_decode_to_their_headers_and_payload() {
+        let bytes = encode_message(
+            &[(":event-type", "messageStop")],
+            br#"{"stopReason":"end_turn"}"#,
+        );
+        let messages = decode_in_chunks(&bytes, 5);
+        let event = to_sse_event(&messages[0]);
+        assert_eq!(event.event.as_deref(), Some("messageStop"));
+        assert_eq!(event.data, r#"{"stopReason":"end_turn"}"#);
     }
 
     fn decode_in_chunks(bytes: &[u8], size: usize) -> Vec<Message> {

@@ -1,10 +1,11 @@
 //! Claude's extended thinking on Bedrock Converse, as Bedrock checks and answers it: the
 //! `thinking` object in `additionalModelRequestFields`, the rules a request with thinking
 //! on must keep (each broken one answers a `ValidationException`), and the reasoning
-//! samples, streamed as AWS event-stream messages framed here.
+//! samples, streamed as AWS event-stream messages.
 
 use bytes::Bytes;
 use http::StatusCode;
+use llm::aws::eventstream::encode_message;
 use serde_json::Value;
 
 use super::anthropic::{budget_rule, replayed_rule};
@@ -38,7 +39,12 @@ pub(crate) fn thinking(
                             .as_str()
                             .unwrap_or_default()
                             .to_string();
-                        event_message(&kind, event["payload"].to_string().as_bytes())
+                        let headers = [
+                            (":event-type", kind.as_str()),
+                            (":content-type", "application/json"),
+                            (":message-type", "event"),
+                        ];
+                        encode_message(&headers, event["payload"].to_string().as_bytes())
                     })
                     .collect();
             // Pieces that do not line up with messages, as TCP delivers them.
@@ -73,55 +79,4 @@ fn rules(body: &Value, thinking: &Value) -> Result<(), String> {
             .unwrap_or_else(|| "nothing".into())
     };
     replayed_rule(body, |b| b.get("toolUse").is_some(), signed, first_kind).map_err(model_says)
-}
-
-/// One AWS event-stream message: prelude (total and header lengths, their CRC), the
-/// string headers, the payload and the CRC of everything before it.
-fn event_message(event_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut headers = Vec::new();
-    for (name, value) in [
-        (":event-type", event_type),
-        (":content-type", "application/json"),
-        (":message-type", "event"),
-    ] {
-        headers.push(name.len() as u8);
-        headers.extend_from_slice(name.as_bytes());
-        headers.push(7); // string
-        headers.extend_from_slice(&(value.len() as u16).to_be_bytes());
-        headers.extend_from_slice(value.as_bytes());
-    }
-    let total = 12 + headers.len() + payload.len() + 4;
-    let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(&(total as u32).to_be_bytes());
-    out.extend_from_slice(&(headers.len() as u32).to_be_bytes());
-    out.extend_from_slice(&crc32(&out).to_be_bytes());
-    out.extend_from_slice(&headers);
-    out.extend_from_slice(payload);
-    out.extend_from_slice(&crc32(&out).to_be_bytes());
-    out
-}
-
-/// CRC-32 (IEEE, as zlib computes it), bit by bit: the mock frames few messages.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = match crc & 1 {
-                1 => (crc >> 1) ^ 0xEDB8_8320,
-                _ => crc >> 1,
-            };
-        }
-    }
-    !crc
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crc32_is_zlibs() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-    }
 }
