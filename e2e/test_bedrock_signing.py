@@ -15,7 +15,9 @@ from harness import ROOT, Processes, free_port, start_gateway, wait_port
 FIXTURES = os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "providers")
 
 
-def config(gateway_port, bedrock_port):
+def config(gateway_port, bedrock_port, model="anthropic.claude-3-haiku-20240307-v1:0"):
+    """A gateway routing everything to a Bedrock backend on `bedrock_port` that pins
+    `model`, with static keys and a session token from a Secret."""
     return f"""apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {{name: gw}}
@@ -37,7 +39,7 @@ metadata: {{name: bedrock}}
 spec:
   ai:
     provider:
-      bedrock: {{region: us-east-1, model: "anthropic.claude-3-haiku-20240307-v1:0"}}
+      bedrock: {{region: us-east-1, model: "{model}"}}
       host: 127.0.0.1
       port: {bedrock_port}
   policies:

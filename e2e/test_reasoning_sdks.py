@@ -14,6 +14,7 @@ import openai
 from harness import PROVIDER_MOCK, Processes, free_port, start_gateway, wait_port
 from test_anthropic_sdk import PROVIDER_KEY
 from test_anthropic_sdk import config as anthropic_config
+from test_bedrock_signing import config as bedrock_gateway_config
 
 WEATHER_TOOL = {
     "type": "function",
@@ -22,38 +23,8 @@ WEATHER_TOOL = {
 
 
 def bedrock_config(gateway_port, bedrock_port):
-    return f"""apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw}}
-spec:
-  gatewayClassName: agentgateway
-  listeners: [{{name: http, port: {gateway_port}, protocol: HTTP}}]
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: aws-creds}}
-stringData: {{accessKeyId: AKIDEXAMPLE, secretAccessKey: wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY}}
----
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: bedrock}}
-spec:
-  ai:
-    provider:
-      bedrock: {{region: us-east-1, model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0"}}
-      host: 127.0.0.1
-      port: {bedrock_port}
-  policies:
-    auth: {{aws: {{secretRef: {{name: aws-creds}}}}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: bedrock}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: bedrock}}]
-"""
+    """A gateway on a Bedrock backend pinning a Claude model that can think."""
+    return bedrock_gateway_config(gateway_port, bedrock_port, "us.anthropic.claude-sonnet-4-5-20250929-v1:0")
 
 
 class ReasoningWithSdks(unittest.TestCase):
